@@ -1,0 +1,100 @@
+"""The small interface between a protocol collector and the scheduler.
+
+Like Telegraf's ``Gather(acc)``, a collector knows nothing of batching, outputs
+or scheduling: it is handed a :class:`Target` and returns Samples, or raises
+:class:`PollError` naming what went wrong.  One collector instance serves every
+device of its protocol in a process, so it can share sockets and connections.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from collectors.sample import Sample
+from inventory.secrets import SecretValue
+
+__all__ = ["Target", "PollError", "Collector", "ERROR_KINDS"]
+
+#: The error kinds a poll can end with; the ``poll`` measurement's ``error_kind``
+#: tag takes one of these so dashboards can group failures.
+ERROR_KINDS = (
+    "timeout",       # no reply within the deadline
+    "unreachable",   # connection refused / no route / DNS
+    "auth",          # bad community, v3 key, credentials, token
+    "protocol",      # garbage, malformed or truncated reply
+    "device",        # the device answered with an error (SNMP error-status, Modbus exception)
+    "decode",        # reply well-formed but values could not be decoded per the profile
+    "config",        # the target itself is wrong (unknown profile, missing secret)
+    "internal",      # a bug in the collector; reported, never fatal to the others
+)
+
+
+@dataclass(slots=True)
+class Target:
+    """Everything a collector needs to poll one device once.
+
+    ``tags`` are the inventory tags every sample from this device carries
+    (site, hall, row, rack, device, vendor, model).  ``secrets`` hold resolved
+    credentials wrapped in :class:`SecretValue` so they never print.
+    """
+
+    device_id: str
+    protocol: str
+    host: str = ""
+    port: int | None = None
+    unit: int | None = None
+    kind: str = ""
+    profile: str = "auto"
+    tags: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 2.0
+    retries: int = 1
+    interval_s: float = 10.0
+    options: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, SecretValue] = field(default_factory=dict)
+
+    def secret(self, name: str, default: str | None = None) -> str | None:
+        """The clear value of a credential, for the protocol library only."""
+        value = self.secrets.get(name)
+        return value.reveal() if value is not None else default
+
+    def address(self) -> str:
+        """Human-readable endpoint without credentials, safe for logs."""
+        port = f":{self.port}" if self.port else ""
+        unit = f"/{self.unit}" if self.unit is not None else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.protocol}://{host}{port}{unit}"
+
+
+class PollError(Exception):
+    """A poll that did not fully succeed.
+
+    ``kind`` is one of :data:`ERROR_KINDS`.  ``partial`` carries samples that
+    are still trustworthy (e.g. a walk cut short by endOfMibView: the rows
+    already read are good).  Messages must never include secrets.
+    """
+
+    def __init__(self, kind: str, message: str, partial: list[Sample] | None = None) -> None:
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"unknown poll error kind {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.partial = partial or []
+
+
+class Collector(abc.ABC):
+    """One protocol's poller.  Subclasses set ``protocols`` and implement ``poll``."""
+
+    protocols: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    async def poll(self, target: Target) -> list[Sample]:
+        """Poll ``target`` once; return samples or raise :class:`PollError`.
+
+        Must honour ``target.timeout_s`` per request; the scheduler also wraps
+        the call in an overall deadline and cancels it when that passes.
+        """
+
+    async def close(self) -> None:
+        """Release sockets and connections.  Default: nothing to release."""

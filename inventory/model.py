@@ -1,0 +1,363 @@
+"""The site model: site -> halls -> rows -> racks -> devices, validated with pydantic.
+
+Every device also has a place in the power chain (``fed_by``: which upstream
+device, outlet or breaker feeds it) and in the cooling chain (``cooled_by``).
+Cross-references (ids that must exist, cycles, duplicate ids) are checked in
+:mod:`inventory.topology` after the shapes here are valid.
+
+Fields are flat on purpose (``host``, ``port``, ``unit`` on the device) so a
+generated 50,000-device file stays readable and an error names one field.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from inventory.secrets import SecretRef
+
+__all__ = [
+    "DEVICE_KINDS", "PROTOCOLS", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
+    "Device", "Rack", "Row", "Hall", "SiteInfo", "Defaults", "Site",
+]
+
+DEVICE_KINDS = (
+    "utility", "transformer", "generator", "switchgear", "ats", "ups", "pdu", "rpp", "busway",
+    "meter", "pv_inverter", "wind_turbine",
+    "chiller", "cooling_tower", "cdu", "crah", "crac", "rdhx",
+    "gpu_node", "server", "switch", "env_sensor",
+)
+#: kinds that start a power chain and need no feed
+ROOT_KINDS = frozenset({"utility", "generator", "pv_inverter", "wind_turbine"})
+
+PROTOCOLS = ("snmp", "modbus", "modbus-rtu", "modbus-rtutcp", "dcgm", "redfish", "redfish-https", "nvml", "none")
+DEFAULT_PORTS = {
+    "snmp": 161, "modbus": 502, "modbus-rtutcp": 502, "dcgm": 9400,
+    "redfish": 80, "redfish-https": 443,
+}
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+Port = Annotated[int, Field(ge=1, le=65535)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=True)
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            f"id {value!r} must start with a letter or digit and use only letters, digits, '.', '_' and '-'"
+        )
+    return value
+
+
+class Secret(_Strict):
+    """``{env: NAME}`` or ``{file: PATH}``; never the value itself."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_clear_text(cls, value: Any) -> Any:
+        if isinstance(value, (str, int, float)):
+            raise ValueError("clear-text secret not allowed; write {env: VARIABLE} or {file: /path/to/secret}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Secret":
+        if bool(self.env) == bool(self.file):
+            raise ValueError("a secret needs exactly one of env: or file:")
+        return self
+
+    def ref(self) -> SecretRef:
+        return SecretRef(env=self.env, file=self.file)
+
+
+class CredentialSet(_Strict):
+    """Named credentials, referenced by devices (``credentials: snmp-ro``)."""
+
+    # SNMP
+    version: Literal["1", "2c", "3"] | None = None
+    community: Secret | None = None
+    user: str | None = None
+    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] | None = None
+    auth_key: Secret | None = None
+    priv_protocol: Literal["DES", "AES", "AES128", "AES192", "AES256"] | None = None
+    priv_key: Secret | None = None
+    # HTTP / Redfish / Modbus gateways
+    username: Secret | str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _v3_complete(self) -> "CredentialSet":
+        if self.version == "3":
+            if not self.user:
+                raise ValueError("SNMPv3 needs user:")
+            if self.priv_key and not self.auth_key:
+                raise ValueError("SNMPv3 privacy (priv_key) needs authentication (auth_key) too")
+        return self
+
+    def secret_refs(self) -> dict[str, SecretRef]:
+        out: dict[str, SecretRef] = {}
+        for name in ("community", "auth_key", "priv_key", "password", "token"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.ref()
+        if isinstance(self.username, Secret):
+            out["username"] = self.username.ref()
+        return out
+
+
+class FeedRef(_Strict):
+    """One upstream connection: a device, optionally an outlet/breaker/phase on it."""
+
+    device: str
+    outlet: int | str | None = None
+    breaker: str | None = None
+    phase: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        # "pdu-a" or "pdu-a:12" (outlet 12) are accepted as shorthand
+        if isinstance(value, str):
+            dev, sep, outlet = value.partition(":")
+            if sep:
+                return {"device": dev, "outlet": int(outlet) if outlet.isdigit() else outlet}
+            return {"device": dev}
+        return value
+
+
+class MeterSpec(_Strict):
+    """What an energy meter means for PUE/REF reporting (ISO/IEC 30134-2/-3)."""
+
+    role: Literal["boundary", "it", "renewable", "fuel", "water", "cooling", "other"]
+    category: Literal[1, 2, 3] | None = None
+    source: Literal["grid", "solar", "wind", "ppa", "diesel", "other"] | None = None
+    commissioned: dt.date | None = None
+    decommissioned: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _category_for_it(self) -> "MeterSpec":
+        if self.role == "it" and self.category is None:
+            raise ValueError("an IT meter needs category: 1 (UPS output), 2 (PDU output) or 3 (IT equipment input)")
+        if self.role != "it" and self.category is not None:
+            raise ValueError("category applies to role: it only")
+        if self.commissioned and self.decommissioned and self.decommissioned <= self.commissioned:
+            raise ValueError("decommissioned must be after commissioned")
+        return self
+
+
+class Device(_Strict):
+    id: str
+    kind: Literal[DEVICE_KINDS]  # type: ignore[valid-type]
+    name: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    # capacity
+    rated_kw: Positive | None = None
+    rated_kva: Positive | None = None
+    rated_a: Positive | None = None
+    # endpoint
+    protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
+    host: str | None = None
+    port: Port | None = None
+    unit: Annotated[int, Field(ge=0, le=255)] | None = None
+    serial: str | None = None
+    baud: Annotated[int, Field(ge=300, le=921600)] | None = None
+    profile: str = "auto"
+    credentials: str | None = None
+    tls_verify: bool = True
+    ca_bundle: str | None = None
+    interval_s: Annotated[float, Field(ge=0.5, le=3600)] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=120)] | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    # place in the chains
+    fed_by: list[FeedRef] = Field(default_factory=list)
+    cooled_by: list[str] = Field(default_factory=list)
+    measures: str | None = None
+    meter: MeterSpec | None = None
+    # GPU nodes
+    gpus: Annotated[int, Field(ge=0, le=64)] | None = None
+    gpu_model: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _hall: str | None = PrivateAttr(default=None)
+    _row: str | None = PrivateAttr(default=None)
+    _rack: str | None = PrivateAttr(default=None)
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+    @model_validator(mode="after")
+    def _endpoint_complete(self) -> "Device":
+        p = self.protocol
+        if p in ("snmp", "modbus", "modbus-rtutcp", "dcgm", "redfish", "redfish-https") and not self.host:
+            raise ValueError(f"protocol {p} needs host:")
+        if p == "modbus-rtu" and not self.serial:
+            raise ValueError("protocol modbus-rtu needs serial: (e.g. /dev/ttyUSB0)")
+        if p.startswith("modbus") and self.unit is None:
+            raise ValueError(f"protocol {p} needs unit: (Modbus unit id 0..255)")
+        if self.meter is not None and self.kind != "meter":
+            raise ValueError("meter: applies to kind: meter only")
+        return self
+
+    # placement, set by Site after validation
+    @property
+    def hall(self) -> str | None:
+        return self._hall
+
+    @property
+    def row(self) -> str | None:
+        return self._row
+
+    @property
+    def rack(self) -> str | None:
+        return self._rack
+
+    def effective_port(self) -> int | None:
+        return self.port or DEFAULT_PORTS.get(self.protocol)
+
+    def feed_ids(self) -> list[str]:
+        return [f.device for f in self.fed_by]
+
+
+class Rack(_Strict):
+    id: str
+    name: str | None = None
+    rated_kw: Positive | None = None
+    redundancy: Literal["N", "N+1", "2N", "2N+1"] = "N"
+    devices: list[Device] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+
+class Row(_Strict):
+    id: str
+    name: str | None = None
+    racks: list[Rack] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+
+class Hall(_Strict):
+    id: str
+    name: str | None = None
+    rated_kw: Positive | None = None
+    rows: list[Row] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+
+class SiteInfo(_Strict):
+    id: str
+    name: str | None = None
+    timezone: str = "UTC"
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    grid_emission_kgco2e_per_kwh: Annotated[float, Field(ge=0, le=3)] | None = None
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+
+class Defaults(_Strict):
+    interval_s: Annotated[float, Field(ge=0.5, le=3600)] = 10.0
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 2.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    #: protocol -> credential set name used when a device names none
+    credentials: dict[str, str] = Field(default_factory=dict)
+
+
+class Site(_Strict):
+    site: SiteInfo
+    defaults: Defaults = Field(default_factory=Defaults)
+    credentials: dict[str, CredentialSet] = Field(default_factory=dict)
+    devices: list[Device] = Field(default_factory=list)
+    halls: list[Hall] = Field(default_factory=list)
+
+    _by_id: dict[str, Device] = PrivateAttr(default_factory=dict)
+    _racks: dict[str, Rack] = PrivateAttr(default_factory=dict)
+    #: inventory path of each device, for error messages: id -> ("halls", 0, ...)
+    _paths: dict[str, tuple] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        self._index()
+
+    def _index(self) -> None:
+        """Give every device its hall/row/rack and build the id index.
+
+        Duplicate ids are reported by :func:`inventory.topology.check`; here the
+        first one wins so the index stays usable for the other checks.
+        """
+        by_id: dict[str, Device] = {}
+        paths: dict[str, tuple] = {}
+
+        def place(dev: Device, path: tuple, hall=None, row=None, rack=None) -> None:
+            dev._hall, dev._row, dev._rack = hall, row, rack
+            if dev.id not in by_id:
+                by_id[dev.id] = dev
+                paths[dev.id] = path
+
+        for i, dev in enumerate(self.devices):
+            place(dev, ("devices", i))
+        for hi, hall in enumerate(self.halls):
+            for di, dev in enumerate(hall.devices):
+                place(dev, ("halls", hi, "devices", di), hall.id)
+            for ri, row in enumerate(hall.rows):
+                for di, dev in enumerate(row.devices):
+                    place(dev, ("halls", hi, "rows", ri, "devices", di), hall.id, row.id)
+                for ki, rack in enumerate(row.racks):
+                    self._racks.setdefault(rack.id, rack)
+                    for di, dev in enumerate(rack.devices):
+                        place(dev, ("halls", hi, "rows", ri, "racks", ki, "devices", di), hall.id, row.id, rack.id)
+        self._by_id, self._paths = by_id, paths
+
+    # -- queries every consumer uses -------------------------------------------------
+    def all_devices(self) -> list[Device]:
+        return list(self._by_id.values())
+
+    def device(self, device_id: str) -> Device:
+        return self._by_id[device_id]
+
+    def has_device(self, device_id: str) -> bool:
+        return device_id in self._by_id
+
+    def racks(self) -> list[tuple[Hall, Row, Rack]]:
+        return [(h, r, k) for h in self.halls for r in h.rows for k in r.racks]
+
+    def rack(self, rack_id: str) -> Rack:
+        return self._racks[rack_id]
+
+    def device_path(self, device_id: str) -> tuple:
+        return self._paths[device_id]
+
+    def polled_devices(self) -> list[Device]:
+        return [d for d in self._by_id.values() if d.protocol != "none"]
+
+    def location_tags(self, dev: Device) -> dict[str, str]:
+        """The tags every sample from ``dev`` carries (Foundation conventions)."""
+        tags = {"site": self.site.id, "device": dev.id, "kind": dev.kind}
+        if dev.hall:
+            tags["hall"] = dev.hall
+        if dev.row:
+            tags["row"] = dev.row
+        if dev.rack:
+            tags["rack"] = dev.rack
+        if dev.vendor:
+            tags["vendor"] = dev.vendor
+        if dev.model:
+            tags["model"] = dev.model
+        return tags
