@@ -1,0 +1,1 @@
+"""Where samples go: InfluxDB (line protocol writer, InfluxQL reader) and the disk spool."""

@@ -1,0 +1,78 @@
+"""InfluxQL reads through ``/query``: served by InfluxDB 1.x, 2.x (DBRP) and 3.x.
+
+Reports and dashboard checks use this one path so a query an auditor sees in
+a report is the query that ran.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import urllib3
+
+from inventory.secrets import SecretValue
+
+__all__ = ["InfluxQuery", "QueryError", "Series"]
+
+
+class QueryError(Exception):
+    pass
+
+
+@dataclass
+class Series:
+    name: str
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list]
+
+    def rows(self) -> list[dict]:
+        return [dict(zip(self.columns, v)) for v in self.values]
+
+
+class InfluxQuery:
+    def __init__(self, url: str, database: str, token: SecretValue | None = None, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.token = token
+        self.timeout_s = timeout_s
+        self._http = urllib3.PoolManager(maxsize=4)
+
+    def query(self, q: str, *, epoch: str = "ns", params: dict | None = None) -> list[Series]:
+        """Run one InfluxQL statement; return its series (empty list when none)."""
+        results = self.query_multi(q, epoch=epoch, params=params)
+        return results[0] if results else []
+
+    def query_multi(self, q: str, *, epoch: str = "ns", params: dict | None = None) -> list[list[Series]]:
+        args = {"db": self.database, "q": q, "epoch": epoch}
+        if params:
+            args["params"] = json.dumps(params)
+        headers = {"Accept": "application/json"}
+        if self.token is not None:
+            headers["Authorization"] = "Token " + self.token.reveal()
+        try:
+            resp = self._http.request("POST", f"{self.url}/query", body=urlencode(args),
+                                      headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                                      timeout=self.timeout_s, retries=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise QueryError(f"InfluxDB at {self.url} unreachable: {exc}") from None
+        try:
+            body = json.loads(resp.data or b"{}")
+        except ValueError:
+            raise QueryError(f"InfluxDB answered {resp.status} with a non-JSON body") from None
+        if resp.status >= 300 and "error" in body:
+            raise QueryError(f"InfluxDB answered {resp.status}: {body['error']}")
+        out: list[list[Series]] = []
+        for result in body.get("results", []):
+            if "error" in result:
+                raise QueryError(f"query failed: {result['error']} (query: {q})")
+            out.append([
+                Series(s.get("name", ""), s.get("tags") or {}, s.get("columns", []), s.get("values", []))
+                for s in result.get("series", [])
+            ])
+        return out
+
+    def command(self, q: str) -> None:
+        """A statement without results (CREATE DATABASE, DROP ...)."""
+        self.query_multi(q)

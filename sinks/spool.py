@@ -1,0 +1,134 @@
+"""A bounded on-disk queue of write batches that survives kill -9.
+
+Each batch is one file ``<seq>.lp.gz`` (gzip'd line protocol), written to a
+temporary name, fsynced and renamed, so a batch is either whole or absent:
+no torn batches after a crash.  Files are replayed in sequence order and
+removed only after InfluxDB acknowledged them; a crash between the ack and
+the removal replays that batch once more, which InfluxDB absorbs because a
+point with the same series and timestamp overwrites itself (no duplicates
+when counted by series and time).
+
+When the spool is full the policy decides what goes: ``drop_oldest`` (keep
+the newest data, the default for monitoring) or ``drop_newest``; every
+dropped batch is counted in ``dropped_batches``/``dropped_points`` so the
+loss is reported, never silent.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DiskSpool", "SpoolFull"]
+
+_SUFFIX = ".lp.gz"
+
+
+class SpoolFull(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Entry:
+    seq: int
+    points: int
+    size: int
+
+
+class DiskSpool:
+    def __init__(self, directory: str | Path, max_bytes: int = 1 << 30, policy: str = "drop_oldest") -> None:
+        if policy not in ("drop_oldest", "drop_newest"):
+            raise ValueError("spool policy must be drop_oldest or drop_newest")
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self.max_bytes = max_bytes
+        self.policy = policy
+        self.dropped_batches = 0
+        self.dropped_points = 0
+        self._lock = threading.Lock()
+        self._entries: list[_Entry] = []
+        self._bytes = 0
+        self._recover()
+
+    def _recover(self) -> None:
+        for tmp in self.dir.glob("*.tmp"):
+            tmp.unlink(missing_ok=True)  # a write that never completed
+        entries = []
+        for f in self.dir.glob(f"*{_SUFFIX}"):
+            stem = f.name[: -len(_SUFFIX)]
+            seq_text, _, points_text = stem.partition("-")
+            if not seq_text.isdigit() or not points_text.isdigit():
+                continue
+            entries.append(_Entry(int(seq_text), int(points_text), f.stat().st_size))
+        entries.sort(key=lambda e: e.seq)
+        self._entries = entries
+        self._bytes = sum(e.size for e in entries)
+        self._next = entries[-1].seq + 1 if entries else 1
+
+    def _path(self, e: _Entry) -> Path:
+        return self.dir / f"{e.seq:016d}-{e.points}{_SUFFIX}"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def points(self) -> int:
+        return sum(e.points for e in self._entries)
+
+    def push(self, payload: bytes, points: int) -> None:
+        """Append one batch durably; apply the full-spool policy first."""
+        with self._lock:
+            while self._entries and self._bytes + len(payload) > self.max_bytes:
+                if self.policy == "drop_newest":
+                    self.dropped_batches += 1
+                    self.dropped_points += points
+                    return
+                oldest = self._entries.pop(0)
+                self._path(oldest).unlink(missing_ok=True)
+                self._bytes -= oldest.size
+                self.dropped_batches += 1
+                self.dropped_points += oldest.points
+            entry = _Entry(self._next, points, len(payload))
+            self._next += 1
+            final = self._path(entry)
+            tmp = final.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, final)
+            self._fsync_dir()
+            self._entries.append(entry)
+            self._bytes += entry.size
+
+    def peek(self) -> tuple[int, bytes, int] | None:
+        """The oldest batch as (seq, payload, points), without removing it."""
+        with self._lock:
+            if not self._entries:
+                return None
+            e = self._entries[0]
+            return e.seq, self._path(e).read_bytes(), e.points
+
+    def remove(self, seq: int) -> None:
+        with self._lock:
+            for i, e in enumerate(self._entries):
+                if e.seq == seq:
+                    self._path(e).unlink(missing_ok=True)
+                    self._bytes -= e.size
+                    del self._entries[i]
+                    return
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,129 @@
+"""The writer against a real influxd: both APIs, escaping, batching, outages."""
+from __future__ import annotations
+
+import asyncio
+import gzip
+
+import pytest
+
+from collectors.sample import Sample
+from inventory.secrets import SecretValue
+from sinks.influx_query import InfluxQuery
+from sinks.influx_transport import V1Transport, WriteFailed, detect_api
+from sinks.influx_writer import InfluxConfig, InfluxWriter
+
+
+def _samples(n: int, t0: int = 1_700_000_000_000_000_000) -> list[Sample]:
+    return [
+        Sample("pdu", {"device": f"pdu-{i % 7}", "phase": "L1", "rack": "r 1,a=b"},
+               {"current_a": i * 0.5, "ok": i % 2 == 0, "count": i, "state": 'on "x" \\'}, t0 + i * 1000)
+        for i in range(n)
+    ]
+
+
+def _count(influx_server, db: str, measurement: str = "pdu") -> int:
+    body = influx_server.query(f'SELECT count("current_a") FROM "{measurement}"', db=db)
+    series = body["results"][0].get("series")
+    return series[0]["values"][0][1] if series else 0
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_round_trip_values_and_escaping(influx_server, influx_db, v2_front, api):
+    url = influx_server.url if api == "v1" else v2_front.url
+
+    async def run():
+        w = await InfluxWriter(InfluxConfig(url=url, database=influx_db, api="auto", batch_size=100)).start()
+        w.write(_samples(250))
+        assert await w.flush(20)
+        await w.close()
+        return w
+
+    w = asyncio.run(run())
+    assert w.stats.api == api  # /ping picked the API: 1.6 -> v1, the 1.8 front -> v2
+    assert w.stats.points_written == 250 and w.stats.batches_written == 3
+    q = InfluxQuery(influx_server.url, influx_db)
+    rows = q.query('SELECT * FROM "pdu" WHERE "device" = \'pdu-3\' ORDER BY time')[0].rows()
+    expected = [s for s in _samples(250) if s.tags["device"] == "pdu-3"]
+    assert len(rows) == len(expected)
+    for row, s in zip(rows, expected):
+        assert row["time"] == s.time_ns
+        assert row["current_a"] == pytest.approx(s.fields["current_a"])
+        assert row["ok"] is s.fields["ok"]
+        assert row["count"] == s.fields["count"]
+        assert row["state"] == s.fields["state"]
+        assert row["rack"] == "r 1,a=b"
+    if api == "v2":
+        writes = [r for r in v2_front.requests if r[1].startswith("/api/v2/write")]
+        assert writes and all(h.get("Content-Encoding") == "gzip" for _, _, h in writes)
+
+
+def test_nan_and_inf_fields_are_dropped_not_fatal(influx_server, influx_db):
+    async def run():
+        w = await InfluxWriter(InfluxConfig(url=influx_server.url, database=influx_db, api="v1")).start()
+        w.write([Sample("ups", {"device": "u"}, {"load_pct": float("nan"), "power_w": 10.0}, 1),
+                 Sample("ups", {"device": "u"}, {"load_pct": float("inf")}, 2)])
+        assert await w.flush(10)
+        await w.close()
+        return w
+
+    w = asyncio.run(run())
+    assert w.stats.points_written == 1 and w.stats.points_skipped == 1
+    body = influx_server.query('SELECT * FROM "ups"', db=influx_db)
+    values = body["results"][0]["series"][0]["values"]
+    assert len(values) == 1
+
+
+def test_bad_batch_is_a_clear_4xx_error_not_a_retry_loop(influx_server, influx_db):
+    t = V1Transport(influx_server.url, influx_db)
+    with pytest.raises(WriteFailed) as err:
+        t.send(gzip.compress(b"pdu,device=x current_a=notanumber 1\n"))
+    assert err.value.status == 400 and err.value.retry is False
+
+
+def test_missing_database_is_not_retryable(influx_server):
+    t = V1Transport(influx_server.url, "no_such_db")
+    with pytest.raises(WriteFailed) as err:
+        t.send(gzip.compress(b"pdu,device=x current_a=1 1\n"))
+    assert err.value.status == 404 and not err.value.retry
+
+
+def test_unreachable_influx_is_retryable_and_never_leaks_the_token():
+    from testkit import free_port
+
+    t = V1Transport(f"http://127.0.0.1:{free_port()}", "db", token=SecretValue("s3cr3t-token"), timeout_s=1)
+    with pytest.raises(WriteFailed) as err:
+        t.send(b"")
+    assert err.value.retry and "s3cr3t" not in str(err.value)
+
+
+def test_detect_api_reads_the_version_header(influx_server, v2_front):
+    assert detect_api(influx_server.url) == "v1"
+    assert detect_api(v2_front.url) == "v2"
+
+
+def test_outage_spools_to_disk_and_replays_in_order(influx_server, influx_db, tmp_path):
+    """InfluxDB down while samples keep coming: nothing lost, none duplicated."""
+    spool = tmp_path / "spool"
+
+    async def run():
+        cfg = InfluxConfig(url=influx_server.url, database=influx_db, api="v1", batch_size=50,
+                           flush_interval_s=0.05, spill_after_s=0.2, spool_dir=str(spool), max_backoff_s=0.5)
+        w = await InfluxWriter(cfg).start()
+        w.write(_samples(100, t0=10**18))
+        assert await w.flush(10)
+        influx_server.stop()
+        for k in range(10):
+            w.write(_samples(60, t0=10**18 + (k + 1) * 10**9))
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        spooled = len(w.spool)
+        influx_server.start_same()
+        assert await w.flush(30)
+        await w.close()
+        return w, spooled
+
+    w, spooled = asyncio.run(run())
+    assert spooled > 0, "batches should have gone to the disk spool during the outage"
+    assert w.stats.points_written >= 700
+    assert _count(influx_server, influx_db) == 700  # 100 + 10*60, each point once
+    assert not list(spool.glob("*.lp.gz"))
