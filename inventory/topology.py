@@ -136,6 +136,8 @@ class PowerGraph:
             if dev.kind in ROOT_KINDS or dev.kind == "env_sensor":
                 continue
             if dev.kind == "meter":
+                if dev.meter is not None and dev.meter.role in ("water", "fuel"):
+                    continue  # measures water or fuel, not a point in the power chain
                 if not dev.measures and not dev.fed_by:
                     out.append(dev)
                 continue
