@@ -1,0 +1,84 @@
+"""Inventory devices -> Targets, with their credentials resolved.
+
+Resolution happens once at start-up (and on reload), not per poll.  A device
+whose secret cannot be read becomes a :class:`TargetProblem` naming the
+device and the reference (variable or file), never a value; the other
+devices still run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collectors.base import Target
+from inventory.model import Device, Site
+from inventory.secrets import SecretError
+
+__all__ = ["build_targets", "device_target", "TargetProblem"]
+
+#: protocol -> the credential-set key under ``defaults.credentials``
+_CRED_FAMILY = {"snmp": "snmp", "redfish": "redfish", "redfish-https": "redfish",
+                "modbus": "modbus", "modbus-rtutcp": "modbus", "modbus-rtu": "modbus", "dcgm": "dcgm"}
+
+
+@dataclass(frozen=True, slots=True)
+class TargetProblem:
+    device_id: str
+    message: str
+
+
+def device_target(site: Site, dev: Device, environ: dict[str, str] | None = None) -> Target:
+    """The Target for one device; raises SecretError if a credential is unreadable."""
+    d = site.defaults
+    options: dict = {}
+    secrets = {}
+    cred_name = dev.credentials or d.credentials.get(_CRED_FAMILY.get(dev.protocol, dev.protocol))
+    if cred_name:
+        cred = site.credentials[cred_name]
+        for key, ref in cred.secret_refs().items():
+            secrets[key] = ref.resolve(environ=environ)
+        for key in ("version", "user", "auth_protocol", "priv_protocol"):
+            value = getattr(cred, key)
+            if value is not None:
+                options[key] = value
+        if isinstance(cred.username, str):
+            options["username"] = cred.username
+    if dev.serial:
+        options["serial"] = dev.serial
+    if dev.baud:
+        options["baud"] = dev.baud
+    if dev.protocol.startswith("redfish"):
+        options["tls_verify"] = dev.tls_verify
+        if dev.ca_bundle:
+            options["ca_bundle"] = dev.ca_bundle
+    if dev.gpus is not None:
+        options["gpus"] = dev.gpus
+    tags = site.location_tags(dev)
+    tags.pop("kind", None)
+    for k, v in dev.labels.items():
+        tags.setdefault(k, v)
+    return Target(
+        device_id=dev.id,
+        protocol=dev.protocol,
+        host=dev.host or "",
+        port=dev.effective_port(),
+        unit=dev.unit,
+        kind=dev.kind,
+        profile=dev.profile,
+        tags=tags,
+        timeout_s=dev.timeout_s or d.timeout_s,
+        retries=dev.retries if dev.retries is not None else d.retries,
+        interval_s=dev.interval_s or d.interval_s,
+        options=options,
+        secrets=secrets,
+    )
+
+
+def build_targets(site: Site, devices: list[Device] | None = None, environ: dict[str, str] | None = None) -> tuple[list[Target], list[TargetProblem]]:
+    targets: list[Target] = []
+    problems: list[TargetProblem] = []
+    for dev in devices if devices is not None else site.polled_devices():
+        try:
+            targets.append(device_target(site, dev, environ))
+        except SecretError as exc:
+            problems.append(TargetProblem(dev.id, str(exc)))
+    return targets, problems

@@ -1,0 +1,250 @@
+"""The ``dcim`` command.
+
+Sub-commands defined here: ``inventory check``, ``probe``, ``run``.  Other
+areas add theirs through a ``register(subparsers)`` function in their own
+package (alerts, dashboards, reports, simulator, demo), listed in
+:data:`EXTENSIONS`; a missing optional area is simply not offered.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+EXTENSIONS = (
+    "dcim.demo",
+    "alerts.cli",
+    "dashboards.cli",
+    "dashboards.reports.cli",
+    "simulator.cli",
+)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"dcim: {message}", file=sys.stderr)
+    return code
+
+
+# -- inventory check ----------------------------------------------------------------
+def cmd_inventory_check(args: argparse.Namespace) -> int:
+    from inventory import InventoryError, load_site
+    from inventory.topology import PowerGraph
+
+    try:
+        site = load_site(args.file)
+    except InventoryError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"{args.file}: {len(exc.issues)} problem(s); nothing was started", file=sys.stderr)
+        return 1
+    graph = PowerGraph(site)
+    devices = site.all_devices()
+    kinds = Counter(d.kind for d in devices)
+    protocols = Counter(d.protocol for d in devices if d.protocol != "none")
+    orphans = graph.orphans()
+    summary = {
+        "file": str(args.file),
+        "site": site.site.id,
+        "halls": len(site.halls),
+        "rows": sum(len(h.rows) for h in site.halls),
+        "racks": len(site.racks()),
+        "devices": len(devices),
+        "by_kind": dict(sorted(kinds.items())),
+        "polled_by_protocol": dict(sorted(protocols.items())),
+        "power_chain_depth": graph.depth,
+        "orphans": [d.id for d in orphans],
+        "rack_capacity_kw": round(sum(k.rated_kw or 0 for _, _, k in site.racks()), 1),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{args.file}: OK — site {summary['site']}: {summary['halls']} hall(s), {summary['rows']} row(s), "
+              f"{summary['racks']} rack(s), {summary['devices']} device(s)")
+        print("  by kind: " + ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items()))
+        print("  polled:  " + (", ".join(f"{k} {v}" for k, v in summary["polled_by_protocol"].items()) or "none"))
+        print(f"  power chain depth: {graph.depth} (longest feed chain, utility to load)")
+        print(f"  rack capacity: {summary['rack_capacity_kw']} kW")
+        if orphans:
+            print(f"  warning: {len(orphans)} orphan(s) with no feed: " + ", ".join(d.id for d in orphans[:20])
+                  + (" …" if len(orphans) > 20 else ""))
+        else:
+            print("  orphans: none")
+    return 0
+
+
+# -- probe ----------------------------------------------------------------------------
+def cmd_probe(args: argparse.Namespace) -> int:
+    from collectors.base import PollError
+    from collectors.registry import collector_class
+    from collectors.url import target_from_url
+    from inventory.secrets import SecretError, SecretRef
+
+    try:
+        target = target_from_url(args.url, args.profile)
+    except (ValueError, ImportError) as exc:
+        return _fail(str(exc))
+    target.timeout_s = args.timeout
+    target.retries = args.retries
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            return _fail(f"--option wants KEY=VALUE; got {item!r}")
+        target.options[key] = value
+    secret_envs = list(args.secret_env or [])
+    for flag, name in (("auth_key", args.auth_key_env), ("priv_key", args.priv_key_env),
+                       ("password", args.password_env), ("community", args.community_env)):
+        if name:
+            secret_envs.append(f"{flag}={name}")
+    for item in secret_envs:
+        key, sep, env = item.partition("=")
+        if not sep:
+            return _fail(f"--secret-env wants NAME=ENVVAR; got {item!r}")
+        try:
+            target.secrets[key] = SecretRef(env=env).resolve()
+        except SecretError as exc:
+            return _fail(str(exc))
+    for key in ("snmp_version", "user", "auth_protocol", "priv_protocol", "username", "engine"):
+        value = getattr(args, key, None)
+        if value:
+            target.options["version" if key == "snmp_version" else key] = value
+    if args.insecure:
+        target.options["tls_verify"] = False
+    if args.ca_bundle:
+        target.options["ca_bundle"] = args.ca_bundle
+
+    async def go():
+        collector = collector_class(target.protocol)()
+        try:
+            return await asyncio.wait_for(collector.poll(target), timeout=args.timeout * (args.retries + 1) + 5)
+        finally:
+            await collector.close()
+
+    try:
+        samples = asyncio.run(go())
+    except PollError as exc:
+        for s in exc.partial:
+            print(json.dumps(s.to_json(), sort_keys=True))
+        return _fail(f"{target.address()}: {exc.kind}: {exc.message}", 1)
+    except asyncio.TimeoutError:
+        return _fail(f"{target.address()}: timeout: no reply", 1)
+    for s in samples:
+        print(json.dumps(s.to_json(), sort_keys=True))
+    return 0
+
+
+# -- run ------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from dcim.config import load_run_config, parse_shard
+    from dcim.service import CollectionService, install_signal_handlers
+    from inventory import InventoryError, load_site
+    from inventory.secrets import SecretError
+
+    try:
+        cfg = load_run_config(args.config)
+        site = load_site(cfg.site_path())
+        influx = cfg.influxdb.to_config(Path(args.config).parent)
+        shard = parse_shard(args.shard or cfg.shard)
+    except InventoryError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    except (SecretError, ValueError) as exc:
+        return _fail(str(exc))
+    logging.getLogger().setLevel(cfg.log_level.upper())
+
+    async def go() -> None:
+        service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency)
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await service.start()
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.duration)
+        except asyncio.TimeoutError:
+            pass
+        await service.stop()
+        st = service.writer.stats if service.writer else None
+        logging.getLogger("dcim").info(
+            "stopped: %d polls (%d failed), %d points written, %d spooled batches pending",
+            service.scheduler.stats.polls, service.scheduler.stats.failed,
+            st.points_written if st else 0, len(service.writer.spool) if service.writer and service.writer.spool else 0)
+
+    asyncio.run(go())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dcim", description="Iozera DCIM: data-center monitoring.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    inv = sub.add_parser("inventory", help="inventory tools")
+    inv_sub = inv.add_subparsers(dest="inventory_command", metavar="ACTION")
+    inv_sub.required = True
+    check = inv_sub.add_parser("check", help="validate a site file and summarise it")
+    check.add_argument("file", type=Path)
+    check.add_argument("--json", action="store_true", help="machine-readable summary")
+    check.set_defaults(func=cmd_inventory_check)
+
+    probe = sub.add_parser("probe", help="poll one device once and print its samples as JSON lines")
+    probe.add_argument("url", help="snmp://[COMMUNITY@]HOST[:PORT], modbus://HOST[:PORT]/UNIT, "
+                       "modbus+rtu:///dev/ttyX?baud=..&unit=.., modbus+rtutcp://HOST:PORT/UNIT, "
+                       "dcgm://HOST:PORT, redfish[+https]://HOST:PORT")
+    probe.add_argument("--profile", default="auto", help="profile name, or auto (SNMP: by sysObjectID)")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds per request (default 3)")
+    probe.add_argument("--retries", type=int, default=1)
+    probe.add_argument("--engine", help="SNMP engine: pysnmp or the fast engine (see collectors/snmp/README.md)")
+    probe.add_argument("--snmp-version", choices=["1", "2c", "3"])
+    probe.add_argument("--user", help="SNMPv3 user name")
+    probe.add_argument("--auth-protocol", help="SNMPv3 auth protocol (SHA, SHA256, ...)")
+    probe.add_argument("--auth-key-env", help="environment variable holding the SNMPv3 auth key")
+    probe.add_argument("--priv-protocol", help="SNMPv3 privacy protocol (AES, AES256, ...)")
+    probe.add_argument("--priv-key-env", help="environment variable holding the SNMPv3 privacy key")
+    probe.add_argument("--community-env", help="environment variable holding the SNMP community")
+    probe.add_argument("--username", help="Redfish user name")
+    probe.add_argument("--password-env", help="environment variable holding the Redfish password")
+    probe.add_argument("--insecure", action="store_true", help="Redfish over HTTPS: do not verify the certificate")
+    probe.add_argument("--ca-bundle", help="Redfish over HTTPS: CA bundle file")
+    probe.add_argument("--option", action="append", metavar="KEY=VALUE", help="protocol option (repeatable)")
+    probe.add_argument("--secret-env", action="append", metavar="NAME=ENVVAR", help="credential from env (repeatable)")
+    probe.set_defaults(func=cmd_probe)
+
+    run = sub.add_parser("run", help="poll the inventory continuously into InfluxDB until SIGTERM")
+    run.add_argument("--config", required=True, type=Path, help="service config YAML (see docs/config.md)")
+    run.add_argument("--shard", help="i/N: poll only this shard of the inventory (overrides the config)")
+    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.set_defaults(func=cmd_run)
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that area is not installed
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The collector service's own configuration (``dcim run --config FILE``).
+
+It says where the inventory is and where samples go; the devices themselves
+come from the inventory alone.  Same error style as the inventory:
+``file:line: field: message``.  Relative paths are relative to the config file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from inventory.errors import InventoryError, InventoryIssue
+from inventory.loader import pydantic_issues
+from inventory.model import Secret
+from inventory.yaml_lines import YamlProblem, load_with_lines
+from sinks.influx_writer import InfluxConfig
+
+__all__ = ["RunConfig", "load_run_config", "parse_shard"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InfluxSection(_Strict):
+    url: str = "http://127.0.0.1:8086"
+    database: str = "dcim"
+    retention_policy: str = ""
+    org: str = ""
+    bucket: str | None = None
+    token: Secret | None = None
+    api: Literal["auto", "v1", "v2"] = "auto"
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    gzip_level: Annotated[int, Field(ge=0, le=9)] = 1
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    spool_dir: str | None = None
+    spool_max_mb: Annotated[int, Field(ge=1)] = 1024
+    spool_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+
+    def to_config(self, base: Path) -> InfluxConfig:
+        spool = str((base / self.spool_dir).resolve()) if self.spool_dir else None
+        return InfluxConfig(
+            url=self.url, database=self.database, retention_policy=self.retention_policy, org=self.org,
+            bucket=self.bucket, token=self.token.ref().resolve() if self.token else None, api=self.api,
+            batch_size=self.batch_size, flush_interval_s=self.flush_interval_s, gzip_level=self.gzip_level,
+            timeout_s=self.timeout_s, spool_dir=spool, spool_max_bytes=self.spool_max_mb << 20,
+            spool_policy=self.spool_policy,
+        )
+
+
+class RunConfig(_Strict):
+    site: str
+    shard: str = "0/1"
+    influxdb: InfluxSection = Field(default_factory=InfluxSection)
+    concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    _base: Path = Path(".")
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str) -> str:
+        parse_shard(value)
+        return value
+
+    def site_path(self) -> Path:
+        return (self._base / self.site).resolve()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/N' -> (i, N) with 0 <= i < N."""
+    try:
+        i_text, n_text = text.split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise ValueError(f"shard must look like i/N (e.g. 0/4); got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard {text!r}: need N >= 1 and 0 <= i < N")
+    return i, n
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError([InventoryIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from None
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as exc:
+        raise InventoryError([InventoryIssue(str(p), exc.line, "", exc.message)]) from None
+    try:
+        cfg = RunConfig.model_validate(data or {})
+    except ValidationError as exc:
+        raise InventoryError(pydantic_issues(exc, data, lines, str(p))) from None
+    cfg._base = p.parent
+    return cfg
