@@ -7,7 +7,10 @@ core.  Escaping follows the line-protocol reference:
 - tag keys/values and field keys: comma, equals sign and space;
 - string field values: double quote and backslash.
 Newlines cannot appear in names or tag values (InfluxDB has no escape for
-them) and are replaced by a space.  NaN/Inf cannot be stored and are dropped
+them) and are replaced by a space; a trailing backslash in a name or tag value
+would escape the separator after it (influxd then rejects the line as
+"invalid tag format"), so trailing backslashes are removed.  Both corner
+cases are pinned by tests/test_lineprotocol_roundtrip.py against influxd.  NaN/Inf cannot be stored and are dropped
 (counted by the caller through the return value of :func:`sample_line`).
 """
 from __future__ import annotations
@@ -26,7 +29,8 @@ _isfinite = math.isfinite
 
 
 def escape_key(text: str) -> str:
-    return text.translate(_KEY)
+    out = text.translate(_KEY)
+    return out.rstrip("\\") if out[-1:] == "\\" else out
 
 
 def escape_measurement(text: str) -> str:
@@ -43,11 +47,13 @@ def _tagset(tags: dict[str, str], cache: dict) -> str:
     key = tuple(tags.items())
     text = cache.get(key)
     if text is None:
-        parts = [
-            f",{k.translate(_KEY)}={v.translate(_KEY)}"
-            for k, v in sorted(tags.items())
-            if v != "" and v is not None
-        ]
+        parts = []
+        for k, v in sorted(tags.items()):
+            if not v:
+                continue
+            ek, ev = escape_key(k), escape_key(v)
+            if ek and ev:
+                parts.append(f",{ek}={ev}")
         text = "".join(parts)
         if len(cache) > 100_000:
             cache.clear()
@@ -80,7 +86,7 @@ def sample_line(sample: Sample, cache: dict | None = None) -> str | None:
             fv = repr(float(v))
         else:
             continue
-        fields.append(f"{k.translate(_KEY)}={fv}")
+        fields.append(f"{escape_key(k)}={fv}")
     if not fields:
         return None
     tags = _tagset(sample.tags, cache if cache is not None else {})
