@@ -96,6 +96,8 @@ class InfluxWriter:
         self._ticker: asyncio.Task | None = None
         self._closing = False
         self._failing_since: float | None = None
+        # the memory batch being sent, out of the deque so a spill cannot move it
+        self._inflight: tuple[bytes, int] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -131,7 +133,7 @@ class InfluxWriter:
 
     @property
     def pending_points(self) -> int:
-        mem = len(self._lines) + sum(p for _, p in self._batches)
+        mem = len(self._lines) + sum(p for _, p in self._batches) + (self._inflight[1] if self._inflight else 0)
         return mem + (self._spool.points if self._spool else 0)
 
     @property
@@ -145,7 +147,7 @@ class InfluxWriter:
         """
         self._cut()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._batches or (self._spool and len(self._spool)) or not self._idle.is_set():
+        while self._batches or self._inflight or (self._spool and len(self._spool)) or not self._idle.is_set():
             self._wake.set()
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -163,6 +165,8 @@ class InfluxWriter:
                     await task
                 except (asyncio.CancelledError, Exception):
                     pass
+        if self._inflight is not None:
+            self._give_back(*self._inflight)
         self._spill_all()
         left = sum(p for _, p in self._batches)
         if left:
@@ -180,7 +184,11 @@ class InfluxWriter:
             lines, self._lines = self._lines[:limit], self._lines[limit:]
         payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=self.config.gzip_level)
         self._batches.append((payload, len(lines)))
-        if len(self._batches) > self.config.max_memory_batches:
+        if len(self._batches) > self.config.max_memory_batches or (
+            self._failing_since is not None and time.monotonic() - self._failing_since > self.config.spill_after_s
+        ):
+            # during an outage every new batch goes straight to disk, so a crash
+            # loses at most the lines of the current flush interval
             self._spill_all()
         self._wake.set()
 
@@ -212,7 +220,8 @@ class InfluxWriter:
                 seq, payload, points = head
                 return "spool", seq, payload, points
         if self._batches:
-            payload, points = self._batches[0]
+            self._inflight = self._batches.popleft()
+            payload, points = self._inflight
             return "memory", None, payload, points
         return None
 
@@ -221,7 +230,23 @@ class InfluxWriter:
             assert self._spool is not None and seq is not None
             self._spool.remove(seq)
         else:
-            self._batches.popleft()
+            self._inflight = None
+
+    def _give_back(self, payload: bytes, points: int) -> None:
+        """A memory batch that failed goes back to the head of the queue.
+
+        If the queue was spilled to disk while it was in flight, the batch is
+        older than everything in the spool, so it goes to the spool's front.
+        """
+        self._inflight = None
+        if self._spool is not None and len(self._spool):
+            self._spool.push_front(payload, points)
+        else:
+            self._batches.appendleft((payload, points))
+
+    def _retry_later(self, source: str) -> None:
+        if source == "memory" and self._inflight is not None:
+            self._give_back(*self._inflight)
 
     async def _ensure_transport(self) -> Transport:
         if self._transport is None:
@@ -259,6 +284,7 @@ class InfluxWriter:
                     self.stats.points_rejected += points
                     self._done(source, seq)
                     continue
+                self._retry_later(source)
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
                 self.stats.retries += 1
@@ -275,6 +301,7 @@ class InfluxWriter:
             except Exception as exc:  # a bug or an unexpected library error: keep the data
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("unexpected error writing to InfluxDB; batch kept")
+                self._retry_later(source)
                 self._idle.set()
                 await asyncio.sleep(backoff)
                 continue

@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = ["DiskSpool", "SpoolFull"]
 
 _SUFFIX = ".lp.gz"
+_FIRST_SEQ = 10**12
 
 
 class SpoolFull(Exception):
@@ -65,7 +66,8 @@ class DiskSpool:
         entries.sort(key=lambda e: e.seq)
         self._entries = entries
         self._bytes = sum(e.size for e in entries)
-        self._next = entries[-1].seq + 1 if entries else 1
+        # sequence numbers start high so a batch can be put back in front (push_front)
+        self._next = entries[-1].seq + 1 if entries else _FIRST_SEQ
 
     def _path(self, e: _Entry) -> Path:
         return self.dir / f"{e.seq:016d}-{e.points}{_SUFFIX}"
@@ -83,6 +85,13 @@ class DiskSpool:
 
     def push(self, payload: bytes, points: int) -> None:
         """Append one batch durably; apply the full-spool policy first."""
+        self._store(payload, points, front=False)
+
+    def push_front(self, payload: bytes, points: int) -> None:
+        """Put a batch back before the oldest one (it was in flight and failed)."""
+        self._store(payload, points, front=True)
+
+    def _store(self, payload: bytes, points: int, *, front: bool) -> None:
         with self._lock:
             while self._entries and self._bytes + len(payload) > self.max_bytes:
                 if self.policy == "drop_newest":
@@ -94,8 +103,11 @@ class DiskSpool:
                 self._bytes -= oldest.size
                 self.dropped_batches += 1
                 self.dropped_points += oldest.points
-            entry = _Entry(self._next, points, len(payload))
-            self._next += 1
+            if front and self._entries:
+                entry = _Entry(self._entries[0].seq - 1, points, len(payload))
+            else:
+                entry = _Entry(self._next, points, len(payload))
+                self._next += 1
             final = self._path(entry)
             tmp = final.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -106,7 +118,10 @@ class DiskSpool:
                 os.close(fd)
             os.rename(tmp, final)
             self._fsync_dir()
-            self._entries.append(entry)
+            if front:
+                self._entries.insert(0, entry)
+            else:
+                self._entries.append(entry)
             self._bytes += entry.size
 
     def peek(self) -> tuple[int, bytes, int] | None:
