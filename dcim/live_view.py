@@ -1,0 +1,137 @@
+"""The demo's live terminal view: PUE, facility/IT power, hall loads, alerts, poll health.
+
+:class:`LiveState` is a sample consumer (plain callable) that keeps only what
+the view shows; :func:`render` turns it into a rich renderable.  Both are pure
+of I/O so the view is tested by rendering to text.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from collectors.sample import Sample
+
+__all__ = ["LiveState", "render"]
+
+_SEVERITY_STYLE = {"critical": "bold red", "major": "red", "minor": "yellow", "warning": "yellow", "info": "cyan"}
+
+
+@dataclass
+class PollHealth:
+    ok: int = 0
+    failed: int = 0
+    last_ms: dict[str, float] = field(default_factory=dict)
+    last_error: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LiveState:
+    site: str = ""
+    pue: float | None = None
+    facility_w: float | None = None
+    it_w: float | None = None
+    renewable_w: float | None = None
+    hall_load: dict[str, tuple[float, float]] = field(default_factory=dict)  # hall -> (load_w, rated_w)
+    active_alerts: dict[str, dict] = field(default_factory=dict)  # fingerprint -> event
+    events: deque = field(default_factory=lambda: deque(maxlen=8))
+    polls: PollHealth = field(default_factory=PollHealth)
+    samples: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    # -- consumers -----------------------------------------------------------------
+    def __call__(self, samples: list[Sample]) -> None:
+        self.samples += len(samples)
+        for s in samples:
+            m = s.measurement
+            if m == "poll":
+                dev = s.tags.get("device", "?")
+                if s.fields.get("ok"):
+                    self.polls.ok += 1
+                    self.polls.last_error.pop(dev, None)
+                else:
+                    self.polls.failed += 1
+                    self.polls.last_error[dev] = f"{s.fields.get('error_kind', '')}: {s.fields.get('error', '')}"[:60]
+                self.polls.last_ms[dev] = float(s.fields.get("duration_ms", 0.0))
+            elif m == "site_power" and "hall" not in s.tags:
+                self.facility_w = _num(s.fields.get("facility_power_w"), self.facility_w)
+                self.it_w = _num(s.fields.get("it_power_w"), self.it_w)
+                self.renewable_w = _num(s.fields.get("renewable_power_w"), self.renewable_w)
+            elif m == "pue" and "hall" not in s.tags:
+                self.pue = _num(s.fields.get("pue_instant"), self.pue)
+            elif m == "capacity" and s.tags.get("level") == "hall":
+                load, rated = s.fields.get("load_w"), s.fields.get("rated_w")
+                if isinstance(load, (int, float)) and isinstance(rated, (int, float)):
+                    self.hall_load[s.tags.get("id", s.tags.get("hall", "?"))] = (float(load), float(rated))
+
+    def alert_event(self, event: dict) -> None:
+        """Feed one alert event (the MQTT payload as a dict)."""
+        fp = event.get("fingerprint", "")
+        state = event.get("state", "")
+        if state == "firing":
+            self.active_alerts[fp] = event
+        elif state in ("resolved", "inactive"):
+            self.active_alerts.pop(fp, None)
+        self.events.append(event)
+
+
+def _num(value, default):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _kw(watts: float | None) -> str:
+    return "—" if watts is None else f"{watts / 1000:,.1f} kW"
+
+
+def render(state: LiveState) -> Group:
+    head = Table.grid(padding=(0, 3))
+    for _ in range(5):
+        head.add_column()
+    pue = "—" if state.pue is None else f"{state.pue:.3f}"
+    head.add_row(
+        Text.assemble(("PUE (instant) ", "bold"), (pue, "bold green")),
+        Text.assemble(("Facility ", "bold"), _kw(state.facility_w)),
+        Text.assemble(("IT ", "bold"), _kw(state.it_w)),
+        Text.assemble(("Renewable ", "bold"), _kw(state.renewable_w)),
+        Text.assemble(("Polls ", "bold"), f"{state.polls.ok} ok / ", (f"{state.polls.failed} failed", "red" if state.polls.failed else "")),
+    )
+
+    halls = Table(title="Hall load vs rating", expand=True)
+    halls.add_column("hall")
+    halls.add_column("load", justify="right")
+    halls.add_column("rated", justify="right")
+    halls.add_column("%", justify="right")
+    for hall, (load, rated) in sorted(state.hall_load.items()):
+        pct = 100 * load / rated if rated else 0.0
+        halls.add_row(hall, _kw(load), _kw(rated), Text(f"{pct:.0f}", style="red" if pct > 80 else "green"))
+
+    alerts = Table(title=f"Active alerts ({len(state.active_alerts)})", expand=True)
+    alerts.add_column("severity")
+    alerts.add_column("rule")
+    alerts.add_column("device")
+    alerts.add_column("summary")
+    alerts.add_column("suppressed by")
+    for ev in sorted(state.active_alerts.values(), key=lambda e: (e.get("severity", ""), e.get("rule", ""))):
+        sev = ev.get("severity", "")
+        alerts.add_row(Text(sev, style=_SEVERITY_STYLE.get(sev, "")), ev.get("rule", ""), ev.get("device", ""),
+                       str((ev.get("annotations") or {}).get("summary", ""))[:70], str(ev.get("suppressed_by") or "")[:12])
+
+    slow = sorted(state.polls.last_ms.items(), key=lambda kv: -kv[1])[:5]
+    health = Table(title="Slowest polls / failing devices", expand=True)
+    health.add_column("device")
+    health.add_column("last poll ms", justify="right")
+    health.add_column("error")
+    failing = list(state.polls.last_error.items())[:5]
+    shown = dict(slow)
+    for dev, _ in failing:
+        shown.setdefault(dev, state.polls.last_ms.get(dev, 0.0))
+    for dev, ms in shown.items():
+        health.add_row(dev, f"{ms:.1f}", Text(state.polls.last_error.get(dev, ""), style="red"))
+    elapsed = time.monotonic() - state.started
+    footer = Text(f"site {state.site} · {state.samples:,} samples · {elapsed:.0f}s", style="dim")
+    return Group(Panel(head, title="Iozera DCIM — live"), halls, alerts, health, footer)
