@@ -319,6 +319,9 @@ class PysnmpEngine(Engine):
                 return out
             for name, value in rows:
                 oid = ".".join(str(p) for p in name)
+                v = self._convert(value)
+                if v is None:  # endOfMibView: the agent's MIB ends here
+                    return out
                 if not _in_subtree(oid, root):
                     return out
                 tup = _oid_tuple(oid)
@@ -326,9 +329,6 @@ class PysnmpEngine(Engine):
                     raise SnmpEngineError("protocol", f"{target.address()}: walk of {root} not increasing at {oid}",
                                           partial=out)
                 last = tup
-                v = self._convert(value)
-                if v is None:  # endOfMibView
-                    return out
                 out.append((oid, v))
             current = out[-1][0] if out else root
 
