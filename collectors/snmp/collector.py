@@ -1,0 +1,146 @@
+"""SnmpCollector: profile detection, fetching through an engine, decoding, error mapping.
+
+One instance serves every SNMP device in a process.  A semaphore caps requests
+in flight (too many and the UDP receive buffer overflows, turning replies into
+timeouts); each device is polled sequentially, devices concurrently, so one
+slow agent holds up nobody but itself.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from collectors.base import Collector, PollError, Target
+from collectors.sample import Sample, now_ns
+from collectors.snmp.counters import CounterState
+from collectors.snmp.decode import Fetched, decode
+from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine
+from collectors.snmp.profiles import Profile, default_profiles
+
+__all__ = ["SnmpCollector", "SYS_OBJECT_ID", "detect_profile"]
+
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
+DEFAULT_MAX_IN_FLIGHT = 64
+
+
+def _candidates(sysoid: str, profiles: dict[str, Profile]) -> list[Profile]:
+    """Profiles whose sysObjectID prefix matches, most specific first, then by priority."""
+    out = []
+    for p in profiles.values():
+        best = max((len(pre) for pre in p.sysobjectid if sysoid == pre or sysoid.startswith(pre + ".")), default=-1)
+        if best >= 0:
+            out.append((best, p.priority, p))
+    out.sort(key=lambda t: (-t[0], -t[1], t[2].name))
+    return [p for _, _, p in out]
+
+
+def detect_profile(sysoid: str, required: dict[str, Any], profiles: dict[str, Profile]) -> Profile | None:
+    """Pure choice: first candidate whose ``require`` OID answered with a valid value.
+
+    Profiles with no sysObjectID prefixes (the generic fallbacks) are tried last.
+    """
+    cands = _candidates(sysoid, profiles)
+    fallbacks = sorted((p for p in profiles.values() if p.generic and p not in cands),
+                       key=lambda p: (-p.priority, p.name))
+    for p in cands + fallbacks:
+        if p.require is None:
+            return p
+        v = required.get(p.require)
+        if v is not None and v not in p.require_invalid:
+            return p
+    return None
+
+
+class SnmpCollector(Collector):
+    protocols = ("snmp",)
+
+    def __init__(self, engine: str | None = None, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                 profiles: dict[str, Profile] | None = None) -> None:
+        self.default_engine = engine or DEFAULT_ENGINE
+        self.profiles = profiles if profiles is not None else default_profiles()
+        self._engines: dict[str, Engine] = {}
+        self._sem = asyncio.Semaphore(max_in_flight)
+        self.counters = CounterState()
+        #: device_id -> (sysObjectID, profile name) for ``--profile auto``
+        self.detected: dict[str, tuple[str, str]] = {}
+
+    def engine_for(self, target: Target) -> Engine:
+        name = str(target.options.get("engine", self.default_engine))
+        eng = self._engines.get(name)
+        if eng is None:
+            eng = self._engines[name] = make_engine(name)
+        return eng
+
+    async def _resolve_profile(self, engine: Engine, target: Target) -> Profile:
+        if target.profile and target.profile != "auto":
+            prof = self.profiles.get(target.profile)
+            if prof is None:
+                raise PollError("config", f"{target.device_id}: unknown SNMP profile {target.profile!r} "
+                                          f"(known: {', '.join(sorted(self.profiles))})")
+            return prof
+        cached = self.detected.get(target.device_id)
+        if cached and cached[1] in self.profiles:
+            return self.profiles[cached[1]]
+        (_, sysoid), = await engine.get(target, [SYS_OBJECT_ID])
+        if not isinstance(sysoid, str):
+            raise PollError("device", f"{target.device_id}: sysObjectID.0 unreadable ({sysoid!r}); "
+                                      f"force a profile with --profile NAME")
+        cands = _candidates(sysoid, self.profiles) + [p for p in self.profiles.values() if p.generic]
+        req = sorted({p.require for p in cands if p.require})
+        required = dict(await engine.get(target, req)) if req else {}
+        prof = detect_profile(sysoid, required, self.profiles)
+        if prof is None:
+            raise PollError("config", f"{target.device_id}: no SNMP profile matches sysObjectID {sysoid}; "
+                                      f"force one with --profile NAME (known: {', '.join(sorted(self.profiles))})")
+        self.detected[target.device_id] = (sysoid, prof.name)
+        return prof
+
+    async def fetch(self, engine: Engine, target: Target, prof: Profile) -> Fetched:
+        fetched = Fetched()
+        if prof.get_oids:
+            fetched.gets = dict(await engine.get(target, prof.get_oids))
+        for root in prof.walk_roots:
+            try:
+                fetched.walks[root] = await engine.walk(target, root, prof.max_repetitions)
+            except SnmpEngineError as exc:
+                if exc.kind in ("timeout", "auth", "unreachable", "config"):
+                    raise
+                fetched.walks[root] = exc.partial
+                fetched.failed_walks[root] = exc.message
+        return fetched
+
+    async def poll(self, target: Target) -> list[Sample]:
+        async with self._sem:
+            try:
+                engine = self.engine_for(target)
+                prof = await self._resolve_profile(engine, target)
+                fetched = await self.fetch(engine, target, prof)
+            except SnmpEngineError as exc:
+                raise PollError(exc.kind, exc.message) from None
+            except PollError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - never fatal to other devices
+                raise PollError("internal", f"{target.device_id}: {type(exc).__name__}: {exc}") from None
+        ts = now_ns()
+        try:
+            samples, problems = decode(prof, fetched, target.tags, ts, device_id=target.device_id,
+                                       counters=self.counters)
+        except Exception as exc:  # noqa: BLE001
+            raise PollError("internal", f"{target.device_id}: decoding with {prof.name} failed: "
+                                        f"{type(exc).__name__}: {exc}") from None
+        if problems:
+            kinds = [k for k, _ in problems]
+            kind = "protocol" if "protocol" in kinds else kinds[0]
+            msgs = [m for _, m in problems]
+            more = f" (+{len(msgs) - 3} more)" if len(msgs) > 3 else ""
+            raise PollError(kind, f"{target.device_id} [{prof.name}]: " + "; ".join(msgs[:3]) + more,
+                            partial=samples)
+        if not samples:
+            raise PollError("device", f"{target.device_id}: profile {prof.name} matched but the agent "
+                                      f"returned none of its values")
+        return samples
+
+    async def close(self) -> None:
+        for eng in self._engines.values():
+            await eng.close()
+        self._engines.clear()

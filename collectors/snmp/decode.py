@@ -1,0 +1,240 @@
+"""Pure decoding: fetched varbinds + compiled profile + target tags -> Samples.
+
+No sockets here: tests feed recorded values straight in.  Problems that do not
+invalidate the rest (a column of the wrong type, a row missing from one column
+of a table, noSuchObject on a required scalar) are returned beside the samples
+so the collector can raise a PollError whose ``partial`` holds the good data.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from collectors.sample import Sample
+from collectors.snmp.counters import CounterState
+from collectors.snmp.profiles import Group, Profile, ValueSpec
+
+__all__ = ["Fetched", "Problem", "decode"]
+
+Problem = tuple[str, str]          # (PollError kind, message)
+
+
+class Fetched:
+    """What the collector read for one poll: GET results and walk results by root OID."""
+
+    __slots__ = ("gets", "walks", "failed_walks")
+
+    def __init__(self, gets: Mapping[str, Any] | None = None, walks: Mapping[str, Sequence[tuple[str, Any]]] | None = None,
+                 failed_walks: Mapping[str, str] | None = None) -> None:
+        self.gets = dict(gets or {})
+        self.walks = dict(walks or {})
+        self.failed_walks = dict(failed_walks or {})
+
+
+def _number(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return float(raw)
+    if isinstance(raw, (int, float)):
+        return raw
+    if isinstance(raw, bytes):
+        try:
+            return float(raw.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return None
+    return None
+
+
+def _text(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace").strip().strip("\x00").strip()
+    return str(raw).strip()
+
+
+def _apply(spec: ValueSpec, raw: Any, where: str, problems: list[Problem], *, decimals: Any = None,
+           divisor: Any = None, counters: CounterState | None = None, ckey: tuple = ()) -> tuple[Any, str | None]:
+    """Convert one raw value per ``spec``; return (value or None, counter flag)."""
+    if raw is None:
+        return None, None
+    if spec.type in ("string",):
+        return _text(raw), None
+    n = _number(raw)
+    if n is None:
+        problems.append(("decode", f"{where}: expected a number, got {type(raw).__name__} {_text(raw)[:40]!r}"))
+        return None, None
+    if n in spec.invalid:
+        return None, None
+    if spec.type == "enum":
+        return spec.enum.get(int(n), f"unknown({int(n)})") if spec.enum else str(int(n)), None
+    if spec.type == "bool":
+        return bool(n), None
+    if spec.type == "int":
+        return int(n), None
+    flag = None
+    if spec.counter is not None:
+        if n < 0 or not isinstance(n, int):
+            problems.append(("decode", f"{where}: energy counter reads {n}, not a non-negative integer"))
+            return None, None
+        if counters is not None:
+            n, flag = counters.update(ckey, n, spec.counter)
+    value = float(n)
+    if decimals is not None:
+        d = _number(decimals)
+        if d is None or not 0 <= d <= 9:
+            problems.append(("decode", f"{where}: decimal digits {decimals!r} unusable"))
+            return None, None
+        value /= 10 ** int(d)
+    if divisor is not None:
+        d = _number(divisor)
+        if not d:
+            problems.append(("decode", f"{where}: divisor {divisor!r} unusable"))
+            return None, None
+        value /= d
+    value = value * spec.multiply / spec.divide
+    if spec.convert == "f_to_c":
+        value = (value - 32.0) * 5.0 / 9.0
+    return round(value, 6), flag
+
+
+def _index_tags(group: Group, idx: str) -> tuple[dict[str, str], tuple[int, ...]] | None:
+    parts = idx.split(".")
+    n = len(group.index)
+    if len(parts) < n:
+        return None
+    if len(parts) > n:  # the last named sub-id takes the remainder (string-indexed tables)
+        parts = parts[: n - 1] + [".".join(parts[n - 1:])]
+    tags = {name: p for name, p in zip(group.index, parts) if name}
+    try:
+        ints = tuple(int(p) for p in parts)
+    except ValueError:
+        ints = ()
+    return tags, ints
+
+
+def _rows(walk: Sequence[tuple[str, Any]], prefix_len: int) -> dict[str, Any]:
+    return {oid[prefix_len:]: v for oid, v in walk}
+
+
+def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns: int, *,
+           device_id: str = "", counters: CounterState | None = None) -> tuple[list[Sample], list[Problem]]:
+    problems: list[Problem] = []
+    merged: dict[tuple, Sample] = {}
+    order: list[tuple] = []
+    base_tags = dict(tags)
+
+    def emit(measurement: str, row_tags: dict[str, str], fields: dict[str, Any], first_wins: bool = False) -> None:
+        if not fields:
+            return
+        key = (measurement, tuple(sorted(row_tags.items())))
+        s = merged.get(key)
+        if s is None:
+            merged[key] = Sample(measurement, {**base_tags, **row_tags}, fields, time_ns)
+            order.append(key)
+        elif first_wins:
+            for k, v in fields.items():
+                s.fields.setdefault(k, v)
+        else:
+            s.fields.update(fields)
+
+    for gi, g in enumerate(profile.groups):
+        gname = f"{profile.name} group {gi} ({g.table or 'scalars'})"
+        if g.table is None:
+            fields: dict[str, Any] = {}
+            for oid, spec in g.scalars:
+                raw = fetched.gets.get(oid)
+                if raw is None:
+                    if not (spec.optional or g.optional):
+                        problems.append(("device", f"{oid} ({spec.field}): noSuchObject/noSuchInstance"))
+                    continue
+                val, flag = _apply(spec, raw, f"{oid} ({spec.field})", problems, counters=counters,
+                                   ckey=(device_id, g.measurement, spec.field, oid))
+                if val is not None:
+                    if spec.tag:
+                        continue
+                    fields[spec.field] = val
+                    if flag:
+                        fields[flag] = True
+            emit(g.measurement, dict(g.tags), fields)
+            continue
+        # ---- table
+        col_rows: list[tuple[Any, dict[str, Any]]] = []
+        all_idx: dict[str, None] = {}
+        for col in g.columns:
+            if col.oid in fetched.failed_walks:
+                continue
+            rows = _rows(fetched.walks.get(col.oid, ()), len(col.oid) + 1)
+            col_rows.append((col, rows))
+            for i in rows:
+                all_idx.setdefault(i, None)
+        if not all_idx:
+            if not g.optional:
+                problems.append(("device", f"{gname}: table empty or not supported by the agent"))
+            continue
+        def _key(i: str) -> tuple:
+            return tuple(int(x) if x.isdigit() else 0 for x in i.split("."))
+
+        last_idx = max(all_idx, key=_key)
+        for col, rows in col_rows:
+            # A column whose walk stopped before the table's last row was cut short
+            # (endOfMibView / truncated reply); gaps in the middle are sparse tables.
+            if rows and col.spec is not None and not col.spec.optional and last_idx not in rows:
+                missing = [i for i in all_idx if i not in rows and _key(i) > _key(max(rows, key=_key))][:5]
+                problems.append(("protocol", f"{gname}: column {col.oid} ends before rows {missing} that other "
+                                             f"columns have (truncated walk)"))
+        aux_cache: dict[str, dict[str, Any]] = {}
+
+        def aux(oid: str | None, idx: str) -> Any:
+            if oid is None:
+                return None
+            if oid not in aux_cache:
+                aux_cache[oid] = _rows(fetched.walks.get(oid, ()), len(oid) + 1)
+            return aux_cache[oid].get(idx)
+
+        units_rows = any(c.spec is not None and c.spec.units_from for c in g.columns)
+        for idx in all_idx:
+            parsed = _index_tags(g, idx)
+            if parsed is None:
+                problems.append(("protocol", f"{gname}: index {idx!r} shorter than {len(g.index)} sub-ids"))
+                continue
+            itags, ints = parsed
+            row_tags = {**g.tags, **itags}
+            fields = {}
+            for col, rows in col_rows:
+                raw = rows.get(idx)
+                if raw is None:
+                    continue
+                spec = col.spec
+                if spec is None:
+                    pos, specs = col.by_index
+                    if not ints:
+                        continue
+                    spec = specs.get(ints[pos])
+                    if spec is None:
+                        continue
+                if spec.tag:
+                    row_tags[spec.tag] = _text(raw)
+                    continue
+                if spec.units_from:
+                    unit = _text(aux(spec.units_from, idx) or b"")
+                    uspec = (spec.units or {}).get(unit)
+                    if uspec is None:
+                        continue
+                    divisor = aux(spec.divisor_from, idx) if spec.divisor_from else None
+                    decimals = aux(spec.decimals_from, idx) if spec.decimals_from else None
+                    val, flag = _apply(uspec, raw, f"{col.oid}.{idx}", problems, divisor=divisor, decimals=decimals)
+                    if val is not None:
+                        # Self-describing tables list one sensor in several units
+                        # (APC InRow: C and F, CFM and L/s); the first row wins.
+                        fields.setdefault(uspec.field, val)
+                    continue
+                where = f"{col.oid}.{idx} ({spec.field})"
+                val, flag = _apply(spec, raw, where, problems,
+                                   decimals=aux(spec.decimals_from, idx) if spec.decimals_from else None,
+                                   divisor=aux(spec.divisor_from, idx) if spec.divisor_from else None,
+                                   counters=counters, ckey=(device_id, g.measurement, spec.field, col.oid, idx))
+                if val is not None:
+                    fields[spec.field] = val
+                    if flag:
+                        fields[flag] = True
+            emit(g.measurement, row_tags, fields, first_wins=units_rows)
+    for oid, msg in fetched.failed_walks.items():
+        problems.append(("protocol", msg))
+    return [merged[k] for k in order], problems

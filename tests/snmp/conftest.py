@@ -1,0 +1,40 @@
+"""SNMP test fixtures: snmpsim serving every recording, net-snmp snmpd with a v3 user."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testkit.snmp import SnmpdServer, SnmpsimServer, V3User
+
+V3 = V3User("dcimv3", "SHA", "auth-key-1234", "AES", "priv-key-5678")
+
+
+def testdata_dir() -> Path:
+    """<repo root>/../shared/testdata; fails loudly when missing."""
+    d = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+    if not d.is_dir():
+        raise RuntimeError(f"test data not found at {d}: the repository's parent must hold shared/testdata")
+    return d
+
+
+def recordings() -> list[Path]:
+    recs = sorted((testdata_dir() / "snmp").glob("*.snmprec"))
+    if not recs:
+        raise RuntimeError(f"no .snmprec recordings under {testdata_dir() / 'snmp'}")
+    return recs
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory):
+    # its own /tmp dir: pytest tmp dirs are 0700 and snmpsim runs as nobody
+    server = SnmpsimServer(recordings()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory):
+    server = SnmpdServer(community="dcim-ro", users=[V3], workdir=tmp_path_factory.mktemp("snmpd")).start()
+    yield server
+    server.stop()

@@ -1,0 +1,104 @@
+"""Sans-I/O tests: profile validation errors, counters, decoding crafted varbinds, URLs."""
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from collectors.snmp.collector import detect_profile
+from collectors.snmp.counters import RESET, WRAP, CounterState
+from collectors.snmp.decode import Fetched, decode
+from collectors.snmp.profiles import ProfileError, default_profiles, load_profile
+from collectors.snmp.url import target_from_url
+
+VERTIV_TOTAL = "1.3.6.1.4.1.21239.5.2.3.1.1"
+
+
+def test_shipped_profiles_load_and_cover_the_vendors():
+    names = set(default_profiles())
+    assert {"apc-rpdu2", "apc-rpdu", "apc-ups", "apc-inrow", "raritan-pdu2", "sentry3", "sentry4", "eaton-epdu",
+            "vertiv-geist", "geist-v3", "cyberpower", "ups-mib", "eaton-xups", "entity-sensor"} <= names
+
+
+def test_profile_errors_name_file_line_and_field(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: bad\ndetect: {sysobjectid: [1.3.6.1.4.1.1]}\ngroups:\n"
+                 "  - measurement: pdu\n    table: 1.3.6.1.4.1.1.2.1\n    index: [pdu]\n    columns:\n"
+                 "      - {col: 3, field: Power, divide: 0}\n")
+    with pytest.raises(ProfileError) as ei:
+        load_profile(p)
+    msg = str(ei.value)
+    assert f"{p}:8: groups[0].columns[0].field: must be snake_case" in msg
+    assert "groups[0].columns[0].divide: must be a non-zero number" in msg
+
+
+def test_profile_unknown_measurement(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text("name: m\ngroups:\n  - measurement: fridge\n    scalars:\n      - {oid: 1.3.6.1.2.1.1.3.0, field: x_s}\n")
+    with pytest.raises(ProfileError, match=r"m.yaml:3: groups\[0\].measurement: must be one of"):
+        load_profile(p)
+
+
+def test_counter_wrap_and_reset():
+    c = CounterState()
+    k = ("dev", "pdu", "energy_kwh")
+    assert c.update(k, 4_294_967_000, 32) == (4_294_967_000, None)
+    v, flag = c.update(k, 200, 32)                # wrapped past 2**32
+    assert flag == WRAP and v == 2**32 + 200
+    v2, flag2 = c.update(k, 300, 32)
+    assert flag2 is None and v2 == 2**32 + 300     # stays monotonic after the wrap
+    v3, flag3 = c.update(k, 5, 32)                # small drop from a small value: the meter was reset
+    assert flag3 == RESET and v3 == 5
+
+
+def test_decode_flags_energy_reset_and_never_negative():
+    prof = default_profiles()["vertiv-geist"]
+    counters = CounterState()
+
+    def once(wh):
+        f = Fetched(walks={f"{VERTIV_TOTAL}.9": [(f"{VERTIV_TOTAL}.9.1", 500)],
+                           f"{VERTIV_TOTAL}.12": [(f"{VERTIV_TOTAL}.12.1", wh)]})
+        return decode(prof, f, {"device": "p1"}, 1, device_id="p1", counters=counters)
+
+    s, probs = once(1_500_000)
+    assert not probs and s[0].fields["energy_kwh"] == 1500.0 and s[0].tags == {"device": "p1", "pdu": "1"}
+    s, _ = once(1_000)
+    assert s[0].fields["energy_kwh"] == 1.0 and s[0].fields[RESET] is True
+    s, probs = once(-5)
+    assert "energy_kwh" not in s[0].fields and probs[0][0] == "decode"
+
+
+def test_decode_raritan_decimal_digits_and_energy_units():
+    prof = default_profiles()["raritan-pdu2"]
+    v, d = "1.3.6.1.4.1.13742.6.5.2.3.1.4", "1.3.6.1.4.1.13742.6.3.3.4.1.7"
+    f = Fetched(walks={v: [(f"{v}.1.1.1", 680), (f"{v}.1.1.7", 98), (f"{v}.1.1.8", 123456)],
+                       d: [(f"{d}.1.1.1", 3), (f"{d}.1.1.7", 2), (f"{d}.1.1.8", 0)]})
+    s, probs = decode(prof, f, {}, 1)
+    inlet = [x for x in s if x.tags.get("inlet") == "1"][0]
+    assert inlet.fields == {"current_a": 0.68, "power_factor": 0.98, "energy_kwh": 123.456}
+
+
+def test_detection_prefers_rpdu2_when_it_reports_power():
+    profs = default_profiles()
+    assert detect_profile("1.3.6.1.4.1.318.1.3.4.6", {"1.3.6.1.4.1.318.1.1.26.4.3.1.5.1": 27}, profs).name == "apc-rpdu2"
+    assert detect_profile("1.3.6.1.4.1.318.1.3.4.8", {"1.3.6.1.4.1.318.1.1.26.4.3.1.5.1": -1}, profs).name == "apc-rpdu"
+    assert detect_profile("1.3.6.1.4.1.99999.1", {"1.3.6.1.2.1.33.1.2.4.0": 100}, profs).name == "ups-mib"
+    assert detect_profile("1.3.6.1.4.1.99999.1", {}, profs).name == "entity-sensor"
+
+
+def test_url_v2c_and_v3():
+    t = target_from_url(urllib.parse.urlsplit("snmp://s3cret@127.0.0.1:1161?engine=pysnmp"), "auto")
+    assert (t.host, t.port, t.options["engine"], t.secret("community")) == ("127.0.0.1", 1161, "pysnmp", "s3cret")
+    assert "s3cret" not in repr(t)
+    env = {"AK": "authkey123", "PK": "privkey123"}
+    t3 = target_from_url(urllib.parse.urlsplit(
+        "snmp://ops@[::1]?version=3&auth_protocol=SHA-256&auth_key_env=AK&priv_protocol=AES&priv_key_env=PK"),
+        "sentry4", environ=env)
+    assert (t3.host, t3.port, t3.profile, t3.options["user"]) == ("::1", 161, "sentry4", "ops")
+    assert t3.secret("auth_key") == "authkey123" and t3.secret("priv_key") == "privkey123"
+    with pytest.raises(ValueError, match="AK2 .* is not set"):
+        target_from_url(urllib.parse.urlsplit("snmp://ops@h?version=3&auth_protocol=SHA&auth_key_env=AK2"), "auto",
+                        environ=env)
+    with pytest.raises(ValueError, match="must not carry a password"):
+        target_from_url(urllib.parse.urlsplit("snmp://a:b@h"), "auto")

@@ -1,0 +1,108 @@
+"""Engines against a real net-snmp snmpd: v2c, v3 authPriv, wrong keys, timeouts."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from collectors.base import PollError, Target
+from collectors.snmp.collector import SnmpCollector
+from collectors.snmp.engine import ENGINES, SnmpEngineError, make_engine
+from inventory.secrets import SecretValue
+from testkit import free_port
+from tests.snmp.conftest import V3
+
+
+def v3_target(port, engine, auth_key=V3.auth_key, priv_key=V3.priv_key, **opts):
+    return Target("v3dev", "snmp", "127.0.0.1", port, timeout_s=1.0, retries=0,
+                  options={"engine": engine, "version": "3", "user": V3.name, "auth_protocol": "SHA",
+                           "priv_protocol": "AES", **opts},
+                  secrets={"auth_key": SecretValue(auth_key), "priv_key": SecretValue(priv_key)})
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_v3_authpriv_get_and_walk(snmpd, engine):
+    async def go():
+        e = make_engine(engine)
+        try:
+            t = v3_target(snmpd.port, engine)
+            (oid, sysoid), (_, loc) = await e.get(t, ["1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.6.0"])
+            rows = await e.walk(t, "1.3.6.1.2.1.1")
+            return sysoid, loc, rows
+        finally:
+            await e.close()
+    sysoid, loc, rows = run(go())
+    assert sysoid.startswith("1.3.6.1.4.1.8072.3.2")   # net-snmp's own sysObjectID
+    assert loc == b"test-lab"
+    assert ("1.3.6.1.2.1.1.6.0", b"test-lab") in rows
+    assert all(o.startswith("1.3.6.1.2.1.1.") for o, _ in rows)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_v3_wrong_auth_key_is_an_auth_error(snmpd, engine):
+    async def go():
+        c = SnmpCollector()
+        try:
+            await c.poll(v3_target(snmpd.port, engine, auth_key="not-the-key-999"))
+        finally:
+            await c.close()
+    with pytest.raises(PollError) as ei:
+        run(go())
+    assert ei.value.kind == "auth"
+    assert "authentication failed" in ei.value.message
+    assert "not-the-key-999" not in ei.value.message
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_v2c_walk_matches_between_engines(snmpd, engine):
+    async def go(name):
+        e = make_engine(name)
+        try:
+            t = Target("d", "snmp", "127.0.0.1", snmpd.port, secrets={"community": SecretValue("dcim-ro")})
+            return await e.walk(t, "1.3.6.1.2.1.2.2.1", 10)
+        finally:
+            await e.close()
+    rows = run(go(engine))
+    ref = run(go("pysnmp"))
+    assert rows and rows == ref
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_silent_agent_times_out_without_stalling_others(snmpd, engine):
+    """A port nobody answers on gives 'timeout' while a live agent polled at the same time answers."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))   # bound and silent: packets vanish, no ICMP
+    try:
+        async def go():
+            e = make_engine(engine)
+            try:
+                slow = Target("dead", "snmp", "127.0.0.1", dead.getsockname()[1], timeout_s=1.5, retries=0,
+                              secrets={"community": SecretValue("x")})
+                live = Target("live", "snmp", "127.0.0.1", snmpd.port, secrets={"community": SecretValue("dcim-ro")})
+                t0 = time.monotonic()
+                dead_task = asyncio.ensure_future(e.get(slow, ["1.3.6.1.2.1.1.2.0"]))
+                live_res = await e.get(live, ["1.3.6.1.2.1.1.2.0"])
+                live_elapsed = time.monotonic() - t0
+                with pytest.raises(SnmpEngineError) as ei:
+                    await dead_task
+                return live_res, live_elapsed, ei.value
+            finally:
+                await e.close()
+        live_res, live_elapsed, err = run(go())
+        assert live_res[0][1].startswith("1.3.6.1.4.1.8072")
+        assert live_elapsed < 1.0
+        assert err.kind == "timeout"
+    finally:
+        dead.close()
+
+
+def test_unknown_engine_is_config_error():
+    with pytest.raises(SnmpEngineError) as ei:
+        make_engine("nope")
+    assert ei.value.kind == "config"
