@@ -174,13 +174,16 @@ def load_profile_text(text: str, source: str = "<profile>") -> Profile:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            m = re.match(r"points\[(\d+)\]: ", msg)
+            if not loc and m:  # a whole-profile check that names the point at fault
+                loc, msg = ("points", int(m.group(1))), msg[m.end():]
             line = None
             for n in range(len(loc), -1, -1):  # nearest enclosing key that has a line
                 if loc[:n] in lines:
                     line = lines[loc[:n]]
                     break
             where = ".".join(f"[{x}]" if isinstance(x, int) else str(x) for x in loc).replace(".[", "[")
-            msg = err["msg"].removeprefix("Value error, ")
             if loc and loc[-1] == "address" and data.get("address_base") == 1:
                 msg += " (address_base is 1: addresses are register numbers, 1..65536)"
             problems.append(f"{source}:{line or '?'}: {where}: {msg}")
