@@ -103,6 +103,27 @@ def run_mbpoll(mbpoll: str, port: int, units: int, in_flight: int, rounds: int) 
     return wall, cpu, n
 
 
+def mbpoll_marginal_cpu(mbpoll: str, port: int, units: int, procs: int = 8) -> float:
+    """CPU seconds per extra read inside one mbpoll process (start-up cost taken out).
+
+    The slope between processes reading 1 unit and processes reading ``units``
+    units, 125 registers each: what libmodbus costs per request once running.
+    """
+    def cost(addr: str) -> float:
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(procs):
+            subprocess.run([mbpoll, "-m", "tcp", "-p", str(port), "-a", addr, "-r", "0", "-0", "-c", str(REGS), "-t", "4",
+                            "-1", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=30)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / procs
+
+    slopes = []
+    for _ in range(3):
+        one, many = cost("1"), cost(f"1:{units}")
+        slopes.append((many - one) / (units - 1))
+    return statistics.median(slopes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer, shorter runs (~15 s)")
@@ -137,6 +158,7 @@ def main() -> None:
     try:
         run_collector(loop, c, targets, 1)  # connect and warm up
         run_mbpoll(mbpoll, port, args.units, args.in_flight, 1)
+        marginal = mbpoll_marginal_cpu(mbpoll, port, args.units)
         for i in range(pairs):
             if time.monotonic() - started > budget:
                 print(f"stopping after {i} pairs: {budget:.0f}s budget spent")
@@ -172,9 +194,13 @@ def main() -> None:
         cpu = statistics.median(cpu / n for _, cpu, n in runs) * 1e6
         med[side] = (rps, cpu)
         print(f"{side:<10} {rps:>11.0f} {rps * REGS:>12.0f} {cpu:>15.1f} {cpu / REGS:>16.3f}")
+    net = marginal * 1e6
+    print(f"mbpoll steady state (slope of 1 vs {args.units} reads per process): {net:.1f} us CPU/request")
     print(f"ratio collector/mbpoll: throughput {med['collector'][0] / med['mbpoll'][0]:.2f}x, "
           f"CPU per request {med['collector'][1] / med['mbpoll'][1]:.2f}x "
           "(mbpoll CPU includes process start-up per round; the server is a pymodbus subprocess, not counted)")
+    if net > 0:
+        print(f"ratio collector/mbpoll net of start-up: CPU per request {med['collector'][1] / net:.2f}x")
 
 
 if __name__ == "__main__":
