@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from dataclasses import dataclass, field
 
 from collectors.base import Collector, PollError, Target
@@ -22,6 +23,11 @@ __all__ = ["ModbusCollector", "DEFAULT_PORT"]
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 502
+
+
+def _PACK(n: int, values: list[int]) -> bytes:
+    """A read's registers as big-endian bytes, once per read (decoders unpack from it)."""
+    return struct.pack(f">{n}H", *values)
 
 
 @dataclass(slots=True)
@@ -178,10 +184,11 @@ class ModbusCollector(Collector):
                 continue
             new_plan.append(req)
             last_reply = now_ns()
+            block = b"" if req.function in ("coil", "discrete") else _PACK(len(values), values)
             for it in req.items:
                 off = it.address - req.address
                 try:
-                    fields = it.decoder.value(values[off:off + it.width])
+                    fields = it.decoder.from_block(block, values, off)
                 except (DecodeError, ValueError, OverflowError) as exc:
                     errors.append(("decode", f"{target.address()}: points[{it.index}] at {req.function} {it.address}: {exc}"))
                     continue

@@ -57,9 +57,26 @@ def decode_raw(regs: Sequence[int], type_name: str, order: str = "ABCD") -> int 
     return struct.unpack(fmt, data)[0]
 
 
+def _fast_struct(type_name: str, order: str) -> struct.Struct | None:
+    """A Struct that reads the value straight from the block's big-endian bytes, when one exists.
+
+    A read's registers are packed once into big-endian bytes; values in ABCD order
+    (and 16-bit values in CDAB, which is the same thing for one register) are then
+    one ``unpack_from`` each.  16-bit BADC/DCBA values are the little-endian reading.
+    """
+    fmt = STRUCT_FORMAT.get(type_name)
+    if fmt is None:
+        return None
+    if order == "ABCD" or (TYPE_WIDTH[type_name] == 1 and order == "CDAB"):
+        return struct.Struct(fmt)
+    if TYPE_WIDTH[type_name] == 1:
+        return struct.Struct("<" + fmt[1:])
+    return None
+
+
 @dataclass(slots=True)
 class Decoder:
-    """A compiled point: where its registers are in a block, and how to read them."""
+    """A compiled point: how to turn its registers into fields."""
 
     field: str
     type: str
@@ -71,12 +88,32 @@ class Decoder:
     bits: dict[int, str] | None
     width: int
     as_int: bool
+    fast: struct.Struct | None = None
+
+    def __post_init__(self) -> None:
+        if self.fast is None and self.type != "bool":
+            self.fast = _fast_struct(self.type, self.order)
 
     def value(self, regs: Sequence[int]) -> dict[str, int | float | bool | str]:
         """Fields produced by this point from exactly its registers."""
         if self.type == "bool":
             return {self.field: bool(regs[0])}
-        raw = decode_raw(regs, self.type, self.order)
+        if len(regs) != self.width:
+            raise DecodeError(f"{self.type} needs {self.width} registers, got {len(regs)}")
+        return self.fields(decode_raw(regs, self.type, self.order))
+
+    def from_block(self, block: bytes, regs: Sequence[int], off: int) -> dict[str, int | float | bool | str]:
+        """Fields from a whole read: ``block`` is its registers as big-endian bytes, ``off`` this point's index."""
+        if self.fast is not None:
+            return self.fields(self.fast.unpack_from(block, off * 2)[0])
+        if self.type == "bool":
+            return {self.field: bool(regs[off])}
+        return self.fields(decode_raw(regs[off:off + self.width], self.type, self.order))
+
+    def fields(self, raw: int | float | str) -> dict[str, int | float | bool | str]:
+        """Scale, convert, or map a raw value to the point's field(s)."""
+        if self.as_int:
+            return {self.field: raw}  # type: ignore[dict-item]
         if isinstance(raw, str):
             return {self.field: raw}
         if self.bits is not None:
@@ -89,8 +126,6 @@ class Decoder:
             return {self.field: state if state is not None else f"unknown({int(raw)})"}
         if isinstance(raw, float) and not math.isfinite(raw):
             raise DecodeError(f"{self.field}: device sent {raw} (not a number)")
-        if self.as_int:
-            return {self.field: int(raw)}
         value = raw * self.scale + self.offset
         if self.convert == "f_to_c":
             value = (value - 32.0) * 5.0 / 9.0

@@ -104,7 +104,8 @@ class Point(_Strict):
 
     def decoder(self) -> Decoder:
         integer = self.type not in ("float32", "float64") and not self.type.startswith("string")
-        as_int = integer and self.scale == 1.0 and self.offset == 0.0 and self.convert is None
+        as_int = (integer and self.scale == 1.0 and self.offset == 0.0 and self.convert is None
+                  and self.enum is None and self.bits is None)
         return Decoder(
             field=self.field, type=self.type, order=self.order, scale=self.scale, offset=self.offset,
             convert=self.convert, enum=self.enum, bits=self.bits, width=self.width, as_int=as_int,
