@@ -84,7 +84,10 @@ class ModbusCollector(Collector):
                 _int_option(target, "baud", 9600), str(o.get("parity", "N")).upper()[:1],
                 _int_option(target, "stopbits", 1), _int_option(target, "bytesize", 8),
             )
-            key = GatewayKey("modbus-rtu", target.host, 0, serial)
+            port = str(o.get("serial") or target.host)
+            if not port:
+                raise PollError("config", f"{target.device_id}: modbus-rtu needs a serial port (host or options.serial)")
+            key = GatewayKey("modbus-rtu", port, 0, serial)
         else:
             if not target.host:
                 raise PollError("config", f"{target.device_id}: no host")

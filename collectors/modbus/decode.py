@@ -89,10 +89,17 @@ class Decoder:
     width: int
     as_int: bool
     fast: struct.Struct | None = None
+    divisor: float | None = None
 
     def __post_init__(self) -> None:
         if self.fast is None and self.type != "bool":
             self.fast = _fast_struct(self.type, self.order)
+        # 0.1, 0.01, 0.001 are not exact in binary: 192 * 0.1 = 19.200000000000003 but
+        # 192 / 10 = 19.2.  Dividing by the exact inverse keeps stored values readable.
+        if self.scale not in (0.0, 1.0) and abs(self.scale) < 1:
+            inv = 1.0 / self.scale
+            if abs(inv - round(inv)) < 1e-9:
+                self.divisor = float(round(inv))
 
     def value(self, regs: Sequence[int]) -> dict[str, int | float | bool | str]:
         """Fields produced by this point from exactly its registers."""
@@ -126,7 +133,7 @@ class Decoder:
             return {self.field: state if state is not None else f"unknown({int(raw)})"}
         if isinstance(raw, float) and not math.isfinite(raw):
             raise DecodeError(f"{self.field}: device sent {raw} (not a number)")
-        value = raw * self.scale + self.offset
+        value = (raw / self.divisor if self.divisor else raw * self.scale) + self.offset
         if self.convert == "f_to_c":
             value = (value - 32.0) * 5.0 / 9.0
         return {self.field: float(value)}

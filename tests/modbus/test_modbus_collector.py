@@ -237,3 +237,25 @@ def test_missing_profile_is_a_config_error():
     auto, unknown = asyncio.run(run())
     assert auto.kind == "config" and "eastron_sdm630" in auto.message
     assert unknown.kind == "config" and "no_such_profile" in unknown.message
+
+
+def test_rtu_serial_client_path():
+    """modbus-rtu goes through pymodbus's serial client; pyserial's socket:// URL lets
+    a test reach an RTU-framed server without serial hardware."""
+    units = {1: cdu_image(191), 2: cdu_image(192)}
+    with ModbusTestServer(units, framer="rtu") as srv:
+        async def run():
+            c = ModbusCollector()
+            try:
+                out = []
+                for u in units:
+                    t = Target(device_id=f"bus/{u}", protocol="modbus-rtu", host=f"socket://127.0.0.1:{srv.port}", unit=u,
+                               profile=CDU_PROFILE, timeout_s=1.0, retries=0, options={"baud": 19200, "parity": "E"})
+                    out.append(await c.poll(t))
+                return out, len(c._gateways)
+            finally:
+                await c.close()
+
+        results, gateways = asyncio.run(run())
+    assert gateways == 1
+    assert [field(r, "temp_c", sensor="primary_supply") for r in results] == [19.1, 19.2]
