@@ -11,17 +11,13 @@ from pathlib import Path
 import pytest
 
 from testkit.influx import InfluxServer, V2WriteFront
+from testkit.testdata import shared_testdata
 
 REPO = Path(__file__).resolve().parent.parent
 _db_counter = itertools.count(1)
 
 
-def testdata_dir() -> Path:
-    """``../shared/testdata`` beside the checkout: recordings of real devices (read-only)."""
-    path = REPO.parent / "shared" / "testdata"
-    if not path.is_dir():
-        raise RuntimeError(f"real-device test data not found at {path}; it ships beside the checkout as ../shared/testdata")
-    return path
+testdata_dir = shared_testdata  # ../shared/testdata: recordings of real devices (read-only)
 
 
 @pytest.fixture(scope="session")

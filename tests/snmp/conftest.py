@@ -6,16 +6,12 @@ from pathlib import Path
 import pytest
 
 from testkit.snmp import SnmpdServer, SnmpsimServer, V3User
+from testkit.testdata import shared_testdata
 
 V3 = V3User("dcimv3", "SHA", "auth-key-1234", "AES", "priv-key-5678")
 
 
-def testdata_dir() -> Path:
-    """<repo root>/../shared/testdata; fails loudly when missing."""
-    d = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
-    if not d.is_dir():
-        raise RuntimeError(f"test data not found at {d}: the repository's parent must hold shared/testdata")
-    return d
+testdata_dir = shared_testdata
 
 
 def recordings() -> list[Path]:
