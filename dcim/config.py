@@ -39,6 +39,8 @@ class InfluxSection(_Strict):
     spool_dir: str | None = None
     spool_max_mb: Annotated[int, Field(ge=1)] = 1024
     spool_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    spill_after_s: Annotated[float, Field(ge=0, le=600)] = 2.0
+    max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
 
     def to_config(self, base: Path) -> InfluxConfig:
         spool = str((base / self.spool_dir).resolve()) if self.spool_dir else None
@@ -47,7 +49,7 @@ class InfluxSection(_Strict):
             bucket=self.bucket, token=self.token.ref().resolve() if self.token else None, api=self.api,
             batch_size=self.batch_size, flush_interval_s=self.flush_interval_s, gzip_level=self.gzip_level,
             timeout_s=self.timeout_s, spool_dir=spool, spool_max_bytes=self.spool_max_mb << 20,
-            spool_policy=self.spool_policy,
+            spool_policy=self.spool_policy, spill_after_s=self.spill_after_s, max_backoff_s=self.max_backoff_s,
         )
 
 

@@ -55,7 +55,7 @@ class InfluxConfig:
     gzip_level: int = 1
     timeout_s: float = 10.0
     max_memory_batches: int = 200
-    spill_after_s: float = 5.0
+    spill_after_s: float = 2.0
     spool_dir: str | None = None
     spool_max_bytes: int = 1 << 30
     spool_policy: str = "drop_oldest"
