@@ -259,3 +259,28 @@ def test_rtu_serial_client_path():
         results, gateways = asyncio.run(run())
     assert gateways == 1
     assert [field(r, "temp_c", sensor="primary_supply") for r in results] == [19.1, 19.2]
+
+
+def test_gateway_restart_recovers_on_the_next_poll():
+    port = free_port()
+    units = {1: cdu_image(201)}
+
+    async def poll_once(c):
+        return await timed(c.poll(target(port, 1, timeout=0.5)))
+
+    async def run():
+        c = ModbusCollector()
+        try:
+            with ModbusTestServer(units, port=port):
+                before, _ = await poll_once(c)
+            down, took = await poll_once(c)
+            with ModbusTestServer(units, port=port):
+                after, _ = await poll_once(c)
+            return before, down, took, after
+        finally:
+            await c.close()
+
+    before, down, took, after = asyncio.run(run())
+    assert field(before, "temp_c", sensor="primary_supply") == 20.1
+    assert isinstance(down, PollError) and down.kind in ("unreachable", "timeout") and took < 2.0
+    assert field(after, "temp_c", sensor="primary_supply") == 20.1
