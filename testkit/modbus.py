@@ -140,6 +140,9 @@ class ModbusTestServer:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.requests: Counter = Counter()
+        self.connections = 0       # TCP connections accepted so far
+        self.open_connections = 0  # connected now
+        self.max_open_connections = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server = None
@@ -152,6 +155,15 @@ class ModbusTestServer:
             with self._lock:
                 self.requests[(pdu.dev_id, pdu.function_code, getattr(pdu, "address", 0), getattr(pdu, "count", 0))] += 1
         return pdu
+
+    def _trace_connect(self, connected: bool) -> None:
+        with self._lock:
+            if connected:
+                self.connections += 1
+                self.open_connections += 1
+                self.max_open_connections = max(self.max_open_connections, self.open_connections)
+            else:
+                self.open_connections -= 1
 
     def count(self, unit: int | None = None) -> int:
         with self._lock:
@@ -202,7 +214,7 @@ class ModbusTestServer:
 
             async def serve():
                 self._server = ModbusTcpServer(self._sim_devices(), framer=framer, address=(self.host, self.port),
-                                               trace_pdu=self._trace_pdu)
+                                               trace_pdu=self._trace_pdu, trace_connect=self._trace_connect)
                 loop.call_soon(ready.set)
                 await self._server.serve_forever()
 
@@ -229,6 +241,12 @@ class ModbusTestServer:
             wait_for_port(self.port, self.host, timeout=10)
         except ServerStartError as exc:
             raise ServerStartError(f"pymodbus server: {exc}") from None
+        # forget the readiness probe's connection so tests count only their own
+        deadline = time.monotonic() + 2.0
+        while self.open_connections > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._lock:
+            self.connections = self.max_open_connections = 0
         return self
 
     def stop(self) -> None:

@@ -284,3 +284,22 @@ def test_gateway_restart_recovers_on_the_next_poll():
     assert field(before, "temp_c", sensor="primary_supply") == 20.1
     assert isinstance(down, PollError) and down.kind in ("unreachable", "timeout") and took < 2.0
     assert field(after, "temp_c", sensor="primary_supply") == 20.1
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 3])
+def test_connections_per_gateway_are_bounded_and_reused(max_in_flight):
+    units = {u: cdu_image(200 + u) for u in range(1, 9)}
+    with ModbusTestServer(units) as srv:
+        async def run():
+            c = ModbusCollector()
+            try:
+                for _ in range(3):
+                    results = await asyncio.gather(*(c.poll(target(srv.port, u, max_in_flight=max_in_flight)) for u in units))
+                return results
+            finally:
+                await c.close()
+
+        results = asyncio.run(run())
+        assert srv.connections == max_in_flight, "connections are opened once and reused across polls"
+        assert srv.max_open_connections <= max_in_flight
+    assert [field(r, "heat_load_w") for r in results] == [120000 + 200 + u for u in units]
