@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import socket
@@ -27,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from testkit.process import ServerStartError, free_port, wait_for_port
+from testkit.process import ServerStartError, free_port
 
 __all__ = ["encode", "DeviceImage", "ModbusTestServer", "GarbageServer"]
 
@@ -215,8 +216,10 @@ class ModbusTestServer:
             async def serve():
                 self._server = ModbusTcpServer(self._sim_devices(), framer=framer, address=(self.host, self.port),
                                                trace_pdu=self._trace_pdu, trace_connect=self._trace_connect)
-                loop.call_soon(ready.set)
-                await self._server.serve_forever()
+                await self._server.serve_forever(background=True)  # returns once listening
+                ready.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._server.serving
 
             loop.run_until_complete(serve())
         except BaseException as exc:  # reported by start()
@@ -237,16 +240,8 @@ class ModbusTestServer:
         ready.wait(10)
         if self._error is not None:
             raise ServerStartError(f"pymodbus server on {self.host}:{self.port} failed: {self._error!r}")
-        try:
-            wait_for_port(self.port, self.host, timeout=10)
-        except ServerStartError as exc:
-            raise ServerStartError(f"pymodbus server: {exc}") from None
-        # forget the readiness probe's connection so tests count only their own
-        deadline = time.monotonic() + 2.0
-        while self.open_connections > 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        with self._lock:
-            self.connections = self.max_open_connections = 0
+        if not ready.is_set():
+            raise ServerStartError(f"pymodbus server on {self.host}:{self.port} did not start listening in 10 s")
         return self
 
     def stop(self) -> None:
