@@ -115,8 +115,9 @@ class ModbusCollector(Collector):
         if st is None:
             plan = build_plan(
                 profile,
-                max_gap=target.options.get("max_gap") and _int_option(target, "max_gap", DEFAULT_MAX_GAP),
-                max_registers=target.options.get("max_registers") and _int_option(target, "max_registers", MAX_REGISTERS),
+                max_gap=_int_option(target, "max_gap", DEFAULT_MAX_GAP) if "max_gap" in target.options else None,
+                max_registers=(_int_option(target, "max_registers", MAX_REGISTERS)
+                               if "max_registers" in target.options else None),
             )
             st = _DeviceState(plan=plan, blocks=[BlockDecoder(r) for r in plan])
             self._devices[key] = st
@@ -151,6 +152,7 @@ class ModbusCollector(Collector):
                 new_plan.append((req, block))
                 continue
             values = None
+            failure: ReadFailed | None = None
             for attempt in range(tries):
                 try:
                     values = await gw.read(req.function, req.address, req.count, unit, timeout)
@@ -161,6 +163,7 @@ class ModbusCollector(Collector):
                     failure = exc
                     break
             if values is None:
+                assert failure is not None
                 if failure.code == 2:
                     pieces = split_request(req)
                     changed = True

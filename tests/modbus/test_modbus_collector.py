@@ -303,3 +303,21 @@ def test_connections_per_gateway_are_bounded_and_reused(max_in_flight):
         assert srv.connections == max_in_flight, "connections are opened once and reused across polls"
         assert srv.max_open_connections <= max_in_flight
     assert [field(r, "heat_load_w") for r in results] == [120000 + 200 + u for u in units]
+
+
+def test_max_gap_option_zero_disables_gap_filling(tmp_path: Path):
+    prof = tmp_path / "gap.yaml"
+    prof.write_text(SPARSE_PROFILE.replace("name: sparse_test", "name: gap"))
+    img = DeviceImage(dense=True).put("holding", 0, 1).put("holding", 1, 2).put("holding", 5, 300, "int32").put("holding", 20, 4)
+    with ModbusTestServer({1: img}) as srv:
+        async def run():
+            c = ModbusCollector()
+            try:
+                return await c.poll(target(srv.port, 1, profile=str(prof), max_gap=0)), c.plan_for(target(srv.port, 1, profile=str(prof), max_gap=0))
+            finally:
+                await c.close()
+
+        samples, plan = asyncio.run(run())
+    assert [(r.address, r.count) for r in plan] == [(0, 2), (5, 2), (20, 1)]
+    assert sorted(srv.requests) == [(1, 3, 0, 2), (1, 3, 5, 2), (1, 3, 20, 1)]
+    assert samples[0].fields == {"a_pct": 1, "b_pct": 2, "temp_c": 3.0, "c_pct": 4}
