@@ -7,7 +7,6 @@ refuses a range (illegal data address), so the fall-back is learned once.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
