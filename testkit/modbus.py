@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import socket
@@ -27,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from testkit.process import ServerStartError, free_port, wait_for_port
+from testkit.process import ServerStartError, free_port
 
 __all__ = ["encode", "DeviceImage", "ModbusTestServer", "GarbageServer"]
 
@@ -140,6 +141,9 @@ class ModbusTestServer:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.requests: Counter = Counter()
+        self.connections = 0       # TCP connections accepted so far
+        self.open_connections = 0  # connected now
+        self.max_open_connections = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server = None
@@ -152,6 +156,15 @@ class ModbusTestServer:
             with self._lock:
                 self.requests[(pdu.dev_id, pdu.function_code, getattr(pdu, "address", 0), getattr(pdu, "count", 0))] += 1
         return pdu
+
+    def _trace_connect(self, connected: bool) -> None:
+        with self._lock:
+            if connected:
+                self.connections += 1
+                self.open_connections += 1
+                self.max_open_connections = max(self.max_open_connections, self.open_connections)
+            else:
+                self.open_connections -= 1
 
     def count(self, unit: int | None = None) -> int:
         with self._lock:
@@ -202,9 +215,11 @@ class ModbusTestServer:
 
             async def serve():
                 self._server = ModbusTcpServer(self._sim_devices(), framer=framer, address=(self.host, self.port),
-                                               trace_pdu=self._trace_pdu)
-                loop.call_soon(ready.set)
-                await self._server.serve_forever()
+                                               trace_pdu=self._trace_pdu, trace_connect=self._trace_connect)
+                await self._server.serve_forever(background=True)  # returns once listening
+                ready.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._server.serving
 
             loop.run_until_complete(serve())
         except BaseException as exc:  # reported by start()
@@ -225,10 +240,8 @@ class ModbusTestServer:
         ready.wait(10)
         if self._error is not None:
             raise ServerStartError(f"pymodbus server on {self.host}:{self.port} failed: {self._error!r}")
-        try:
-            wait_for_port(self.port, self.host, timeout=10)
-        except ServerStartError as exc:
-            raise ServerStartError(f"pymodbus server: {exc}") from None
+        if not ready.is_set():
+            raise ServerStartError(f"pymodbus server on {self.host}:{self.port} did not start listening in 10 s")
         return self
 
     def stop(self) -> None:

@@ -7,13 +7,11 @@ refuses a range (illegal data address), so the fall-back is learned once.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import struct
 from dataclasses import dataclass, field
 
 from collectors.base import Collector, PollError, Target
-from collectors.modbus.decode import DecodeError
+from collectors.modbus.block import BlockDecoder
 from collectors.modbus.gateway import Gateway, GatewayKey, ReadFailed
 from collectors.modbus.plan import DEFAULT_MAX_GAP, MAX_REGISTERS, Item, Request, plan_requests, split_request
 from collectors.modbus.profile import Profile, ProfileError, load_profile, profile_names
@@ -25,16 +23,12 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 502
 
 
-def _PACK(n: int, values: list[int]) -> bytes:
-    """A read's registers as big-endian bytes, once per read (decoders unpack from it)."""
-    return struct.pack(f">{n}H", *values)
-
-
 @dataclass(slots=True)
 class _DeviceState:
     """What the collector has learned about one device: its current read plan."""
 
     plan: list[Request]
+    blocks: list[BlockDecoder] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # points the device refuses even alone
     splits: int = 0
 
@@ -118,11 +112,13 @@ class ModbusCollector(Collector):
         key = (gw.key, target.unit, profile.name, target.device_id)
         st = self._devices.get(key)
         if st is None:
-            st = _DeviceState(plan=build_plan(
+            plan = build_plan(
                 profile,
-                max_gap=target.options.get("max_gap") and _int_option(target, "max_gap", DEFAULT_MAX_GAP),
-                max_registers=target.options.get("max_registers") and _int_option(target, "max_registers", MAX_REGISTERS),
-            ))
+                max_gap=_int_option(target, "max_gap", DEFAULT_MAX_GAP) if "max_gap" in target.options else None,
+                max_registers=(_int_option(target, "max_registers", MAX_REGISTERS)
+                               if "max_registers" in target.options else None),
+            )
+            st = _DeviceState(plan=plan, blocks=[BlockDecoder(r) for r in plan])
             self._devices[key] = st
         return st
 
@@ -145,16 +141,17 @@ class ModbusCollector(Collector):
         groups: dict[tuple, dict] = {}
         errors: list[tuple[str, str]] = []
         last_reply = 0
-        queue = list(st.plan)
-        new_plan: list[Request] = []
+        queue = list(zip(st.plan, st.blocks))
+        new_plan: list[tuple[Request, BlockDecoder]] = []
         changed = False
         aborted = False
         while queue:
-            req = queue.pop(0)
+            req, block = queue.pop(0)
             if aborted:
-                new_plan.append(req)
+                new_plan.append((req, block))
                 continue
             values = None
+            failure: ReadFailed | None = None
             for attempt in range(tries):
                 try:
                     values = await gw.read(req.function, req.address, req.count, unit, timeout)
@@ -165,6 +162,7 @@ class ModbusCollector(Collector):
                     failure = exc
                     break
             if values is None:
+                assert failure is not None
                 if failure.code == 2:
                     pieces = split_request(req)
                     changed = True
@@ -172,7 +170,7 @@ class ModbusCollector(Collector):
                         st.splits += 1
                         log.info("%s: %s refused (illegal data address); splitting into %d reads",
                                  target.device_id, req.describe(), len(pieces))
-                        queue[0:0] = pieces
+                        queue[0:0] = [(p, BlockDecoder(p)) for p in pieces]
                     else:
                         it = req.items[0]
                         what = f"{req.describe()} ({it.decoder.field or 'bits'})"
@@ -180,24 +178,18 @@ class ModbusCollector(Collector):
                         errors.append(("device", f"{target.address()}: {what}: Modbus exception 2 "
                                                  "(ILLEGAL_DATA_ADDRESS); the point is dropped from this device's plan"))
                     continue
-                new_plan.append(req)
+                new_plan.append((req, block))
                 errors.append((failure.kind, f"{target.address()}: {req.describe()}: {failure.message}"))
                 if failure.kind in ("timeout", "unreachable", "protocol"):
                     aborted = True  # the unit or link is gone: do not spend more timeouts on it
                 continue
-            new_plan.append(req)
+            new_plan.append((req, block))
             last_reply = now_ns()
-            block = b"" if req.function in ("coil", "discrete") else _PACK(len(values), values)
-            for it in req.items:
-                off = it.address - req.address
-                try:
-                    fields = it.decoder.from_block(block, values, off)
-                except (DecodeError, ValueError, OverflowError) as exc:
-                    errors.append(("decode", f"{target.address()}: points[{it.index}] at {req.function} {it.address}: {exc}"))
-                    continue
-                groups.setdefault((it.measurement, it.tags), {}).update(fields)
+            block.decode(values, groups, lambda it, exc, fn=req.function: errors.append(
+                ("decode", f"{target.address()}: points[{it.index}] at {fn} {it.address}: {exc}")))
         if changed:
-            st.plan = new_plan
+            st.plan = [r for r, _ in new_plan]
+            st.blocks = [b for _, b in new_plan]
 
         samples = []
         for (measurement, ptags), fields in groups.items():

@@ -15,16 +15,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collectors.modbus.decode import TYPE_WIDTH, Decoder, register_count
-from collectors.modbus.orders import ORDERS
 from inventory.yaml_lines import YamlProblem, load_with_lines
 
 __all__ = ["Point", "Profile", "ProfileError", "load_profile", "load_profile_text", "profile_names", "PROFILE_DIR"]
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
-FUNCTIONS = ("holding", "input", "coil", "discrete")
-CONVERSIONS = ("f_to_c",)
 _STRING_RE = re.compile(r"^string\((\d+)\)$")
-MEASUREMENTS = ("pdu", "ups", "meter", "chiller", "cdu", "crah", "gpu", "node", "env")
 
 
 class ProfileError(ValueError):

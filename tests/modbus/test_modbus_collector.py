@@ -259,3 +259,65 @@ def test_rtu_serial_client_path():
         results, gateways = asyncio.run(run())
     assert gateways == 1
     assert [field(r, "temp_c", sensor="primary_supply") for r in results] == [19.1, 19.2]
+
+
+def test_gateway_restart_recovers_on_the_next_poll():
+    port = free_port()
+    units = {1: cdu_image(201)}
+
+    async def poll_once(c):
+        return await timed(c.poll(target(port, 1, timeout=0.5)))
+
+    async def run():
+        c = ModbusCollector()
+        try:
+            with ModbusTestServer(units, port=port):
+                before, _ = await poll_once(c)
+            down, took = await poll_once(c)
+            with ModbusTestServer(units, port=port):
+                after, _ = await poll_once(c)
+            return before, down, took, after
+        finally:
+            await c.close()
+
+    before, down, took, after = asyncio.run(run())
+    assert field(before, "temp_c", sensor="primary_supply") == 20.1
+    assert isinstance(down, PollError) and down.kind in ("unreachable", "timeout") and took < 2.0
+    assert field(after, "temp_c", sensor="primary_supply") == 20.1
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 3])
+def test_connections_per_gateway_are_bounded_and_reused(max_in_flight):
+    units = {u: cdu_image(200 + u) for u in range(1, 9)}
+    with ModbusTestServer(units) as srv:
+        async def run():
+            c = ModbusCollector()
+            try:
+                for _ in range(3):
+                    results = await asyncio.gather(*(c.poll(target(srv.port, u, max_in_flight=max_in_flight)) for u in units))
+                return results
+            finally:
+                await c.close()
+
+        results = asyncio.run(run())
+        assert srv.connections == max_in_flight, "connections are opened once and reused across polls"
+        assert srv.max_open_connections <= max_in_flight
+    assert [field(r, "heat_load_w") for r in results] == [120000 + 200 + u for u in units]
+
+
+def test_max_gap_option_zero_disables_gap_filling(tmp_path: Path):
+    prof = tmp_path / "gap.yaml"
+    prof.write_text(SPARSE_PROFILE.replace("name: sparse_test", "name: gap"))
+    img = DeviceImage(dense=True).put("holding", 0, 1).put("holding", 1, 2).put("holding", 5, 300, "int32").put("holding", 20, 4)
+    with ModbusTestServer({1: img}) as srv:
+        async def run():
+            c = ModbusCollector()
+            try:
+                return await c.poll(target(srv.port, 1, profile=str(prof), max_gap=0)), c.plan_for(target(srv.port, 1, profile=str(prof), max_gap=0))
+            finally:
+                await c.close()
+
+        samples, plan = asyncio.run(run())
+    assert [(r.address, r.count) for r in plan] == [(0, 2), (5, 2), (20, 1)]
+    assert sorted(srv.requests) == [(1, 3, 0, 2), (1, 3, 5, 2), (1, 3, 20, 1)]
+    assert samples[0].fields == {"a_pct": 1, "b_pct": 2, "temp_c": 3.0, "c_pct": 4}

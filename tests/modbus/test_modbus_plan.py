@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collectors.modbus.collector import build_plan
 from collectors.modbus.decode import Decoder
-from collectors.modbus.plan import Item, Request, plan_requests, split_request
+from collectors.modbus.plan import Item, plan_requests, split_request
 from collectors.modbus.profile import load_profile
 
 

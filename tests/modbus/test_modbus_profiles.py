@@ -17,8 +17,8 @@ from collectors.base import PollError
 from collectors.modbus.profile import load_profile, profile_names
 from collectors.modbus.url import target_from_url
 from collectors.registry import make_collector
-from conftest import case_names, load_case
-from conftest import testdata_dir as shared_testdata
+from modbus_cases import case_names, load_case
+from modbus_cases import testdata_dir as shared_testdata
 
 TAGS = {"site": "test", "device": "dev-1"}
 
