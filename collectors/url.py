@@ -15,6 +15,7 @@ __all__ = ["target_from_url", "SCHEMES"]
 SCHEMES = {
     "snmp": "collectors.snmp.url",
     "modbus": "collectors.modbus.url",
+    "modbus+tcp": "collectors.modbus.url",
     "modbus+rtu": "collectors.modbus.url",
     "modbus+rtutcp": "collectors.modbus.url",
     "dcgm": "collectors.gpu.url",

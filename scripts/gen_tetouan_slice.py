@@ -50,17 +50,17 @@ meters = [
     ("meter-util-b", "eastron", "SDM630", dict(role="boundary", source="grid"), "tx-b", "eastron_sdm630"),
     ("meter-gen-1", "siemens", "PAC2200", dict(role="boundary", source="diesel"), "gen-1", "siemens_pac2200"),
     ("meter-pv-1", "janitza", "UMG 604", dict(role="renewable", source="solar"), "pv-1", "janitza_umg"),
-    ("meter-wind-1", "schneider", "PM5560", dict(role="renewable", source="ppa"), "wind-1", "schneider_pm5xxx"),
+    ("meter-wind-1", "schneider", "PM5560", dict(role="renewable", source="ppa"), "wind-1", "schneider_iem3000"),
 ]
 unit = 1
 for mid, vendor, model, role, measures, profile in meters:
     dev(I, id=mid, kind="meter", vendor=vendor, model=model, protocol="modbus", host="127.0.0.1", port=port, unit=unit,
         profile=profile, measures=measures, meter=dict(role=role["role"], source=role["source"], commissioned="2026-01-01"))
     unit += 1
-dev(I, id="meter-water-1", kind="meter", name="Make-up water", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="water_meter", meter=dict(role="water", commissioned="2026-01-01"))
+dev(I, id="meter-water-1", kind="meter", name="Make-up water", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="generic_water_meter", meter=dict(role="water", commissioned="2026-01-01"))
 unit += 1
 for i, fed in ((1, "tx-a"), (2, "tx-b")):
-    dev(I, id=f"chiller-{i}", kind="chiller", vendor="trane", model="RTHD", rated_kw=1200, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="trane_rthd", fed_by=[fed])
+    dev(I, id=f"chiller-{i}", kind="chiller", vendor="trane", model="RTHD", rated_kw=1200, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="trane_rthd_pic", fed_by=[fed])
     unit += 1
 w()
 w("halls:")
@@ -74,12 +74,12 @@ for side, tx in (("a", "tx-a"), ("b", "tx-b")):
     snmp_port += 1
     dev(I2, id=f"ups-1{side}", kind="ups", vendor="eaton", model="93PM", rated_kw=1000, rated_kva=1000, protocol="snmp", host="127.0.0.1", port=snmp_port, profile="auto", fed_by=[tx])
 for side in ("a", "b"):
-    dev(I2, id=f"meter-ups-1{side}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="schneider_pm5xxx", measures=f"ups-1{side}", meter=dict(role="it", category=1, commissioned="2026-01-01"))
+    dev(I2, id=f"meter-ups-1{side}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="schneider_iem3000", measures=f"ups-1{side}", meter=dict(role="it", category=1, commissioned="2026-01-01"))
     unit += 1
 for i in (1, 2):
     dev(I2, id=f"cdu-{i}", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="generic_cdu", fed_by=["tx-a" if i == 1 else "tx-b"], cooled_by=[f"chiller-{i}"])
     unit += 1
-dev(I2, id="crah-1", kind="crah", vendor="apc", model="ACRC602", rated_kw=60, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="apc_inrow_rc", fed_by=["tx-b"], cooled_by=["chiller-2"])
+dev(I2, id="crah-1", kind="crah", vendor="apc", model="ACRC602", rated_kw=60, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="apc_inrow_rc_gen2", fed_by=["tx-b"], cooled_by=["chiller-2"])
 unit += 1
 w("    rows:")
 node_port = 19400
