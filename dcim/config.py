@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from inventory.errors import InventoryError, InventoryIssue
-from inventory.loader import pydantic_issues
+from inventory.loader import load_model, read_text
 from inventory.model import Secret
-from inventory.yaml_lines import YamlProblem, load_with_lines
 from sinks.influx_writer import InfluxConfig
 
 __all__ = ["RunConfig", "load_run_config", "parse_shard"]
@@ -84,18 +82,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError([InventoryIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from None
-    try:
-        data, lines = load_with_lines(text)
-    except YamlProblem as exc:
-        raise InventoryError([InventoryIssue(str(p), exc.line, "", exc.message)]) from None
-    try:
-        cfg = RunConfig.model_validate(data or {})
-    except ValidationError as exc:
-        raise InventoryError(pydantic_issues(exc, data, lines, str(p))) from None
-    cfg._base = p.parent
+    cfg, _ = load_model(read_text(path), str(path), RunConfig)
+    cfg._base = Path(path).parent
     return cfg

@@ -10,39 +10,55 @@ from __future__ import annotations
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import ValidationError
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from inventory.errors import InventoryError, InventoryIssue
 from inventory.model import Site
 from inventory.topology import check_references
 from inventory.yaml_lines import Path, YamlProblem, load_with_lines
 
-__all__ = ["load_site", "load_site_text", "format_path", "pydantic_issues"]
+__all__ = ["load_site", "load_site_text", "load_model", "read_text", "format_path", "pydantic_issues"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
-def load_site(path: str | FsPath) -> Site:
-    """Load and validate a site file; raise :class:`InventoryError` on any problem."""
+def read_text(path: str | FsPath) -> str:
+    """A config file's text, or an :class:`InventoryError` naming the file."""
     p = FsPath(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InventoryError([InventoryIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:
         raise InventoryError([InventoryIssue(str(p), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    return load_site_text(text, str(p))
 
 
-def load_site_text(text: str, filename: str = "<site>") -> Site:
+def load_model(text: str, filename: str, model: type[M]) -> tuple[M, dict[Path, int]]:
+    """Safe YAML -> pydantic model, every problem as ``file:line: field: message``.
+
+    Returns the model and the line table, for checks that come after the shapes.
+    """
     try:
         data, lines = load_with_lines(text)
     except YamlProblem as exc:
         raise InventoryError([InventoryIssue(filename, exc.line, format_path(exc.path), exc.message)]) from None
     if not isinstance(data, dict):
-        raise InventoryError([InventoryIssue(filename, 1, "", "the file must be a mapping with at least site:")])
+        raise InventoryError([InventoryIssue(filename, 1, "", "the file must be a mapping (key: value)")])
     try:
-        site = Site.model_validate(data)
+        return model.model_validate(data), lines
     except ValidationError as exc:
         raise InventoryError(pydantic_issues(exc, data, lines, filename)) from None
+
+
+def load_site(path: str | FsPath) -> Site:
+    """Load and validate a site file; raise :class:`InventoryError` on any problem."""
+    return load_site_text(read_text(path), str(path))
+
+
+def load_site_text(text: str, filename: str = "<site>") -> Site:
+    site, lines = load_model(text, filename, Site)
     problems = check_references(site)
     if problems:
         raise InventoryError(

@@ -1,0 +1,42 @@
+"""``dcim run --config``: bad configs are refused with file:line: field, before anything starts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dcim.config import load_run_config, parse_shard
+from inventory import InventoryError
+
+
+def test_bad_config_names_file_line_and_field(tmp_path):
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text("site: site.yaml\nshard: 3/2\ninfluxdb:\n  batch_size: 0\n  token: s3cret-token\n  colour: blue\n")
+    with pytest.raises(InventoryError) as err:
+        load_run_config(cfg)
+    text = [str(i).replace(str(cfg), "dcim.yaml") for i in err.value.issues]
+    assert "dcim.yaml:2: shard: shard '3/2': need N >= 1 and 0 <= i < N" in text
+    assert "dcim.yaml:4: influxdb.batch_size: must be >= 1; got 0" in text
+    assert any(t.startswith("dcim.yaml:5: influxdb.token: clear-text secret not allowed") for t in text)
+    assert "dcim.yaml:6: influxdb.colour: unknown field (check the spelling; see docs/inventory.md)" in text
+    assert all("s3cret" not in t for t in text)
+
+
+def test_cli_run_refuses_bad_config_without_traceback(tmp_path):
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text("site: nowhere.yaml\n")
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "nowhere.yaml: cannot read file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("text,want", [("0/1", (0, 1)), ("7/8", (7, 8))])
+def test_parse_shard(text, want):
+    assert parse_shard(text) == want
+
+
+@pytest.mark.parametrize("text", ["8/8", "-1/2", "a/b", "1", "0/0"])
+def test_parse_shard_rejects(text):
+    with pytest.raises(ValueError):
+        parse_shard(text)
