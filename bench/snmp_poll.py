@@ -66,9 +66,9 @@ def agent_config(seed: int) -> list[str]:
 
 def exporter_yaml() -> str:
     cols = {2: "outlet_current", 3: "outlet_voltage", 4: "outlet_power", 5: "outlet_energy"}
-    lines = ["bench_pdu:", "  version: 2", "  max_repetitions: 25", "  retries: 1", "  timeout: 3s",
-             "  auth:", f"    community: {COMMUNITY}", "  walk:"]
-    lines += [f"  - {ENT}.1.1.{c}" for c in cols]
+    # the same requests as the profile: one walk of the table Entry, one GET of the scalars
+    lines = ["bench_pdu:", "  version: 2", "  max_repetitions: 100", "  retries: 1", "  timeout: 3s",
+             "  auth:", f"    community: {COMMUNITY}", "  walk:", f"  - {ENT}.1.1"]
     lines += ["  get:"] + [f"  - {ENT}.2.{i}.0" for i in range(1, 5)]
     lines += ["  metrics:"]
     for i, name in enumerate(["pdu_power", "pdu_voltage", "pdu_current", "pdu_energy"], 1):
@@ -80,6 +80,8 @@ def exporter_yaml() -> str:
 
 
 def _esc_tag(s: str) -> str:
+    if " " not in s and "," not in s and "=" not in s and "\\" not in s:
+        return s
     return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
