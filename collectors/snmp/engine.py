@@ -344,6 +344,18 @@ class PysnmpEngine(Engine):
 
 # ------------------------------------------------------------------------- gufo
 
+def _raise_fd_limit() -> None:
+    """One socket per device: thousands of devices need more than the default 1024 fds."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 class GufoEngine(Engine):
     """gufo-snmp 0.13: Rust BER codec, one UDP socket per device, v1/v2c/v3.
 
@@ -355,6 +367,8 @@ class GufoEngine(Engine):
 
     def __init__(self) -> None:
         import gufo.snmp as gs  # noqa: F401
+
+        _raise_fd_limit()
 
         self._gs = gs
         from gufo.snmp.aio.client import SnmpSession
