@@ -477,6 +477,9 @@ class GufoEngine(Engine):
             if exc.kind == "timeout":
                 self._drop(key)
             raise
+        except asyncio.CancelledError:   # the scheduler's deadline: a late reply may follow
+            self._drop(key)
+            raise
         return out
 
     async def walk(self, target: Target, root: str, max_repetitions: int = 25) -> list[VarBind]:
@@ -512,6 +515,9 @@ class GufoEngine(Engine):
                     raise err from None
                 start = last          # resume after the last row received
             except SnmpEngineError:
+                raise
+            except asyncio.CancelledError:
+                self._drop(key)
                 raise
             except Exception as exc:  # noqa: BLE001 - mapped to a PollError kind
                 err = self._map_error(target, exc, f"GETBULK {root}")
