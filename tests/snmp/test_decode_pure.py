@@ -18,7 +18,7 @@ VERTIV_TOTAL = "1.3.6.1.4.1.21239.5.2.3.1.1"
 def test_shipped_profiles_load_and_cover_the_vendors():
     names = set(default_profiles())
     assert {"apc-rpdu2", "apc-rpdu", "apc-ups", "apc-inrow", "raritan-pdu2", "sentry3", "sentry4", "eaton-epdu",
-            "vertiv-geist", "geist-v3", "cyberpower", "ups-mib", "eaton-xups", "entity-sensor"} <= names
+            "vertiv-geist", "geist-v3", "cyberpower", "ups-mib", "eaton-xups", "entity-sensor", "apc-xpdu"} <= names
 
 
 def test_profile_errors_name_file_line_and_field(tmp_path):
