@@ -149,6 +149,8 @@ class SnmpCollector(Collector):
             raise PollError(kind, f"{target.device_id} [{prof.name}]: " + "; ".join(msgs[:3]) + more,
                             partial=samples)
         if not samples:
+            if target.profile in ("", "auto"):
+                self.detected.pop(target.device_id, None)   # replaced device? detect again next poll
             raise PollError("device", f"{target.device_id}: profile {prof.name} matched but the agent "
                                       f"returned none of its values")
         return samples

@@ -102,3 +102,13 @@ def test_url_v2c_and_v3():
                         environ=env)
     with pytest.raises(ValueError, match="must not carry a password"):
         target_from_url(urllib.parse.urlsplit("snmp://a:b@h"), "auto")
+
+
+def test_later_scalar_wins_and_fallback_used_when_preferred_missing():
+    prof = default_profiles()["apc-ups"]
+    adv, hp, rt = "1.3.6.1.4.1.318.1.1.1.2.2.1.0", "1.3.6.1.4.1.318.1.1.1.2.3.1.0", "1.3.6.1.4.1.318.1.1.1.2.2.3.0"
+    old_card, probs = decode(prof, Fetched(gets={adv: 97, rt: 360000}), {}, 1)
+    battery = [s for s in old_card if s.tags.get("stage") == "battery"][0]
+    assert not probs and battery.fields == {"charge_pct": 97.0, "runtime_s": 3600.0}
+    new_card, _ = decode(prof, Fetched(gets={adv: 97, hp: 975, rt: 360000}), {}, 1)
+    assert [s for s in new_card if s.tags.get("stage") == "battery"][0].fields["charge_pct"] == 97.5
