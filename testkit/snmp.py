@@ -9,6 +9,7 @@ truncate GETBULK replies.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -115,7 +116,14 @@ class SnmpsimServer:
         first = self.recordings[0].stem if self.recordings else "public"
         self.process = ManagedProcess(argv, self.workdir / "snmpsim.log", cwd=str(self.workdir)).start(
             lambda p: wait_for_snmp(self.port, first, timeout=timeout, proc=p))
+        atexit.register(self.stop)   # a crashed script must not leave the agent behind
         return self
+
+    def __enter__(self) -> "SnmpsimServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.process:
@@ -184,7 +192,14 @@ class SnmpdServer:
                 "--persistentDir=" + str(persist), "-I", "-smux,mteTrigger,mteTriggerConf,ipCidrRouteTable"]
         self.process = ManagedProcess(argv, self.workdir / "snmpd.log", env=env).start(
             lambda p: wait_for_snmp(self.port, self.community, timeout=timeout, proc=p))
+        atexit.register(self.stop)   # a crashed script must not leave the agent behind
         return self
+
+    def __enter__(self) -> "SnmpdServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.process:

@@ -51,6 +51,14 @@ def detect_profile(sysoid: str, required: dict[str, Any], profiles: dict[str, Pr
     return None
 
 
+def _split_columns(entry: str, rows: list, walks: dict) -> None:
+    """File an Entry walk's rows under their column OIDs, as per-column walks would."""
+    plen = len(entry) + 1
+    for oid, value in rows:
+        col = oid[plen:].split(".", 1)[0]
+        walks.setdefault(f"{entry}.{col}", []).append((oid, value))
+
+
 class SnmpCollector(Collector):
     protocols = ("snmp",)
 
@@ -99,14 +107,19 @@ class SnmpCollector(Collector):
         fetched = Fetched()
         if prof.get_oids:
             fetched.gets = dict(await engine.get(target, prof.get_oids))
+        reps = int(target.options.get("max_repetitions", prof.max_repetitions))
         for root in prof.walk_roots:
             try:
-                fetched.walks[root] = await engine.walk(target, root, prof.max_repetitions)
+                rows = await engine.walk(target, root, reps)
             except SnmpEngineError as exc:
                 if exc.kind in ("timeout", "auth", "unreachable", "config"):
                     raise
-                fetched.walks[root] = exc.partial
+                rows = exc.partial
                 fetched.failed_walks[root] = exc.message
+            if root in prof.table_roots:
+                _split_columns(root, rows, fetched.walks)
+            else:
+                fetched.walks[root] = rows
         return fetched
 
     async def poll(self, target: Target) -> list[Sample]:
@@ -136,6 +149,8 @@ class SnmpCollector(Collector):
             raise PollError(kind, f"{target.device_id} [{prof.name}]: " + "; ".join(msgs[:3]) + more,
                             partial=samples)
         if not samples:
+            if target.profile in ("", "auto"):
+                self.detected.pop(target.device_id, None)   # replaced device? detect again next poll
             raise PollError("device", f"{target.device_id}: profile {prof.name} matched but the agent "
                                       f"returned none of its values")
         return samples

@@ -171,12 +171,15 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
         def _key(i: str) -> tuple:
             return tuple(int(x) if x.isdigit() else 0 for x in i.split("."))
 
-        last_idx = max(all_idx, key=_key)
+        # Walks arrive in OID order, so each column's last row is its last key.
+        # A column whose walk stopped before the table's last row was cut short
+        # (endOfMibView / truncated reply); gaps in the middle are sparse tables.
+        lasts = {id(rows): _key(next(reversed(rows))) for _, rows in col_rows if rows}
+        table_last = max(lasts.values())
         for col, rows in col_rows:
-            # A column whose walk stopped before the table's last row was cut short
-            # (endOfMibView / truncated reply); gaps in the middle are sparse tables.
-            if rows and col.spec is not None and not col.spec.optional and last_idx not in rows:
-                missing = [i for i in all_idx if i not in rows and _key(i) > _key(max(rows, key=_key))][:5]
+            if rows and col.spec is not None and not col.spec.optional and lasts[id(rows)] < table_last:
+                mine = lasts[id(rows)]
+                missing = [i for i in all_idx if i not in rows and _key(i) > mine][:5]
                 problems.append(("protocol", f"{gname}: column {col.oid} ends before rows {missing} that other "
                                              f"columns have (truncated walk)"))
         aux_cache: dict[str, dict[str, Any]] = {}
@@ -224,6 +227,11 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                         # Self-describing tables list one sensor in several units
                         # (APC InRow: C and F, CFM and L/s); the first row wins.
                         fields.setdefault(uspec.field, val)
+                    continue
+                if spec.simple and type(raw) is int:       # fast path: most PDU columns
+                    if raw not in spec.invalid:
+                        fields[spec.field] = (raw / spec.divide if spec.multiply == 1.0
+                                              else raw * spec.multiply / spec.divide)
                     continue
                 where = f"{col.oid}.{idx} ({spec.field})"
                 val, flag = _apply(spec, raw, where, problems,

@@ -42,6 +42,9 @@ RECV_BUFFER = 4 * 1024 * 1024
 #: for typical OIDs and below agents' tooBig limits.
 MAX_GET_VARBINDS = 40
 
+#: Loop guard for agents whose walks never end.
+MAX_WALK_VARBINDS = 100_000
+
 #: The engine used when ``target.options['engine']`` is not set (chosen by
 #: measurement: bench/snmp_poll.py).
 DEFAULT_ENGINE = "gufo"
@@ -341,6 +344,18 @@ class PysnmpEngine(Engine):
 
 # ------------------------------------------------------------------------- gufo
 
+def _raise_fd_limit() -> None:
+    """One socket per device: thousands of devices need more than the default 1024 fds."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 class GufoEngine(Engine):
     """gufo-snmp 0.13: Rust BER codec, one UDP socket per device, v1/v2c/v3.
 
@@ -352,6 +367,8 @@ class GufoEngine(Engine):
 
     def __init__(self) -> None:
         import gufo.snmp as gs  # noqa: F401
+
+        _raise_fd_limit()
 
         self._gs = gs
         from gufo.snmp.aio.client import SnmpSession
@@ -460,33 +477,53 @@ class GufoEngine(Engine):
             if exc.kind == "timeout":
                 self._drop(key)
             raise
+        except asyncio.CancelledError:   # the scheduler's deadline: a late reply may follow
+            self._drop(key)
+            raise
         return out
 
     async def walk(self, target: Target, root: str, max_repetitions: int = 25) -> list[VarBind]:
         key, sess = await self._session(target)
         out: list[VarBind] = []
-        last = _oid_tuple(root)
         version = snmp_version(target)
-        it = sess.getnext(root) if version == "1" else sess.getbulk(root, max_repetitions)
-        aiter_ = it.__aiter__()
-        while True:
+        prefix = root + "."
+        attempts = max(1, int(target.retries) + 1)
+        start = root
+        last = root
+        for attempt in range(attempts):
+            it = sess.getnext(start) if version == "1" else sess.getbulk(start, max_repetitions)
             try:
-                oid, value = await self._with_retries(target, aiter_.__anext__, f"GETBULK {root}")
-            except StopAsyncIteration:
+                # The hot loop: plain string checks (the codec yields ordered OIDs;
+                # a repeat means a looping agent, the cap bounds any other cycle).
+                async for oid, value in it:
+                    if not oid.startswith(prefix):
+                        return out
+                    if oid == last:
+                        raise SnmpEngineError("protocol", f"{target.address()}: walk of {root} repeats {oid}",
+                                              partial=out)
+                    last = oid
+                    out.append((oid, value))
+                    if len(out) > MAX_WALK_VARBINDS:
+                        raise SnmpEngineError("protocol", f"{target.address()}: walk of {root} exceeds "
+                                                          f"{MAX_WALK_VARBINDS} varbinds (looping agent?)", partial=out)
                 return out
-            except SnmpEngineError as exc:
-                exc.partial = out
-                if exc.kind == "timeout":
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                if attempt + 1 == attempts:
                     self._drop(key)
+                    err = self._map_error(target, exc, f"GETBULK {root}")
+                    err.partial = out
+                    raise err from None
+                start = last          # resume after the last row received
+            except SnmpEngineError:
                 raise
-            if not _in_subtree(oid, root):
-                return out
-            tup = _oid_tuple(oid)
-            if tup <= last:
-                raise SnmpEngineError("protocol", f"{target.address()}: walk of {root} not increasing at {oid}",
-                                      partial=out)
-            last = tup
-            out.append((oid, value))
+            except asyncio.CancelledError:
+                self._drop(key)
+                raise
+            except Exception as exc:  # noqa: BLE001 - mapped to a PollError kind
+                err = self._map_error(target, exc, f"GETBULK {root}")
+                err.partial = out
+                raise err from None
+        return out
 
     async def close(self) -> None:
         self._sessions.clear()

@@ -63,6 +63,7 @@ class ValueSpec:
     units_from: str | None = None       # column OID whose string picks a spec from ``units``
     units: dict | None = None
     optional: bool = False
+    simple: bool = False                # plain number x multiply / divide: the decoder's fast path
 
     @property
     def factor(self) -> float:
@@ -85,6 +86,7 @@ class Group:
     columns: tuple[Column, ...]
     scalars: tuple[tuple[str, ValueSpec], ...]
     optional: bool
+    walk_table: bool = False            # one walk of the Entry instead of one per column
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class Profile:
     groups: tuple[Group, ...]
     get_oids: tuple[str, ...] = field(default=())
     walk_roots: tuple[str, ...] = field(default=())
+    table_roots: frozenset = field(default=frozenset())   # walk roots that are whole Entry walks
     max_repetitions: int = 25
 
 
@@ -187,6 +190,8 @@ def _spec(c: _Ctx, d: Any, p: tuple, table: str | None, need_target: bool = True
         invalid=frozenset(inv), enum=dict(enum) if enum else None, counter=counter,
         decimals_from=rel("decimals_from"), divisor_from=rel("divisor_from"), units_from=rel("units_from"),
         units=units, optional=bool(d.get("optional", False)),
+        simple=(typ == "number" and not tag and counter is None and conv is None and not d.get("decimals_from")
+                and not d.get("divisor_from") and not d.get("units_from")),
     )
 
 
@@ -195,8 +200,10 @@ def _group(c: _Ctx, g: Any, p: tuple) -> Group | None:
         c.err(p, "must be a mapping")
         return None
     for k in g:
-        if k not in ("measurement", "tags", "table", "index", "columns", "scalars", "optional", "comment"):
-            c.err(p + (k,), "unknown key (known: measurement, tags, table, index, columns, scalars, optional)")
+        if k not in ("measurement", "tags", "table", "index", "columns", "scalars", "optional", "comment", "walk"):
+            c.err(p + (k,), "unknown key (known: measurement, tags, table, index, columns, scalars, optional, walk)")
+    if g.get("walk", "columns") not in ("columns", "table"):
+        c.err(p + ("walk",), "must be 'columns' (one walk per column, default) or 'table' (one walk of the Entry)")
     meas = g.get("measurement")
     if meas not in MEASUREMENTS:
         c.err(p + ("measurement",), f"must be one of {', '.join(MEASUREMENTS)}")
@@ -272,7 +279,7 @@ def _group(c: _Ctx, g: Any, p: tuple) -> Group | None:
     elif table is None:
         c.err(p, "needs either 'table' + 'columns' or 'scalars'")
     return Group(meas or "", {str(k): str(v) for k, v in tags.items()}, table, index, tuple(columns),
-                 tuple(scalars), bool(g.get("optional", False)))
+                 tuple(scalars), bool(g.get("optional", False)), g.get("walk") == "table" and table is not None)
 
 
 def _compile(prof: Profile) -> Profile:
@@ -290,11 +297,14 @@ def _compile(prof: Profile) -> Profile:
                 for u in (s.units or {}).values():
                     if u:
                         roots += [x for x in (u.decimals_from, u.divisor_from) if x]
+            if g.walk_table:
+                roots = [g.table] + [r for r in roots if not r.startswith(g.table + ".")]
             for r in roots:
                 if r not in walks:
                     walks.append(r)
+    tables = frozenset(g.table for g in prof.groups if g.walk_table)
     return Profile(**{**{f: getattr(prof, f) for f in prof.__dataclass_fields__},
-                      "get_oids": tuple(gets), "walk_roots": tuple(walks)})
+                      "get_oids": tuple(gets), "walk_roots": tuple(walks), "table_roots": tables})
 
 
 def load_profile(path: Path) -> Profile:

@@ -9,6 +9,8 @@ from testkit.snmp import SnmpdServer, SnmpsimServer, V3User
 from testkit.testdata import shared_testdata
 
 V3 = V3User("dcimv3", "SHA", "auth-key-1234", "AES", "priv-key-5678")
+V3_SHA2_AES256 = V3User("dcimsha2", "SHA-256", "auth-key-sha2-9", "AES-256", "priv-key-aes256")
+V3_AUTHNOPRIV = V3User("dcimauth", "SHA-512", "auth-only-key-42", None, None)
 
 
 testdata_dir = shared_testdata
@@ -31,6 +33,6 @@ def snmpsim(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory):
-    server = SnmpdServer(community="dcim-ro", users=[V3], workdir=tmp_path_factory.mktemp("snmpd")).start()
+    server = SnmpdServer(community="dcim-ro", users=[V3, V3_SHA2_AES256, V3_AUTHNOPRIV], workdir=tmp_path_factory.mktemp("snmpd")).start()
     yield server
     server.stop()

@@ -18,7 +18,7 @@ VERTIV_TOTAL = "1.3.6.1.4.1.21239.5.2.3.1.1"
 def test_shipped_profiles_load_and_cover_the_vendors():
     names = set(default_profiles())
     assert {"apc-rpdu2", "apc-rpdu", "apc-ups", "apc-inrow", "raritan-pdu2", "sentry3", "sentry4", "eaton-epdu",
-            "vertiv-geist", "geist-v3", "cyberpower", "ups-mib", "eaton-xups", "entity-sensor"} <= names
+            "vertiv-geist", "geist-v3", "cyberpower", "ups-mib", "eaton-xups", "entity-sensor", "apc-xpdu"} <= names
 
 
 def test_profile_errors_name_file_line_and_field(tmp_path):
@@ -102,3 +102,13 @@ def test_url_v2c_and_v3():
                         environ=env)
     with pytest.raises(ValueError, match="must not carry a password"):
         target_from_url(urllib.parse.urlsplit("snmp://a:b@h"), "auto")
+
+
+def test_later_scalar_wins_and_fallback_used_when_preferred_missing():
+    prof = default_profiles()["apc-ups"]
+    adv, hp, rt = "1.3.6.1.4.1.318.1.1.1.2.2.1.0", "1.3.6.1.4.1.318.1.1.1.2.3.1.0", "1.3.6.1.4.1.318.1.1.1.2.2.3.0"
+    old_card, probs = decode(prof, Fetched(gets={adv: 97, rt: 360000}), {}, 1)
+    battery = [s for s in old_card if s.tags.get("stage") == "battery"][0]
+    assert not probs and battery.fields == {"charge_pct": 97.0, "runtime_s": 3600.0}
+    new_card, _ = decode(prof, Fetched(gets={adv: 97, hp: 975, rt: 360000}), {}, 1)
+    assert [s for s in new_card if s.tags.get("stage") == "battery"][0].fields["charge_pct"] == 97.5

@@ -12,7 +12,7 @@ from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.engine import ENGINES, SnmpEngineError, make_engine
 from inventory.secrets import SecretValue
 from testkit import free_port
-from tests.snmp.conftest import V3
+from tests.snmp.conftest import V3, V3_AUTHNOPRIV, V3_SHA2_AES256
 
 
 def v3_target(port, engine, auth_key=V3.auth_key, priv_key=V3.priv_key, **opts):
@@ -106,3 +106,22 @@ def test_unknown_engine_is_config_error():
     with pytest.raises(SnmpEngineError) as ei:
         make_engine("nope")
     assert ei.value.kind == "config"
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("user", [V3_SHA2_AES256, V3_AUTHNOPRIV], ids=["sha256-aes256", "sha512-authnopriv"])
+def test_v3_sha2_levels(snmpd, engine, user):
+    opts = {"engine": engine, "version": "3", "user": user.name, "auth_protocol": user.auth_protocol}
+    secrets = {"auth_key": SecretValue(user.auth_key)}
+    if user.priv_protocol:
+        opts["priv_protocol"] = user.priv_protocol
+        secrets["priv_key"] = SecretValue(user.priv_key)
+
+    async def go():
+        e = make_engine(engine)
+        try:
+            t = Target("v3", "snmp", "127.0.0.1", snmpd.port, timeout_s=1.0, retries=0, options=opts, secrets=secrets)
+            return await e.get(t, ["1.3.6.1.2.1.1.6.0"])
+        finally:
+            await e.close()
+    assert run(go()) == [("1.3.6.1.2.1.1.6.0", b"test-lab")]
