@@ -105,7 +105,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
 
         cfg = InfluxConfig(url=influx.url, database="dcim", api="auto", spool_dir=str(out / "spool"))
         service = CollectionService(site, cfg)
-        state = LiveState(site=site.site.id)
+        state = LiveState.for_site(site)
         service.add_consumer(state)
         extras = _start_extras(site, service, state, mqtt, out)
         await service.start()

@@ -43,6 +43,23 @@ class LiveState:
     polls: PollHealth = field(default_factory=PollHealth)
     samples: int = 0
     started: float = field(default_factory=time.monotonic)
+    #: meter id -> "boundary" | "it" | "renewable": lets the view compute an
+    #: instantaneous PUE from meter samples when no derived metrics are running
+    meter_roles: dict[str, str] = field(default_factory=dict)
+    hall_of: dict[str, str] = field(default_factory=dict)
+    hall_rated_w: dict[str, float] = field(default_factory=dict)
+    _meter_w: dict[str, float] = field(default_factory=dict)
+    _pdu_w: dict[str, float] = field(default_factory=dict)
+    _derived: bool = False
+
+    @classmethod
+    def for_site(cls, site) -> "LiveState":
+        """A view that knows the site's meter roles and hall ratings (from the inventory)."""
+        roles = {d.id: (d.meter.role if d.meter.role != "it" or d.meter.category == 1 else "it_other")
+                 for d in site.all_devices() if d.meter is not None}
+        halls = {d.id: d.hall for d in site.all_devices() if d.hall and d.kind == "pdu"}
+        rated = {h.id: (h.rated_kw or 0.0) * 1000.0 for h in site.halls}
+        return cls(site=site.site.id, meter_roles=roles, hall_of=halls, hall_rated_w=rated)
 
     # -- consumers -----------------------------------------------------------------
     def __call__(self, samples: list[Sample]) -> None:
@@ -58,7 +75,18 @@ class LiveState:
                     self.polls.failed += 1
                     self.polls.last_error[dev] = f"{s.fields.get('error_kind', '')}: {s.fields.get('error', '')}"[:60]
                 self.polls.last_ms[dev] = float(s.fields.get("duration_ms", 0.0))
+            elif m == "meter" and s.tags.get("device") in self.meter_roles and "phase" not in s.tags:
+                if isinstance(s.fields.get("power_w"), (int, float)):
+                    self._meter_w[s.tags["device"]] = float(s.fields["power_w"])
+                    if not self._derived:
+                        self._from_meters()
+            elif m == "pdu" and s.tags.get("device") in self.hall_of and set(s.tags) & {"phase", "outlet", "branch", "bank"} == set():
+                if isinstance(s.fields.get("power_w"), (int, float)):
+                    self._pdu_w[s.tags["device"]] = float(s.fields["power_w"])
+                    if not self._derived:
+                        self._halls_from_pdus()
             elif m == "site_power" and "hall" not in s.tags:
+                self._derived = True
                 self.facility_w = _num(s.fields.get("facility_power_w"), self.facility_w)
                 self.it_w = _num(s.fields.get("it_power_w"), self.it_w)
                 self.renewable_w = _num(s.fields.get("renewable_power_w"), self.renewable_w)
@@ -68,6 +96,25 @@ class LiveState:
                 load, rated = s.fields.get("load_w"), s.fields.get("rated_w")
                 if isinstance(load, (int, float)) and isinstance(rated, (int, float)):
                     self.hall_load[s.tags.get("id", s.tags.get("hall", "?"))] = (float(load), float(rated))
+
+    def _from_meters(self) -> None:
+        by_role: dict[str, float] = {}
+        for dev, w in self._meter_w.items():
+            role = self.meter_roles[dev]
+            by_role[role] = by_role.get(role, 0.0) + w
+        self.facility_w = by_role.get("boundary")
+        self.it_w = by_role.get("it")
+        self.renewable_w = by_role.get("renewable")
+        if self.facility_w and self.it_w:
+            self.pue = self.facility_w / self.it_w
+
+    def _halls_from_pdus(self) -> None:
+        load: dict[str, float] = {}
+        for dev, w in self._pdu_w.items():
+            hall = self.hall_of[dev]
+            load[hall] = load.get(hall, 0.0) + w
+        for hall, w in load.items():
+            self.hall_load[hall] = (w, self.hall_rated_w.get(hall, 0.0))
 
     def alert_event(self, event: dict) -> None:
         """Feed one alert event (the MQTT payload as a dict)."""

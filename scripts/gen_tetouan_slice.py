@@ -72,7 +72,7 @@ I2 = "      "
 snmp_port = 16100
 for side, tx in (("a", "tx-a"), ("b", "tx-b")):
     snmp_port += 1
-    dev(I2, id=f"ups-1{side}", kind="ups", vendor="eaton", model="93PM", rated_kw=1000, rated_kva=1000, protocol="snmp", host="127.0.0.1", port=snmp_port, profile="auto", fed_by=[tx])
+    dev(I2, id=f"ups-1{side}", kind="ups", vendor="eaton", model="93PM", rated_kw=300, rated_kva=300, protocol="snmp", host="127.0.0.1", port=snmp_port, profile="auto", fed_by=[tx])
 for side in ("a", "b"):
     dev(I2, id=f"meter-ups-1{side}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="schneider_iem3000", measures=f"ups-1{side}", meter=dict(role="it", category=1, commissioned="2026-01-01"))
     unit += 1
@@ -96,7 +96,7 @@ for r in (1, 2):
         I3 = "              "
         for side in ("a", "b"):
             snmp_port += 1
-            dev(I3, id=f"{rack}-pdu-{side}", kind="pdu", vendor="apc", model="AP8959EU3", rated_kw=22, rated_a=32, protocol="snmp", host="127.0.0.1", port=snmp_port, profile="auto", fed_by=[f"ups-1{side}"])
+            dev(I3, id=f"{rack}-pdu-{side}", kind="pdu", vendor="apc", model="AP8886", rated_kw=43, rated_a=63, protocol="snmp", host="127.0.0.1", port=snmp_port, profile="auto", fed_by=[f"ups-1{side}"])
         for n in (1, 2, 3, 4):
             node_port += 1
             cdu = "cdu-1" if r == 1 else "cdu-2"

@@ -32,3 +32,26 @@ def test_view_shows_pue_power_halls_alerts_and_failing_devices():
     assert "ups-9" in out and "timeout: no reply" in out
     st.alert_event({"fingerprint": "abc", "state": "resolved"})
     assert "Active alerts (0)" in _text(st)
+
+
+def test_view_computes_instant_pue_from_meter_roles_of_the_inventory():
+    from inventory import load_site_text
+
+    site = load_site_text("""
+site: {id: s}
+devices:
+  - {id: util, kind: utility}
+  - {id: ups, kind: ups, fed_by: [util]}
+  - {id: m-in, kind: meter, measures: util, meter: {role: boundary}}
+  - {id: m-it, kind: meter, measures: ups, meter: {role: it, category: 1}}
+halls:
+  - {id: h1, rated_kw: 100, rows: [{id: r1, racks: [{id: k1, devices: [{id: p1, kind: pdu, fed_by: [ups]}]}]}]}
+""")
+    st = LiveState.for_site(site)
+    st([Sample("meter", {"device": "m-in"}, {"power_w": 130_000.0}, 1),
+        Sample("meter", {"device": "m-in", "phase": "L1"}, {"power_w": 43_000.0}, 1),
+        Sample("meter", {"device": "m-it"}, {"power_w": 100_000.0}, 1),
+        Sample("pdu", {"device": "p1", "pdu": "1"}, {"power_w": 60_000.0}, 1),
+        Sample("pdu", {"device": "p1", "pdu": "1", "phase": "1"}, {"power_w": 20_000.0}, 1)])
+    assert st.pue == 1.3 and st.facility_w == 130_000.0 and st.it_w == 100_000.0
+    assert st.hall_load == {"h1": (60_000.0, 100_000.0)}

@@ -1,0 +1,296 @@
+"""One physical model of the site, deterministic for a seed and a time.
+
+GPU utilisation (training jobs with checkpoint dips) -> GPU and node power ->
+PDU outlets and phases (2N: half a node on each feed) -> UPS output, losses
+and input -> transformer and utility meters; IT heat -> CDUs, CRAH ->
+chillers whose COP moves with Tétouan's outside temperature; solar from the
+sun's elevation at the site's latitude, wind from a seeded slow random walk.
+Every device integrates its power into an energy counter, so counters are
+exactly the integral of the power the endpoints report.  PUE is not a
+constant: it comes out of losses and cooling (≈1.2-1.3 here).
+
+Faults change the model, not the endpoints: a tripped breaker moves a node's
+load to the other feed, a UPS on battery draws nothing from the grid and
+drains its battery, a tripped chiller stops and its loop warms up.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+from inventory.model import Device, Site
+from inventory.topology import PowerGraph
+
+__all__ = ["SiteModel", "FAULTS", "outside_temp_c", "sun_elevation_deg"]
+
+FAULTS = {
+    "pdu_breaker_trip": "pdu",      # the PDU's output breaker opens: its outlets go dark
+    "ups_on_battery": "ups",        # input lost: the UPS carries its load from the battery
+    "chiller_trip": "chiller",      # compressor stops; its loop warms up
+    "cdu_leak": "cdu",              # leak detection asserts
+    "gpu_overtemp": "gpu_node",     # one GPU of the node runs 25 °C hot
+    "xid_storm": "gpu_node",        # XID errors climb on every GPU of the node
+    "no_answer": "*",               # the endpoint stops answering
+    "slow": "*",                    # the endpoint answers after a delay
+    "garbage": "*",                 # the endpoint answers with bytes that are not the protocol
+}
+
+GPU_IDLE_W, GPU_MAX_W = 70.0, 700.0
+HOST_W = 1800.0          # CPUs, memory, NICs, fans of an 8-GPU node at full load
+PSU_EFF = 0.94
+VOLTAGE = 230.0
+PF = 0.98
+
+
+def _unit(seed: int, *parts: object) -> float:
+    """A stable pseudo-random number in [0, 1) for (seed, parts)."""
+    h = hashlib.blake2b(repr((seed,) + parts).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+def outside_temp_c(t: float) -> float:
+    """Tétouan in late autumn: 16 °C mean, ±5 °C over the day, warmest at 15:00 local (UTC+1)."""
+    hour = (t / 3600.0 + 1.0) % 24.0
+    return 16.0 + 5.0 * math.cos(2 * math.pi * (hour - 15.0) / 24.0)
+
+
+def sun_elevation_deg(t: float, latitude: float, longitude: float) -> float:
+    day = (t / 86400.0) % 365.25
+    decl = -23.44 * math.cos(2 * math.pi * (day + 10) / 365.25)
+    solar_hour = (t / 3600.0 + longitude / 15.0) % 24.0
+    ha = math.radians(15.0 * (solar_hour - 12.0))
+    lat, d = math.radians(latitude), math.radians(decl)
+    return math.degrees(math.asin(math.sin(lat) * math.sin(d) + math.cos(lat) * math.cos(d) * math.cos(ha)))
+
+
+@dataclass
+class GpuState:
+    util: float = 0.0
+    power_w: float = 0.0
+    temp_c: float = 30.0
+    memory_temp_c: float = 35.0
+    energy_mj: float = 0.0
+    xid: int = 0
+
+
+@dataclass
+class DeviceState:
+    power_w: float = 0.0            # what the device's own meter/agent reports (output for UPS, input otherwise)
+    input_w: float = 0.0            # drawn from upstream
+    energy_kwh: float = 0.0         # ∫ power_w dt
+    input_energy_kwh: float = 0.0   # ∫ input_w dt
+    values: dict = field(default_factory=dict)
+    gpus: list[GpuState] = field(default_factory=list)
+    outlets: dict[int, float] = field(default_factory=dict)        # outlet -> W
+    outlet_energy: dict[int, float] = field(default_factory=dict)  # outlet -> kWh
+
+
+class SiteModel:
+    def __init__(self, site: Site, seed: int = 1, start: float = 0.0) -> None:
+        self.site = site
+        self.seed = seed
+        self.graph = PowerGraph(site)
+        self.devices = {d.id: d for d in site.all_devices()}
+        self.state: dict[str, DeviceState] = {d: DeviceState() for d in self.devices}
+        self.faults: dict[tuple[str, str], dict] = {}
+        self.t = start
+        self._last: float | None = None
+        for dev in self.devices.values():
+            if dev.kind == "gpu_node":
+                self.state[dev.id].gpus = [GpuState() for _ in range(dev.gpus or 8)]
+            if dev.kind == "ups":
+                self.state[dev.id].values["charge_pct"] = 100.0
+        self._chiller_warm: dict[str, float] = {}
+
+    # -- faults --------------------------------------------------------------------
+    def inject(self, fault: str, device: str, **params) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+        if device not in self.devices:
+            raise ValueError(f"no device {device!r} in the site")
+        kind = FAULTS[fault]
+        if kind != "*" and self.devices[device].kind != kind:
+            raise ValueError(f"fault {fault} applies to {kind} devices; {device} is a {self.devices[device].kind}")
+        self.faults[(fault, device)] = params
+
+    def clear(self, fault: str, device: str) -> None:
+        self.faults.pop((fault, device), None)
+
+    def has(self, fault: str, device: str) -> bool:
+        return (fault, device) in self.faults
+
+    # -- the model -----------------------------------------------------------------
+    def step(self, t: float) -> None:
+        """Advance to time ``t`` (seconds since the epoch) and integrate energy."""
+        dt = 0.0 if self._last is None else max(0.0, t - self._last)
+        self._last = self.t = t
+        st = self.state
+        it_heat_by_cooler: dict[str, float] = {}
+        # 1. GPU nodes
+        for dev in self._kind("gpu_node"):
+            s = st[dev.id]
+            base = self._node_util(dev.id, t)
+            total = 0.0
+            for i, g in enumerate(s.gpus):
+                g.util = min(1.0, max(0.0, base + 0.04 * (_unit(self.seed, dev.id, i) - 0.5)))
+                g.power_w = GPU_IDLE_W + g.util * (GPU_MAX_W - GPU_IDLE_W)
+                g.temp_c = 32.0 + g.util * 38.0 + (25.0 if (i == 0 and self.has("gpu_overtemp", dev.id)) else 0.0)
+                g.memory_temp_c = g.temp_c + 6.0
+                g.energy_mj += g.power_w * dt * 1000.0
+                if self.has("xid_storm", dev.id):
+                    g.xid += 1 + int(dt)
+                total += g.power_w
+            node_dc = total + HOST_W * (0.55 + 0.45 * base)
+            s.power_w = node_dc / PSU_EFF
+            s.values["util_pct"] = 100.0 * base
+            for cooler in dev.cooled_by:
+                it_heat_by_cooler[cooler] = it_heat_by_cooler.get(cooler, 0.0) + s.power_w * 0.8
+            it_heat_by_cooler["__air__"] = it_heat_by_cooler.get("__air__", 0.0) + s.power_w * 0.2
+        # other loads in racks (BMC/servers without their own model) draw a little
+        for dev in self._kind("server", "switch"):
+            st[dev.id].power_w = 0.0  # BMC: its node is modelled as the gpu_node
+        # 2. PDUs: split node load over live feeds
+        for dev in self._kind("pdu", "rpp", "busway"):
+            st[dev.id].outlets = {}
+            st[dev.id].power_w = 0.0
+        for dev in self._kind("gpu_node", "server", "switch"):
+            feeds = [f for f in dev.fed_by if self.devices.get(f.device) and self.devices[f.device].kind in ("pdu", "rpp", "busway")]
+            if not feeds:
+                feeds_ids = self.graph.upstream(dev.id)
+                feeds = [type("F", (), {"device": p, "outlet": None})() for p in feeds_ids]
+            live = [f for f in feeds if not self.has("pdu_breaker_trip", f.device)]
+            if not live:
+                continue
+            share = st[dev.id].power_w / len(live)
+            for f in live:
+                outlet = int(f.outlet) if isinstance(f.outlet, int) or (isinstance(f.outlet, str) and f.outlet.isdigit()) else 1
+                ps = st[f.device]
+                ps.outlets[outlet] = ps.outlets.get(outlet, 0.0) + share
+        for dev in self._kind("pdu", "rpp", "busway"):
+            ps = st[dev.id]
+            ps.power_w = sum(ps.outlets.values())
+            phases = [0.0, 0.0, 0.0]
+            for outlet, w in ps.outlets.items():
+                phases[(outlet - 1) % 3] += w
+                ps.outlet_energy[outlet] = ps.outlet_energy.get(outlet, 0.0) + w * dt / 3.6e6
+            ps.values["phase_w"] = phases
+        # 3. UPS
+        for dev in self._kind("ups"):
+            us = st[dev.id]
+            out = sum(st[c].power_w for c in self.graph.children(dev.id) if c in st)
+            rated = (dev.rated_kw or 1000.0) * 1000.0
+            load = out / rated
+            eff = 0.975 - 0.05 * (1.0 - min(1.0, load)) ** 4
+            us.power_w = out
+            us.values["load_pct"] = 100.0 * load
+            us.values["efficiency"] = eff
+            if self.has("ups_on_battery", dev.id):
+                us.input_w = 0.0
+                charge = us.values.get("charge_pct", 100.0)
+                runtime_s = 600.0  # at this load, from full charge
+                us.values["charge_pct"] = max(0.0, charge - 100.0 * dt / runtime_s)
+                us.values["on_battery_s"] = us.values.get("on_battery_s", 0.0) + dt
+            else:
+                us.input_w = out / eff
+                us.values["charge_pct"] = min(100.0, us.values.get("charge_pct", 100.0) + 100.0 * dt / 3600.0)
+                us.values["on_battery_s"] = 0.0
+            us.values["runtime_s"] = 600.0 * us.values["charge_pct"] / 100.0 * (0.5 / max(load, 0.05))
+        # 4. cooling
+        t_out = outside_temp_c(t)
+        ups_loss = sum(max(0.0, st[d.id].input_w - st[d.id].power_w) for d in self._kind("ups"))
+        for dev in self._kind("cdu"):
+            cs = st[dev.id]
+            heat = it_heat_by_cooler.get(dev.id, 0.0)
+            rated = (dev.rated_kw or 1000.0) * 1000.0
+            frac = min(1.2, heat / rated)
+            flow_lpm = 300.0 + 1700.0 * frac           # secondary loop
+            dT = heat / 1000.0 / max(flow_lpm / 60.0 * 4.186, 1e-6)
+            warm = self._chiller_warm.get(dev.cooled_by[0], 0.0) if dev.cooled_by else 0.0
+            sec_supply = 32.0 + warm
+            cs.values.update(heat_w=heat, flow_lpm=flow_lpm, primary_flow_lpm=flow_lpm * 0.9,
+                             secondary_supply_c=sec_supply, secondary_return_c=sec_supply + dT,
+                             primary_supply_c=18.0 + warm, primary_return_c=18.0 + warm + dT * 0.9,
+                             dp_kpa=60.0 + 40.0 * frac, pump_rpm=1500.0 + 1800.0 * frac,
+                             leak=self.has("cdu_leak", dev.id))
+            cs.power_w = cs.input_w = 600.0 + 4000.0 * frac ** 3  # pumps: cube law
+        for dev in self._kind("crah", "crac"):
+            hs = st[dev.id]
+            heat = it_heat_by_cooler.get("__air__", 0.0) / max(1, len(self._kind("crah", "crac"))) + ups_loss / max(1, len(self._kind("crah", "crac")))
+            rated = (dev.rated_kw or 60.0) * 1000.0
+            frac = min(1.0, heat / rated)
+            hs.values.update(heat_w=heat, fan_pct=30.0 + 70.0 * frac, supply_air_c=22.0, return_air_c=22.0 + 12.0 * frac)
+            hs.power_w = hs.input_w = 400.0 + 2600.0 * frac ** 3
+        chiller_load: dict[str, float] = {}
+        for dev in self._kind("cdu", "crah", "crac"):
+            for ch in dev.cooled_by:
+                chiller_load[ch] = chiller_load.get(ch, 0.0) + st[dev.id].values.get("heat_w", 0.0) + st[dev.id].power_w
+        for dev in self._kind("chiller"):
+            chs = st[dev.id]
+            load = chiller_load.get(dev.id, 0.0)
+            cop = max(2.5, 7.0 - 0.12 * (t_out - 10.0))
+            tripped = self.has("chiller_trip", dev.id)
+            warm = self._chiller_warm.get(dev.id, 0.0)
+            warm = min(15.0, warm + 0.05 * dt) if tripped else max(0.0, warm - 0.1 * dt)
+            self._chiller_warm[dev.id] = warm
+            chs.power_w = chs.input_w = 0.0 if tripped else load / cop + 0.01 * load + 500.0  # compressors + fans/controls
+            chs.values.update(cooling_w=0.0 if tripped else load, cop=0.0 if tripped else cop, running=not tripped,
+                              supply_c=7.0 + warm, return_c=7.0 + warm + 5.0 * min(1.0, load / ((dev.rated_kw or 1000.0) * 1000.0)),
+                              cw_supply_c=t_out + 4.0, cw_return_c=t_out + 9.0, outside_c=t_out)
+        # 5. the upstream chain: each device draws what its children draw, plus its own loss
+        for dev in self._kind("gpu_node"):
+            st[dev.id].input_w = st[dev.id].power_w
+        for dev in self._kind("pdu", "rpp", "busway"):
+            st[dev.id].input_w = st[dev.id].power_w
+        for dev in self._kind("transformer", "switchgear", "ats"):
+            s = st[dev.id]
+            child_in = sum(st[c].input_w for c in self.graph.children(dev.id) if c in st)
+            s.input_w = child_in * 1.008 + 0.001 * (dev.rated_kva or 1000) * 1000  # copper + iron losses
+            s.input_w += 0.02 * child_in  # lighting, offices, misc on the same board
+            s.power_w = s.input_w
+        lat, lon = self.site.site.latitude or 35.57, self.site.site.longitude or -5.37
+        for dev in self._kind("pv_inverter"):
+            elev = sun_elevation_deg(t, lat, lon)
+            st[dev.id].power_w = (dev.rated_kw or 0.0) * 1000.0 * 0.8 * max(0.0, math.sin(math.radians(elev)))
+        for dev in self._kind("wind_turbine"):
+            slow = math.sin(t / 1800.0 + 6.0 * _unit(self.seed, dev.id)) * 0.25 + math.sin(t / 347.0) * 0.05
+            st[dev.id].power_w = (dev.rated_kw or 0.0) * 1000.0 * min(1.0, max(0.0, 0.35 + slow))
+        for dev in self._kind("utility", "generator"):
+            s = st[dev.id]
+            s.power_w = s.input_w = sum(st[c].input_w for c in self.graph.children(dev.id) if c in st)
+        # 6. meters read the device they measure (UPS meters: the output; others: the input)
+        for dev in self._kind("meter"):
+            ms = st[dev.id]
+            target = dev.measures
+            if target and target in st:
+                tdev = self.devices[target]
+                ms.power_w = st[target].power_w if tdev.kind in ("ups", "pv_inverter", "wind_turbine") else st[target].input_w
+            elif dev.meter is not None and dev.meter.role == "water":
+                evaporated_lps = sum(st[c.id].values.get("cooling_w", 0.0) for c in self._kind("chiller")) / 2.4e6 * 0.3
+                ms.values["flow_lpm"] = evaporated_lps * 60.0
+                ms.values["volume_l"] = ms.values.get("volume_l", 0.0) + evaporated_lps * dt
+        # 7. energy counters
+        for s in st.values():
+            s.energy_kwh += s.power_w * dt / 3.6e6
+            s.input_energy_kwh += s.input_w * dt / 3.6e6
+
+    def _kind(self, *kinds: str) -> list[Device]:
+        return [d for d in self.devices.values() if d.kind in kinds]
+
+    def _node_util(self, node_id: str, t: float) -> float:
+        """Training jobs: a steady phase with slow variation and a 30 s checkpoint dip every 10 min."""
+        u = _unit(self.seed, node_id, "job")
+        if u < 0.08:
+            return 0.05  # an idle node between jobs
+        phase = 600.0 * _unit(self.seed, node_id, "phase")
+        in_checkpoint = (t + phase) % 600.0 < 30.0
+        if in_checkpoint:
+            return 0.25
+        return min(1.0, 0.78 + 0.15 * u + 0.05 * math.sin(2 * math.pi * (t + phase) / 300.0))
+
+    # -- what an auditor would compute from the truth ---------------------------------
+    def facility_w(self) -> float:
+        return sum(self.state[d.id].power_w for d in self._kind("meter") if d.meter and d.meter.role == "boundary")
+
+    def it_w(self) -> float:
+        return sum(self.state[d.id].power_w for d in self._kind("ups"))

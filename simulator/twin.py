@@ -1,0 +1,148 @@
+"""The digital twin: a real protocol endpoint for every polled device of a site.
+
+``Twin(site)`` binds each device's inventory host/port on loopback: SNMP
+agents for PDUs and UPSes, one Modbus TCP gateway per port for meters and the
+cooling plant, HTTP for DCGM exporters and Redfish BMCs.  One
+:class:`~simulator.model.SiteModel` drives them all and is stepped every
+``refresh_s``; endpoints serve tables rebuilt at each step.  Faults are
+injected into the model (physical faults) or into an endpoint's behaviour
+(no answer, slow, garbage).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from collectors.modbus.profile import load_profile
+from inventory.model import Device, Site
+from simulator.http_endpoints import HttpEndpoint, dcgm_page, json_body, redfish_resources
+from simulator.mibs import pdu_oids, ups_oids
+from simulator.modbus_server import ModbusGateway, UnitImage
+from simulator.model import SiteModel
+from simulator.registers import unit_image
+from simulator.snmp_agent import OidTable, SnmpAgent
+
+__all__ = ["Twin"]
+
+log = logging.getLogger("dcim.twin")
+_BEHAVIOURS = ("no_answer", "slow", "garbage")
+
+
+class Twin:
+    def __init__(self, site: Site, seed: int = 1, refresh_s: float = 1.0, community: str | None = None,
+                 slow_s: float = 3.0) -> None:
+        self.site = site
+        self.model = SiteModel(site, seed=seed)
+        self.refresh_s = refresh_s
+        self.slow_s = slow_s
+        self.community = (community or os.environ.get("DCIM_SNMP_COMMUNITY", "public")).encode()
+        self.started = time.time()
+        self._tables: dict[str, OidTable] = {}
+        self._units: dict[tuple[str, int], dict[int, UnitImage]] = {}
+        self._profiles = {}
+        self._transports: list = []
+        self._servers: list = []
+        self._task: asyncio.Task | None = None
+        self.endpoints: dict[str, object] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> "Twin":
+        self.model.step(time.time())
+        self._rebuild()
+        loop = asyncio.get_running_loop()
+        gateways: dict[tuple[str, int], list[Device]] = {}
+        for dev in self.site.polled_devices():
+            host, port = dev.host or "127.0.0.1", dev.effective_port()
+            if dev.protocol == "snmp" and dev.kind in ("pdu", "ups"):
+                agent = SnmpAgent(self.community, lambda d=dev.id: self._tables[d], lambda d=dev.id: self._behaviour(d), self.slow_s)
+                transport, _ = await loop.create_datagram_endpoint(lambda a=agent: a, local_addr=(host, port))
+                self._transports.append(transport)
+                self.endpoints[dev.id] = agent
+            elif dev.protocol in ("modbus", "modbus-rtutcp"):
+                gateways.setdefault((host, port), []).append(dev)
+            elif dev.protocol == "dcgm":
+                ep = HttpEndpoint(lambda path, d=dev.id: self._dcgm(d, path), lambda d=dev.id: self._behaviour(d), self.slow_s)
+                self._servers.append(await ep.start(host, port))
+                self.endpoints[dev.id] = ep
+            elif dev.protocol == "redfish":
+                ep = HttpEndpoint(lambda path, d=dev.id: self._redfish(d, path), lambda d=dev.id: self._behaviour(d), self.slow_s)
+                self._servers.append(await ep.start(host, port))
+                self.endpoints[dev.id] = ep
+            else:
+                log.warning("twin has no endpoint for %s (%s, %s)", dev.id, dev.kind, dev.protocol)
+        for (host, port), devs in gateways.items():
+            units = {d.unit: d.id for d in devs}
+            gw = ModbusGateway(lambda key=(host, port): self._units[key],
+                               lambda unit, u=units: self._behaviour(u.get(unit, "")), self.slow_s)
+            self._servers.append(await gw.start(host, port))
+            for d in devs:
+                self.endpoints[d.id] = gw
+        self._task = asyncio.create_task(self._refresh_loop(), name="twin-refresh")
+        return self
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for t in self._transports:
+            t.close()
+        for s in self._servers:
+            await s.stop()
+
+    # -- faults --------------------------------------------------------------------
+    def inject(self, fault: str, device: str, **params) -> None:
+        self.model.inject(fault, device, **params)
+        self._rebuild()
+
+    def clear(self, fault: str, device: str) -> None:
+        self.model.clear(fault, device)
+        self._rebuild()
+
+    def truth(self, device_id: str):
+        return self.model.state[device_id]
+
+    def _behaviour(self, device_id: str) -> str:
+        for b in _BEHAVIOURS:
+            if self.model.has(b, device_id):
+                return b
+        return "ok"
+
+    # -- tables --------------------------------------------------------------------
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            self.model.step(time.time())
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        uptime = time.time() - self.started
+        units: dict[tuple[str, int], dict[int, UnitImage]] = {}
+        for dev in self.site.polled_devices():
+            s = self.model.state[dev.id]
+            if dev.protocol == "snmp" and dev.kind == "pdu":
+                self._tables[dev.id] = OidTable(pdu_oids(dev.id, s, dev.rated_a or 32.0, uptime))
+            elif dev.protocol == "snmp" and dev.kind == "ups":
+                self._tables[dev.id] = OidTable(ups_oids(dev.id, s, uptime))
+            elif dev.protocol in ("modbus", "modbus-rtutcp") and dev.unit is not None:
+                if dev.profile not in self._profiles:
+                    self._profiles[dev.profile] = load_profile(dev.profile)
+                key = (dev.host or "127.0.0.1", dev.effective_port())
+                units.setdefault(key, {})[dev.unit] = unit_image(dev, s, self._profiles[dev.profile])
+        self._units = units
+
+    def _dcgm(self, device_id: str, path: str):
+        if path != "/metrics":
+            return None
+        dev = self.model.devices[device_id]
+        return "text/plain; version=0.0.4", dcgm_page(device_id, self.model.state[device_id], dev.gpu_model or "NVIDIA H100 80GB HBM3")
+
+    def _redfish(self, device_id: str, path: str):
+        dev = self.model.devices[device_id]
+        node = dev.labels.get("node", device_id)
+        state = self.model.state.get(node, self.model.state[device_id])
+        resource = redfish_resources(node, state).get(path)
+        return json_body(resource) if resource is not None else None
+
+
