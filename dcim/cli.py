@@ -22,7 +22,7 @@ EXTENSIONS = (
     "dcim.demo",
     "alerts.cli",
     "dashboards.cli",
-    "dashboards.reports.cli",
+    "reports.cli",
     "simulator.cli",
 )
 
