@@ -179,6 +179,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory_generate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from inventory.generate import FULL_SITE, dump_site, generate_site
+
+    changes = {k: v for k, v in (("halls", args.halls), ("rows_per_hall", args.rows), ("racks_per_row", args.racks),
+                                 ("nodes_per_rack", args.nodes), ("ups_per_hall", args.ups)) if v is not None}
+    if args.loopback:
+        changes["address_plan"] = "loopback"
+    bad = [k for k, v in changes.items() if isinstance(v, int) and v < 1]
+    if bad:
+        return _fail(f"inventory generate: {', '.join(bad)} must be >= 1")
+    try:
+        text = dump_site(generate_site(dataclasses.replace(FULL_SITE, **changes)))
+    except ValueError as exc:
+        return _fail(f"inventory generate: {exc}")
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out} ({len(text) / 1e6:.1f} MB); check it with: dcim inventory check {args.out}")
+    return 0
+
+
+def cmd_inventory_shards(args: argparse.Namespace) -> int:
+    from collectors.sharding import shard_sizes
+    from inventory import InventoryError, load_site
+
+    if args.count < 1:
+        return _fail("inventory shards: --count must be >= 1")
+    try:
+        site = load_site(args.file)
+    except InventoryError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    sizes = shard_sizes(site.polled_devices(), args.count)
+    for i, n in enumerate(sizes):
+        print(f"shard {i}/{args.count}: {n} device(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcim", description="Iozera DCIM: data-center monitoring.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -192,6 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true", help="machine-readable summary")
     check.set_defaults(func=cmd_inventory_check)
+    gen = inv_sub.add_parser("generate", help="write a site file in the campus's shape (full 386 MW site by default)")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--halls", type=int, help="halls (full site: 24)")
+    gen.add_argument("--rows", type=int, help="rows per hall (full site: 5)")
+    gen.add_argument("--racks", type=int, help="racks per row (full site: 20)")
+    gen.add_argument("--nodes", type=int, help="GPU nodes per rack (full site: 18)")
+    gen.add_argument("--ups", type=int, help="UPS modules per hall (full site: 40)")
+    gen.add_argument("--loopback", action="store_true", help="every endpoint on 127.0.0.1 with its own port (for the twin)")
+    gen.set_defaults(func=cmd_inventory_generate)
+    shards = inv_sub.add_parser("shards", help="how a site file splits over N collector shards")
+    shards.add_argument("file", type=Path)
+    shards.add_argument("--count", type=int, required=True, help="number of shards N")
+    shards.set_defaults(func=cmd_inventory_shards)
 
     probe = sub.add_parser("probe", help="poll one device once and print its samples as JSON lines")
     probe.add_argument("url", help="snmp://[COMMUNITY@]HOST[:PORT], modbus://HOST[:PORT]/UNIT, "

@@ -30,9 +30,9 @@ def select_shard(site: Site, shard: tuple[int, int]) -> list[Device]:
     index, count = shard
     if count == 1:
         return devices
-    from collectors.sharding import shard_of
+    from collectors.sharding import shard_key, shard_of
 
-    return [d for d in devices if shard_of(d.id, count) == index]
+    return [d for d in devices if shard_of(shard_key(d), count) == index]
 
 
 class CollectionService:

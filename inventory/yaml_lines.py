@@ -27,10 +27,16 @@ class _Constructor(yaml.constructor.SafeConstructor):
     pass
 
 
+#: libyaml's parser when PyYAML was built with it: ~10x faster on the full
+#: site's 50,000-device file, same node tree and marks (safe either way: we
+#: only compose nodes and construct plain scalars ourselves)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
     """Parse ``text``; return (data, lines) where lines maps a path to a 1-based line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

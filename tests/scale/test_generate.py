@@ -1,0 +1,59 @@
+"""The site generator: the full campus has the brief's numbers and validates."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from collections import Counter
+
+from inventory.generate import FULL_SITE, dump_site, generate_site
+from inventory.loader import load_site_text
+from inventory.topology import PowerGraph
+
+
+def test_full_site_counts_without_validation():
+    data = generate_site(FULL_SITE)
+    kinds: Counter = Counter()
+    polled = 0
+
+    def walk(devs):
+        nonlocal polled
+        for d in devs:
+            kinds[d["kind"]] += 1
+            polled += "protocol" in d
+
+    walk(data["devices"])
+    for h in data["halls"]:
+        walk(h["devices"])
+        for r in h["rows"]:
+            for k in r["racks"]:
+                walk(k["devices"])
+    racks = sum(len(r["racks"]) for h in data["halls"] for r in h["rows"])
+    assert racks == 2400
+    assert kinds["gpu_node"] == 43_200
+    assert 5_500 <= kinds["pdu"] + kinds["ups"] <= 6_000
+    assert 48_000 <= polled <= 55_000
+
+
+def test_a_slice_validates_and_every_load_reaches_a_utility():
+    shape = dataclasses.replace(FULL_SITE, halls=2, rows_per_hall=2, racks_per_row=3, nodes_per_rack=4, ups_per_hall=4)
+    site = load_site_text(dump_site(generate_site(shape)), "slice.yaml")
+    graph = PowerGraph(site)
+    assert graph.find_cycle() is None
+    assert not graph.orphans()
+    roots = {d.id for d in site.all_devices() if d.kind == "utility"}
+    for d in site.all_devices():
+        if d.kind == "gpu_node":
+            assert graph.ancestors(d.id) & roots, d.id
+
+
+def test_loopback_plan_gives_unique_ports(tmp_path):
+    out = tmp_path / "s.yaml"
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "inventory", "generate", "--out", str(out), "--halls", "1",
+                           "--rows", "2", "--racks", "2", "--nodes", "3", "--ups", "2", "--loopback"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    site = load_site_text(out.read_text(), str(out))
+    endpoints = Counter((d.protocol == "snmp", d.host, d.effective_port(), d.unit) for d in site.polled_devices())
+    assert all(d.host == "127.0.0.1" for d in site.polled_devices())
+    assert max(endpoints.values()) == 1
