@@ -86,7 +86,9 @@ async def poll_once(collector: Collector, target: Target, deadline_s: float) -> 
             last = PollError("timeout", f"no complete reply within {deadline_s:.1f}s")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a collector bug must not kill the device's loop
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # a collector bug (or a native codec's panic) must not kill the device's loop
             log.exception("collector %s crashed polling %s", type(collector).__name__, target.device_id)
             last = PollError("internal", f"{type(exc).__name__}: {exc}"[:300])
         if last.kind not in _RETRYABLE or attempt > target.retries:

@@ -100,6 +100,11 @@ class Twin:
         self.model.clear(fault, device)
         self._rebuild()
 
+    def step(self, t: float | None = None) -> None:
+        """Advance the model now (or to ``t``) and serve the new values at once."""
+        self.model.step(time.time() if t is None else t)
+        self._rebuild()
+
     def truth(self, device_id: str):
         return self.model.state[device_id]
 

@@ -50,6 +50,16 @@ MAX_WALK_VARBINDS = 100_000
 DEFAULT_ENGINE = "gufo"
 
 
+def _codec_panic(exc: BaseException) -> bool:
+    """A Rust codec's panic (pyo3 ``PanicException``, a BaseException) on a malformed reply.
+
+    gufo-snmp 0.13 panics on some garbage datagrams (index out of bounds in its
+    BER header reader) instead of raising; a lying agent must give a protocol
+    error, not escape ``except Exception`` and take the poll down with it.
+    """
+    return type(exc).__name__ == "PanicException"
+
+
 class SnmpEngineError(Exception):
     """A request that failed; ``kind`` maps directly onto a PollError kind."""
 
@@ -457,6 +467,10 @@ class GufoEngine(Engine):
                     raise self._map_error(target, exc, what) from None
             except Exception as exc:  # noqa: BLE001 - mapped to a PollError kind
                 raise self._map_error(target, exc, what) from None
+            except BaseException as exc:
+                if not _codec_panic(exc):
+                    raise
+                raise SnmpEngineError("protocol", f"{target.address()}: undecodable reply to {what}") from None
 
     def _convert(self, value: Any) -> Value:
         return value  # gufo already yields int / bytes / str (OID, IpAddress) / float / None
@@ -474,7 +488,7 @@ class GufoEngine(Engine):
                 for o in chunk:
                     out.append((o, res.get(o)))
         except SnmpEngineError as exc:
-            if exc.kind == "timeout":
+            if exc.kind in ("timeout", "protocol"):
                 self._drop(key)
             raise
         except asyncio.CancelledError:   # the scheduler's deadline: a late reply may follow
@@ -523,6 +537,12 @@ class GufoEngine(Engine):
                 err = self._map_error(target, exc, f"GETBULK {root}")
                 err.partial = out
                 raise err from None
+            except BaseException as exc:
+                if not _codec_panic(exc):
+                    raise
+                self._drop(key)
+                raise SnmpEngineError("protocol", f"{target.address()}: undecodable reply to GETBULK {root}",
+                                      partial=out) from None
         return out
 
     async def close(self) -> None:

@@ -168,3 +168,55 @@ def test_garbage_answers_end_in_a_flagged_error_not_a_crash(engine):
     # gufo rejects the datagram as undecodable; pysnmp drops it and times out
     assert ei.value.kind in ("protocol", "timeout")
     assert elapsed < 5
+
+
+def test_garbage_datagrams_never_escape_as_a_native_panic():
+    """gufo-snmp's Rust codec panics on some truncated datagrams; each must be a protocol/timeout PollError."""
+    import asyncio
+    import random
+    import socket
+    import threading
+
+    from collectors.base import PollError, Target
+    from collectors.snmp.collector import SnmpCollector
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    rng = random.Random(1234)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                _, addr = sock.recvfrom(4096)
+            except OSError:
+                continue
+            # a plausible SEQUENCE header followed by random bytes: reaches the codec's BER reader
+            sock.sendto(b"\x30" + bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 60))), addr)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    kinds = []
+
+    async def run() -> None:
+        collector = SnmpCollector(engine="gufo")
+        try:
+            for _ in range(60):
+                t = Target("liar", "snmp", "127.0.0.1", sock.getsockname()[1], profile="apc-rpdu2",
+                           timeout_s=0.1, retries=0, options={"version": "2c"})
+                try:
+                    await collector.poll(t)
+                except PollError as exc:
+                    kinds.append(exc.kind)
+        finally:
+            await collector.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
+    assert len(kinds) == 60 and set(kinds) <= {"protocol", "timeout"}, kinds
+    assert "protocol" in kinds  # the garbage was read and refused, not merely ignored

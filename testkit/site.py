@@ -1,0 +1,38 @@
+"""Site files moved onto free loopback ports, so tests never collide with a demo.
+
+The example inventory names fixed ports (16101…, 15020, 19401…) so the README's
+demo is predictable; tests run beside other tests and maybe a demo, so they
+take the same site with every endpoint moved to a port the OS says is free.
+Devices that share an endpoint (Modbus units behind one gateway) keep sharing.
+"""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from inventory.loader import load_site
+from inventory.model import Site
+from testkit.process import free_port
+
+__all__ = ["relocate_ports", "load_relocated", "EXAMPLE_SITE"]
+
+EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "inventory" / "examples" / "tetouan.yaml"
+
+
+def relocate_ports(site: Site) -> Site:
+    """Give every polled endpoint of ``site`` a free 127.0.0.1 port, in place."""
+    moved: dict[tuple, int] = {}
+    for dev in site.polled_devices():
+        if dev.protocol in ("nvml", "modbus-rtu"):
+            continue
+        kind = socket.SOCK_DGRAM if dev.protocol == "snmp" else socket.SOCK_STREAM
+        key = (kind, dev.host, dev.effective_port())
+        if key not in moved:
+            moved[key] = free_port(kind)
+        dev.host = "127.0.0.1"
+        dev.port = moved[key]
+    return site
+
+
+def load_relocated(path: Path = EXAMPLE_SITE) -> Site:
+    return relocate_ports(load_site(path))
