@@ -1,0 +1,103 @@
+"""A small HTTP control API for a running twin: inject and clear faults.
+
+Binds 127.0.0.1 by default (the project's HTTP endpoints never listen beyond
+loopback unless told).  JSON in, JSON out:
+
+- ``GET /faults``                      -> ``{"faults": [{"fault": F, "device": D}, ...], "known": [...]}``
+- ``POST /faults {"fault": F, "device": D}``   inject (400 with a reason for a bad fault/device)
+- ``DELETE /faults {"fault": F, "device": D}`` clear
+- ``GET /truth/DEVICE``                -> the model's power and values for one device (for checks)
+
+Parsing is a pure function (:func:`handle`) so it is tested without sockets.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from simulator.model import FAULTS
+
+__all__ = ["ControlServer", "handle"]
+
+log = logging.getLogger("dcim.twin.control")
+MAX_BODY = 64 * 1024
+
+
+def handle(twin: Any, method: str, path: str, body: bytes) -> tuple[int, dict]:
+    """(status, JSON object) for one request against ``twin``."""
+    if path == "/faults" and method == "GET":
+        return 200, {"faults": [{"fault": f, "device": d} for f, d in sorted(twin.model.faults)],
+                     "known": sorted(FAULTS)}
+    if path == "/faults" and method in ("POST", "DELETE"):
+        try:
+            req = json.loads(body or b"{}")
+            fault, device = req["fault"], req["device"]
+            if not isinstance(fault, str) or not isinstance(device, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": 'body must be JSON {"fault": NAME, "device": ID}'}
+        try:
+            if method == "POST":
+                twin.inject(fault, device)
+            else:
+                twin.clear(fault, device)
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        log.info("fault %s %s on %s", "injected" if method == "POST" else "cleared", fault, device)
+        return 200, {"fault": fault, "device": device, "active": twin.model.has(fault, device)}
+    if path.startswith("/truth/") and method == "GET":
+        device = path[len("/truth/"):]
+        state = twin.model.state.get(device)
+        if state is None:
+            return 404, {"error": f"no device {device!r}"}
+        values = {k: v for k, v in state.values.items() if isinstance(v, (int, float, bool, str))}
+        return 200, {"device": device, "power_w": state.power_w, "input_w": state.input_w,
+                     "energy_kwh": state.energy_kwh, "values": values}
+    return 404, {"error": f"no route {method} {path}"}
+
+
+class ControlServer:
+    def __init__(self, twin: Any) -> None:
+        self.twin = twin
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "ControlServer":
+        self._server = await asyncio.start_server(self._serve, host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 5)
+            method, path, _ = request.decode("latin-1").split(" ", 2)
+            length = 0
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 5)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            if length > MAX_BODY:
+                status, obj = 413, {"error": "body too large"}
+            else:
+                body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
+                status, obj = handle(self.twin, method, path, body)
+        except (ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            status, obj = 400, {"error": "bad request"}
+        payload = json.dumps(obj).encode()
+        writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                     f"Connection: close\r\n\r\n".encode() + payload)
+        try:
+            await writer.drain()
+            writer.close()
+        except ConnectionError:
+            pass

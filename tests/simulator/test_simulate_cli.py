@@ -1,0 +1,71 @@
+"""``dcim simulate`` as a process: serves the site, takes faults over its control API, stops on SIGTERM."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from testkit.process import free_port, wait_for_port
+from simulator.cli import parse_scale
+
+
+def _dcim(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dcim.cli", *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.fixture()
+def running_twin(tmp_path):
+    site = tmp_path / "slice.yaml"
+    control = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dcim.cli", "simulate", "--scale",
+                             "halls=1,rows=1,racks=2,nodes=2,ups=2,cdus=1,bmcs=1", "--write-site", str(site),
+                             "--control-port", str(control), "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(control, timeout=30, proc=proc)
+        yield proc, site, f"http://127.0.0.1:{control}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+def test_fault_control_round_trip_and_clean_stop(running_twin, monkeypatch):
+    proc, site, control = running_twin
+    monkeypatch.setenv("DCIM_SNMP_COMMUNITY", "public")
+    r = _dcim("simulate", "fault", "inject", "ups_on_battery", "h01-ups-a01", "--control", control)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(_dcim("simulate", "fault", "list", "--control", control).stdout)
+    assert {"fault": "ups_on_battery", "device": "h01-ups-a01"} in listed["faults"]
+    time.sleep(1.5)  # one model step with the UPS on battery
+    truth = json.loads(urllib.request.urlopen(f"{control}/truth/h01-ups-a01", timeout=5).read())
+    assert truth["input_w"] == 0 and truth["power_w"] > 0
+    # the generated site file polls the twin: a probe of its UPS agent answers
+    from inventory.loader import load_site
+    ups = load_site(site).device("h01-ups-a01")
+    probe = _dcim("probe", f"snmp://public@127.0.0.1:{ups.port}")
+    assert probe.returncode == 0, probe.stderr
+    assert any(json.loads(l)["fields"].get("state") == "battery" for l in probe.stdout.splitlines())
+    bad = _dcim("simulate", "fault", "inject", "ups_on_battery", "no-such-device", "--control", control)
+    assert bad.returncode == 2 and "no device" in bad.stderr
+    assert _dcim("simulate", "fault", "clear", "ups_on_battery", "h01-ups-a01", "--control", control).returncode == 0
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "twin stopped" in out
+
+
+def test_fault_client_without_a_twin_says_so():
+    r = _dcim("simulate", "fault", "list", "--control", f"http://127.0.0.1:{free_port()}")
+    assert r.returncode == 2 and "no twin answering" in r.stderr
+
+
+@pytest.mark.parametrize("text,msg", [("halls=0", "at least 1"), ("floors=2", "use KEY=N"), ("racks=ten", "whole number")])
+def test_scale_errors_are_clear(text, msg):
+    with pytest.raises(ValueError, match=msg):
+        parse_scale(text)
