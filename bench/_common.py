@@ -26,3 +26,30 @@ def stable(before: float, after: float, tolerance: float = 0.25) -> bool:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime+stime of another process, in seconds, from /proc (Linux)."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_twin(scale: str, site_path, control_port: int, python: str | None = None):
+    """``dcim simulate --scale`` in its own process (so its CPU is measured apart); returns the Popen."""
+    import subprocess
+    import sys
+
+    from testkit.process import wait_for_port
+
+    proc = subprocess.Popen([python or sys.executable, "-m", "dcim.cli", "simulate", "--scale", scale,
+                             "--write-site", str(site_path), "--control-port", str(control_port), "--duration", "900"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(control_port, timeout=120, proc=proc)
+    except Exception:
+        proc.kill()
+        raise
+    return proc

@@ -25,7 +25,7 @@ class UnitImage:
 
 
 class ModbusGateway:
-    def __init__(self, units: Callable[[], dict[int, UnitImage]], behaviour: Callable[[int], str] = lambda unit: "ok",
+    def __init__(self, units: Callable[[int], UnitImage | None], behaviour: Callable[[int], str] = lambda unit: "ok",
                  slow_s: float = 3.0) -> None:
         self.units = units
         self.behaviour = behaviour
@@ -71,7 +71,7 @@ class ModbusGateway:
             writer.close()
 
     def respond(self, unit: int, pdu: bytes) -> bytes | None:
-        image = self.units().get(unit)
+        image = self.units(unit)
         if image is None:
             return None
         fc = pdu[0]

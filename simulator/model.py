@@ -102,6 +102,7 @@ class SiteModel:
             if dev.kind == "ups":
                 self.state[dev.id].values["charge_pct"] = 100.0
         self._chiller_warm: dict[str, float] = {}
+        self._by_kinds: dict[tuple[str, ...], list[Device]] = {}
 
     # -- faults --------------------------------------------------------------------
     def inject(self, fault: str, device: str, **params) -> None:
@@ -275,7 +276,11 @@ class SiteModel:
             s.input_energy_kwh += s.input_w * dt / 3.6e6
 
     def _kind(self, *kinds: str) -> list[Device]:
-        return [d for d in self.devices.values() if d.kind in kinds]
+        # cached: step() asks a dozen times per second and the inventory never changes
+        found = self._by_kinds.get(kinds)
+        if found is None:
+            found = self._by_kinds[kinds] = [d for d in self.devices.values() if d.kind in kinds]
+        return found
 
     def _node_util(self, node_id: str, t: float) -> float:
         """Training jobs: a steady phase with slow variation and a 30 s checkpoint dip every 10 min."""

@@ -128,28 +128,53 @@ def decode_message(data: bytes) -> tuple[int, bytes, int, int, int, int, list[tu
     return version, community, pdu_tag, vals[0], vals[1], vals[2], oids
 
 
-class OidTable:
-    """A sorted, pre-encoded OID -> value table, swapped atomically on refresh."""
+_ENCODED: dict[tuple[int, object], bytes] = {}
 
-    def __init__(self, values: dict[tuple[int, ...], tuple[int, object]]) -> None:
-        self.oids = sorted(values)
-        self.enc_oids = [tlv(OID, oid_body(o)) for o in self.oids]
-        self.enc_vals = [encode_value(*values[o]) for o in self.oids]
-        self.index = {o: i for i, o in enumerate(self.oids)}
+
+def _encode_cached(tag: int, value) -> bytes:
+    """``encode_value`` memoised for small ints and short strings (indices, states, constants repeat)."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        key = (tag, value)
+        enc = _ENCODED.get(key)
+        if enc is None:
+            enc = encode_value(tag, value)
+            if len(_ENCODED) < 200_000:
+                _ENCODED[key] = enc
+        return enc
+    return encode_value(tag, value)
+
+
+class OidTable:
+    """A sorted, pre-encoded OID -> value table, swapped atomically on refresh.
+
+    Each entry is held as a complete BER varbind (``SEQUENCE {oid, value}``) so
+    a GETBULK reply is one ``bytes.join``.  ``previous`` lets a refresh reuse
+    the sorted OIDs and their encodings when the set of OIDs is unchanged (the
+    usual case: only values move), so a rebuild only encodes values.
+    """
+
+    def __init__(self, values: dict[tuple[int, ...], tuple[int, object]], previous: "OidTable | None" = None) -> None:
+        if previous is not None and len(previous.oids) == len(values) and previous.index.keys() == values.keys():
+            self.oids, self.enc_oids, self.index = previous.oids, previous.enc_oids, previous.index
+        else:
+            self.oids = sorted(values)
+            self.enc_oids = [tlv(OID, oid_body(o)) for o in self.oids]
+            self.index = {o: i for i, o in enumerate(self.oids)}
+        self.varbinds = [tlv(0x30, eo + _encode_cached(*values[o])) for o, eo in zip(self.oids, self.enc_oids)]
 
     def get(self, oid) -> bytes:
         i = self.index.get(oid)
         if i is None:
-            return tlv(OID, oid_body(oid)) + bytes([NO_SUCH_INSTANCE, 0])
-        return self.enc_oids[i] + self.enc_vals[i]
+            return tlv(0x30, tlv(OID, oid_body(oid)) + bytes([NO_SUCH_INSTANCE, 0]))
+        return self.varbinds[i]
 
     def next_index(self, oid) -> int:
         return bisect.bisect_right(self.oids, oid)
 
     def at(self, i: int, asked) -> bytes:
         if i >= len(self.oids):
-            return tlv(OID, oid_body(asked)) + bytes([END_OF_MIB, 0])
-        return self.enc_oids[i] + self.enc_vals[i]
+            return tlv(0x30, tlv(OID, oid_body(asked)) + bytes([END_OF_MIB, 0]))
+        return self.varbinds[i]
 
 
 class SnmpAgent(asyncio.DatagramProtocol):
@@ -202,6 +227,11 @@ class SnmpAgent(asyncio.DatagramProtocol):
                 binds.append(table.at(table.next_index(o), o))
             reps = oids[non_rep:]
             cursors = [table.next_index(o) for o in reps]
+            n = len(table.oids)
+            if len(reps) == 1 and cursors[0] + max_rep <= n:
+                # the common walk: one column, rows all present -> one slice
+                binds.extend(table.varbinds[cursors[0]:cursors[0] + max_rep])
+                max_rep = 0
             for _ in range(max_rep):
                 for k, o in enumerate(reps):
                     binds.append(table.at(cursors[k], o))
@@ -210,6 +240,6 @@ class SnmpAgent(asyncio.DatagramProtocol):
                     break
         else:
             return None
-        varbinds = b"".join(tlv(0x30, b) for b in binds)
+        varbinds = b"".join(binds)
         body = tlv(INTEGER, _int_body(rid)) + tlv(INTEGER, b"\x00") + tlv(INTEGER, b"\x00") + tlv(0x30, varbinds)
         return tlv(0x30, tlv(INTEGER, _int_body(version)) + tlv(OCTETS, community) + tlv(RESPONSE, body))

@@ -39,8 +39,10 @@ class Twin:
         self.slow_s = slow_s
         self.community = (community or os.environ.get("DCIM_SNMP_COMMUNITY", "public")).encode()
         self.started = time.time()
-        self._tables: dict[str, OidTable] = {}
-        self._units: dict[tuple[str, int], dict[int, UnitImage]] = {}
+        self._version = 0
+        self._tables: dict[str, tuple[int, OidTable]] = {}
+        self._units: dict[tuple, tuple[int, UnitImage]] = {}
+        self._gateway_units: dict[tuple[str, int], dict[int, Device]] = {}
         self._profiles = {}
         self._transports: list = []
         self._servers: list = []
@@ -56,7 +58,7 @@ class Twin:
         for dev in self.site.polled_devices():
             host, port = dev.host or "127.0.0.1", dev.effective_port()
             if dev.protocol == "snmp" and dev.kind in ("pdu", "ups"):
-                agent = SnmpAgent(self.community, lambda d=dev.id: self._tables[d], lambda d=dev.id: self._behaviour(d), self.slow_s)
+                agent = SnmpAgent(self.community, lambda d=dev.id: self._table(d), lambda d=dev.id: self._behaviour(d), self.slow_s)
                 transport, _ = await loop.create_datagram_endpoint(lambda a=agent: a, local_addr=(host, port))
                 self._transports.append(transport)
                 self.endpoints[dev.id] = agent
@@ -74,7 +76,8 @@ class Twin:
                 log.warning("twin has no endpoint for %s (%s, %s)", dev.id, dev.kind, dev.protocol)
         for (host, port), devs in gateways.items():
             units = {d.unit: d.id for d in devs}
-            gw = ModbusGateway(lambda key=(host, port): self._units[key],
+            self._gateway_units[(host, port)] = {d.unit: d for d in devs if d.unit is not None}
+            gw = ModbusGateway(lambda unit, key=(host, port): self._unit_image(key, unit),
                                lambda unit, u=units: self._behaviour(u.get(unit, "")), self.slow_s)
             self._servers.append(await gw.start(host, port))
             for d in devs:
@@ -122,20 +125,41 @@ class Twin:
             self._rebuild()
 
     def _rebuild(self) -> None:
+        """Mark every served table stale; each is rebuilt when next asked for.
+
+        Lazy because a device is polled once per interval (10 s) while the
+        model steps every second: rebuilding every table on every step would
+        make the twin cost as much CPU as the collectors polling it.
+        """
+        self._version += 1
+
+    def _table(self, device_id: str) -> OidTable:
+        cached = self._tables.get(device_id)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        dev = self.model.devices[device_id]
+        s = self.model.state[device_id]
         uptime = time.time() - self.started
-        units: dict[tuple[str, int], dict[int, UnitImage]] = {}
-        for dev in self.site.polled_devices():
-            s = self.model.state[dev.id]
-            if dev.protocol == "snmp" and dev.kind == "pdu":
-                self._tables[dev.id] = OidTable(pdu_oids(dev.id, s, dev.rated_a or 32.0, uptime))
-            elif dev.protocol == "snmp" and dev.kind == "ups":
-                self._tables[dev.id] = OidTable(ups_oids(dev.id, s, uptime))
-            elif dev.protocol in ("modbus", "modbus-rtutcp") and dev.unit is not None:
-                if dev.profile not in self._profiles:
-                    self._profiles[dev.profile] = load_profile(dev.profile)
-                key = (dev.host or "127.0.0.1", dev.effective_port())
-                units.setdefault(key, {})[dev.unit] = unit_image(dev, s, self._profiles[dev.profile])
-        self._units = units
+        previous = cached[1] if cached is not None else None
+        if dev.kind == "pdu":
+            table = OidTable(pdu_oids(dev.id, s, dev.rated_a or 32.0, uptime), previous)
+        else:
+            table = OidTable(ups_oids(dev.id, s, uptime), previous)
+        self._tables[device_id] = (self._version, table)
+        return table
+
+    def _unit_image(self, key: tuple[str, int], unit: int) -> UnitImage | None:
+        dev = self._gateway_units.get(key, {}).get(unit)
+        if dev is None:
+            return None
+        cached = self._units.get((key, unit))
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        if dev.profile not in self._profiles:
+            self._profiles[dev.profile] = load_profile(dev.profile)
+        image = unit_image(dev, self.model.state[dev.id], self._profiles[dev.profile])
+        self._units[(key, unit)] = (self._version, image)
+        return image
 
     def _dcgm(self, device_id: str, path: str):
         if path != "/metrics":
