@@ -107,7 +107,8 @@ devices:
     n = ds.steps()
     it1 = [300 + 20 * math.sin(2 * math.pi * k / 24) for k in range(n)]
     it2 = [250 + (k % 5) * 3.0 for k in range(n)]
-    a = [0.6 * (it1[k] + it2[k]) + 60 + 10 * math.cos(2 * math.pi * k / 168) for k in range(n)]
+    # cooling overhead grows month by month (spring), so each month's PUE differs
+    a = [0.6 * (it1[k] + it2[k]) + 60 + 10 * math.cos(2 * math.pi * k / 168) + 35 * (k // 720) for k in range(n)]
     b = [0.45 * (it1[k] + it2[k]) + 40 for k in range(n)]
     pv = [max(0.0, 400 * math.sin(math.pi * ((k % 24) - 6) / 12)) for k in range(n)]
     ppa = [150 + 50 * ((k // 24) % 3) for k in range(n)]
