@@ -69,9 +69,10 @@ class _Doc(FPDF):
         self.ln(0.8)
 
     def grid(self, head: list[str], rows: list[list[str]], widths: list[float], size: float = 7.0,
-             numeric_from: int = 1) -> None:
+             numeric_from: int = 1, numeric_to: int | None = None) -> None:
         self.set_font(self.body, "", size)
-        aligns = tuple("LEFT" if i < numeric_from else "RIGHT" for i in range(len(head)))
+        hi = len(head) if numeric_to is None else numeric_to
+        aligns = tuple("RIGHT" if numeric_from <= i < hi else "LEFT" for i in range(len(head)))
         with self.table(col_widths=tuple(widths), text_align=aligns, line_height=size * 0.55,
                         first_row_as_headings=True,
                         headings_style=FontFace(emphasis="BOLD", fill_color=(230, 236, 244))) as table:
@@ -120,13 +121,13 @@ def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:
     pdf.grid(METER_HEAD, meter_rows(r), [28, 17, 12, 14, 38, 26, 15, 15, 11], size=6.5, numeric_from=5)
     pdf.h2("Counter bridging")
     if r.bridges:
-        pdf.grid(BRIDGE_HEAD, bridge_rows(r), [25, 27, 12, 22, 20, 20, 54], numeric_from=3)
+        pdf.grid(BRIDGE_HEAD, bridge_rows(r), [25, 27, 12, 22, 20, 20, 54], numeric_from=3, numeric_to=6)
     else:
         pdf.para("No counter resets or wraps in the period.")
     if r.certificates:
         pdf.h2("Certificates")
         pdf.grid(["Id", "Month", "kWh", "Source"], [[c.id, c.month, fmt(c.kwh, 1), c.source] for c in r.certificates],
-                 [60, 30, 40, 50], numeric_from=2)
+                 [60, 30, 40, 50], numeric_from=2, numeric_to=3)
     pdf.h2("Methodology")
     for title, text in methodology(r):
         pdf.para(title, size=9, style="B")
