@@ -93,3 +93,19 @@ def test_eed_export_reports_what_is_metered_and_lists_the_rest(influx_server, si
     status = {r["indicator"]: r["status"] for r in rows}
     assert status["pue"] == "reported" and status["erf"] == "missing"
     assert {r["indicator"] for r in rows if r["status"] == "reported"} == set(kpis)
+
+
+def test_example_site_without_data_still_renders_and_says_so(influx_server, influx_db, tmp_path, capsys):
+    """The shared example site, nothing written yet: figures undefined (never invented), every meter flagged."""
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[2] / "inventory" / "examples" / "tetouan.yaml"
+    base = ["report", "pue", "--site", str(example), "--influx", influx_server.url, "--db", influx_db,
+            "--from", "2026-01", "--to", "2026-02"]
+    out = tmp_path / "empty.json"
+    assert main([*base, "--format", "json", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["total"]["pue"] is None and rep["total"]["e_dc_kwh"] == 0.0
+    err = capsys.readouterr().err
+    assert "meter-util-a: no energy_kwh readings" in err and "meter-ups-1a" in err
+    assert main([*base, "--format", "pdf", "--out", str(tmp_path / "empty.pdf")]) == 0
+    assert (tmp_path / "empty.pdf").read_bytes().startswith(b"%PDF")
