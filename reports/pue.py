@@ -133,14 +133,18 @@ def _day_epoch(d: dt.date) -> float:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()
 
 
-def meter_window(dev: Device, start_s: float, end_s: float) -> tuple[float, float] | None:
-    """The part of [start, end) in which the meter was installed (commissioned..decommissioned, UTC days)."""
-    lo, hi = start_s, end_s
+def installed(dev: Device) -> tuple[float, float]:
+    """When the meter was installed: commissioned..decommissioned (UTC midnights), open-ended where not given."""
     spec = dev.meter
-    if spec is not None and spec.commissioned:
-        lo = max(lo, _day_epoch(spec.commissioned))
-    if spec is not None and spec.decommissioned:
-        hi = min(hi, _day_epoch(spec.decommissioned))
+    lo = _day_epoch(spec.commissioned) if spec is not None and spec.commissioned else -math.inf
+    hi = _day_epoch(spec.decommissioned) if spec is not None and spec.decommissioned else math.inf
+    return lo, hi
+
+
+def meter_window(dev: Device, start_s: float, end_s: float) -> tuple[float, float] | None:
+    """The part of [start, end) in which the meter was installed."""
+    lo, hi = installed(dev)
+    lo, hi = max(lo, start_s), min(hi, end_s)
     return (lo, hi) if lo < hi else None
 
 
@@ -215,10 +219,11 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
     for d in sorted((d for ds in by_role.values() for d in ds), key=lambda d: d.id):
         fld = field_for(d, integrate_power)
         rs = (readings.get(d.id) or {}).get(fld, [])
+        # readings just outside the period (but inside the installed span) anchor the counter at its edges
         if fld == "power_w":
-            me = power_energy(d.id, rs, hours, window=windows[d.id], max_gap_s=max_power_gap_s)
+            me = power_energy(d.id, rs, hours, window=installed(d), max_gap_s=max_power_gap_s)
         else:
-            me = counter_energy(d.id, rs, hours, window=windows[d.id], field_name=fld,
+            me = counter_energy(d.id, rs, hours, window=installed(d), field_name=fld,
                                 known_max=(wrap_max or {}).get(d.id))
         energies[d.id] = me
         bridges.extend(me.bridges)

@@ -154,3 +154,23 @@ def test_html_is_self_contained_with_charts(influx_server, loaded_a):
     ds = loaded_a[0]
     e = ds.sum_in("boundary", ds.start, ds.end) / ds.sum_in("it", ds.start, ds.end)
     assert f"{e:.3f}" in html
+
+
+def test_period_off_the_reading_grid_interpolates_at_the_edges(influx_server, loaded_a):
+    """Start and end between readings: the counter is anchored by the readings just outside the period."""
+    ds, site, certs, d = loaded_a
+    a, b = epoch(2026, 1, 10) + 1800, epoch(2026, 3, 5, 12) + 1800
+
+    def true(name: str, lo: int, hi: int) -> float:   # power is constant within each hour
+        return math.fsum(v * max(0, min(hi, ds.step_start(k) + 3600) - max(lo, ds.step_start(k))) / 3600
+                         for k, v in enumerate(ds.truth[name]))
+
+    out = d / "edges.json"
+    assert main(["report", "pue", "--site", str(site), "--influx", influx_server.url, "--db", "reports_a",
+                 "--from", "2026-01-10T00:30:00Z", "--to", "2026-03-05T12:30:00Z", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    edges = [(a, epoch(2026, 2, 1)), (epoch(2026, 2, 1), epoch(2026, 3, 1)), (epoch(2026, 3, 1), b)]
+    for got, (lo, hi) in zip(rep["months"], edges):
+        assert got["e_dc_kwh"] == pytest.approx(true("boundary", lo, hi), abs=TOL)
+        assert got["pue"] == pytest.approx(true("boundary", lo, hi) / true("it", lo, hi), abs=TOL)
+    assert rep["total"]["e_it_kwh"] == pytest.approx(true("it", a, b), abs=TOL)
