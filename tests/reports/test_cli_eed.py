@@ -109,3 +109,19 @@ def test_example_site_without_data_still_renders_and_says_so(influx_server, infl
     assert "meter-util-a: no energy_kwh readings" in err and "meter-ups-1a" in err
     assert main([*base, "--format", "pdf", "--out", str(tmp_path / "empty.pdf")]) == 0
     assert (tmp_path / "empty.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_invalid_site_file_names_file_and_line(influx_server, tmp_path, capsys):
+    site = tmp_path / "bad.yaml"
+    site.write_text("site: {id: bad}\ndevices:\n  - id: it-1\n    kind: meter\n    protocol: none\n"
+                    "    meter: {role: it}\n")
+    assert main(args(influx_server, site, "--from", "2026-01", "--to", "2026-02")) == 2
+    err = capsys.readouterr().err
+    assert str(site) in err and "category" in err and "Traceback" not in err
+
+
+def test_integrate_power_for_an_unknown_meter_is_refused(influx_server, site_b, capsys):
+    _, site, _ = site_b
+    assert main(args(influx_server, site, "--from", "2026-01", "--to", "2026-02", "--category", "2",
+                     "--integrate-power", "pdu-9")) == 2
+    assert "pdu-9" in capsys.readouterr().err
