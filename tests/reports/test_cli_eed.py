@@ -8,7 +8,7 @@ import json
 import pytest
 
 from dcim.cli import main
-from tests.reports.datasets import dataset_b
+from report_datasets import dataset_b
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from dcim.cli import main
-from tests.reports.datasets import dataset_a, dataset_b, epoch, linear_power_kwh
+from report_datasets import dataset_a, dataset_b, epoch, linear_power_kwh
 
 MONTHS_A = [("2026-01", epoch(2026, 1, 1), epoch(2026, 2, 1)), ("2026-02", epoch(2026, 2, 1), epoch(2026, 3, 1)),
             ("2026-03", epoch(2026, 3, 1), epoch(2026, 4, 1))]
