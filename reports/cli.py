@@ -1,0 +1,139 @@
+"""``dcim report pue`` and ``dcim report eed``.
+
+Exit codes: 0 report written; 2 bad arguments or inputs (dates, category,
+site file, side files, a site without the meters PUE needs); 3 InfluxDB
+unreachable or a query failed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"dcim report: {message}", file=sys.stderr)
+    return code
+
+
+def _category(text: str) -> int:
+    if text not in ("1", "2", "3"):
+        raise argparse.ArgumentTypeError(
+            f"unknown category {text!r}: use 1 (UPS output), 2 (PDU output) or 3 (IT equipment input)")
+    return int(text)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", type=Path, required=True, help="site inventory file (meters and their roles)")
+    p.add_argument("--influx", required=True, help="InfluxDB base URL, e.g. http://127.0.0.1:8086")
+    p.add_argument("--db", required=True, help="database (or DBRP-mapped bucket)")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding an InfluxDB token")
+    p.add_argument("--from", dest="start", required=True, help="period start, inclusive (YYYY-MM[-DD], UTC)")
+    p.add_argument("--to", dest="end", required=True, help="period end, exclusive (YYYY-MM[-DD], UTC)")
+    p.add_argument("--category", type=_category, default=1,
+                   help="IT energy measurement category: 1 UPS output, 2 PDU output, 3 IT input (default 1)")
+    p.add_argument("--out", type=Path, help="output file (default: standard output; required for pdf)")
+    p.add_argument("--integrate-power", default="", metavar="METER,...",
+                   help="meters without an energy counter: integrate power_w instead (an estimate, reported)")
+    ef = p.add_mutually_exclusive_group()
+    ef.add_argument("--emission-factor", type=float, metavar="KG_PER_KWH",
+                    help="grid emission factor for every month (default: the site's)")
+    ef.add_argument("--emission-factors", type=Path, metavar="FILE", help="CSV month,kgco2e_per_kwh")
+    p.add_argument("--certificates", type=Path, metavar="FILE", help="CSV id,month,kwh[,source] (guarantees of origin)")
+    p.add_argument("--generated-at", help="timestamp to print in the report (none by default: output is reproducible)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    rp = sub.add_parser("report", help="auditor reports from InfluxDB: energy-based PUE, REF, CUE, WUE; EU EED export")
+    rsub = rp.add_subparsers(dest="report_kind", required=True)
+    p = rsub.add_parser("pue", help="PUE report per month and for the period (pdf, html, csv, json)")
+    _common(p)
+    p.add_argument("--format", choices=("pdf", "html", "csv", "json"), default="json")
+    p.set_defaults(func=_cmd_pue)
+    e = rsub.add_parser("eed", help="EU Energy Efficiency Directive KPIs (Delegated Regulation 2024/1364)")
+    _common(e)
+    e.add_argument("--format", choices=("csv", "json"), default="json")
+    e.set_defaults(func=_cmd_eed)
+
+
+def _build(args: argparse.Namespace):
+    from inventory import InventoryError, load_site
+    from inventory.secrets import SecretValue
+    from reports.build import ReportRequest, build_pue_report
+    from reports.inputs import parse_period, read_certificates, read_emission_factors
+    from reports.pue import ReportError
+    from sinks.influx_query import InfluxQuery, QueryError
+
+    try:
+        start, end = parse_period(args.start, args.end)
+        site = load_site(args.site)
+        factors = read_emission_factors(args.emission_factors) if args.emission_factors else None
+        certs = read_certificates(args.certificates) if args.certificates else []
+        if args.emission_factor is not None and not 0 <= args.emission_factor <= 3:
+            raise ReportError(f"--emission-factor {args.emission_factor} is outside 0..3 kgCO2e/kWh")
+        token = None
+        if args.token_env:
+            if args.token_env not in os.environ:
+                raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
+            token = SecretValue(os.environ[args.token_env])
+        req = ReportRequest(start, end, args.category,
+                            frozenset(x.strip() for x in args.integrate_power.split(",") if x.strip()),
+                            factors, args.emission_factor, certs)
+        if args.format == "pdf" and not args.out:
+            raise ReportError("--format pdf needs --out FILE")
+        return build_pue_report(site, InfluxQuery(args.influx, args.db, token), req), None
+    except InventoryError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None, 2
+    except ReportError as exc:
+        return None, _fail(str(exc))
+    except QueryError as exc:
+        return None, _fail(str(exc), 3)
+
+
+def _write(args: argparse.Namespace, data: str | bytes) -> int:
+    if args.out is None:
+        sys.stdout.write(data if isinstance(data, str) else data.decode())
+        return 0
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            args.out.write_text(data, encoding="utf-8", newline="")
+        else:
+            args.out.write_bytes(data)
+    except OSError as exc:
+        return _fail(f"{args.out}: cannot write: {exc.strerror or exc}")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_pue(args: argparse.Namespace) -> int:
+    report, code = _build(args)
+    if report is None:
+        return code
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.format == "json":
+        from reports.render_data import to_json
+        return _write(args, to_json(report, args.generated_at))
+    if args.format == "csv":
+        from reports.render_data import to_csv
+        return _write(args, to_csv(report, args.generated_at))
+    if args.format == "html":
+        from reports.render_html import to_html
+        return _write(args, to_html(report, args.generated_at))
+    from reports.render_pdf import to_pdf
+    return _write(args, to_pdf(report, args.generated_at))
+
+
+def _cmd_eed(args: argparse.Namespace) -> int:
+    report, code = _build(args)
+    if report is None:
+        return code
+    from reports.eed import eed_csv, eed_json, eed_kpis
+    kpis = eed_kpis(report)
+    return _write(args, eed_json(kpis) if args.format == "json" else eed_csv(kpis))
