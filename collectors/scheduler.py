@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from collectors.base import Collector, PollError, Target
+from collectors.plausibility import screen
 from collectors.sample import Sample, now_ns
 
 __all__ = ["Scheduler", "Job", "PollOutcome", "phase_offset", "poll_once", "poll_sample"]
@@ -104,7 +105,8 @@ async def poll_once(collector: Collector, target: Target, deadline_s: float) -> 
     return PollOutcome(partial, False, last.kind, last.message, attempt, (time.monotonic() - start) * 1000)
 
 
-def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms: float = 0.0, skipped: int = 0) -> Sample:
+def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms: float = 0.0, skipped: int = 0,
+                implausible: list[str] | None = None) -> Sample:
     """The ``poll`` measurement: the collector's own view of one device poll."""
     tags = dict(target.tags)
     tags["protocol"] = target.protocol
@@ -121,6 +123,10 @@ def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms:
         fields["queue_ms"] = round(queue_ms, 3)
     if skipped:
         fields["skipped"] = skipped
+    if implausible:
+        fields["implausible"] = len(implausible)
+        note = "; ".join(implausible[:3]) + (f"; +{len(implausible) - 3} more" if len(implausible) > 3 else "")
+        fields["error"] = (fields["error"] + "; " if "error" in fields else "") + note[:300]
     return Sample("poll", tags, fields, time_ns)
 
 
@@ -130,6 +136,7 @@ class SchedulerStats:
     ok: int = 0
     failed: int = 0
     skipped_ticks: int = 0
+    implausible: int = 0
     by_error: dict[str, int] = field(default_factory=dict)
 
 
@@ -197,7 +204,11 @@ class Scheduler:
             t = now_ns()
             self._account(outcome, skipped)
             samples = outcome.samples
-            samples.append(poll_sample(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0, skipped=skipped))
+            implausible = screen(samples)
+            if implausible:
+                self.stats.implausible += len(implausible)
+            samples.append(poll_sample(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0, skipped=skipped,
+                                       implausible=implausible))
             try:
                 self.emit(samples)
             except Exception:

@@ -134,6 +134,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return _fail(f"{target.address()}: {exc.kind}: {exc.message}", 1)
     except asyncio.TimeoutError:
         return _fail(f"{target.address()}: timeout: no reply", 1)
+    from collectors.plausibility import screen
+
+    for problem in screen(samples):  # the same screen the service applies; flagged on stderr
+        print(f"dcim: {target.address()}: {problem} (dropped)", file=sys.stderr)
     for s in samples:
         print(json.dumps(s.to_json(), sort_keys=True))
     return 0

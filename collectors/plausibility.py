@@ -1,0 +1,94 @@
+"""Physical plausibility of readings, by the unit their field name carries.
+
+A device that lies (a PDU reporting -40 kW, a meter sending NaN or 1e30 after a
+firmware bug, a probe at 3,000 °C) must not put that number on a dashboard or
+into a PUE figure.  Every collector's samples pass :func:`screen` in the
+scheduler: implausible fields are removed from the sample and named in the
+poll sample (``implausible`` count and the message), so the reading is
+flagged, not silently dropped and not silently kept.
+
+Bounds are generous on purpose (a 386 MW site's whole-site meter fits; a
+current transformer's small negative noise at idle passes): they catch
+nonsense, not unusual-but-real values; alert rules handle the latter.
+"""
+from __future__ import annotations
+
+import math
+
+from collectors.sample import Sample
+
+__all__ = ["bounds_for", "screen"]
+
+# suffix -> (low, high); the longest matching suffix wins
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "_w": (-100.0, 2e9),
+    "_va": (-100.0, 2e9),
+    "_var": (-2e9, 2e9),
+    "_a": (-1.0, 1e5),
+    "_v": (-1.0, 1e6),
+    "_kwh": (0.0, 1e13),
+    "_kvarh": (0.0, 1e13),
+    "_hz": (0.0, 1000.0),
+    "power_factor": (-1.0001, 1.0001),
+    "_c": (-80.0, 400.0),
+    "humidity_pct": (0.0, 100.5),
+    "_pct": (-1.0, 1000.0),
+    "_lpm": (-1.0, 1e7),
+    "_kpa": (-200.0, 1e5),
+    "_rpm": (0.0, 1e6),
+    "_mhz": (0.0, 1e5),
+    "_bytes": (0.0, 1e17),
+    "_l": (0.0, 1e14),
+    "_s": (-1.0, 1e11),
+    "_us": (0.0, 1e19),
+}
+_SUFFIXES = sorted(_BOUNDS, key=len, reverse=True)
+_cache: dict[str, tuple[float, float] | None] = {}
+
+
+def bounds_for(field: str) -> tuple[float, float] | None:
+    """(low, high) for a field name by its unit suffix; None when it carries no known unit."""
+    try:
+        return _cache[field]
+    except KeyError:
+        pass
+    found = None
+    for suffix in _SUFFIXES:
+        if field.endswith(suffix):
+            found = _BOUNDS[suffix]
+            break
+    if len(_cache) < 10_000:
+        _cache[field] = found
+    return found
+
+
+def screen(samples: list[Sample]) -> list[str]:
+    """Remove non-finite and out-of-bounds numeric fields in place; return one message per removal.
+
+    Samples left with no field are removed from the list.
+    """
+    problems: list[str] = []
+    emptied = False
+    for s in samples:
+        bad = None
+        for name, value in s.fields.items():
+            if type(value) is float:
+                if value != value or value in (math.inf, -math.inf):
+                    bad = bad or []
+                    bad.append((name, value))
+                    continue
+            elif type(value) is not int:
+                continue
+            b = bounds_for(name)
+            if b is not None and not b[0] <= value <= b[1]:
+                bad = bad or []
+                bad.append((name, value))
+        if bad:
+            where = ",".join(f"{k}={v}" for k, v in sorted(s.tags.items()) if k not in ("site", "hall", "row", "rack", "device", "vendor", "model"))
+            for name, value in bad:
+                del s.fields[name]
+                problems.append(f"{s.measurement}{'[' + where + ']' if where else ''}.{name}={value!r} implausible")
+            emptied = emptied or not s.fields
+    if emptied:
+        samples[:] = [s for s in samples if s.fields]
+    return problems
