@@ -120,6 +120,7 @@ def _plot_lines(ax, res: PanelResult) -> None:
                 ys = [_number(x) for x in raw]
             ax.step(times, ys, where="post", label=_label(alias, s, col))
     ax.tick_params(labelsize=7)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     if sum(len(s.columns) - 1 for _, s in res.series) <= 12:
         ax.legend(fontsize=6, loc="best")
 
