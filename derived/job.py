@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collectors.sample import Sample
 from inventory.model import Site
+from inventory.topology import PowerGraph
 
 from derived.power_chain import IDENTITY_TAGS, ReadingKey, compute_all
 
@@ -24,6 +25,7 @@ class DerivedMetrics:
         self.site = site
         interval = max([site.defaults.interval_s] + [d.interval_s or 0 for d in site.all_devices()])
         self.stale_ns = int((stale_s if stale_s is not None else 3 * interval) * 1e9)
+        self.graph = PowerGraph(site)  # the inventory does not change while the job runs
         self._latest: dict[ReadingKey, tuple[float, int]] = {}
         self.consumed = 0
 
@@ -51,4 +53,4 @@ class DerivedMetrics:
         return {k: v for k, (v, t) in self._latest.items() if t >= oldest}
 
     def compute(self, now_ns: int) -> list[Sample]:
-        return compute_all(self.site, self.readings(now_ns), now_ns)
+        return compute_all(self.site, self.readings(now_ns), now_ns, self.graph)

@@ -316,9 +316,9 @@ def _ups_groups(site: Site, graph: PowerGraph) -> dict[str, tuple[list[str], str
     return {u: (groups[find(u)], redundancy.get(u, "N") if len(groups[find(u)]) > 1 else "N") for u in parent}
 
 
-def capacity_samples(site: Site, idx: ReadingIndex, now_ns: int) -> list[Sample]:
+def capacity_samples(site: Site, idx: ReadingIndex, now_ns: int, graph: PowerGraph | None = None) -> list[Sample]:
     """``capacity`` samples for every PDU, UPS, rack, row and hall of the site."""
-    graph = PowerGraph(site)
+    graph = graph or PowerGraph(site)
     pdu_w = _pdu_inlet_w(idx)
     ups_w = _ups_output_w(idx)
     out: list[Sample] = []
@@ -446,8 +446,8 @@ def power_samples(site: Site, idx: ReadingIndex, now_ns: int, today: dt.date | N
     return out
 
 
-def compute_all(site: Site, readings: Readings, now_ns: int) -> list[Sample]:
-    """Every derived sample for one instant."""
+def compute_all(site: Site, readings: Readings, now_ns: int, graph: PowerGraph | None = None) -> list[Sample]:
+    """Every derived sample for one instant (pass ``graph`` to reuse one built from the same site)."""
     idx = ReadingIndex(readings)
     today = dt.datetime.fromtimestamp(now_ns / 1e9, dt.timezone.utc).date()
-    return power_samples(site, idx, now_ns, today) + capacity_samples(site, idx, now_ns)
+    return power_samples(site, idx, now_ns, today) + capacity_samples(site, idx, now_ns, graph)

@@ -133,3 +133,15 @@ def test_bad_token_env_name_is_refused(tmp_path, capsys):
                               token_env="not a name", datasource_uid="iozera-influxdb")
     assert cmd_build(args) == 2
     assert "--token-env" in capsys.readouterr().err
+
+
+def test_bad_site_file_is_reported_with_file_and_line(tmp_path, capsys):
+    import argparse
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site: {id: s1}\nhalls:\n  - id: h1\n    rated_kw: -5\n")
+    args = argparse.Namespace(site=bad, out=tmp_path / "out", influx_url="http://127.0.0.1:8086", db="dcim",
+                              token_env=None, datasource_uid="iozera-influxdb")
+    assert cmd_build(args) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml:4" in err and "rated_kw" in err
+    assert not (tmp_path / "out").exists()
