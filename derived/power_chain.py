@@ -167,11 +167,26 @@ def _whole_device_w(idx: ReadingIndex, measurement: str) -> Callable[[str], floa
     return lambda dev: idx.power(measurement, dev, lambda c: not (c.keys() & _NOT_WHOLE_DEVICE))
 
 
-def _node_input_w(idx: ReadingIndex) -> Callable[[str], float | None]:
+def _node_input_w(site: Site, idx: ReadingIndex) -> Callable[[str], float | None]:
+    """A node's input power: its own ``node`` series, else its BMC's (a ``server`` whose
+    ``labels.node`` names it), else the sum of its GPUs' power.  A chassis total
+    (no component tag) wins over per-PSU inputs, which win over nothing."""
+    bmcs: dict[str, list[str]] = defaultdict(list)
+    for d in site.all_devices():
+        if d.labels.get("node") and d.labels["node"] != d.id:
+            bmcs[d.labels["node"]].append(d.id)
+
+    def node_power(dev: str) -> float | None:
+        total = idx.power("node", dev, lambda c: not (c.keys() - {"source"}))
+        if total is not None:
+            return total
+        return idx.power("node", dev, lambda c: "psu" in c and not (c.keys() & {"gpu", "fan", "sensor"}))
+
     def value(dev: str) -> float | None:
-        node = idx.power("node", dev, lambda c: "gpu" not in c)
-        if node is not None:
-            return node
+        for source in [dev] + bmcs.get(dev, []):
+            v = node_power(source)
+            if v is not None:
+                return v
         return idx.power("gpu", dev, lambda c: "gpu" in c)
     return value
 
@@ -207,7 +222,7 @@ def it_power(site: Site, idx: ReadingIndex, category: int, hall: str | None = No
     # category 3: a server whose labels name another node is that node's BMC: not counted twice
     nodes = [d for d in _devices(site, _IT_NODE_KINDS, hall)
              if not site.device(d).labels.get("node") or not site.has_device(site.device(d).labels["node"])]
-    return _sum(nodes, _node_input_w(idx))
+    return _sum(nodes, _node_input_w(site, idx))
 
 
 def _cooling_devices(site: Site, hall: str | None) -> list[tuple[str, float]]:

@@ -170,3 +170,26 @@ def test_example_site_without_readings_reports_missing():
     assert len(racks) == len(site.racks())
     assert all(s.fields["missing"] == 2 and "load_w" not in s.fields for s in racks)
     assert not [s for s in out if s.measurement == "pue"]
+
+
+def test_category_3_prefers_node_input_then_bmc_then_gpus():
+    """Tétouan: n1 of rack k01 has a BMC (``h1-r01-k01-n1-bmc``, labels.node = n1)."""
+    site = load_site(Path(__file__).resolve().parents[2] / "inventory" / "examples" / "tetouan.yaml")
+    n1, n2 = "h1-r01-k01-n1", "h1-r01-k01-n2"
+    readings = {
+        # the BMC reports two PSU inputs and no chassis total: their sum is the node's input
+        ("node", f"{n1}-bmc", (("psu", "0"),), "power_w"): 5100.0,
+        ("node", f"{n1}-bmc", (("psu", "1"),), "power_w"): 5000.0,
+        ("node", f"{n1}-bmc", (("fan", "1"),), "power_w"): 90.0,  # a fan: not input power
+        ("gpu", n1, (("gpu", "0"), ("uuid", "U0")), "power_w"): 700.0,  # ignored: node input known
+        # n2: no BMC data, two GPUs
+        ("gpu", n2, (("gpu", "0"), ("uuid", "U1")), "power_w"): 640.0,
+        ("gpu", n2, (("gpu", "1"), ("uuid", "U2")), "power_w"): 660.0,
+        # n3 of the same rack: a chassis total beats its PSU inputs
+        ("node", "h1-r01-k01-n3", (), "power_w"): 9000.0,
+        ("node", "h1-r01-k01-n3", (("psu", "0"),), "power_w"): 4600.0,
+    }
+    cat3 = it_power(site, ReadingIndex(readings), 3)
+    assert cat3.value == 10100.0 + 1300.0 + 9000.0
+    assert cat3.sources == (n1, n2, "h1-r01-k01-n3")
+    assert cat3.missing == 24 - 3  # 24 GPU nodes; BMC servers are not counted as nodes
