@@ -341,6 +341,8 @@ def capacity_samples(site: Site, idx: ReadingIndex, now_ns: int, graph: PowerGra
 
     # UPS: headroom of the whole redundancy group, reported on each member
     groups = _ups_groups(site, graph)
+    #: hall -> {group members: (headroom, redundancy)}: what the hall can still take upstream
+    hall_ups: dict[str, dict[tuple[str, ...], tuple[float, str]]] = defaultdict(dict)
     for ups_id, (members, red) in groups.items():
         dev = site.device(ups_id)
         load = _sum([ups_id], ups_w)
@@ -349,6 +351,8 @@ def capacity_samples(site: Site, idx: ReadingIndex, now_ns: int, graph: PowerGra
         headroom = None
         if all(r is not None for r in ratings) and group_load.value is not None:
             headroom = usable_capacity([[r] for r in ratings], red) - group_load.value  # type: ignore[misc]
+            if dev.hall:
+                hall_ups[dev.hall][tuple(sorted(members))] = (headroom, red)
         out.append(_capacity_sample("ups", ups_id, {"site": site_id, "hall": dev.hall or ""}, load,
                                     _rated_w(dev), headroom, red, now_ns))
 
@@ -401,8 +405,14 @@ def capacity_samples(site: Site, idx: ReadingIndex, now_ns: int, graph: PowerGra
         load = _merge(hall_loads + [_sum(loose, pdu_w)])
         rated = hall.rated_kw * 1000.0 if hall.rated_kw else _total([rack_stats[k.id][1] for r in hall.rows for k in r.racks])
         headroom = rated - load.value if rated is not None and load.value is not None else None
+        # new load in the hall also needs room upstream: the hall's UPS groups, redundancy kept
+        ups_room = hall_ups.get(hall.id, {})
+        if ups_room:
+            upstream = sum(h for h, _ in ups_room.values())
+            headroom = upstream if headroom is None else min(headroom, upstream)
+        reds = {r for _, r in ups_room.values()}
         out.append(_capacity_sample("hall", hall.id, {"site": site_id, "hall": hall.id}, load, rated, headroom,
-                                    "", now_ns))
+                                    reds.pop() if len(reds) == 1 else ("mixed" if reds else ""), now_ns))
     return out
 
 
@@ -455,8 +465,9 @@ def power_samples(site: Site, idx: ReadingIndex, now_ns: int, today: dt.date | N
             if cooling.value is not None:
                 pue_fields["ppue_cooling"] = (it.value + cooling.value) / it.value
         if pue_fields:
+            used_cooling = cooling.missing if "ppue_cooling" in pue_fields else 0
             pue_fields.update(category=primary, sources=fields["sources"],
-                              missing=facility.missing + it.missing + cooling.missing)
+                              missing=facility.missing + it.missing + used_cooling)
             out.append(Sample("pue", {**tags, "kind": "instantaneous"}, pue_fields, now_ns))
     return out
 

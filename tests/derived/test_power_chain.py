@@ -120,7 +120,9 @@ def test_pdu_ups_row_hall_capacity(derived):
     row = _one(derived, "capacity", level="row", id="r1")
     assert (row.fields["load_w"], row.fields["rated_w"], row.fields["headroom_w"]) == (20000.0, 30000.0, 6000.0)
     hall = _one(derived, "capacity", level="hall", id="h1")
-    assert (hall.fields["load_w"], hall.fields["headroom_w"]) == (20000.0, 80000.0)
+    # hall rating leaves 100 - 20 kW, but the 2N UPS pair upstream only 30 kW more
+    assert (hall.fields["load_w"], hall.fields["headroom_w"]) == (20000.0, 30000.0)
+    assert hall.fields["redundancy"] == "2N"
     assert hall.fields["missing"] == 0
 
 
