@@ -94,3 +94,16 @@ def test_preview_writes_one_png_per_panel(filled, dashboards, tmp_path, capsys):
     index = (out / "index.html").read_text()
     assert index.count("<img ") == n_panels
     assert f"{n_panels} with data" in capsys.readouterr().out
+
+
+def test_alert_annotations_return_the_firing_events(filled, client, dashboards):
+    from dashboards.queries import substitute
+
+    for uid, dash in dashboards.items():
+        for ann in dash["annotations"]["list"]:
+            if ann.get("builtIn"):
+                continue
+            q = substitute(ann["query"], filled.from_ms, filled.end_ms, "10s", {})
+            rows = [r for s in client.query(q) for r in s.rows()]
+            assert sorted(r["message"] for r in rows) == ["UPS ups-1a on battery", "chiller-1 tripped"], uid
+            assert {c for c in ann["tagsColumn"].split(",")} <= set(rows[0]), uid

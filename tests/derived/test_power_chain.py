@@ -195,3 +195,17 @@ def test_category_3_prefers_node_input_then_bmc_then_gpus():
     assert cat3.value == 10100.0 + 1300.0 + 9000.0
     assert cat3.sources == (n1, n2, "h1-r01-k01-n3")
     assert cat3.missing == 24 - 3  # 24 GPU nodes; BMC servers are not counted as nodes
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(1.0, 1e6), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_redundancy_never_adds_capacity(sides):
+    n = usable_capacity(sides, "N")
+    assert usable_capacity(sides, "N+1") <= n
+    assert usable_capacity(sides, "2N") <= n
+    assert usable_capacity(sides, "2N+1") <= usable_capacity(sides, "2N") + 1e-6
+    assert n == pytest.approx(sum(sum(s) for s in sides))
