@@ -145,3 +145,17 @@ def test_bad_site_file_is_reported_with_file_and_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.yaml:4" in err and "rated_kw" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_site_without_it_meters_falls_back_to_derived_power():
+    """tests/derived/site_small.yaml has boundary and renewable meters but no IT meter."""
+    from dashboards.builder import Datasource
+    from dashboards.catalog import build_dashboards
+
+    site = load_site(REPO / "tests" / "derived" / "site_small.yaml")
+    dashes = build_dashboards(site)
+    energy_q = [t.query for p in dashes["energy"].panels() for t in p.targets]
+    assert any('integral("facility_w") / integral("it_w")' in q for q in energy_q)
+    assert not any("difference" in q and "sum(\"i\")" in q for q in energy_q)
+    assert all(d.uid.startswith("s1-") for d in dashes.values())
+    assert len({json.dumps(d.to_json(Datasource())) for d in dashes.values()}) == 5
