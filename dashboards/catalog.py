@@ -1,0 +1,308 @@
+"""The five Iozera dashboards, generated from the inventory.
+
+The inventory decides what each query selects: which meters are the facility
+boundary, which are IT (and at which ISO/IEC 30134-2 category), which are
+renewable.  A site file change therefore changes the dashboards the next time
+they are built, and a query never hard-codes a device id that the inventory
+does not contain.
+
+Every query is InfluxQL against the collectors' and derived-metrics'
+measurements (docs/conventions.md), with ``$timeFilter``, ``$__interval`` and
+``fill(none)`` so Grafana controls the range and resolution.
+"""
+from __future__ import annotations
+
+import re
+
+from inventory.model import Device, Site
+
+from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
+
+__all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS"]
+
+DASHBOARD_KEYS = ("noc", "power", "cooling", "gpu", "energy")
+
+_PUE_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1.3, "yellow"), (1.6, "red")]
+_LOAD_STEPS: list[tuple[float | None, str]] = [(None, "green"), (70.0, "yellow"), (85.0, "red")]
+_HALL_RACK = '"hall" =~ /^$hall$/ AND "row" =~ /^$row$/ AND "rack" =~ /^$rack$/'
+
+
+def _q(text: str) -> str:
+    """InfluxQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _regex(ids: list[str]) -> str:
+    return "/^(" + "|".join(re.escape(i).replace("/", "\\/") for i in ids) + ")$/"
+
+
+def meters_by_role(site: Site) -> dict[str, list[Device]]:
+    """Meters keyed ``boundary``, ``it1``/``it2``/``it3``, ``renewable``, ``water``, ..."""
+    out: dict[str, list[Device]] = {}
+    for d in site.all_devices():
+        if d.kind == "meter" and d.meter is not None:
+            key = f"it{d.meter.category}" if d.meter.role == "it" else d.meter.role
+            out.setdefault(key, []).append(d)
+    return out
+
+
+def _uid(site: Site, key: str) -> str:
+    return f"{site.site.id[:28]}-{key}"
+
+
+def _site_filter(site: Site) -> str:
+    return f'"site" = {_q(site.site.id)}'
+
+
+def _alert_annotation(site: Site) -> Annotation:
+    return Annotation("Alerts", f'SELECT "message", "rule", "severity", "device" FROM "alert" WHERE '
+                                f'{_site_filter(site)} AND "state" = \'firing\' AND $timeFilter',
+                      text_column="message", tags_column="rule,severity,device")
+
+
+def noc_overview(site: Site) -> Dashboard:
+    s = _site_filter(site)
+    site_level = f'{s} AND "hall" = \'\''
+    top = Row("Site", [
+        Panel("PUE (instantaneous)", "stat", [Target(
+            f'SELECT last("pue") AS "PUE" FROM "pue" WHERE {site_level} AND "kind" = \'instantaneous\' AND $timeFilter')],
+            width=4, height=6, decimals=2, thresholds=_PUE_STEPS,
+            description="Facility power / IT power (ISO/IEC 30134-2, lowest category with data)."),
+        Panel("Facility, IT and renewable power", "stat", [Target(
+            f'SELECT last("facility_w") AS "Facility", last("it_w") AS "IT", last("renewable_w") AS "Renewable" '
+            f'FROM "site_power" WHERE {site_level} AND $timeFilter')], width=8, height=6, unit="watt"),
+        Panel("PUE trend", "timeseries", [Target(
+            f'SELECT mean("pue") AS "PUE", mean("ppue_cooling") AS "pPUE cooling" FROM "pue" WHERE {site_level} '
+            f'AND "kind" = \'instantaneous\' AND $timeFilter GROUP BY time($__interval) fill(none)')],
+            width=12, height=6, decimals=2),
+        Panel("Facility vs IT power", "timeseries", [Target(
+            f'SELECT mean("facility_w") AS "Facility", mean("it_w") AS "IT", mean("cooling_w") AS "Cooling" '
+            f'FROM "site_power" WHERE {site_level} AND $timeFilter GROUP BY time($__interval) fill(none)')],
+            width=12, unit="watt"),
+        Panel("Inputs missing from derived metrics", "timeseries", [Target(
+            f'SELECT max("missing") AS "missing inputs" FROM "site_power" WHERE {site_level} AND $timeFilter '
+            f'GROUP BY time($__interval) fill(none)')], width=12, decimals=0,
+            description="Meters/devices expected by the PUE computation that had no fresh reading."),
+    ])
+    halls = Row("Halls", [
+        Panel("Hall load vs capacity", "bargauge", [Target(
+            f'SELECT last("load_pct") FROM "capacity" WHERE {s} AND "level" = \'hall\' AND $timeFilter GROUP BY "id"',
+            alias="$tag_id")], width=12, unit="percent", min=0, max=100, thresholds=_LOAD_STEPS,
+            options={"orientation": "horizontal", "displayMode": "gradient"}),
+        Panel("Hall capacity", "table", [Target(
+            f'SELECT last("load_w") AS "load W", last("rated_w") AS "rated W", last("headroom_w") AS "headroom W" '
+            f'FROM "capacity" WHERE {s} AND "level" = \'hall\' AND $timeFilter GROUP BY "id"',
+            result_format="table")], width=12, unit="watt"),
+    ])
+    ops = Row("Alerts and collection", [
+        Panel("Alerts firing in range", "table", [Target(
+            f'SELECT last("message") AS "message", count("message") AS "events" FROM "alert" WHERE {s} '
+            f'AND "state" = \'firing\' AND $timeFilter GROUP BY "rule", "severity", "device"',
+            result_format="table")], width=12,
+            description="Last firing event per rule and device in the time range (measurement alert)."),
+        Panel("Slowest poll per protocol", "timeseries", [Target(
+            f'SELECT max("duration_ms") FROM "poll" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "protocol" fill(none)', alias="$tag_protocol")], width=12, unit="ms"),
+    ])
+    return Dashboard(_uid(site, "noc"), f"{site.site.name or site.site.id} — NOC overview", [top, halls, ops],
+                     tags=["iozera", site.site.id, "noc"], annotations=[_alert_annotation(site)],
+                     description="PUE, facility/IT power, hall loads and alerts at a glance.")
+
+
+def _location_variables(site: Site) -> list[Variable]:
+    s = _site_filter(site)
+    return [
+        Variable("hall", f'SHOW TAG VALUES FROM "capacity" WITH KEY = "hall" WHERE {s}', "Hall"),
+        Variable("row", f'SHOW TAG VALUES FROM "capacity" WITH KEY = "row" WHERE {s} AND "hall" =~ /^$hall$/', "Row"),
+        Variable("rack", f'SHOW TAG VALUES FROM "capacity" WITH KEY = "rack" WHERE {s} AND "hall" =~ /^$hall$/ '
+                         f'AND "row" =~ /^$row$/', "Rack"),
+    ]
+
+
+def power_chain(site: Site) -> Dashboard:
+    s = _site_filter(site)
+    racks = Row("Racks", [
+        Panel("Rack load vs rating", "bargauge", [Target(
+            f'SELECT last("load_pct") FROM "capacity" WHERE {s} AND "level" = \'rack\' AND {_HALL_RACK} '
+            f'AND $timeFilter GROUP BY "id"', alias="$tag_id")], width=12, unit="percent", min=0, max=100,
+            thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
+        Panel("Rack headroom (redundancy-aware)", "timeseries", [Target(
+            f'SELECT mean("headroom_w") FROM "capacity" WHERE {s} AND "level" = \'rack\' AND {_HALL_RACK} '
+            f'AND $timeFilter GROUP BY time($__interval), "id" fill(none)', alias="$tag_id")], width=12, unit="watt",
+            description="2N: one side's rating minus both sides' load; N+1: all but the largest unit."),
+    ])
+    pdus = Row("PDUs", [
+        Panel("Per-phase current", "timeseries", [Target(
+            f'SELECT mean("current_a") FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "phase" =~ /./ AND "outlet" = \'\' '
+            f'AND $timeFilter GROUP BY time($__interval), "device", "phase" fill(none)',
+            alias="$tag_device L$tag_phase")], width=12, unit="amp"),
+        Panel("Phase imbalance", "table", [Target(
+            f'SELECT (max("a") - min("a")) / mean("a") * 100 AS "imbalance %" FROM (SELECT last("current_a") AS "a" '
+            f'FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "phase" =~ /./ AND "outlet" = \'\' AND $timeFilter '
+            f'GROUP BY "device", "phase") WHERE $timeFilter GROUP BY "device"', result_format="table")],
+            width=12, unit="percent", decimals=1,
+            description="(max - min) / mean of the latest phase currents of each PDU."),
+        Panel("PDU load vs rating", "bargauge", [Target(
+            f'SELECT last("load_pct") FROM "capacity" WHERE {s} AND "level" = \'pdu\' AND {_HALL_RACK} '
+            f'AND $timeFilter GROUP BY "id"', alias="$tag_id")], width=12, unit="percent", min=0, max=100,
+            thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
+        Panel("Top outlets", "table", [Target(
+            f'SELECT last("power_w") AS "W" FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "outlet" =~ /./ '
+            f'AND $timeFilter GROUP BY "device", "outlet"', result_format="table")], width=12, unit="watt"),
+    ])
+    ups_out = '("stage" = \'output\' OR "section" = \'output\')'
+    upses = Row("UPS", [
+        Panel("UPS output load", "timeseries", [Target(
+            f'SELECT mean("load_pct") FROM "ups" WHERE {s} AND "hall" =~ /^$hall$/ AND {ups_out} AND $timeFilter '
+            f'GROUP BY time($__interval), "device", "phase" fill(none)', alias="$tag_device $tag_phase")],
+            width=12, unit="percent", min=0, max=100),
+        Panel("UPS capacity and group headroom", "table", [Target(
+            f'SELECT last("load_w") AS "load W", last("rated_w") AS "rated W", last("headroom_w") AS "headroom W", '
+            f'last("redundancy") AS "redundancy" FROM "capacity" WHERE {s} AND "level" = \'ups\' '
+            f'AND "hall" =~ /^$hall$/ AND $timeFilter GROUP BY "id"', result_format="table")], width=12),
+        Panel("UPS output state", "state-timeline", [Target(
+            f'SELECT last("state") FROM "ups" WHERE {s} AND "hall" =~ /^$hall$/ AND {ups_out} AND "phase" = \'\' '
+            f'AND $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=24,
+            height=5),
+    ])
+    return Dashboard(_uid(site, "power"), f"{site.site.id} — power chain", [racks, pdus, upses],
+                     tags=["iozera", site.site.id, "power"], variables=_location_variables(site),
+                     annotations=[_alert_annotation(site)],
+                     description="Hall → row → rack drill-down: loads, phase balance, headroom, UPS.")
+
+
+def cooling(site: Site) -> Dashboard:
+    s = _site_filter(site)
+    plant = Row("Chiller plant", [
+        Panel("Chilled water temperatures", "timeseries", [Target(
+            f'SELECT mean("temp_c") FROM "chiller" WHERE {s} AND "sensor" =~ /./ AND $timeFilter '
+            f'GROUP BY time($__interval), "device", "sensor" fill(none)', alias="$tag_device $tag_sensor")],
+            width=12, unit="celsius"),
+        Panel("Chilled water ΔT (return − supply)", "timeseries", [Target(
+            f'SELECT mean("r") - mean("s") AS "dT" FROM '
+            f'(SELECT mean("temp_c") AS "r" FROM "chiller" WHERE {s} AND "sensor" =~ /return/ AND $timeFilter '
+            f'GROUP BY time($__interval), "device"), '
+            f'(SELECT mean("temp_c") AS "s" FROM "chiller" WHERE {s} AND "sensor" =~ /supply/ AND $timeFilter '
+            f'GROUP BY time($__interval), "device") '
+            f'WHERE $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")],
+            width=12, unit="celsius"),
+        Panel("Chiller capacity", "timeseries", [Target(
+            f'SELECT mean("capacity_pct") FROM "chiller" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, unit="percent"),
+        Panel("Cooling power and pPUE", "timeseries", [
+            Target(f'SELECT mean("cooling_w") AS "cooling W" FROM "site_power" WHERE {s} AND "hall" = \'\' '
+                   f'AND $timeFilter GROUP BY time($__interval) fill(none)'),
+            Target(f'SELECT mean("ppue_cooling") AS "pPUE cooling" FROM "pue" WHERE {s} AND "hall" = \'\' '
+                   f'AND $timeFilter GROUP BY time($__interval) fill(none)')], width=12),
+    ])
+    cdus = Row("CDUs and air", [
+        Panel("CDU loop temperatures", "timeseries", [Target(
+            f'SELECT mean("temp_c") FROM "cdu" WHERE {s} AND "sensor" =~ /./ AND $timeFilter '
+            f'GROUP BY time($__interval), "device", "sensor" fill(none)', alias="$tag_device $tag_sensor")],
+            width=12, unit="celsius"),
+        Panel("CDU flow", "timeseries", [Target(
+            f'SELECT mean("flow_lpm") FROM "cdu" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "device", "sensor" fill(none)', alias="$tag_device $tag_sensor")],
+            width=12, unit="flowlpm"),
+        Panel("CDU leak detection", "state-timeline", [Target(
+            f'SELECT last("leak_detected") FROM "cdu" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, height=5,
+            mappings=[{"type": "value", "options": {"false": {"text": "dry", "color": "green"},
+                                                    "true": {"text": "LEAK", "color": "red"}}}]),
+        Panel("CRAH cooling output", "timeseries", [Target(
+            f'SELECT mean("cooling_output_w") FROM "crah" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, unit="watt"),
+        Panel("Rack inlet temperature", "timeseries", [Target(
+            f'SELECT max("temp_c") FROM "env" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "rack" fill(none)', alias="$tag_rack")], width=24, unit="celsius",
+            thresholds=[(None, "green"), (27.0, "yellow"), (32.0, "red")]),
+    ])
+    return Dashboard(_uid(site, "cooling"), f"{site.site.id} — cooling", [plant, cdus],
+                     tags=["iozera", site.site.id, "cooling"], annotations=[_alert_annotation(site)],
+                     description="Chillers, CDUs, supply/return and ΔT, flow, leaks, rack inlet air.")
+
+
+def gpu_fleet(site: Site) -> Dashboard:
+    s = _site_filter(site)
+    fleet = Row("GPU fleet", [
+        Panel("GPU power by rack", "timeseries", [Target(
+            f'SELECT sum("p") FROM (SELECT mean("power_w") AS "p" FROM "gpu" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "rack", "uuid") WHERE $timeFilter GROUP BY time($__interval), "rack" '
+            f'fill(none)', alias="$tag_rack")], width=12, unit="watt"),
+        Panel("Hottest GPU per rack", "timeseries", [Target(
+            f'SELECT max("temp_c") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
+            f'fill(none)', alias="$tag_rack")], width=12, unit="celsius",
+            thresholds=[(None, "green"), (80.0, "yellow"), (87.0, "red")]),
+        Panel("Throttle reasons (max per rack)", "timeseries", [Target(
+            f'SELECT max(/^throttle/) FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
+            f'fill(none)', alias="$tag_rack $col")], width=12,
+            description="Every numeric field whose name starts with 'throttle' (bitmask or 0/1 flags)."),
+        Panel("XID errors by rack", "table", [Target(
+            f'SELECT max("xid_last") AS "last XID (max)", count("xid_last") AS "samples" FROM "gpu" WHERE {s} '
+            f'AND "xid_last" > 0 AND $timeFilter GROUP BY "rack", "host"', result_format="table")], width=12,
+            description="GPUs that reported a non-zero XID in the range (none listed: no XID)."),
+        Panel("GPUs reporting", "stat", [Target(
+            f'SELECT count("p") FROM (SELECT last("power_w") AS "p" FROM "gpu" WHERE {s} AND $timeFilter '
+            f'GROUP BY "uuid") WHERE $timeFilter')], width=6, height=5,
+            description=f"Inventory: {sum(d.gpus or 0 for d in site.all_devices())} GPUs."),
+        Panel("Utilisation", "timeseries", [Target(
+            f'SELECT mean("util_pct") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
+            f'fill(none)', alias="$tag_rack")], width=18, height=5, unit="percent"),
+    ])
+    return Dashboard(_uid(site, "gpu"), f"{site.site.id} — GPU fleet", [fleet],
+                     tags=["iozera", site.site.id, "gpu"], annotations=[_alert_annotation(site)],
+                     description="GPU power, temperature, throttling and XID errors by rack.")
+
+
+def _daily_diff(alias: str, ids: list[str]) -> str:
+    return (f'(SELECT difference(last("energy_kwh")) AS "{alias}" FROM "meter" WHERE "device" =~ {_regex(ids)} '
+            f'AND "phase" = \'\' AND $timeFilter GROUP BY time(1d), "device")')
+
+
+def energy(site: Site) -> Dashboard:
+    """Daily energy and PUE from cumulative counters: ``difference(last(energy_kwh))`` per day and meter."""
+    roles = meters_by_role(site)
+    boundary = [d.id for d in roles.get("boundary", [])]
+    it_meters = next(([d.id for d in roles[k]] for k in ("it1", "it2", "it3") if roles.get(k)), [])
+    renewable = [d.id for d in roles.get("renewable", [])]
+    s = _site_filter(site)
+    panels: list[Panel] = []
+    if boundary and it_meters:
+        panels.append(Panel("Daily PUE (energy counters)", "timeseries", [Target(
+            f'SELECT sum("f") / sum("i") AS "PUE" FROM {_daily_diff("f", boundary)}, {_daily_diff("i", it_meters)} '
+            f'WHERE $timeFilter GROUP BY time(1d) fill(none)')], width=12, decimals=3, thresholds=_PUE_STEPS,
+            options={"drawStyle": "bars"},
+            description="Σ boundary kWh / Σ IT kWh per day (ISO/IEC 30134-2 annualisable PUE)."))
+    else:
+        panels.append(Panel("Daily PUE (derived power)", "timeseries", [Target(
+            f'SELECT integral("facility_w") / integral("it_w") AS "PUE" FROM "site_power" WHERE {s} AND "hall" = \'\' '
+            f'AND $timeFilter GROUP BY time(1d) fill(none)')], width=12, decimals=3))
+    energy_targets = []
+    for alias, ids in (("facility kWh", boundary), ("IT kWh", it_meters), ("renewable kWh", renewable)):
+        if ids:
+            energy_targets.append(Target(
+                f'SELECT sum("e") AS "{alias}" FROM {_daily_diff("e", ids)} WHERE $timeFilter '
+                f'GROUP BY time(1d) fill(none)'))
+    if energy_targets:
+        panels.append(Panel("Daily energy", "timeseries", energy_targets, width=12, unit="kwatth",
+                            options={"drawStyle": "bars"}))
+    if renewable and boundary:
+        panels.append(Panel("Renewable share", "timeseries", [Target(
+            f'SELECT sum("r") / (sum("r") + sum("f")) * 100 AS "renewable %" FROM {_daily_diff("r", renewable)}, '
+            f'{_daily_diff("f", boundary)} WHERE $timeFilter GROUP BY time(1d) fill(none)')], width=12,
+            unit="percent", min=0, max=100,
+            description="Renewable meters / (renewable + boundary meters), per day: on-site and PPA supply "
+                        "is metered apart from the grid and diesel boundary meters."))
+    panels.append(Panel("Energy per meter in range", "table", [Target(
+        f'SELECT spread("energy_kwh") AS "kWh" FROM "meter" WHERE {s} AND "phase" = \'\' AND $timeFilter '
+        f'GROUP BY "device"', result_format="table")], width=12, unit="kwatth",
+        description="max − min of each meter's cumulative counter over the range."))
+    return Dashboard(_uid(site, "energy"), f"{site.site.id} — energy & PUE", [Row("Energy", panels)],
+                     tags=["iozera", site.site.id, "energy"], time_from="now-7d", refresh="5m",
+                     description="Daily PUE from energy counters, energy per role, renewable share.")
+
+
+def build_dashboards(site: Site) -> dict[str, Dashboard]:
+    """key -> dashboard, in DASHBOARD_KEYS order."""
+    return {"noc": noc_overview(site), "power": power_chain(site), "cooling": cooling(site),
+            "gpu": gpu_fleet(site), "energy": energy(site)}
