@@ -62,6 +62,11 @@ unit += 1
 for i, fed in ((1, "tx-a"), (2, "tx-b")):
     dev(I, id=f"chiller-{i}", kind="chiller", vendor="trane", model="RTHD", rated_kw=1200, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="trane_rthd_pic", fed_by=[fed])
     unit += 1
+# cooling sub-meters on the chillers' supplies (for pPUE of cooling); units after the hall's
+# devices so the older unit numbers stay put
+for i, unit_no in ((1, 14), (2, 15)):
+    dev(I, id=f"meter-chiller-{i}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port,
+        unit=unit_no, profile="schneider_iem3000", measures=f"chiller-{i}", meter=dict(role="cooling", commissioned="2026-01-01"))
 w()
 w("halls:")
 w("  - id: h1")
