@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import signal
@@ -107,7 +108,8 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         service = CollectionService(site, cfg)
         state = LiveState.for_site(site)
         service.add_consumer(state)
-        extras = _start_extras(site, service, state, mqtt, out)
+        extras = await _start_extras(site, service, state, mqtt, out, opts.interval or 10.0)
+        started_utc = time.time()
         await service.start()
         stack.push_async_callback(service.stop)
         started = time.monotonic()
@@ -124,7 +126,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
                     _, action, fault, device = timeline.pop(0)
                     _apply_fault(twin, action, fault, device, state)
                 for tick in extras.ticks:
-                    tick()
+                    await _call(tick)
                 if live is not None:
                     live.update(render(state))
                 if opts.duration is not None and elapsed >= opts.duration:
@@ -134,10 +136,14 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         console.print("stopping: flushing samples to InfluxDB…")
         await service.stop()
         for close in extras.closers:
-            with contextlib.suppress(Exception):
-                close()
+            try:
+                await _call(close)
+            except Exception:
+                log.exception("stopping %r", close)
         written = service.writer.stats.points_written if service.writer else 0
-        artefacts = _write_artefacts(site, opts, out, influx.url, console)
+        for note in extras.notes:
+            console.print("  " + note)
+        artefacts = _write_artefacts(site, opts, out, influx.url, started_utc, console)
     console.print(f"[bold green]done[/]: {written:,} points written to InfluxDB ({influx.url}, stopped now; data in {out / 'influxdb'})")
     for line in artefacts:
         console.print("  " + line)
@@ -146,8 +152,19 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
 
 @dataclass
 class _Extras:
+    """Parts beside collection, each optional: ``ticks`` run every half second, ``closers`` at the end.
+
+    Both may be plain callables or coroutine functions.
+    """
     ticks: list
     closers: list
+    notes: list
+
+
+async def _call(fn) -> None:
+    result = fn()
+    if inspect.isawaitable(result):
+        await result
 
 
 def _start_mosquitto(out: Path):
@@ -174,18 +191,83 @@ def _apply_fault(twin, action: str, fault: str, device: str, state: LiveState) -
             twin.inject(fault, device)
         else:
             twin.clear(fault, device)
-        state.events.append({"state": action, "rule": fault, "device": device})
+        state.events.append({"state": f"fault {action}", "rule": fault, "device": device})
     except Exception as exc:  # a fault the twin does not know must not end the demo
         log.warning("fault %s %s on %s failed: %s", action, fault, device, exc)
 
 
-def _start_extras(site, service, state: LiveState, mqtt, out: Path) -> _Extras:
+async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interval: float) -> _Extras:
     """Derived metrics and the rule engine, when those parts are installed."""
-    return _Extras(ticks=[], closers=[])
+    extras = _Extras(ticks=[], closers=[], notes=[])
+    writer = service.writer
+    try:
+        from derived.job import DerivedMetrics
+    except ImportError:
+        DerivedMetrics = None  # noqa: N806
+    if DerivedMetrics is not None:
+        derived = DerivedMetrics(site)
+        service.add_consumer(derived.consume)
+        last = [0.0]
+
+        def derive() -> None:
+            now = time.monotonic()
+            if now - last[0] >= interval:
+                last[0] = now
+                samples = derived.compute(time.time_ns())
+                if writer is not None and samples:
+                    writer.write(samples)
+        extras.ticks.append(derive)
+        extras.notes.append("derived metrics: site_power, pue, capacity → InfluxDB every poll interval")
+    try:
+        from alerts.mqtt_publisher import MqttSettings
+        from alerts.runtime import AlertRuntime
+    except ImportError:
+        return extras
+    rules = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "site.yaml"
+    settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id) if mqtt is not None else None
+    runtime = AlertRuntime(site, rules, state_dir=out / "alerts", mqtt=settings, influx_writer=writer)
+    runtime.add_listener(state.alert_event)
+    service.add_consumer(runtime.consume)
+    await runtime.start()
+    extras.ticks.append(runtime.tick)
+    extras.closers.append(runtime.stop)
+    extras.notes.append(f"rule engine: {rules.name}; alerts on MQTT topic dcim/{site.site.id}/alerts/# "
+                        f"(state in {out / 'alerts'})")
+    return extras
 
 
-def _write_artefacts(site, opts: DemoOptions, out: Path, influx_url: str, console: Console) -> list[str]:
+def _write_artefacts(site, opts: DemoOptions, out: Path, influx_url: str, started_utc: float,
+                     console: Console) -> list[str]:
+    """Grafana dashboards + provisioning, and the energy-based PUE report for the demo period."""
     lines: list[str] = []
+    try:
+        from dashboards.provisioning import write_build
+    except ImportError:
+        write_build = None
+    if write_build is not None:
+        try:
+            write_build(site, out / "grafana", influx_url, "dcim", None)
+            lines.append(f"Grafana dashboards + provisioning: {out / 'grafana'} "
+                         "(copy into /etc/grafana/provisioning, or: dcim dashboards push)")
+        except Exception as exc:  # artefacts must not hide the demo's result
+            log.exception("dashboards build failed")
+            lines.append(f"[red]dashboards build failed: {exc}")
+    try:
+        from reports.cli import register as _has_reports  # noqa: F401
+    except ImportError:
+        return lines
+    from dcim.cli import main as dcim_main
+
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_utc))
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    for fmt in ("pdf", "html", "json"):
+        target = out / f"pue-report.{fmt}"
+        code = dcim_main(["report", "pue", "--site", str(opts.site), "--influx", influx_url, "--db", "dcim",
+                          "--from", start, "--to", end, "--format", fmt, "--out", str(target)])
+        if code == 0:
+            lines.append(f"PUE report ({fmt}): {target}")
+        else:
+            lines.append(f"[red]PUE report ({fmt}) failed (exit {code}); see {out / 'dcim.log'}")
     return lines
 
 
