@@ -23,6 +23,7 @@ EXTENSIONS = (
     "alerts.cli",
     "dashboards.cli",
     "reports.cli",
+    "derived.cli",
     "simulator.cli",
 )
 
