@@ -164,16 +164,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     logging.getLogger().setLevel(cfg.log_level.upper())
 
+    if args.state_dir is None and args.alerts:
+        return _fail("--alerts needs --state-dir (alert state and the MQTT outbox live there)")
+
     async def go() -> None:
         service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency)
         stop = asyncio.Event()
         install_signal_handlers(stop)
+        periodic = _attach_extras(args, site, service)
         await service.start()
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=args.duration)
-        except asyncio.TimeoutError:
-            pass
+        for start in periodic.starts:
+            await start()
+        end = None if args.duration is None else asyncio.get_running_loop().time() + args.duration
+        while not stop.is_set():
+            for tick in periodic.ticks:
+                await tick()
+            timeout = 1.0 if end is None else min(1.0, end - asyncio.get_running_loop().time())
+            if timeout <= 0:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
         await service.stop()
+        for close in periodic.stops:
+            await close()
         st = service.writer.stats if service.writer else None
         logging.getLogger("dcim").info(
             "stopped: %d polls (%d failed), %d points written, %d spooled batches pending",
@@ -182,6 +197,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     asyncio.run(go())
     return 0
+
+
+class _Periodic:
+    def __init__(self) -> None:
+        self.starts: list = []
+        self.ticks: list = []
+        self.stops: list = []
+
+
+def _attach_extras(args: argparse.Namespace, site, service) -> _Periodic:
+    """The rule engine (``--alerts``) and in-process derived metrics (``--derived``) beside collection."""
+    import time
+
+    p = _Periodic()
+    if args.alerts:
+        from alerts.mqtt_publisher import MqttSettings
+        from alerts.runtime import AlertRuntime
+
+        mqtt = MqttSettings.from_env(args.mqtt, site.site.id) if args.mqtt else None
+        runtime = AlertRuntime(site, args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=service.writer)
+        service.add_consumer(runtime.consume)
+        p.starts.append(runtime.start)
+        p.ticks.append(runtime.tick)
+        p.stops.append(runtime.stop)
+    if args.derived:
+        from derived.job import DerivedMetrics
+
+        job = DerivedMetrics(site)
+        service.add_consumer(job.consume)
+        interval = site.defaults.interval_s
+        last = [0.0]
+
+        async def derive() -> None:
+            if time.monotonic() - last[0] >= interval and service.writer is not None:
+                last[0] = time.monotonic()
+                service.writer.write(job.compute(time.time_ns()))
+        p.ticks.append(derive)
+    return p
 
 
 def cmd_inventory_generate(args: argparse.Namespace) -> int:
@@ -277,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="service config YAML (see docs/config.md)")
     run.add_argument("--shard", help="i/N: poll only this shard of the inventory (overrides the config)")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.add_argument("--alerts", type=Path, help="rule file: evaluate this shard's samples (see alerts/README.md)")
+    run.add_argument("--state-dir", type=Path, help="with --alerts: alert state, silences and MQTT outbox")
+    run.add_argument("--mqtt", help="with --alerts: broker HOST:PORT (TLS and credentials from DCIM_MQTT_* env)")
+    run.add_argument("--derived", action="store_true",
+                     help="also compute derived metrics in this process (single-shard sites; else: dcim derived run)")
     run.set_defaults(func=cmd_run)
 
     for name in EXTENSIONS:

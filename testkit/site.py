@@ -14,7 +14,7 @@ from inventory.loader import load_site
 from inventory.model import Site
 from testkit.process import free_port
 
-__all__ = ["relocate_ports", "load_relocated", "EXAMPLE_SITE"]
+__all__ = ["relocate_ports", "load_relocated", "write_site", "EXAMPLE_SITE"]
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "inventory" / "examples" / "tetouan.yaml"
 
@@ -36,3 +36,12 @@ def relocate_ports(site: Site) -> Site:
 
 def load_relocated(path: Path = EXAMPLE_SITE) -> Site:
     return relocate_ports(load_site(path))
+
+
+def write_site(site: Site, path: Path) -> Path:
+    """The (relocated) site as a YAML file a subprocess can load."""
+    import yaml
+
+    data = site.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
