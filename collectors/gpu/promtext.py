@@ -125,6 +125,8 @@ def _comment(line: str, lineno: int) -> None:
 def _label_name(key: str, labels: dict[str, str], lineno: int) -> str:
     if not _LABEL_RE.match(key):
         raise ValueError(f"line {lineno}: invalid label name {key[:80]!r}")
+    if key.startswith("__"):
+        raise ValueError(f"line {lineno}: label name {key[:80]!r} is reserved (starts with __)")
     if key in labels:
         raise ValueError(f"line {lineno}: duplicate label {key!r}")
     return key
