@@ -15,6 +15,7 @@ import json
 import secrets
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class RedfishMockupServer:
         self.logins = 0
         self.logouts = 0
         self.gets = 0
+        self.delay_s = 0.0  # sleep before answering each GET (a slow BMC)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +61,8 @@ class RedfishMockupServer:
 
             def do_GET(self) -> None:
                 server.gets += 1
+                if server.delay_s:
+                    time.sleep(server.delay_s)
                 path = self._path()
                 if path != "/redfish/v1" and server.credentials and self.headers.get("X-Auth-Token") not in server.tokens:
                     return self._send(401, {"error": {"message": "no valid session"}})

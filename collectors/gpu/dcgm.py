@@ -24,7 +24,7 @@ from collectors.gpu.httpget import HttpGetter
 from collectors.gpu.promtext import PromSample, parse
 from collectors.sample import Sample, now_ns
 
-__all__ = ["samples_from_page", "DcgmCollector", "is_blank", "FIELDS", "MIB"]
+__all__ = ["samples_from_page", "missing_gpus", "DcgmCollector", "is_blank", "FIELDS", "MIB"]
 
 MIB = 1024 * 1024
 _INT32_BLANK = 0x7FFFFFF0
@@ -193,6 +193,14 @@ def samples_from_page(metrics: Iterable[PromSample], base_tags: dict[str, str], 
     return out
 
 
+def missing_gpus(samples: list[Sample], expected: object) -> list[str]:
+    """GPU indices 0..expected-1 with no sample (MIG instances count for their GPU)."""
+    if not isinstance(expected, int) or isinstance(expected, bool) or expected <= 0:
+        return []
+    seen = {s.tags.get("gpu") for s in samples}
+    return [str(i) for i in range(expected) if str(i) not in seen]
+
+
 class DcgmCollector(Collector):
     """Scrapes ``http://host:port/metrics`` (dcgm-exporter, default port 9400)."""
 
@@ -212,6 +220,12 @@ class DcgmCollector(Collector):
         samples = samples_from_page(metrics, target.tags, time_ns)
         if not samples:
             raise PollError("decode", f"{target.address()}{path}: page has {len(metrics)} metrics but no DCGM GPU counters")
+        missing = missing_gpus(samples, target.options.get("gpus"))
+        if missing:
+            # A GPU that fell off the bus (XID 79) vanishes from the exporter's page rather than
+            # reporting an error; the inventory's GPU count is how we notice.  The rest is good data.
+            raise PollError("device", f"{target.address()}{path}: GPU(s) {', '.join(missing)} missing from the page "
+                                      f"(inventory says {target.options['gpus']})", partial=samples)
         return samples
 
     async def close(self) -> None:

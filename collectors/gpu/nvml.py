@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from collectors.base import Collector, PollError, Target
-from collectors.gpu.dcgm import MIB
+from collectors.gpu.dcgm import MIB, missing_gpus
 from collectors.sample import Sample, now_ns
 
 __all__ = ["NvmlReading", "samples_from_readings", "read_gpus", "NvmlCollector"]
@@ -208,6 +208,10 @@ class NvmlCollector(Collector):
         samples = samples_from_readings(readings, target.tags, self._host, now_ns())
         if not samples:
             raise PollError("decode", "nvml://local: NVML lists no GPUs with readable counters")
+        missing = missing_gpus(samples, target.options.get("gpus"))
+        if missing:
+            raise PollError("device", f"nvml://local: GPU(s) {', '.join(missing)} not visible to NVML "
+                                      f"(inventory says {target.options['gpus']})", partial=samples)
         return samples
 
     async def poll(self, target: Target) -> list[Sample]:

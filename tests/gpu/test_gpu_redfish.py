@@ -146,3 +146,17 @@ def test_tls_verified_by_default_with_ca_bundle_or_opt_out(tmp_path):
 def test_dead_bmc_is_unreachable():
     [result] = _polls([_target(free_port())])
     assert isinstance(result, PollError) and result.kind == "unreachable", result
+
+
+def test_slow_bmc_times_out_and_the_walk_is_bounded():
+    with RedfishMockupServer(MOCKUPS / "dmtf-public-rackmount1") as server:
+        server.delay_s = 1.0
+        slow = _target(server.port)
+        slow.timeout_s = 0.3
+        [per_request] = _polls([slow])
+        server.delay_s = 0.15              # each GET answers in time, but the ~20-GET walk cannot
+        walk = _target(server.port, walk_timeouts=2)
+        walk.timeout_s = 0.5
+        [whole_walk] = _polls([walk])
+    assert isinstance(per_request, PollError) and per_request.kind == "timeout", per_request
+    assert isinstance(whole_walk, PollError) and whole_walk.kind == "timeout" and "deadline" in whole_walk.message
