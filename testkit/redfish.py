@@ -33,6 +33,7 @@ class RedfishMockupServer:
             raise FileNotFoundError(f"no Redfish mockup at {mockup}")
         self.credentials = credentials
         self.tokens: set[str] = set()
+        self.issued: list[str] = []  # every token ever handed out
         self.logins = 0
         self.logouts = 0
         self.gets = 0
@@ -84,6 +85,7 @@ class RedfishMockupServer:
                     return self._send(401, {"error": {"message": "bad credentials"}})
                 token = secrets.token_hex(16)
                 server.tokens.add(token)
+                server.issued.append(token)
                 server.logins += 1
                 location = f"{_SESSIONS}/{token[:8]}"
                 self._send(201, {"@odata.id": location, "Id": token[:8], "UserName": req.get("UserName")},

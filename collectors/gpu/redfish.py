@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 import warnings
@@ -259,6 +260,10 @@ class RedfishCollector(Collector):
 
     def _connect(self, target: Target) -> _Session:
         import redfish  # lazy: only Redfish targets pay for the import
+
+        # The library logs request headers (X-Auth-Token included) at DEBUG and session
+        # replies at INFO; a service running at DEBUG must not write BMC tokens to its log.
+        logging.getLogger("redfish").setLevel(max(logging.WARNING, logging.getLogger("redfish").level))
 
         cafile = None
         if target.protocol == "redfish-https" and self._verify(target):

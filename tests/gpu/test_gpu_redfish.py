@@ -160,3 +160,14 @@ def test_slow_bmc_times_out_and_the_walk_is_bounded():
         [whole_walk] = _polls([walk])
     assert isinstance(per_request, PollError) and per_request.kind == "timeout", per_request
     assert isinstance(whole_walk, PollError) and whole_walk.kind == "timeout" and "deadline" in whole_walk.message
+
+
+def test_session_token_and_password_never_reach_the_log(caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    with RedfishMockupServer(MOCKUPS / "cisco_ucsc-c240-m5sn", credentials=("ops", "pw-in-log?")) as server:
+        [samples] = _polls([_target(server.port, username="ops", password="pw-in-log?")])
+        tokens = list(server.issued)
+    assert isinstance(samples, list) and samples
+    text = caplog.text
+    assert "pw-in-log?" not in text and all(t not in text for t in tokens) and tokens
