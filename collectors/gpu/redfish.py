@@ -44,6 +44,8 @@ from collectors.sample import Sample, now_ns
 __all__ = ["samples_from_resources", "RedfishCollector", "ResourceMissing"]
 
 ROOT = "/redfish/v1"
+#: Sensors are one GET each; they are read only when no Thermal/ThermalSubsystem data exists.
+MAX_SENSORS = 200
 
 
 class ResourceMissing(LookupError):
@@ -67,11 +69,11 @@ def _link(obj: Any, key: str) -> str | None:
     return None
 
 
-def _members(get: Getter, path: str | None) -> list[dict]:
-    """Fetch a collection and each member it links to (missing members are skipped)."""
+def _members(get: Getter, path: str | None, limit: int = 256) -> list[dict]:
+    """Fetch a collection and each member it links to (missing members are skipped; at most ``limit``)."""
     coll = _optional(get, path)
     out = []
-    for member in (coll or {}).get("Members", []) or []:
+    for member in ((coll or {}).get("Members", []) or [])[:limit]:
         link = member.get("@odata.id") if isinstance(member, dict) else None
         if isinstance(link, str):
             res = _optional(get, link.split("#", 1)[0])
@@ -139,6 +141,8 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                 fields["power_w"] = w
             if (t := _reading(env, "TemperatureCelsius")) is not None:
                 fields["temp_c"] = t
+            if (e := _reading(env, "EnergykWh")) is not None:
+                fields["energy_kwh"] = e
             emit({**ctags, "source": "environment_metrics"}, fields)
 
         # PSUs: newer PowerSubsystem when it lists any, else the older Power resource
@@ -149,7 +153,8 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                 metrics = _optional(get, _link(psu, "Metrics"))
                 if metrics is not None:
                     for key, field in (("InputPowerWatts", "input_power_w"), ("OutputPowerWatts", "output_power_w"),
-                                       ("InputVoltage", "input_voltage_v"), ("InputCurrentAmps", "input_current_a")):
+                                       ("InputVoltage", "input_voltage_v"), ("InputCurrentAmps", "input_current_a"),
+                                       ("EnergykWh", "energy_kwh"), ("FrequencyHz", "frequency_hz")):
                         if (v := _reading(metrics, key)) is not None:
                             fields[field] = v
                 emit({**ctags, "psu": str(psu.get("Id") or psu.get("Name"))}, fields)
@@ -169,7 +174,15 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                     fields["input_voltage_v"] = v
                 emit({**ctags, "psu": str(psu.get("MemberId") or psu.get("Name"))}, fields)
 
-        # temperatures: older Thermal, else ThermalSubsystem/ThermalMetrics
+        sensors: list[dict] | None = None  # the chassis' Sensors collection, fetched only if needed
+
+        def sensor_list() -> list[dict]:
+            nonlocal sensors
+            if sensors is None:
+                sensors = _members(get, _link(chassis, "Sensors"), limit=MAX_SENSORS)
+            return sensors
+
+        # temperatures: older Thermal, else ThermalSubsystem/ThermalMetrics, else Sensors
         temps_done = False
         if thermal is not None:
             for sensor in thermal.get("Temperatures", []) or []:
@@ -182,9 +195,15 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                 if isinstance(sensor, dict) and (c := _num(sensor.get("Reading"))) is not None:
                     emit({**ctags, "sensor": str(sensor.get("DeviceName") or sensor.get("DataSourceUri"))},
                          {"temp_c": c})
+                    temps_done = True
+        if not temps_done:
+            for sensor in sensor_list():
+                if sensor.get("ReadingType") == "Temperature" and (c := _num(sensor.get("Reading"))) is not None:
+                    emit({**ctags, "sensor": str(sensor.get("Name") or sensor.get("Id"))}, {"temp_c": c})
 
         # fans: newer ThermalSubsystem/Fans, else older Thermal
         new_fans = _members(get, _link(tsubsys, "Fans")) if tsubsys is not None else []
+        fans_done = bool(new_fans)
         if new_fans:
             for fan in new_fans:
                 speed = fan.get("SpeedPercent") if isinstance(fan.get("SpeedPercent"), dict) else {}
@@ -207,6 +226,12 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                 field = "speed_pct" if unit == "Percent" else "speed_rpm"
                 emit({**ctags, "fan": str(fan.get("Name") or fan.get("FanName") or fan.get("MemberId"))},
                      {field: reading})
+                fans_done = True
+        if not fans_done:
+            for sensor in sensor_list():
+                if sensor.get("ReadingType") == "Rotational" and (r := _num(sensor.get("Reading"))) is not None:
+                    field = "speed_pct" if sensor.get("ReadingUnits") in ("%", "Percent") else "speed_rpm"
+                    emit({**ctags, "fan": str(sensor.get("Name") or sensor.get("Id"))}, {field: r})
     return out
 
 

@@ -87,6 +87,7 @@ def test_dmtf_newer_power_subsystem_environment_metrics_and_fans():
     assert got[("1U", "psu", "Bay1")]["input_power_w"] == metrics["InputPowerWatts"]["Reading"]
     assert got[("1U", "psu", "Bay1")]["output_power_w"] == metrics["OutputPowerWatts"]["Reading"]
     assert got[("1U", "psu", "Bay1")]["health"] == bay1["Status"]["Health"] and got[("1U", "psu", "Bay1")]["healthy"] is False
+    assert got[("1U", "psu", "Bay1")]["energy_kwh"] == metrics["EnergykWh"]["Reading"]
     assert got[("1U", "psu", "Bay2")] == {"state": _json(*root, "PowerSubsystem", "PowerSupplies", "Bay2")["Status"]["State"]}
     assert not any(k[1] == "psu" and k[2] == "0" for k in got)  # the deprecated Power PSU list is not repeated
     for fan_id in ("Bay1", "Bay2", "CPU1", "CPU2"):
@@ -171,3 +172,23 @@ def test_session_token_and_password_never_reach_the_log(caplog):
     assert isinstance(samples, list) and samples
     text = caplog.text
     assert "pw-in-log?" not in text and all(t not in text for t in tokens) and tokens
+
+
+def test_sensors_collection_when_a_chassis_has_no_thermal_resource(tmp_path):
+    """An unseen layout: the Dell capture with its Thermal link removed (a copy; the original is read-only)."""
+    import shutil
+    mockup = tmp_path / "dell"
+    shutil.copytree(MOCKUPS / "dell_poweredge-r650", mockup)
+    chassis_file = mockup / "redfish/v1/Chassis/System.Embedded.1/index.json"
+    chassis = json.loads(chassis_file.read_text())
+    del chassis["Thermal"]
+    chassis_file.write_text(json.dumps(chassis))
+    with RedfishMockupServer(mockup) as server:
+        [samples] = _polls([_target(server.port)])
+    got = _index(samples)
+    sensors = [json.loads(p.read_text()) for p in (mockup / "redfish/v1/Chassis/System.Embedded.1/Sensors").glob("*/index.json")]
+    temps = {s["Name"]: s["Reading"] for s in sensors if s.get("ReadingType") == "Temperature" and s.get("Reading") is not None}
+    fans = {s["Name"]: s["Reading"] for s in sensors if s.get("ReadingType") == "Rotational" and s.get("Reading") is not None}
+    assert temps and fans
+    assert {k[2]: v["temp_c"] for k, v in got.items() if k[1] == "sensor"} == temps
+    assert {k[2]: v["speed_rpm"] for k, v in got.items() if k[1] == "fan"} == fans
