@@ -195,7 +195,7 @@ class NvmlCollector(Collector):
             try:
                 pynvml.nvmlInit()
             except pynvml.NVMLError as exc:
-                raise PollError("unreachable", f"nvml://local: no NVIDIA GPU/driver here ({exc})") from None
+                raise PollError("unreachable", f"no NVIDIA GPU/driver here ({exc})") from None
             self._nvml = pynvml
         return self._nvml
 
@@ -204,13 +204,13 @@ class NvmlCollector(Collector):
         try:
             readings = read_gpus(nvml)
         except nvml.NVMLError as exc:
-            raise PollError("device", f"nvml://local: {exc}") from None
+            raise PollError("device", f"NVML: {exc}") from None
         samples = samples_from_readings(readings, target.tags, self._host, now_ns())
         if not samples:
-            raise PollError("decode", "nvml://local: NVML lists no GPUs with readable counters")
+            raise PollError("decode", "NVML lists no GPUs with readable counters")
         missing = missing_gpus(samples, target.options.get("gpus"))
         if missing:
-            raise PollError("device", f"nvml://local: GPU(s) {', '.join(missing)} not visible to NVML "
+            raise PollError("device", f"GPU(s) {', '.join(missing)} not visible to NVML "
                                       f"(inventory says {target.options['gpus']})", partial=samples)
         return samples
 

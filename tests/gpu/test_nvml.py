@@ -94,3 +94,25 @@ def test_live_probe_nvml_local(nvml):
     samples = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(samples) == nvml.nvmlDeviceGetCount()
     assert all(s["measurement"] == "gpu" and s["fields"]["power_w"] > 0 for s in samples)
+
+
+def test_probe_nvml_local_answers_either_way():
+    """Runs everywhere: samples where NVML works, else exit 1 with a one-line reason (no traceback)."""
+    import pynvml
+    try:
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+        pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        count = None
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "probe", "nvml://local"], capture_output=True, text=True,
+                          timeout=120)
+    if count is None:
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert "unreachable" in proc.stderr and "no NVIDIA GPU/driver here" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    elif count == 0:
+        assert proc.returncode == 1 and "no GPUs" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert len(proc.stdout.splitlines()) == count
