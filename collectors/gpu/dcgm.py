@@ -224,7 +224,7 @@ class DcgmCollector(Collector):
         if missing:
             # A GPU that fell off the bus (XID 79) vanishes from the exporter's page rather than
             # reporting an error; the inventory's GPU count is how we notice.  The rest is good data.
-            raise PollError("device", f"{target.address()}{path}: GPU(s) {', '.join(missing)} missing from the page "
+            raise PollError("device", f"{target.address()}{path}: GPU(s) {', '.join(missing)} missing from the page or all blank "
                                       f"(inventory says {target.options['gpus']})", partial=samples)
         return samples
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 import time
 import warnings
@@ -44,6 +45,11 @@ from collectors.sample import Sample, now_ns
 __all__ = ["samples_from_resources", "RedfishCollector", "ResourceMissing"]
 
 ROOT = "/redfish/v1"
+
+# The library warns (UserWarning) about each vendor quirk it works around, on every poll;
+# the quirks are not actionable for an operator.  warnings.catch_warnings is not
+# thread-safe, so this is a module-level filter on the library's own modules.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"redfish(\.|$)")
 #: Sensors are one GET each; they are read only when no Thermal/ThermalSubsystem data exists.
 MAX_SENSORS = 200
 
@@ -296,13 +302,13 @@ class RedfishCollector(Collector):
             if not cafile:
                 import certifi
                 cafile = certifi.where()
+            if not os.path.isfile(cafile):
+                raise PollError("config", f"{target.address()}: ca_bundle {cafile} is not a readable file")
         username, password = self._username(target), target.secret("password")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the library warns about vendor quirks on stderr
-            client = redfish.redfish_client(base_url=self._base_url(target), username=username, password=password,
-                                            cafile=cafile, timeout=target.timeout_s, max_retry=0)
-            if username and password:
-                client.login(auth="session")
+        client = redfish.redfish_client(base_url=self._base_url(target), username=username, password=password,
+                                        cafile=cafile, timeout=target.timeout_s, max_retry=0)
+        if username and password:
+            client.login(auth="session")
         return _Session(client)
 
     def _poll_blocking(self, target: Target, deadline: float) -> list[Sample]:

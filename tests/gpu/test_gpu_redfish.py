@@ -142,6 +142,8 @@ def test_tls_verified_by_default_with_ca_bundle_or_opt_out(tmp_path):
         ])
     assert isinstance(default, PollError) and default.kind == "auth" and "TLS" in default.message
     assert isinstance(with_ca, list) and isinstance(opted_out, list) and len(with_ca) == len(opted_out) > 10
+    [no_file] = _polls([_target(server.port, "redfish-https", ca_bundle=str(tmp_path / "missing.pem"))])
+    assert isinstance(no_file, PollError) and no_file.kind == "config" and "missing.pem" in no_file.message
 
 
 def test_dead_bmc_is_unreachable():
