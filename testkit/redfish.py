@@ -42,6 +42,7 @@ class RedfishMockupServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms delayed-ACK stalls
 
             def log_message(self, *args) -> None:
                 pass
