@@ -74,7 +74,9 @@ class HttpGetter:
                 _close(writer)
             return body
 
-    async def _exchange(self, reader, writer, host, port, path, where, got_any) -> tuple[bytes, bool]:
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int,
+                        path: str, where: str, got_any: list[bool]) -> tuple[bytes, bool]:
+        """Send one GET and read one reply; (body, connection reusable?)."""
         hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         writer.write(f"GET {path} HTTP/1.1\r\nHost: {hostport}\r\nAccept: text/plain\r\n"
                      f"Accept-Encoding: gzip, identity\r\nConnection: keep-alive\r\n\r\n".encode("ascii"))
