@@ -195,6 +195,8 @@ def samples_from_page(metrics: Iterable[PromSample], base_tags: dict[str, str], 
 
 def missing_gpus(samples: list[Sample], expected: object) -> list[str]:
     """GPU indices 0..expected-1 with no sample (MIG instances count for their GPU)."""
+    if isinstance(expected, str) and expected.isdigit():  # from ``dcim probe --option gpus=8``
+        expected = int(expected)
     if not isinstance(expected, int) or isinstance(expected, bool) or expected <= 0:
         return []
     seen = {s.tags.get("gpu") for s in samples}
