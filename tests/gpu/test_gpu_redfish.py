@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 
 from collectors.base import PollError, Target
 from collectors.gpu.redfish import RedfishCollector
@@ -131,6 +133,7 @@ def test_session_login_is_reused_and_renewed():
     assert isinstance(anon, PollError) and anon.kind == "auth"
 
 
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # the opt-out case, on purpose
 def test_tls_verified_by_default_with_ca_bundle_or_opt_out(tmp_path):
     cert, key = self_signed_cert(tmp_path)
     with RedfishMockupServer(MOCKUPS / "cisco_ucsc-c240-m5sn", tls=(cert, key)) as server:
