@@ -154,7 +154,7 @@ class Alert:
         return cls(**obj)
 
 
-#: called with (alert, firing alerts) -> suppressed_by fingerprint(s) or ""
+#: called with (alert, firing root alerts: rules with ``explains``) -> suppressed_by fingerprint(s) or ""
 Suppressor = Callable[[Alert, dict[str, Alert]], str]
 
 
@@ -171,6 +171,7 @@ class Engine:
         self._seen: dict[tuple[str, SeriesKey], tuple[int, dict[str, str]]] = {}
         self._fails: dict[str, int] = {}
         self._loc_cache: dict[str, dict[str, str]] = {}
+        self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         self.started_ns: int | None = None
         self.evaluations = 0
         self.skipped_type = 0
@@ -244,8 +245,11 @@ class Engine:
         self._alerts = {}
         for k, a in snap.get("alerts", []):
             alert = Alert.from_json(a)
-            if alert.rule in self.rules.by_name:  # a rule removed since: drop its alerts
+            rule = self.rules.by_name.get(alert.rule)
+            if rule is not None:  # a rule removed since: drop its alerts
                 self._alerts[_dec_key(k)] = alert
+                if rule.explains and alert.state == "firing":
+                    self._roots[alert.fingerprint] = alert
         self._seen = {_dec_key(k): (t, tags) for k, t, tags in snap.get("seen", [])}
         self._fails = dict(snap.get("fails", {}))
         self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
@@ -328,6 +332,7 @@ class Engine:
             del self._alerts[key]
             if a.state == "firing":
                 a.state = "resolved"
+                self._roots.pop(a.fingerprint, None)
                 events.append(a.event(rule, t))
 
     def _new(self, rule: Rule, key, device: str, skey: SeriesKey, tags, value, t: int) -> Alert:
@@ -343,8 +348,10 @@ class Engine:
     def _fire(self, a: Alert, rule: Rule, t: int, events: list) -> None:
         a.state = "firing"
         a.since_ns = t
-        if self.suppressor is not None:
-            a.suppressed_by = self.suppressor(a, self.firing())
+        if rule.explains:
+            self._roots[a.fingerprint] = a
+        if self.suppressor is not None and self._roots:
+            a.suppressed_by = self.suppressor(a, self._roots)
         self._send(a, rule, t, events)
 
     def _send(self, a: Alert, rule: Rule, t: int, events: list, *, renotify: bool = False) -> None:
@@ -408,12 +415,14 @@ class Engine:
         )
         if not roots_changed:
             return
-        firing = self.firing()
-        for a in firing.values():
-            new = self.suppressor(a, firing)
+        for a in self.firing().values():
+            new = self.suppressor(a, self._roots) if self._roots else ""
             if new != a.suppressed_by:
                 a.suppressed_by = new
                 self.updated.append(a)
+                for e in events:  # an event of this same batch goes out with the current view
+                    if e["fingerprint"] == a.fingerprint and e["state"] == "firing":
+                        e["suppressed_by"] = new
 
 
 def _enc_key(key: tuple[str, SeriesKey]) -> list:
