@@ -124,9 +124,11 @@ class Alert:
                                                                         "value": self.value, "rule": self.rule})
         if rule.annotations.runbook:
             ann["runbook"] = rule.annotations.runbook
+        st = state or self.state
         return {
+            "id": f"{self.fingerprint}:{st}:{now_ns}",
             "fingerprint": self.fingerprint,
-            "state": state or self.state,
+            "state": st,
             "severity": self.severity,
             "rule": self.rule,
             "device": self.device,
@@ -240,8 +242,10 @@ class Engine:
             "rate_last": [[list(_enc_key(k)), t, v] for k, (t, v) in self._rate_last.items()],
         }
 
-    def restore(self, snap: dict[str, Any]) -> None:
-        self.started_ns = snap.get("started_ns")
+    def restore(self, snap: dict[str, Any], now_ns: int | None = None) -> None:
+        """Continue from a snapshot.  With ``now_ns`` the stale/absent clocks restart at
+        ``now_ns``: the engine's own downtime is not the devices' silence."""
+        self.started_ns = snap.get("started_ns") if now_ns is None else now_ns
         self._alerts = {}
         for k, a in snap.get("alerts", []):
             alert = Alert.from_json(a)
@@ -250,7 +254,7 @@ class Engine:
                 self._alerts[_dec_key(k)] = alert
                 if rule.explains and alert.state == "firing":
                     self._roots[alert.fingerprint] = alert
-        self._seen = {_dec_key(k): (t, tags) for k, t, tags in snap.get("seen", [])}
+        self._seen = {_dec_key(k): (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])}
         self._fails = dict(snap.get("fails", {}))
         self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
 
