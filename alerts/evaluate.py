@@ -149,7 +149,19 @@ class Alert:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {
+            "rule": self.rule, "fingerprint": self.fingerprint, "severity": self.severity, "device": self.device,
+            "series": self.series, "location": self.location, "state": self.state, "value": self.value,
+            "threshold": self.threshold, "pending_since_ns": self.pending_since_ns, "since_ns": self.since_ns,
+            "last_sent_ns": self.last_sent_ns, "labels": self.labels, "context": self.context,
+            "suppressed_by": self.suppressed_by, "silenced": self.silenced, "acked": self.acked,
+            "notifications": self.notifications,
+        }
+
+    def match_view(self) -> dict[str, Any]:
+        """The fields a silence matches on, without rendering the summary."""
+        return {"rule": self.rule, "device": self.device, "severity": self.severity, "fingerprint": self.fingerprint,
+                **self.location, "series": self.series, "labels": self.labels}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Alert":
@@ -174,6 +186,7 @@ class Engine:
         self._fails: dict[str, int] = {}
         self._loc_cache: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
+        self._by_fp: dict[str, Alert] = {}
         self.started_ns: int | None = None
         self.evaluations = 0
         self.skipped_type = 0
@@ -224,6 +237,9 @@ class Engine:
     def active(self, *, include_pending: bool = False) -> list[Alert]:
         return [a for a in self._alerts.values() if a.state == "firing" or include_pending]
 
+    def get(self, fingerprint: str) -> Alert | None:
+        return self._by_fp.get(fingerprint)
+
     def firing(self) -> dict[str, Alert]:
         return {a.fingerprint: a for a in self._alerts.values() if a.state == "firing"}
 
@@ -247,11 +263,14 @@ class Engine:
         ``now_ns``: the engine's own downtime is not the devices' silence."""
         self.started_ns = snap.get("started_ns") if now_ns is None else now_ns
         self._alerts = {}
+        self._by_fp = {}
+        self._roots = {}
         for k, a in snap.get("alerts", []):
             alert = Alert.from_json(a)
             rule = self.rules.by_name.get(alert.rule)
             if rule is not None:  # a rule removed since: drop its alerts
                 self._alerts[_dec_key(k)] = alert
+                self._by_fp[alert.fingerprint] = alert
                 if rule.explains and alert.state == "firing":
                     self._roots[alert.fingerprint] = alert
         self._seen = {_dec_key(k): (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])}
@@ -334,6 +353,7 @@ class Engine:
         elif a is not None:
             a.value = value
             del self._alerts[key]
+            self._by_fp.pop(a.fingerprint, None)
             if a.state == "firing":
                 a.state = "resolved"
                 self._roots.pop(a.fingerprint, None)
@@ -347,6 +367,7 @@ class Engine:
             threshold=rule.threshold_value(), pending_since_ns=t, since_ns=t, labels=dict(rule.labels),
         )
         self._alerts[key] = a
+        self._by_fp[a.fingerprint] = a
         return a
 
     def _fire(self, a: Alert, rule: Rule, t: int, events: list) -> None:

@@ -56,7 +56,7 @@ def alert_sample(event: dict[str, Any]) -> Sample:
 
 class AlertRuntime:
     def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
-                 influx_writer=None, clock: Callable[[], int] = time.time_ns) -> None:
+                 influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25) -> None:
         self.site = site
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
         self.state_dir = Path(state_dir)
@@ -83,6 +83,10 @@ class AlertRuntime:
         self.commands_rejected = 0
         self._dirty = False
         self._last_save = 0
+        self._last_save_mono = 0.0
+        self._save_pending = False
+        self.save_interval_s = save_interval_s
+        self._any_flags = any(a.silenced or a.acked for a in self.engine.active())
 
     # -- the interface the service and the demo call --------------------------------------------
     def consume(self, samples: list[Sample]) -> None:
@@ -104,7 +108,7 @@ class AlertRuntime:
         events = self.engine.tick(now)
         if events or self.engine.updated:
             self._handle(events, now)
-        elif self._dirty and now - self._last_save > 30 * _NS:
+        if self._save_pending or (self._dirty and now - self._last_save > 30 * _NS):
             self._save(now)
 
     async def stop(self, timeout: float = 5.0) -> None:
@@ -135,17 +139,20 @@ class AlertRuntime:
 
     # -- internals -----------------------------------------------------------------------------------
     def _handle(self, events: list[dict[str, Any]], now: int) -> None:
+        flags = self._has_flags()
         for e in events:
-            e["silenced"] = self.silences.silenced_by(e, e["time_ns"]) is not None
-            e["acked"] = self.silences.is_acked(e["fingerprint"])
-            if e["state"] == "resolved":
+            if flags:
+                e["silenced"] = self.silences.silenced_by(e, e["time_ns"]) is not None
+                e["acked"] = self.silences.is_acked(e["fingerprint"])
+                a = self.engine.get(e["fingerprint"])
+                if a is not None:
+                    a.silenced, a.acked = e["silenced"], e["acked"]
+                    self._any_flags = self._any_flags or a.silenced or a.acked
+            if e["state"] == "resolved" and self.silences.state.acks:
                 self.silences.clear_ack(e["fingerprint"], now)
-        for a in self.engine.active():
-            a.silenced = self.silences.silenced_by(self._event_of(a, now), now) is not None
-            a.acked = self.silences.is_acked(a.fingerprint)
         updated = self.engine.updated
         self.engine.updated = []
-        self._save(now)
+        self._save_soon(now)
         if self.publisher is not None:
             msgs = []
             for e in events:
@@ -169,24 +176,45 @@ class AlertRuntime:
         assert rule is not None
         return a.event(rule, now)
 
+    def _has_flags(self) -> bool:
+        return bool(self.silences.state.silences or self.silences.state.acks)
+
     def _refresh_flags(self, now: int) -> None:
-        """Silences/acks changed: republish retained state of firing alerts whose flags changed."""
+        """Silences/acks changed or started/ended: republish retained state of firing alerts whose flags changed."""
+        if not self._has_flags() and not self._any_flags:
+            return  # nothing can be silenced or acked, and nothing is
         changed = []
+        any_flags = False
         for a in self.engine.active():
-            ev = self._event_of(a, now)
-            silenced = self.silences.silenced_by(ev, now) is not None
+            silenced = self.silences.silenced_by(a.match_view(), now) is not None
             acked = self.silences.is_acked(a.fingerprint)
+            any_flags = any_flags or silenced or acked
             if (silenced, acked) != (a.silenced, a.acked):
                 a.silenced, a.acked = silenced, acked
                 changed.append(a)
+        self._any_flags = any_flags
         if changed:
             self.engine.updated.extend(changed)
             self._handle([], now)
 
+    def _save_soon(self, now: int) -> None:
+        """Persist a change batch; in a storm, coalesce to one snapshot per ``save_interval_s``.
+
+        The snapshot is the whole engine state (O(alerts)); writing it for every one of
+        hundreds of back-to-back batches would cost more than evaluating them.  A
+        crash inside the window loses at most that window's transitions from the
+        snapshot; their events are already safe in the outbox."""
+        if time.monotonic() - self._last_save_mono >= self.save_interval_s:
+            self._save(now)
+        else:
+            self._save_pending = True
+
     def _save(self, now: int) -> None:
         self.store.save(self.engine.snapshot())
         self._dirty = False
+        self._save_pending = False
         self._last_save = now
+        self._last_save_mono = time.monotonic()
 
     def _commands(self, now: int) -> None:
         if self.publisher is None:
