@@ -187,6 +187,7 @@ class Engine:
         self._loc_cache: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         self._by_fp: dict[str, Alert] = {}
+        self._route: dict[tuple[str, str, str], list[Rule]] = {}
         self.started_ns: int | None = None
         self.evaluations = 0
         self.skipped_type = 0
@@ -199,15 +200,22 @@ class Engine:
         events: list[dict[str, Any]] = []
         by_field = self.rules.by_field
         stale = self.rules.stale_by_measurement
+        route = self._route
         for s in samples:
             m = s.measurement
             if self.started_ns is None:
                 self.started_ns = s.time_ns
+            device = s.tags.get("device", "")
+            series = None
             for fname, value in s.fields.items():
-                rules = by_field.get((m, fname))
+                rules = route.get((m, fname, device))
+                if rules is None:
+                    rules = self._route_for(m, fname, device, by_field)
                 if rules:
+                    if series is None:
+                        series = self._series(s)
                     for rule in rules:
-                        self._eval(rule, s, value, events)
+                        self._eval(rule, s, value, events, series)
             if stale:
                 for rule in stale.get(m, ()):
                     self._mark_seen(rule, s, events)
@@ -278,6 +286,18 @@ class Engine:
         self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
 
     # -- internals ------------------------------------------------------------------
+    def _route_for(self, m: str, fname: str, device: str, by_field) -> list[Rule]:
+        """Rules for (measurement, field, device), inventory selectors applied once and cached:
+        after the first sample of a series the hot path is one dict lookup."""
+        out = []
+        for rule in by_field.get((m, fname), ()):
+            ids = self._filters[rule.name].ids
+            if ids is None or device in ids:
+                out.append(rule)
+        if len(self._route) < 1_000_000:  # bounded: a tag explosion must not eat memory
+            self._route[(m, fname, device)] = out
+        return out
+
     def _series(self, s: Sample) -> tuple[str, SeriesKey]:
         tags = s.tags
         device = tags.get("device", "")
@@ -295,9 +315,12 @@ class Engine:
             self._loc_cache[device] = loc
         return loc
 
-    def _eval(self, rule: Rule, s: Sample, value: Any, events: list) -> None:
-        device, skey = self._series(s)
-        if not self._filters[rule.name].accepts(device, s.tags):
+    def _eval(self, rule: Rule, s: Sample, value: Any, events: list, series: tuple[str, SeriesKey] | None = None) -> None:
+        device, skey = series or self._series(s)
+        filt = self._filters[rule.name]
+        if filt.tag_checks and not filt.accepts(device, s.tags):
+            return
+        if filt.ids is not None and device not in filt.ids:
             return
         if rule.match and not match_tags(rule.match, s.tags):
             return
