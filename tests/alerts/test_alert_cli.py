@@ -87,3 +87,33 @@ def test_silence_over_mqtt_reaches_the_command_topic(mosquitto):
     assert topic == "dcim/tetouan/commands/silence"
     assert json.loads(payload) == {"select": {"hall": "h1"}, "duration_s": 1800.0, "author": "amina", "reason": "drill"}
     sub.stop()
+
+
+def test_tail_prints_events_from_the_broker(mosquitto, tmp_path, capsys):
+    import asyncio
+    import threading
+
+    from alerts.mqtt_publisher import MqttSettings
+    from alerts.rules import load_rules_text
+    from alerts.runtime import AlertRuntime
+    from collectors.sample import Sample
+
+    rc: list[int] = []
+    th = threading.Thread(target=lambda: rc.append(main(["alerts", "tail", "--mqtt", f"127.0.0.1:{mosquitto.port}",
+                                                         "--site", "tetouan", "--duration", "2", "--json"])))
+    th.start()
+    time.sleep(0.5)
+    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n"
+                            "    severity: critical\n", "t.yaml")
+    rt = AlertRuntime(None, rules, state_dir=tmp_path / "st", mqtt=MqttSettings(port=mosquitto.port, site="tetouan"))
+
+    async def go():
+        await rt.start()
+        rt.consume([Sample("pdu", {"device": "pdu-x"}, {"current_a": 40.0}, time.time_ns())])
+        assert rt.publisher.drain(5)
+        await rt.stop()
+    asyncio.run(go())
+    th.join(10)
+    assert rc == [0]
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
+    assert [(e["rule"], e["device"], e["state"]) for e in lines] == [("hot", "pdu-x", "firing")]
