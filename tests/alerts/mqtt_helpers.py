@@ -12,7 +12,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 class Subscriber:
     def __init__(self, port: int, topic: str, *, client_id: str = "test-sub", clean: bool = True,
-                 delay_s: float = 0.0) -> None:
+                 delay_s: float = 0.0, username: str | None = None, password: str | None = None,
+                 ca_file: str | None = None) -> None:
         self.port, self.topic, self.delay_s = port, topic, delay_s
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
@@ -23,6 +24,10 @@ class Subscriber:
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.reconnect_delay_set(0.1, 1)
+        if username:
+            self.client.username_pw_set(username, password)
+        if ca_file:
+            self.client.tls_set(ca_certs=ca_file)
 
     def _on_connect(self, client, userdata, flags, rc, props) -> None:
         client.subscribe(self.topic, qos=1)
