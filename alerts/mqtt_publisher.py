@@ -196,6 +196,9 @@ class MqttPublisher:
             log.warning("MQTT connect to %s:%s refused: %s", self.settings.host, self.settings.port, reason_code)
             return
         self.connects += 1
+        # paho would resend its own unacknowledged messages now; the outbox resends them in
+        # order anyway, so drop paho's copies rather than send everything twice
+        client.drop_out_messages()
         client.publish(self._status_topic, b"online", qos=1, retain=True)
         client.subscribe(self._commands_topic, qos=1)
         self._generation += 1

@@ -128,6 +128,11 @@ class Rule(_Strict):
                 raise ValueError("a rate rule needs rate_per_s: (the per-second change that fires)")
             if self.op in ("outside", "==", "!="):
                 raise ValueError("a rate rule compares with >, <, >= or <=")
+            if self.clear is not None:
+                if self.op in (">", ">=") and self.clear > self.rate_per_s:
+                    raise ValueError(f"clear {self.clear} must not be above rate_per_s {self.rate_per_s} for op {self.op!r}")
+                if self.op in ("<", "<=") and self.clear < self.rate_per_s:
+                    raise ValueError(f"clear {self.clear} must not be below rate_per_s {self.rate_per_s} for op {self.op!r}")
         if k == "threshold":
             if self.op == "outside":
                 if self.band is None:
