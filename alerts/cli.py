@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--duration", required=True, help="e.g. 30m, 2h, 1d")
     s.add_argument("--author", required=True)
     s.add_argument("--reason", required=True)
+    s.add_argument("--start", help="ISO-8601 start time (default: now), e.g. 2026-11-25T22:00Z")
     _target_args(s)
     s.set_defaults(func=_silence)
 
@@ -165,21 +166,38 @@ def _silence(args: argparse.Namespace) -> int:
     from alerts.selectors import parse_selector
     from alerts.silences import SilenceError, Silences, parse_duration
 
+    from alerts.state_store import StateFileError
+
     try:
         match = parse_selector(args.select)
         dur = parse_duration(args.duration)
+        start_ns = _parse_time(args.start) if args.start else None
     except ValueError as exc:
         return _err(str(exc))
     if args.mqtt:
-        return _send_command(args, "silence", {"select": match, "duration_s": dur, "author": args.author,
-                                               "reason": args.reason})
+        body = {"select": match, "duration_s": dur, "author": args.author, "reason": args.reason}
+        if start_ns is not None:
+            body["starts_ns"] = start_ns
+        return _send_command(args, "silence", body)
     try:
         s = Silences(args.state_dir).add(match, duration_s=dur, author=args.author, reason=args.reason,
-                                         now_ns=time.time_ns())
-    except SilenceError as exc:
+                                         now_ns=time.time_ns(), starts_ns=start_ns)
+    except (SilenceError, StateFileError) as exc:
         return _err(str(exc))
     print(f"silence {s.id}: {args.select} for {args.duration} by {args.author}")
     return 0
+
+
+def _parse_time(text: str) -> int:
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--start {text!r}: not an ISO-8601 time (e.g. 2026-11-25T22:00Z)") from None
+    if t.tzinfo is None:
+        raise ValueError(f"--start {text!r}: give a time zone (Z or +01:00)")
+    return int(t.timestamp() * 1e9)
 
 
 def _ack(args: argparse.Namespace) -> int:
@@ -188,11 +206,13 @@ def _ack(args: argparse.Namespace) -> int:
     if args.mqtt:
         return _send_command(args, "ack", {"fingerprints": args.fingerprints, "author": args.author,
                                            "comment": args.comment})
-    store = Silences(args.state_dir)
+    from alerts.state_store import StateFileError
+
     try:
+        store = Silences(args.state_dir)
         for fp in args.fingerprints:
             store.ack(fp, author=args.author, comment=args.comment, now_ns=time.time_ns())
-    except SilenceError as exc:
+    except (SilenceError, StateFileError) as exc:
         return _err(str(exc))
     print(f"acked {len(args.fingerprints)} alert(s) as {args.author}")
     return 0

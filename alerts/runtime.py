@@ -26,7 +26,7 @@ from alerts.outbox import Outbox
 from alerts.rules import RuleSet, load_rules
 from alerts.selectors import parse_selector
 from alerts.silences import SilenceError, Silences, parse_duration
-from alerts.state_store import StateStore
+from alerts.state_store import StateFileError, StateStore
 from alerts.suppression import Suppressor
 from collectors.sample import Sample
 from inventory.topology import PowerGraph
@@ -67,7 +67,14 @@ class AlertRuntime:
         suppressor = Suppressor(graph, self.rules.by_name.get) if graph is not None else None
         self.engine = Engine(self.rules, site, suppressor=suppressor)
         self.store = StateStore(self.state_dir)
-        snap = self.store.load()
+        try:
+            snap = self.store.load()
+        except StateFileError as exc:
+            # alerting must go on: keep the bad file for inspection, start from an empty state
+            aside = self.store.path.with_name(f"{self.store.path.name}.corrupt-{clock()}")
+            self.store.path.rename(aside)
+            log.error("alert state unreadable (%s); moved to %s, starting fresh", exc, aside)
+            snap = None
         if snap:
             self.engine.restore(snap, now_ns=clock())
         self.silences = Silences(self.state_dir)
@@ -125,9 +132,11 @@ class AlertRuntime:
         self.listeners.append(fn)
 
     # -- silences and acks (CLI in-process, MQTT commands) ------------------------------------------
-    def silence(self, match: dict[str, str], *, duration_s: float, author: str, reason: str, now_ns: int | None = None):
+    def silence(self, match: dict[str, str], *, duration_s: float, author: str, reason: str, now_ns: int | None = None,
+                starts_ns: int | None = None):
         now = self.clock() if now_ns is None else now_ns
-        s = self.silences.add(match, duration_s=duration_s, author=author, reason=reason, now_ns=now)
+        s = self.silences.add(match, duration_s=duration_s, author=author, reason=reason, now_ns=now,
+                              starts_ns=int(starts_ns) if starts_ns is not None else None)
         self._refresh_flags(now)
         return s
 
@@ -242,7 +251,7 @@ class AlertRuntime:
             match = parse_selector(sel) if isinstance(sel, str) else dict(sel or {})
             dur = body.get("duration_s") or parse_duration(body.get("duration", ""))
             self.silence(match, duration_s=float(dur), author=str(body.get("author", "")),
-                         reason=str(body.get("reason", "")), now_ns=now)
+                         reason=str(body.get("reason", "")), now_ns=now, starts_ns=body.get("starts_ns"))
         elif verb == "ack":
             fps = body.get("fingerprints") or [body.get("fingerprint", "")]
             for fp in fps:
