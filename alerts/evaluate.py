@@ -36,7 +36,8 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne,
 }
 
-SeriesKey = tuple  # (device, (tag, value), ...)
+SeriesKey = tuple  # (device, (tag, value), ...) with component tags sorted by name
+_COMPONENT = frozenset(COMPONENT_TAGS)
 
 
 def iso(ns: int) -> str:
@@ -301,8 +302,10 @@ class Engine:
     def _series(self, s: Sample) -> tuple[str, SeriesKey]:
         tags = s.tags
         device = tags.get("device", "")
-        comp = tuple((t, tags[t]) for t in COMPONENT_TAGS if t in tags)
-        return device, (device,) + comp
+        comp = [(k, v) for k, v in tags.items() if k in _COMPONENT]  # a sample has few tags: scan those
+        if len(comp) > 1:
+            comp.sort()
+        return device, (device, *comp)
 
     def _location(self, device: str, tags: dict[str, str]) -> dict[str, str]:
         loc = self._loc_cache.get(device)
