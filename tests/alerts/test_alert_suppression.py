@@ -106,3 +106,29 @@ def test_cooling_root_explains_cdu_and_nodes_downstream(site):
     root = eng.observe([Sample("chiller", {"device": "chiller-1"}, {"running": False}, T0)])[0]
     ev = by_rule(eng.observe([node("h1-r01-k01-n1", 90, 1)]))
     assert ev[("node-hot", "h1-r01-k01-n1")]["suppressed_by"] == root["fingerprint"]  # n1 <- cdu-1 <- chiller-1
+
+
+def test_reachability_root_explains_only_silent_device_alerts(site):
+    rs = load_rules_text("""
+rules:
+  - name: ups-unreachable
+    kind: device_down
+    polls: 1
+    select: {kind: ups}
+    explains: [reachability]
+  - name: pdu-down
+    kind: device_down
+    polls: 1
+    select: {kind: pdu}
+  - name: pdu-hot
+    measurement: pdu
+    field: current_a
+    threshold: 25
+""", "t.yaml")
+    eng = Engine(rs, site, suppressor=Suppressor(PowerGraph(site), rs.by_name.get))
+    poll = lambda dev, t: Sample("poll", {"device": dev, "protocol": "snmp"}, {"ok": False}, T0 + t * S)
+    root = eng.observe([poll("ups-1a", 0)])[0]
+    ev = by_rule(eng.observe([poll("h1-r01-k01-pdu-a", 1), pdu("h1-r01-k01-pdu-a", 30, 1), poll("h1-r01-k01-pdu-b", 1)]))
+    assert ev[("pdu-down", "h1-r01-k01-pdu-a")]["suppressed_by"] == root["fingerprint"]
+    assert ev[("pdu-hot", "h1-r01-k01-pdu-a")]["suppressed_by"] == ""  # a measured value is not explained
+    assert ev[("pdu-down", "h1-r01-k01-pdu-b")]["suppressed_by"] == ""  # other side, other UPS
