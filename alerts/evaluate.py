@@ -1,0 +1,486 @@
+"""The pure rule engine: samples and clock ticks in, alert events out.
+
+No I/O and no clock reads: every call carries its time (sample ``time_ns`` or
+the ``now_ns`` given to :meth:`Engine.tick`), so tests replay exact timelines
+and a restart can restore the state from a snapshot.
+
+State machine per (rule, series), series = device + component tags::
+
+    inactive --condition--> pending --for_s elapsed--> firing --clear--> resolved (-> inactive)
+                 pending --condition gone--> inactive (nothing was ever sent)
+
+Hysteresis: while pending or firing, a rule with ``clear:`` stays active until
+the value is past ``clear`` (``op: '>'`` clears when ``value < clear``,
+``op: '<'`` when ``value > clear``), so a value flapping between ``clear`` and
+``threshold`` yields exactly one firing event.  Events go out on transitions
+(firing, resolved) and on re-notify (``renotify_s``) only: that is the dedup.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from alerts.rules import COMPONENT_TAGS, Rule, RuleSet
+from alerts.selectors import DeviceFilter, compile_select, match_tags
+from collectors.sample import Sample
+
+__all__ = ["Alert", "Engine", "fingerprint", "iso", "breached", "render"]
+
+_NS = 1_000_000_000
+_LOCATION = ("site", "hall", "row", "rack")
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne,
+}
+
+SeriesKey = tuple  # (device, (tag, value), ...) with component tags sorted by name
+_COMPONENT = frozenset(COMPONENT_TAGS)
+
+
+def iso(ns: int) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. 2026-11-25T17:00:00.000Z."""
+    return dt.datetime.fromtimestamp(ns / _NS, tz=dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fingerprint(rule: str, series: dict[str, str]) -> str:
+    """Stable id of one alert series: same rule + same series labels -> same id, across restarts."""
+    text = rule + "\x00" + "\x00".join(f"{k}={series[k]}" for k in sorted(series))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def breached(rule: Rule, value: Any, active: bool) -> bool:
+    """Is the condition true for ``value``?  ``active``: already pending/firing (hysteresis applies)."""
+    op = rule.op
+    if op == "outside":
+        lo, hi = rule.band  # type: ignore[misc]
+        return value < lo or value > hi
+    threshold = rule.rate_per_s if rule.kind == "rate" else rule.threshold
+    if active and rule.clear is not None:
+        if op in (">", ">="):
+            return not value < rule.clear
+        return not value > rule.clear
+    return _OPS[op](value, threshold)
+
+
+class _Fmt(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+    return str(v)
+
+
+def render(template: str, ctx: dict[str, Any]) -> str:
+    """``{device}``-style template; unknown keys stay visible instead of raising."""
+    try:
+        return template.format_map(_Fmt({k: _fmt_value(v) for k, v in ctx.items()}))
+    except (ValueError, IndexError):  # a stray brace in a summary must not stop alerting
+        return template
+
+
+@dataclass(slots=True)
+class Alert:
+    """One (rule, series) that is pending or firing."""
+
+    rule: str
+    fingerprint: str
+    severity: str
+    device: str
+    series: dict[str, str]
+    location: dict[str, str]
+    state: str  # pending | firing | resolved
+    value: Any
+    threshold: Any
+    pending_since_ns: int
+    since_ns: int
+    last_sent_ns: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    suppressed_by: str = ""
+    silenced: bool = False
+    acked: bool = False
+    notifications: int = 0
+
+    def summary(self, rule: Rule) -> str:
+        ctx = dict(self.context)
+        ctx.update(self.series)
+        ctx.update(self.location)
+        ctx.update(rule=self.rule, device=self.device, value=self.value, threshold=self.threshold,
+                   severity=self.severity)
+        return render(rule.annotations.summary, ctx)
+
+    def event(self, rule: Rule, now_ns: int, *, state: str | None = None, renotify: bool = False) -> dict[str, Any]:
+        """The JSON payload published for this alert (MQTT, InfluxDB, state file)."""
+        ann = {"summary": self.summary(rule)}
+        if rule.annotations.description:
+            ann["description"] = render(rule.annotations.description, {**self.context, **self.series, "device": self.device,
+                                                                        "value": self.value, "rule": self.rule})
+        if rule.annotations.runbook:
+            ann["runbook"] = rule.annotations.runbook
+        st = state or self.state
+        return {
+            "id": f"{self.fingerprint}:{st}:{now_ns}",
+            "fingerprint": self.fingerprint,
+            "state": st,
+            "severity": self.severity,
+            "rule": self.rule,
+            "device": self.device,
+            **{k: self.location.get(k, "") for k in _LOCATION},
+            "series": dict(self.series),
+            "value": self.value,
+            "threshold": self.threshold,
+            "since": iso(self.since_ns),
+            "time": iso(now_ns),
+            "time_ns": now_ns,
+            "labels": dict(self.labels),
+            "annotations": ann,
+            "suppressed_by": self.suppressed_by,
+            "silenced": self.silenced,
+            "acked": self.acked,
+            "renotify": renotify,
+            "notifications": self.notifications,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "fingerprint": self.fingerprint, "severity": self.severity, "device": self.device,
+            "series": self.series, "location": self.location, "state": self.state, "value": self.value,
+            "threshold": self.threshold, "pending_since_ns": self.pending_since_ns, "since_ns": self.since_ns,
+            "last_sent_ns": self.last_sent_ns, "labels": self.labels, "context": self.context,
+            "suppressed_by": self.suppressed_by, "silenced": self.silenced, "acked": self.acked,
+            "notifications": self.notifications,
+        }
+
+    def match_view(self) -> dict[str, Any]:
+        """The fields a silence matches on, without rendering the summary."""
+        return {"rule": self.rule, "device": self.device, "severity": self.severity, "fingerprint": self.fingerprint,
+                **self.location, "series": self.series, "labels": self.labels}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "Alert":
+        return cls(**obj)
+
+
+#: called with (alert, firing root alerts: rules with ``explains``) -> suppressed_by fingerprint(s) or ""
+Suppressor = Callable[[Alert, dict[str, Alert]], str]
+
+
+class Engine:
+    """Evaluates a :class:`RuleSet` over samples; returns events.  Single-threaded, not thread-safe."""
+
+    def __init__(self, rules: RuleSet, site=None, *, suppressor: Suppressor | None = None) -> None:
+        self.rules = rules
+        self.site = site
+        self.suppressor = suppressor
+        self._filters: dict[str, DeviceFilter] = {r.name: compile_select(r, site) for r in rules.rules}
+        self._alerts: dict[tuple[str, SeriesKey], Alert] = {}
+        self._rate_last: dict[tuple[str, SeriesKey], tuple[int, float]] = {}
+        self._seen: dict[tuple[str, SeriesKey], tuple[int, dict[str, str]]] = {}
+        self._fails: dict[str, int] = {}
+        self._loc_cache: dict[str, dict[str, str]] = {}
+        self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
+        self._by_fp: dict[str, Alert] = {}
+        self._route: dict[tuple[str, str, str], list[Rule]] = {}
+        self.started_ns: int | None = None
+        self.evaluations = 0
+        self.skipped_type = 0
+        #: alerts whose suppression changed since last drained (retained state to refresh)
+        self.updated: list[Alert] = []
+
+    # -- public ---------------------------------------------------------------------
+    def observe(self, samples: Iterable[Sample]) -> list[dict[str, Any]]:
+        """Index and evaluate samples; return the events (firing / resolved / re-notify) they cause."""
+        events: list[dict[str, Any]] = []
+        by_field = self.rules.by_field
+        stale = self.rules.stale_by_measurement
+        route = self._route
+        for s in samples:
+            m = s.measurement
+            if self.started_ns is None:
+                self.started_ns = s.time_ns
+            device = s.tags.get("device", "")
+            series = None
+            for fname, value in s.fields.items():
+                rules = route.get((m, fname, device))
+                if rules is None:
+                    rules = self._route_for(m, fname, device, by_field)
+                if rules:
+                    if series is None:
+                        series = self._series(s)
+                    for rule in rules:
+                        self._eval(rule, s, value, events, series)
+            if stale:
+                for rule in stale.get(m, ()):
+                    self._mark_seen(rule, s, events)
+        if events:
+            self._refresh_suppression(events)
+        return events
+
+    def tick(self, now_ns: int) -> list[dict[str, Any]]:
+        """Timers: ``for_s`` of pending alerts, stale/absent clocks, re-notify."""
+        if self.started_ns is None:
+            self.started_ns = now_ns
+        events: list[dict[str, Any]] = []
+        for rule in self.rules.timers:
+            self._tick_clock(rule, now_ns, events)
+        for key, a in list(self._alerts.items()):
+            rule = self.rules.by_name.get(a.rule)
+            if rule is None:
+                continue
+            if a.state == "pending" and now_ns - a.pending_since_ns >= rule.for_s * _NS:
+                self._fire(a, rule, now_ns, events)
+            elif a.state == "firing" and rule.renotify_s and now_ns - a.last_sent_ns >= rule.renotify_s * _NS:
+                self._send(a, rule, now_ns, events, renotify=True)
+        if events:
+            self._refresh_suppression(events)
+        return events
+
+    def active(self, *, include_pending: bool = False) -> list[Alert]:
+        return [a for a in self._alerts.values() if a.state == "firing" or include_pending]
+
+    def get(self, fingerprint: str) -> Alert | None:
+        return self._by_fp.get(fingerprint)
+
+    def firing(self) -> dict[str, Alert]:
+        return {a.fingerprint: a for a in self._alerts.values() if a.state == "firing"}
+
+    def rule_of(self, alert: Alert) -> Rule | None:
+        return self.rules.by_name.get(alert.rule)
+
+    # -- persistence ----------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart without re-sending (JSON-ready)."""
+        return {
+            "version": 1,
+            "started_ns": self.started_ns,
+            "alerts": [[list(_enc_key(k)), a.to_json()] for k, a in self._alerts.items()],
+            "seen": [[list(_enc_key(k)), t, tags] for k, (t, tags) in self._seen.items()],
+            "fails": self._fails,
+            "rate_last": [[list(_enc_key(k)), t, v] for k, (t, v) in self._rate_last.items()],
+        }
+
+    def restore(self, snap: dict[str, Any], now_ns: int | None = None) -> None:
+        """Continue from a snapshot.  With ``now_ns`` the stale/absent clocks restart at
+        ``now_ns``: the engine's own downtime is not the devices' silence."""
+        self.started_ns = snap.get("started_ns") if now_ns is None else now_ns
+        self._alerts = {}
+        self._by_fp = {}
+        self._roots = {}
+        for k, a in snap.get("alerts", []):
+            alert = Alert.from_json(a)
+            rule = self.rules.by_name.get(alert.rule)
+            if rule is not None:  # a rule removed since: drop its alerts
+                self._alerts[_dec_key(k)] = alert
+                self._by_fp[alert.fingerprint] = alert
+                if rule.explains and alert.state == "firing":
+                    self._roots[alert.fingerprint] = alert
+        self._seen = {_dec_key(k): (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])}
+        self._fails = dict(snap.get("fails", {}))
+        self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
+
+    # -- internals ------------------------------------------------------------------
+    def _route_for(self, m: str, fname: str, device: str, by_field) -> list[Rule]:
+        """Rules for (measurement, field, device), inventory selectors applied once and cached:
+        after the first sample of a series the hot path is one dict lookup."""
+        out = []
+        for rule in by_field.get((m, fname), ()):
+            ids = self._filters[rule.name].ids
+            if ids is None or device in ids:
+                out.append(rule)
+        if len(self._route) < 1_000_000:  # bounded: a tag explosion must not eat memory
+            self._route[(m, fname, device)] = out
+        return out
+
+    def _series(self, s: Sample) -> tuple[str, SeriesKey]:
+        tags = s.tags
+        device = tags.get("device", "")
+        comp = [(k, v) for k, v in tags.items() if k in _COMPONENT]  # a sample has few tags: scan those
+        if len(comp) > 1:
+            comp.sort()
+        return device, (device, *comp)
+
+    def _location(self, device: str, tags: dict[str, str]) -> dict[str, str]:
+        loc = self._loc_cache.get(device)
+        if loc is None:
+            if self.site is not None and device and self.site.has_device(device):
+                lt = self.site.location_tags(self.site.device(device))
+                loc = {k: lt.get(k, "") for k in _LOCATION if lt.get(k)}
+            else:
+                loc = {k: tags[k] for k in _LOCATION if k in tags}
+            self._loc_cache[device] = loc
+        return loc
+
+    def _eval(self, rule: Rule, s: Sample, value: Any, events: list, series: tuple[str, SeriesKey] | None = None) -> None:
+        device, skey = series or self._series(s)
+        filt = self._filters[rule.name]
+        if filt.tag_checks and not filt.accepts(device, s.tags):
+            return
+        if filt.ids is not None and device not in filt.ids:
+            return
+        if rule.match and not match_tags(rule.match, s.tags):
+            return
+        self.evaluations += 1
+        key = (rule.name, skey)
+        t = s.time_ns
+        kind = rule.kind
+        if kind == "device_down":
+            if value is True or value == 1:
+                self._fails[rule.name + "\x00" + device] = 0
+                cond, shown = False, 0
+            else:
+                fk = rule.name + "\x00" + device
+                n = self._fails.get(fk, 0) + 1
+                self._fails[fk] = n
+                cond, shown = n >= rule.polls, n
+        elif kind == "rate":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.skipped_type += 1
+                return
+            prev = self._rate_last.get(key)
+            self._rate_last[key] = (t, float(value))
+            if prev is None or t <= prev[0]:
+                return
+            shown = (float(value) - prev[1]) * _NS / (t - prev[0])
+            cond = breached(rule, shown, key in self._alerts)
+        else:
+            if rule.op not in ("==", "!=") and (isinstance(value, (str, bool)) or value is None):
+                self.skipped_type += 1
+                return
+            shown = value
+            try:
+                cond = breached(rule, value, key in self._alerts)
+            except TypeError:
+                self.skipped_type += 1
+                return
+        self._step(rule, key, device, skey, s.tags, s.fields, shown, cond, t, events)
+
+    def _step(self, rule: Rule, key, device: str, skey: SeriesKey, tags, fields, value, cond: bool, t: int,
+              events: list) -> None:
+        a = self._alerts.get(key)
+        if cond:
+            if a is None:
+                a = self._new(rule, key, device, skey, tags, value, t)
+            a.value = value
+            if fields:
+                a.context = {k: v for k, v in fields.items() if isinstance(v, str)}
+            if a.state == "pending":
+                if t - a.pending_since_ns >= rule.for_s * _NS:
+                    self._fire(a, rule, t, events)
+            elif rule.renotify_s and t - a.last_sent_ns >= rule.renotify_s * _NS:
+                self._send(a, rule, t, events, renotify=True)
+        elif a is not None:
+            a.value = value
+            del self._alerts[key]
+            self._by_fp.pop(a.fingerprint, None)
+            if a.state == "firing":
+                a.state = "resolved"
+                self._roots.pop(a.fingerprint, None)
+                events.append(a.event(rule, t))
+
+    def _new(self, rule: Rule, key, device: str, skey: SeriesKey, tags, value, t: int) -> Alert:
+        series = {"device": device, **{k: v for k, v in skey[1:]}}
+        a = Alert(
+            rule=rule.name, fingerprint=fingerprint(rule.name, series), severity=rule.severity, device=device,
+            series=series, location=self._location(device, tags), state="pending", value=value,
+            threshold=rule.threshold_value(), pending_since_ns=t, since_ns=t, labels=dict(rule.labels),
+        )
+        self._alerts[key] = a
+        self._by_fp[a.fingerprint] = a
+        return a
+
+    def _fire(self, a: Alert, rule: Rule, t: int, events: list) -> None:
+        a.state = "firing"
+        a.since_ns = t
+        if rule.explains:
+            self._roots[a.fingerprint] = a
+        if self.suppressor is not None and self._roots:
+            a.suppressed_by = self.suppressor(a, self._roots)
+        self._send(a, rule, t, events)
+
+    def _send(self, a: Alert, rule: Rule, t: int, events: list, *, renotify: bool = False) -> None:
+        a.last_sent_ns = t
+        a.notifications += 1
+        events.append(a.event(rule, t, renotify=renotify))
+
+    def _mark_seen(self, rule: Rule, s: Sample, events: list) -> None:
+        if rule.field and rule.field not in s.fields:
+            return
+        device, skey = self._series(s)
+        if not self._filters[rule.name].accepts(device, s.tags):
+            return
+        if rule.match and not match_tags(rule.match, s.tags):
+            return
+        self.evaluations += 1
+        if rule.kind == "absent":
+            skey = (device,)
+        key = (rule.name, skey)
+        self._seen[key] = (s.time_ns, {k: v for k, v in s.tags.items() if k in _LOCATION})
+        if key in self._alerts:
+            self._step(rule, key, device, skey, s.tags, None, 0.0, False, s.time_ns, events)
+
+    def _tick_clock(self, rule: Rule, now: int, events: list) -> None:
+        limit = (rule.stale_after_s or 0) * _NS
+        if rule.kind == "absent":
+            for device in self._expected(rule):
+                key = (rule.name, (device,))
+                seen = self._seen.get(key)
+                last = seen[0] if seen else (self.started_ns or now)
+                age = now - last
+                if age > limit or key in self._alerts:
+                    self._step(rule, key, device, (device,), seen[1] if seen else {}, None,
+                               round(age / _NS, 3), age > limit, now, events)
+            return
+        for key, (last, tags) in list(self._seen.items()):
+            if key[0] != rule.name:
+                continue
+            age = now - last
+            if age > limit or key in self._alerts:
+                skey = key[1]
+                self._step(rule, key, skey[0], skey, tags, None, round(age / _NS, 3), age > limit, now, events)
+
+    def _expected(self, rule: Rule) -> list[str]:
+        ids = self._filters[rule.name].ids
+        if ids is not None:
+            return sorted(ids)
+        if rule.select is not None and rule.select.device is not None and self.site is None:
+            d = rule.select.device
+            return [d] if isinstance(d, str) else list(d)
+        # no inventory: only devices seen at least once can go absent
+        return sorted({k[1][0] for k in self._seen if k[0] == rule.name})
+
+    def _refresh_suppression(self, events: list) -> None:
+        """A root alert fired or resolved: recompute ``suppressed_by`` for every firing alert."""
+        if self.suppressor is None:
+            return
+        roots_changed = any(
+            (r := self.rules.by_name.get(e["rule"])) is not None and r.explains for e in events
+            if e["state"] in ("firing", "resolved") and not e["renotify"]
+        )
+        if not roots_changed:
+            return
+        for a in self.firing().values():
+            new = self.suppressor(a, self._roots) if self._roots else ""
+            if new != a.suppressed_by:
+                a.suppressed_by = new
+                self.updated.append(a)
+                for e in events:  # an event of this same batch goes out with the current view
+                    if e["fingerprint"] == a.fingerprint and e["state"] == "firing":
+                        e["suppressed_by"] = new
+
+
+def _enc_key(key: tuple[str, SeriesKey]) -> list:
+    rule, skey = key
+    return [rule, skey[0], [list(p) for p in skey[1:]]]
+
+
+def _dec_key(obj: list) -> tuple[str, SeriesKey]:
+    rule, device, comps = obj
+    return rule, (device,) + tuple(tuple(p) for p in comps)

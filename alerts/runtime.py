@@ -1,0 +1,263 @@
+"""The rule engine inside the running system: samples in, events to MQTT, InfluxDB and listeners.
+
+``dcim.service.CollectionService.add_consumer(runtime.consume)`` feeds it every
+batch; the owner calls ``await runtime.tick(now_ns)`` once a second.  ``consume``
+only evaluates and appends to the outbox (SQLite, one transaction per batch);
+network I/O happens in the publisher's threads, so a slow or absent broker
+never slows collection down.
+
+Order per batch of events: decorate (silenced/acked) -> persist the engine
+snapshot -> outbox -> InfluxDB ``alert`` samples -> listeners.  The snapshot is
+written before the outbox so a crash in between re-sends rather than forgets.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+from alerts.evaluate import Alert, Engine
+from alerts.mqtt_publisher import MqttPublisher, MqttSettings, active_message, event_messages
+from alerts.outbox import Outbox
+from alerts.rules import RuleSet, load_rules
+from alerts.selectors import parse_selector
+from alerts.silences import SilenceError, Silences, parse_duration
+from alerts.state_store import StateFileError, StateStore
+from alerts.suppression import Suppressor
+from collectors.sample import Sample
+from inventory.topology import PowerGraph
+
+__all__ = ["AlertRuntime", "alert_sample"]
+
+log = logging.getLogger(__name__)
+_NS = 1_000_000_000
+
+
+def alert_sample(event: dict[str, Any]) -> Sample:
+    """The InfluxDB ``alert`` point for one event (Grafana annotations read these)."""
+    tags = {k: str(event[k]) for k in ("rule", "severity", "state", "device", "site", "hall", "row", "rack") if event.get(k)}
+    fields: dict[str, Any] = {
+        "summary": event["annotations"].get("summary", ""),
+        "suppressed_by": event.get("suppressed_by", ""),
+        "fingerprint": event["fingerprint"],
+    }
+    for name in ("value", "threshold"):
+        v = event.get(name)
+        if isinstance(v, bool):
+            fields[name] = float(v)
+        elif isinstance(v, (int, float)):
+            fields[name] = float(v)
+    return Sample("alert", tags, fields, int(event["time_ns"]))
+
+
+class AlertRuntime:
+    def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
+                 influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25) -> None:
+        self.site = site
+        self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.site_id = site.site.id if site is not None else (mqtt.site if mqtt else "site")
+        graph = PowerGraph(site) if site is not None else None
+        suppressor = Suppressor(graph, self.rules.by_name.get) if graph is not None else None
+        self.engine = Engine(self.rules, site, suppressor=suppressor)
+        self.store = StateStore(self.state_dir)
+        try:
+            snap = self.store.load()
+        except StateFileError as exc:
+            # alerting must go on: keep the bad file for inspection, start from an empty state
+            aside = self.store.path.with_name(f"{self.store.path.name}.corrupt-{clock()}")
+            self.store.path.rename(aside)
+            log.error("alert state unreadable (%s); moved to %s, starting fresh", exc, aside)
+            snap = None
+        if snap:
+            self.engine.restore(snap, now_ns=clock())
+        self.silences = Silences(self.state_dir)
+        self.influx_writer = influx_writer
+        self.publisher: MqttPublisher | None = None
+        if mqtt is not None:
+            if mqtt.site == "site" and site is not None:
+                mqtt.site = self.site_id
+            self.outbox = Outbox(self.state_dir / "outbox.sqlite", max_messages=mqtt.outbox_max)
+            self.publisher = MqttPublisher(mqtt, self.outbox)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.commands_rejected = 0
+        self._dirty = False
+        self._last_save = 0
+        self._last_save_mono = 0.0
+        self._save_pending = False
+        self.save_interval_s = save_interval_s
+        self._any_flags = any(a.silenced or a.acked for a in self.engine.active())
+
+    # -- the interface the service and the demo call --------------------------------------------
+    def consume(self, samples: list[Sample]) -> None:
+        """Evaluate one batch (cheap, non-blocking: no network I/O here)."""
+        events = self.engine.observe(samples)
+        self._dirty = True
+        if events or self.engine.updated:
+            self._handle(events, self.clock())
+
+    async def start(self) -> None:
+        if self.publisher is not None:
+            self.publisher.start()
+
+    async def tick(self, now_ns: int | None = None) -> None:
+        now = self.clock() if now_ns is None else now_ns
+        self._commands(now)
+        self.silences.reload_if_changed()
+        self._refresh_flags(now)  # silences start and end with time, not only when edited
+        events = self.engine.tick(now)
+        if events or self.engine.updated:
+            self._handle(events, now)
+        if self._save_pending or (self._dirty and now - self._last_save > 30 * _NS):
+            self._save(now)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        self._save(self.clock())
+        if self.publisher is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.publisher.stop, timeout)
+            self.outbox.close()
+
+    def active(self) -> list[Alert]:
+        return self.engine.active()
+
+    def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """``fn(event)`` for every event (the demo's live view)."""
+        self.listeners.append(fn)
+
+    # -- silences and acks (CLI in-process, MQTT commands) ------------------------------------------
+    def silence(self, match: dict[str, str], *, duration_s: float, author: str, reason: str, now_ns: int | None = None,
+                starts_ns: int | None = None):
+        now = self.clock() if now_ns is None else now_ns
+        s = self.silences.add(match, duration_s=duration_s, author=author, reason=reason, now_ns=now,
+                              starts_ns=int(starts_ns) if starts_ns is not None else None)
+        self._refresh_flags(now)
+        return s
+
+    def ack(self, fingerprint: str, *, author: str, comment: str = "", now_ns: int | None = None):
+        now = self.clock() if now_ns is None else now_ns
+        a = self.silences.ack(fingerprint, author=author, comment=comment, now_ns=now)
+        self._refresh_flags(now)
+        return a
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _handle(self, events: list[dict[str, Any]], now: int) -> None:
+        flags = self._has_flags()
+        for e in events:
+            if flags:
+                e["silenced"] = self.silences.silenced_by(e, e["time_ns"]) is not None
+                e["acked"] = self.silences.is_acked(e["fingerprint"])
+                a = self.engine.get(e["fingerprint"])
+                if a is not None:
+                    a.silenced, a.acked = e["silenced"], e["acked"]
+                    self._any_flags = self._any_flags or a.silenced or a.acked
+            if e["state"] == "resolved" and self.silences.state.acks:
+                self.silences.clear_ack(e["fingerprint"], now)
+        updated = self.engine.updated
+        self.engine.updated = []
+        self._save_soon(now)
+        if self.publisher is not None:
+            msgs = []
+            for e in events:
+                msgs += event_messages(self.site_id, e)
+            for a in updated:
+                if a.state == "firing":
+                    msgs.append(active_message(self.site_id, self._event_of(a, now)))
+            self.publisher.enqueue(msgs)
+        if self.influx_writer is not None and events:
+            self.influx_writer.write([alert_sample(e) for e in events])
+        for e in events:
+            self.recent.append(e)
+            for fn in self.listeners:
+                try:
+                    fn(e)
+                except Exception:  # a listener must not stop alerting
+                    log.exception("alert listener failed")
+
+    def _event_of(self, a: Alert, now: int) -> dict[str, Any]:
+        rule = self.engine.rule_of(a)
+        assert rule is not None
+        return a.event(rule, now)
+
+    def _has_flags(self) -> bool:
+        return bool(self.silences.state.silences or self.silences.state.acks)
+
+    def _refresh_flags(self, now: int) -> None:
+        """Silences/acks changed or started/ended: republish retained state of firing alerts whose flags changed."""
+        if not self._has_flags() and not self._any_flags:
+            return  # nothing can be silenced or acked, and nothing is
+        changed = []
+        any_flags = False
+        for a in self.engine.active():
+            silenced = self.silences.silenced_by(a.match_view(), now) is not None
+            acked = self.silences.is_acked(a.fingerprint)
+            any_flags = any_flags or silenced or acked
+            if (silenced, acked) != (a.silenced, a.acked):
+                a.silenced, a.acked = silenced, acked
+                changed.append(a)
+        self._any_flags = any_flags
+        if changed:
+            self.engine.updated.extend(changed)
+            self._handle([], now)
+
+    def _save_soon(self, now: int) -> None:
+        """Persist a change batch; in a storm, coalesce to one snapshot per ``save_interval_s``.
+
+        The snapshot is the whole engine state (O(alerts)); writing it for every one of
+        hundreds of back-to-back batches would cost more than evaluating them.  A
+        crash inside the window loses at most that window's transitions from the
+        snapshot; their events are already safe in the outbox."""
+        if time.monotonic() - self._last_save_mono >= self.save_interval_s:
+            self._save(now)
+        else:
+            self._save_pending = True
+
+    def _save(self, now: int) -> None:
+        self.store.save(self.engine.snapshot())
+        self._dirty = False
+        self._save_pending = False
+        self._last_save = now
+        self._last_save_mono = time.monotonic()
+
+    def _commands(self, now: int) -> None:
+        if self.publisher is None:
+            return
+        while True:
+            try:
+                topic, payload = self.publisher.commands.get_nowait()
+            except Exception:
+                return
+            try:
+                self._command(topic.rsplit("/", 1)[-1], payload, now)
+            except (SilenceError, ValueError, KeyError, TypeError) as exc:
+                self.commands_rejected += 1
+                log.warning("MQTT command on %s rejected: %s", topic, exc)
+
+    def _command(self, verb: str, payload: bytes, now: int) -> None:
+        try:
+            body = json.loads(payload.decode("utf-8") or "{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"payload is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ValueError("payload must be a JSON object")
+        if verb == "silence":
+            sel = body.get("select")
+            match = parse_selector(sel) if isinstance(sel, str) else dict(sel or {})
+            dur = body.get("duration_s") or parse_duration(body.get("duration", ""))
+            self.silence(match, duration_s=float(dur), author=str(body.get("author", "")),
+                         reason=str(body.get("reason", "")), now_ns=now, starts_ns=body.get("starts_ns"))
+        elif verb == "ack":
+            fps = body.get("fingerprints") or [body.get("fingerprint", "")]
+            for fp in fps:
+                self.ack(str(fp), author=str(body.get("author", "")), comment=str(body.get("comment", "")), now_ns=now)
+        elif verb == "expire":
+            self.silences.expire(str(body["id"]), author=str(body.get("author", "")), now_ns=now)
+            self._refresh_flags(now)
+        else:
+            raise ValueError(f"unknown command {verb!r} (silence, ack, expire)")

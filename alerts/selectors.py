@@ -1,0 +1,94 @@
+"""Which devices and which samples a rule applies to.
+
+``select`` speaks inventory (kind, hall, row, rack, device, labels) and is
+resolved once, at load, into a frozen set of device ids: the hot path then asks
+``device in ids``.  Without a site (``dcim alerts test`` files) the location
+keys fall back to the sample's own tags, which carry hall/row/rack/device.
+``match`` compares sample tags directly.  Values may be a string or a list;
+a value containing ``*`` or ``?`` is a shell-style glob.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from alerts.rules import Rule, Select
+
+__all__ = ["DeviceFilter", "compile_select", "match_tags", "value_matches", "parse_selector"]
+
+
+def value_matches(wanted: Iterable[str], value: str | None) -> bool:
+    if value is None:
+        return False
+    for w in wanted:
+        if w == value or (("*" in w or "?" in w) and fnmatch.fnmatchcase(value, w)):
+            return True
+    return False
+
+
+def match_tags(match: Mapping[str, str | list[str]], tags: Mapping[str, str]) -> bool:
+    """``match:`` semantics: every key present in the tags with an allowed value."""
+    for key, want in match.items():
+        wanted = (want,) if isinstance(want, str) else want
+        if not value_matches(wanted, tags.get(key)):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    """A rule's ``select`` resolved: ``ids`` when a site is known, else tag checks."""
+
+    ids: frozenset[str] | None  # None = every device
+    tag_checks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def accepts(self, device: str | None, tags: Mapping[str, str]) -> bool:
+        if self.ids is not None:
+            return device is not None and device in self.ids
+        for key, wanted in self.tag_checks:
+            if not value_matches(wanted, tags.get(key)):
+                return False
+        return True
+
+
+def compile_select(rule: Rule, site=None) -> DeviceFilter:
+    sel: Select | None = rule.select
+    if sel is None:
+        return DeviceFilter(None)
+    items = sel.items()
+    if site is None:
+        checks = tuple(items.items()) + tuple((k, (v,)) for k, v in sel.labels.items())
+        return DeviceFilter(None, checks)
+    ids = set()
+    for dev in site.all_devices():
+        if _device_matches(dev, items, sel.labels):
+            ids.add(dev.id)
+    return DeviceFilter(frozenset(ids))
+
+
+def _device_matches(dev, items: dict[str, tuple[str, ...]], labels: Mapping[str, str]) -> bool:
+    for key, wanted in items.items():
+        value = dev.id if key == "device" else dev.kind if key == "kind" else getattr(dev, key)
+        if not value_matches(wanted, value):
+            return False
+    for k, v in labels.items():
+        if not value_matches((v,), dev.labels.get(k)):
+            return False
+    return True
+
+
+def parse_selector(text: str) -> dict[str, str]:
+    """``device=pdu-a,rule=ups-*`` -> {"device": "pdu-a", "rule": "ups-*"} (CLI and MQTT commands)."""
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"selector part {part!r} is not key=value")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    if not out:
+        raise ValueError("empty selector")
+    return out

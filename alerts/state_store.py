@@ -1,0 +1,65 @@
+"""The engine's state on disk, so a restart neither forgets nor repeats an alert.
+
+One JSON snapshot, replaced atomically (write a temp file, fsync it, rename it
+over the old one, fsync the directory): a crash leaves either the old or the
+new snapshot, never half of one.  Written after each batch that changed state.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StateStore", "atomic_write_json", "StateFileError"]
+
+
+class StateFileError(Exception):
+    """A state file that exists but cannot be read; the message names the file."""
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    payload = json.dumps(data, separators=(",", ":"), default=str).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, payload)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_json(path: Path, default: Any) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default
+    except OSError as exc:
+        raise StateFileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateFileError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+class StateStore:
+    """``state_dir/engine-state.json``: the :meth:`alerts.evaluate.Engine.snapshot`."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / "engine-state.json"
+        self.writes = 0
+
+    def load(self) -> dict[str, Any] | None:
+        return read_json(self.path, None)
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        atomic_write_json(self.path, snapshot)
+        self.writes += 1

@@ -1,0 +1,63 @@
+"""Outbox order/bound/persistence, atomic state files, silences in time, corrupt state handled."""
+from __future__ import annotations
+
+import json
+
+from alerts.outbox import Outbox
+from alerts.rules import load_rules_text
+from alerts.runtime import AlertRuntime
+from alerts.silences import Silences, parse_duration
+from alerts.state_store import StateStore
+
+S = 1_000_000_000
+
+
+def test_outbox_keeps_order_across_reopen_and_counts_drops_at_the_bound(tmp_path):
+    ob = Outbox(tmp_path / "o.sqlite", max_messages=5)
+    ob.append([(f"t/{i}", str(i).encode(), 1, False) for i in range(3)])
+    ob.ack([ob.pending()[0].seq])
+    ob.close()
+    ob = Outbox(tmp_path / "o.sqlite", max_messages=5)
+    assert [m.topic for m in ob.pending()] == ["t/1", "t/2"]
+    ob.append([(f"t/{i}", b"x", 1, i % 2 == 0) for i in range(3, 9)])
+    assert len(ob) == 5 and ob.dropped == 3  # oldest went first
+    assert [m.topic for m in ob.pending()] == ["t/4", "t/5", "t/6", "t/7", "t/8"]
+    assert [m.retain for m in ob.pending(limit=2)] == [True, False]
+    after = ob.pending()[1].seq
+    assert [m.topic for m in ob.pending(after=after)] == ["t/6", "t/7", "t/8"]
+    ob.close()
+
+
+def test_state_store_atomic_replace_leaves_no_temp_files(tmp_path):
+    st = StateStore(tmp_path)
+    st.save({"a": 1})
+    st.save({"a": 2})
+    assert st.load() == {"a": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["engine-state.json"]
+
+
+def test_silence_window_and_globs(tmp_path):
+    s = Silences(tmp_path)
+    t0 = 1_764_000_000 * S
+    sil = s.add({"rule": "ups-*", "hall": "h1"}, duration_s=parse_duration("1h30m"), author="a", reason="r",
+                now_ns=t0, starts_ns=t0 + 600 * S)
+    ev = {"rule": "ups-on-battery", "hall": "h1", "device": "ups-1a"}
+    assert s.silenced_by(ev, t0) is None  # not started
+    assert s.silenced_by(ev, t0 + 601 * S) == sil.id
+    assert s.silenced_by({**ev, "hall": "h2"}, t0 + 601 * S) is None
+    assert s.silenced_by(ev, t0 + (600 + 5400) * S) is None  # ended
+    assert s.expire(sil.id, author="b", now_ns=t0 + 700 * S)
+    assert s.silenced_by(ev, t0 + 701 * S) is None
+    assert [a["action"] for a in s.audit()] == ["silence", "expire"]
+
+
+def test_corrupt_state_is_moved_aside_and_the_engine_starts(tmp_path, caplog):
+    d = tmp_path / "st"
+    d.mkdir()
+    (d / "engine-state.json").write_text('{"alerts": [')
+    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "t")
+    rt = AlertRuntime(None, rules, state_dir=d, mqtt=None, clock=lambda: 42)
+    assert rt.active() == []
+    assert (d / "engine-state.json.corrupt-42").exists()
+    assert "engine-state.json:1: not valid JSON" in caplog.text
+    json.loads((d / "engine-state.json.corrupt-42").read_text() + "]}")  # kept as it was
