@@ -19,8 +19,9 @@ __all__ = ["DeviceFilter", "compile_select", "match_tags", "value_matches", "par
 
 
 def value_matches(wanted: Iterable[str], value: str | None) -> bool:
+    """``''`` matches an absent tag (Prometheus' ``label=""``); ``*``/``?`` are globs."""
     if value is None:
-        return False
+        return "" in wanted
     for w in wanted:
         if w == value or (("*" in w or "?" in w) and fnmatch.fnmatchcase(value, w)):
             return True

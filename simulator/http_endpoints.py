@@ -80,6 +80,7 @@ class HttpEndpoint:
         self.slow_s = slow_s
         self.server: asyncio.AbstractServer | None = None
         self.requests = 0
+        self._open: set[asyncio.StreamWriter] = set()
 
     async def start(self, host: str, port: int) -> "HttpEndpoint":
         self.server = await asyncio.start_server(self._serve, host, port)
@@ -88,9 +89,13 @@ class HttpEndpoint:
     async def stop(self) -> None:
         if self.server:
             self.server.close()
+            for w in list(self._open):  # keep-alive clients: close them too, or their handlers outlive the loop
+                w.close()
             await self.server.wait_closed()
+            await asyncio.sleep(0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
         try:
             while True:
                 request = await reader.readuntil(b"\r\n\r\n")
@@ -121,6 +126,7 @@ class HttpEndpoint:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
+            self._open.discard(writer)
             writer.close()
 
 

@@ -29,8 +29,8 @@ FAULTS = {
     "ups_on_battery": "ups",        # input lost: the UPS carries its load from the battery
     "chiller_trip": "chiller",      # compressor stops; its loop warms up
     "cdu_leak": "cdu",              # leak detection asserts
-    "gpu_overtemp": "gpu_node",     # one GPU of the node runs 25 °C hot
-    "xid_storm": "gpu_node",        # XID errors climb on every GPU of the node
+    "gpu_overtemp": "gpu_node",     # one GPU of the node runs 32 °C hot (past the 87 °C slowdown)
+    "xid_storm": "gpu_node",        # XID errors on every GPU of the node while it lasts
     "no_answer": "*",               # the endpoint stops answering
     "slow": "*",                    # the endpoint answers after a delay
     "garbage": "*",                 # the endpoint answers with bytes that are not the protocol
@@ -136,11 +136,13 @@ class SiteModel:
             for i, g in enumerate(s.gpus):
                 g.util = min(1.0, max(0.0, base + 0.04 * (_unit(self.seed, dev.id, i) - 0.5)))
                 g.power_w = GPU_IDLE_W + g.util * (GPU_MAX_W - GPU_IDLE_W)
-                g.temp_c = 32.0 + g.util * 38.0 + (25.0 if (i == 0 and self.has("gpu_overtemp", dev.id)) else 0.0)
+                g.temp_c = 32.0 + g.util * 38.0 + (32.0 if (i == 0 and self.has("gpu_overtemp", dev.id)) else 0.0)
                 g.memory_temp_c = g.temp_c + 6.0
                 g.energy_mj += g.power_w * dt * 1000.0
                 if self.has("xid_storm", dev.id):
                     g.xid += 1 + int(dt)
+                else:
+                    g.xid = 0  # DCGM's XID gauge reads 0 again once no new XID arrives
                 total += g.power_w
             node_dc = total + HOST_W * (0.55 + 0.45 * base)
             s.power_w = node_dc / PSU_EFF

@@ -14,7 +14,7 @@ def test_shipped_rules_load_and_are_indexed():
     rs = load_rules(SITE_RULES)
     assert len(rs) >= 10
     assert rs.by_name["ups-on-battery"].explains == ["power"]
-    assert any(r.name == "ups-on-battery" for r in rs.by_field[("ups", "on_battery")])
+    assert any(r.name == "ups-on-battery" for r in rs.by_field[("ups", "state")])
     assert {r.kind for r in rs.timers} == {"stale", "absent"}
 
 
