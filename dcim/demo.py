@@ -56,8 +56,8 @@ def fault_timeline(duration: float | None) -> list[tuple[float, str, str, str]]:
     return [
         (0.20 * d, "inject", "ups_on_battery", "ups-1a"),
         (0.45 * d, "clear", "ups_on_battery", "ups-1a"),
-        (0.55 * d, "inject", "chiller_trip", "chiller-1"),
-        (0.80 * d, "clear", "chiller_trip", "chiller-1"),
+        (0.50 * d, "inject", "chiller_trip", "chiller-1"),
+        (0.85 * d, "clear", "chiller_trip", "chiller-1"),
     ]
 
 
@@ -108,7 +108,8 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         service = CollectionService(site, cfg)
         state = LiveState.for_site(site)
         service.add_consumer(state)
-        extras = await _start_extras(site, service, state, mqtt, out, opts.interval or 10.0)
+        extras = await _start_extras(site, service, state, mqtt, out, opts.interval or 10.0,
+                                     None if opts.live else console)
         started_utc = time.time()
         await service.start()
         stack.push_async_callback(service.stop)
@@ -119,14 +120,20 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         live_ctx = Live(render(state), console=console, refresh_per_second=2, transient=False) if opts.live else contextlib.nullcontext()
+        next_status = 10.0
         with live_ctx as live:
             while not stop.is_set():
                 elapsed = time.monotonic() - started
                 while timeline and timeline[0][0] <= elapsed:
                     _, action, fault, device = timeline.pop(0)
                     _apply_fault(twin, action, fault, device, state)
+                    if not opts.live:
+                        console.print(f"  [magenta]fault {action}[/] {fault} on {device} (t={elapsed:.0f}s)")
                 for tick in extras.ticks:
                     await _call(tick)
+                if not opts.live and elapsed >= next_status:
+                    next_status += 10.0
+                    console.print("  " + _status_line(state))
                 if live is not None:
                     live.update(render(state))
                 if opts.duration is not None and elapsed >= opts.duration:
@@ -196,7 +203,36 @@ def _apply_fault(twin, action: str, fault: str, device: str, state: LiveState) -
         log.warning("fault %s %s on %s failed: %s", action, fault, device, exc)
 
 
-async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interval: float) -> _Extras:
+def _status_line(state: LiveState) -> str:
+    """One line of the live view for logs: PUE, power, poll health, active alerts."""
+    def kw(w):
+        return "—" if w is None else f"{w / 1000:,.1f} kW"
+    pue = "—" if state.pue is None else f"{state.pue:.3f}"
+    if state.pue is not None and state.pue < 1.0:
+        pue += " (facility < IT: load carried by UPS batteries)"
+    return (f"[bold]PUE {pue}[/] (instantaneous)  facility {kw(state.facility_w)}  IT {kw(state.it_w)}  "
+            f"renewable {kw(state.renewable_w)}  polls ok {state.polls.ok:,} failed {state.polls.failed:,}  "
+            f"active alerts {len(state.active_alerts)}")
+
+
+def _event_printer(console: Console):
+    """Without the live view (logs, CI): one line per alert event, coloured by severity."""
+    colours = {"critical": "bold red", "major": "red", "minor": "yellow", "warning": "yellow", "info": "cyan"}
+
+    def show(event: dict) -> None:
+        state = event.get("state", "")
+        if state not in ("firing", "resolved"):
+            return
+        colour = "green" if state == "resolved" else colours.get(event.get("severity", ""), "white")
+        sup = f" (suppressed by {event['suppressed_by']})" if event.get("suppressed_by") else ""
+        summary = (event.get("annotations") or {}).get("summary", "")
+        console.print(f"  [{colour}]{state:8}[/] {event.get('severity', ''):8} {event.get('rule', '')} "
+                      f"{event.get('device', '')}{sup}  {summary}")
+    return show
+
+
+async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interval: float,
+                        console: Console | None = None) -> _Extras:
     """Derived metrics and the rule engine, when those parts are installed."""
     extras = _Extras(ticks=[], closers=[], notes=[])
     writer = service.writer
@@ -227,6 +263,8 @@ async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interv
     settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id) if mqtt is not None else None
     runtime = AlertRuntime(site, rules, state_dir=out / "alerts", mqtt=settings, influx_writer=writer)
     runtime.add_listener(state.alert_event)
+    if console is not None:
+        runtime.add_listener(_event_printer(console))
     service.add_consumer(runtime.consume)
     await runtime.start()
     extras.ticks.append(runtime.tick)

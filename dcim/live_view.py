@@ -140,8 +140,10 @@ def render(state: LiveState) -> Group:
     for _ in range(5):
         head.add_column()
     pue = "—" if state.pue is None else f"{state.pue:.3f}"
+    on_battery = state.pue is not None and state.pue < 1.0  # facility < IT: the batteries carry the difference
     head.add_row(
-        Text.assemble(("PUE (instant) ", "bold"), (pue, "bold green")),
+        Text.assemble(("PUE (instant) ", "bold"), (pue + (" on battery" if on_battery else ""),
+                                                   "bold yellow" if on_battery else "bold green")),
         Text.assemble(("Facility ", "bold"), _kw(state.facility_w)),
         Text.assemble(("IT ", "bold"), _kw(state.it_w)),
         Text.assemble(("Renewable ", "bold"), _kw(state.renewable_w)),

@@ -42,8 +42,8 @@ dev(I, id="grid-b", kind="utility", name="ONEE 225 kV feeder B")
 dev(I, id="tx-a", kind="transformer", rated_kva=4000, fed_by=["grid-a"])
 dev(I, id="tx-b", kind="transformer", rated_kva=4000, fed_by=["grid-b"])
 dev(I, id="gen-1", kind="generator", rated_kw=3000, name="Diesel standby generator")
-dev(I, id="pv-1", kind="pv_inverter", rated_kw=1500, name="Rooftop and car-park PV")
-dev(I, id="wind-1", kind="wind_turbine", rated_kw=2500, name="PPA wind (Koudia Al Baida share)")
+dev(I, id="pv-1", kind="pv_inverter", rated_kw=150, name="Rooftop PV (this slice's share)")
+dev(I, id="wind-1", kind="wind_turbine", rated_kw=250, name="PPA wind (this slice's share)")
 port = 15020
 meters = [
     ("meter-util-a", "eastron", "SDM630", dict(role="boundary", source="grid"), "tx-a", "eastron_sdm630"),

@@ -31,6 +31,9 @@ _METRICS = (
 )
 
 
+SESSIONS = "/redfish/v1/SessionService/Sessions"
+
+
 def _uuid(node: str, i: int) -> str:
     h = hashlib.blake2b(f"{node}/{i}".encode(), digest_size=8).hexdigest()  # stable across runs
     return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-0000-{i:012d}"
@@ -54,7 +57,9 @@ def redfish_resources(node: str, s: DeviceState) -> dict[str, dict]:
     psu = [{"MemberId": str(i), "Name": f"PSU{i + 1}", "PowerInputWatts": round(watts / 2 / 0.94 * 0.94),
             "PowerOutputWatts": round(watts / 2 * 0.94), "Status": {"Health": "OK", "State": "Enabled"}} for i in range(2)]
     return {
-        "/redfish/v1": {"@odata.id": "/redfish/v1", "Chassis": {"@odata.id": "/redfish/v1/Chassis"}, "RedfishVersion": "1.15.0"},
+        "/redfish/v1": {"@odata.id": "/redfish/v1", "Chassis": {"@odata.id": "/redfish/v1/Chassis"}, "RedfishVersion": "1.15.0",
+                        "SessionService": {"@odata.id": "/redfish/v1/SessionService"}, "Links": {"Sessions": {"@odata.id": SESSIONS}}},
+        "/redfish/v1/SessionService": {"@odata.id": "/redfish/v1/SessionService", "Sessions": {"@odata.id": SESSIONS}},
         "/redfish/v1/Chassis": {"@odata.id": "/redfish/v1/Chassis", "Members": [{"@odata.id": "/redfish/v1/Chassis/1"}]},
         "/redfish/v1/Chassis/1": {"@odata.id": "/redfish/v1/Chassis/1", "Id": "1", "Name": node,
                                   "Power": {"@odata.id": "/redfish/v1/Chassis/1/Power"},
@@ -74,8 +79,10 @@ class HttpEndpoint:
     """GET-only HTTP/1.1 server; ``route(path)`` returns (content type, body) or None for 404."""
 
     def __init__(self, route: Callable[[str], tuple[str, bytes] | None], behaviour: Callable[[], str] = lambda: "ok",
-                 slow_s: float = 3.0) -> None:
+                 slow_s: float = 3.0, sessions: bool = False) -> None:
         self.route = route
+        self.sessions = sessions  # Redfish SessionService login/logout
+        self._session = 0
         self.behaviour = behaviour
         self.slow_s = slow_s
         self.server: asyncio.AbstractServer | None = None
@@ -106,6 +113,15 @@ class HttpEndpoint:
                 if len(parts) != 3:
                     return
                 method, path, _ = parts
+                length = 0
+                for header in request.split(b"\r\n")[1:]:
+                    name, _, value = header.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length" and value.strip().isdigit():
+                        length = int(value.strip())
+                if length > 65536:
+                    return
+                if length:
+                    await reader.readexactly(length)  # a login body: the twin accepts any credentials
                 self.requests += 1
                 mode = self.behaviour()
                 if mode == "no_answer":
@@ -116,12 +132,22 @@ class HttpEndpoint:
                     return
                 if mode == "slow":
                     await asyncio.sleep(self.slow_s)
-                found = self.route(path.split("?", 1)[0].rstrip("/") or "/") if method == "GET" else None
-                if found is None:
-                    status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
+                clean = path.split("?", 1)[0].rstrip("/") or "/"
+                extra = ""
+                if self.sessions and method == "POST" and clean == SESSIONS:
+                    self._session += 1
+                    sid = f"{SESSIONS}/{self._session}"
+                    status, ctype, body = "201 Created", "application/json", json.dumps({"@odata.id": sid, "Id": str(self._session)}).encode()
+                    extra = f"X-Auth-Token: twin-session-{self._session}\r\nLocation: {sid}\r\n"
+                elif self.sessions and method == "DELETE" and clean.startswith(SESSIONS + "/"):
+                    status, ctype, body = "204 No Content", "application/json", b""
                 else:
-                    status, (ctype, body) = "200 OK", found
-                writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                    found = self.route(clean) if method == "GET" else None
+                    if found is None:
+                        status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
+                    else:
+                        status, (ctype, body) = "200 OK", found
+                writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
                 await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass

@@ -69,7 +69,8 @@ class Twin:
                 self._servers.append(await ep.start(host, port))
                 self.endpoints[dev.id] = ep
             elif dev.protocol == "redfish":
-                ep = HttpEndpoint(lambda path, d=dev.id: self._redfish(d, path), lambda d=dev.id: self._behaviour(d), self.slow_s)
+                ep = HttpEndpoint(lambda path, d=dev.id: self._redfish(d, path), lambda d=dev.id: self._behaviour(d), self.slow_s,
+                                  sessions=True)
                 self._servers.append(await ep.start(host, port))
                 self.endpoints[dev.id] = ep
             else:

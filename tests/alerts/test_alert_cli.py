@@ -28,7 +28,7 @@ def test_alerts_test_passes_on_the_shipped_case(capsys):
 
 
 def test_alerts_test_fails_with_a_diff_on_a_wrong_expectation(tmp_path, capsys):
-    text = GOOD.read_text().replace("  - at: 35        # 26 A for 20 s of the 30 s `for`: nothing yet\n    firing: []",
+    text = GOOD.read_text().replace("  - at: 35        # 51 A for 20 s of the 30 s `for`: nothing yet\n    firing: []",
                                     "  - at: 35\n    firing:\n      - {rule: pdu-phase-current-high, device: h1-r01-k01-pdu-a}")
     assert text != GOOD.read_text()
     case = _copy_case(tmp_path, text)
