@@ -38,6 +38,7 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 SeriesKey = tuple  # (device, (tag, value), ...) with component tags sorted by name
 _COMPONENT = frozenset(COMPONENT_TAGS)
+_MISSING = object()
 
 
 def iso(ns: int) -> str:
@@ -182,13 +183,18 @@ class Engine:
         self.suppressor = suppressor
         self._filters: dict[str, DeviceFilter] = {r.name: compile_select(r, site) for r in rules.rules}
         self._alerts: dict[tuple[str, SeriesKey], Alert] = {}
+        #: (rule, device) -> number of its pending/firing alerts: lets _eval skip the state machine for quiet devices
+        self._hot: dict[tuple[str, str], int] = {}
         self._rate_last: dict[tuple[str, SeriesKey], tuple[int, float]] = {}
         self._seen: dict[tuple[str, SeriesKey], tuple[int, dict[str, str]]] = {}
         self._fails: dict[str, int] = {}
         self._loc_cache: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         self._by_fp: dict[str, Alert] = {}
-        self._route: dict[tuple[str, str, str], list[Rule]] = {}
+        self._route: dict[tuple[str, str], tuple[tuple[str, list[Rule]], ...]] = {}
+        self._fields_of: dict[str, list[str]] = {}
+        for (m, fname) in rules.by_field:
+            self._fields_of.setdefault(m, []).append(fname)
         self.started_ns: int | None = None
         self.evaluations = 0
         self.skipped_type = 0
@@ -208,15 +214,16 @@ class Engine:
                 self.started_ns = s.time_ns
             device = s.tags.get("device", "")
             series = None
-            for fname, value in s.fields.items():
-                rules = route.get((m, fname, device))
-                if rules is None:
-                    rules = self._route_for(m, fname, device, by_field)
-                if rules:
-                    if series is None:
-                        series = self._series(s)
-                    for rule in rules:
-                        self._eval(rule, s, value, events, series)
+            ruled = route.get((m, device))
+            if ruled is None:
+                ruled = self._route_for(m, device, by_field)
+            if ruled:
+                fields = s.fields
+                for fname, rules in ruled:
+                    value = fields.get(fname, _MISSING)
+                    if value is not _MISSING:
+                        for rule in rules:
+                            series = self._eval(rule, s, value, events, series)
             if stale:
                 for rule in stale.get(m, ()):
                     self._mark_seen(rule, s, events)
@@ -272,6 +279,7 @@ class Engine:
         ``now_ns``: the engine's own downtime is not the devices' silence."""
         self.started_ns = snap.get("started_ns") if now_ns is None else now_ns
         self._alerts = {}
+        self._hot = {}
         self._by_fp = {}
         self._roots = {}
         for k, a in snap.get("alerts", []):
@@ -279,6 +287,8 @@ class Engine:
             rule = self.rules.by_name.get(alert.rule)
             if rule is not None:  # a rule removed since: drop its alerts
                 self._alerts[_dec_key(k)] = alert
+                hk = (alert.rule, alert.device)
+                self._hot[hk] = self._hot.get(hk, 0) + 1
                 self._by_fp[alert.fingerprint] = alert
                 if rule.explains and alert.state == "firing":
                     self._roots[alert.fingerprint] = alert
@@ -287,17 +297,20 @@ class Engine:
         self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
 
     # -- internals ------------------------------------------------------------------
-    def _route_for(self, m: str, fname: str, device: str, by_field) -> list[Rule]:
-        """Rules for (measurement, field, device), inventory selectors applied once and cached:
-        after the first sample of a series the hot path is one dict lookup."""
+    def _route_for(self, m: str, device: str, by_field) -> tuple[tuple[str, list[Rule]], ...]:
+        """(field, rules) pairs for one device's samples of measurement ``m``, inventory selectors
+        applied once and cached: after the first sample the hot path is one dict lookup per
+        sample and one per field that has rules (fields without rules are never looked at)."""
         out = []
-        for rule in by_field.get((m, fname), ()):
-            ids = self._filters[rule.name].ids
-            if ids is None or device in ids:
-                out.append(rule)
+        for fname in self._fields_of.get(m, ()):
+            rules = [r for r in by_field[(m, fname)]
+                     if self._filters[r.name].ids is None or device in self._filters[r.name].ids]
+            if rules:
+                out.append((fname, rules))
+        found = tuple(out)
         if len(self._route) < 1_000_000:  # bounded: a tag explosion must not eat memory
-            self._route[(m, fname, device)] = out
-        return out
+            self._route[(m, device)] = found
+        return found
 
     def _series(self, s: Sample) -> tuple[str, SeriesKey]:
         tags = s.tags
@@ -318,19 +331,39 @@ class Engine:
             self._loc_cache[device] = loc
         return loc
 
-    def _eval(self, rule: Rule, s: Sample, value: Any, events: list, series: tuple[str, SeriesKey] | None = None) -> None:
-        device, skey = series or self._series(s)
+    def _eval(self, rule: Rule, s: Sample, value: Any, events: list,
+              series: tuple[str, SeriesKey] | None = None) -> tuple[str, SeriesKey] | None:
+        """Evaluate one rule on one field; returns the sample's series identity if it had to build it.
+
+        Fast path (most samples, most of the time): a threshold rule whose value is
+        inside bounds on a device with no pending/firing alert of that rule needs no
+        series key, no state lookup and no step of the state machine.
+        """
+        device = s.tags.get("device", "")
         filt = self._filters[rule.name]
         if filt.tag_checks and not filt.accepts(device, s.tags):
-            return
+            return series
         if filt.ids is not None and device not in filt.ids:
-            return
+            return series
         if rule.match and not match_tags(rule.match, s.tags):
-            return
+            return series
         self.evaluations += 1
+        kind = rule.kind
+        if kind == "threshold" and (rule.name, device) not in self._hot:
+            if rule.op not in ("==", "!=") and (isinstance(value, (str, bool)) or value is None):
+                self.skipped_type += 1
+                return series
+            try:
+                if not breached(rule, value, False):
+                    return series
+            except TypeError:
+                self.skipped_type += 1
+                return series
+        if series is None:
+            series = self._series(s)
+        device, skey = series
         key = (rule.name, skey)
         t = s.time_ns
-        kind = rule.kind
         if kind == "device_down":
             if value is True or value == 1:
                 self._fails[rule.name + "\x00" + device] = 0
@@ -343,24 +376,25 @@ class Engine:
         elif kind == "rate":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.skipped_type += 1
-                return
+                return series
             prev = self._rate_last.get(key)
             self._rate_last[key] = (t, float(value))
             if prev is None or t <= prev[0]:
-                return
+                return series
             shown = (float(value) - prev[1]) * _NS / (t - prev[0])
             cond = breached(rule, shown, key in self._alerts)
         else:
             if rule.op not in ("==", "!=") and (isinstance(value, (str, bool)) or value is None):
                 self.skipped_type += 1
-                return
+                return series
             shown = value
             try:
                 cond = breached(rule, value, key in self._alerts)
             except TypeError:
                 self.skipped_type += 1
-                return
+                return series
         self._step(rule, key, device, skey, s.tags, s.fields, shown, cond, t, events)
+        return series
 
     def _step(self, rule: Rule, key, device: str, skey: SeriesKey, tags, fields, value, cond: bool, t: int,
               events: list) -> None:
@@ -379,6 +413,7 @@ class Engine:
         elif a is not None:
             a.value = value
             del self._alerts[key]
+            self._unhot(a.rule, a.device)
             self._by_fp.pop(a.fingerprint, None)
             if a.state == "firing":
                 a.state = "resolved"
@@ -393,8 +428,18 @@ class Engine:
             threshold=rule.threshold_value(), pending_since_ns=t, since_ns=t, labels=dict(rule.labels),
         )
         self._alerts[key] = a
+        hk = (rule.name, device)
+        self._hot[hk] = self._hot.get(hk, 0) + 1
         self._by_fp[a.fingerprint] = a
         return a
+
+    def _unhot(self, rule: str, device: str) -> None:
+        hk = (rule, device)
+        n = self._hot.get(hk, 0) - 1
+        if n > 0:
+            self._hot[hk] = n
+        else:
+            self._hot.pop(hk, None)
 
     def _fire(self, a: Alert, rule: Rule, t: int, events: list) -> None:
         a.state = "firing"

@@ -23,7 +23,7 @@ def value_matches(wanted: Iterable[str], value: str | None) -> bool:
     if value is None:
         return "" in wanted
     for w in wanted:
-        if w == value or (("*" in w or "?" in w) and fnmatch.fnmatchcase(value, w)):
+        if w == value or w == "*" or (("*" in w or "?" in w) and fnmatch.fnmatchcase(value, w)):
             return True
     return False
 

@@ -89,7 +89,9 @@ def make_stream(site, n_samples: int, seed: int = 7) -> list[list[Sample]]:
                     b.append(Sample("gpu", {**tags, "gpu": str(g)}, {"temp_c": (90.0 if hot else 65.0) + rnd.random(),
                                                                    "util_pct": 95.0, "power_w": 650.0}, t))
             else:
-                b.append(Sample("ups", tags, {"on_battery": hot, "charge_pct": 100.0, "load_pct": 60.0, "runtime_s": 900.0}, t))
+                b.append(Sample("ups", {**tags, "stage": "output"}, {"state": "battery" if hot else "normal",
+                                                                    "load_pct": 60.0}, t))
+                b.append(Sample("ups", {**tags, "stage": "battery"}, {"charge_pct": 100.0, "runtime_s": 900.0}, t))
             b.append(Sample("poll", {**tags, "protocol": "snmp"}, {"ok": not hot, "duration_ms": 12.0, "error_kind": "",
                                                                    "error": "", "samples": len(b)}, t))
             batches.append(b)
