@@ -234,9 +234,10 @@ def gpu_fleet(site: Site) -> Dashboard:
             f'fill(none)', alias="$tag_rack")], width=12, unit="celsius",
             thresholds=[(None, "green"), (80.0, "yellow"), (87.0, "red")]),
         Panel("Throttle reasons (max per rack)", "timeseries", [Target(
-            f'SELECT max(/^throttle/) FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
-            f'fill(none)', alias="$tag_rack $col")], width=12,
-            description="Every numeric field whose name starts with 'throttle' (bitmask or 0/1 flags)."),
+            f'SELECT max("clock_event_reasons") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
+            f'fill(none)', alias="$tag_rack")], width=12,
+            description="DCGM clock-event (throttle) reasons bitmask: 0x20 SW thermal, 0x40 HW thermal, "
+                        "0x80 power brake, 0x4 SW power cap; 0 = running free."),
         Panel("XID errors by rack", "table", [Target(
             f'SELECT max("xid_last") AS "last XID (max)", count("xid_last") AS "samples" FROM "gpu" WHERE {s} '
             f'AND "xid_last" > 0 AND $timeFilter GROUP BY "rack", "host"', result_format="table")], width=12,

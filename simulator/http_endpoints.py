@@ -28,6 +28,8 @@ _METRICS = (
     ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", lambda g: f"{int(2000 + g.util * 70000)}"),
     ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", lambda g: f"{int(79000 - g.util * 70000)}"),
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered.", lambda g: "79" if g.xid else "0"),
+    ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "gauge", "Current clock throttle reasons.",
+     lambda g: "96" if g.temp_c >= 87 else ("4" if g.util > 0.97 else "0")),  # 0x20|0x40 thermal; 0x4 SW power cap
 )
 
 

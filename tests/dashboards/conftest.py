@@ -81,10 +81,10 @@ def _gpu_samples(site, t: int, k: int) -> list[Sample]:
         for i in range(dev.gpus or 0):
             tags = {**{k2: v for k2, v in site.location_tags(dev).items() if k2 != "kind"}, "host": dev.id,
                     "gpu": str(i), "uuid": f"GPU-{dev.id}-{i}"}
-            xid = 79.0 if (dev.id.endswith("k02-n3") and i == 5) else 0.0
+            xid = 79 if (dev.id.endswith("k02-n3") and i == 5) else 0  # integers, as the DCGM collector writes them
             out.append(Sample("gpu", tags, {"power_w": 600.0 + 10 * i + k, "temp_c": 60.0 + i + k % 3,
                                             "util_pct": 90.0, "xid_last": xid,
-                                            "throttle_reasons": 4.0 if i == 7 else 0.0}, t))
+                                            "clock_event_reasons": 4 if i == 7 else 0}, t))
     return out
 
 
