@@ -8,6 +8,7 @@ The DCGM page has the exporter's metric names and labels (``gpu``, ``UUID``,
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -41,16 +42,24 @@ def _uuid(node: str, i: int) -> str:
     return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-0000-{i:012d}"
 
 
+@functools.lru_cache(maxsize=100_000)
+def _page_template(node: str, n_gpus: int, model_name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Per metric: its HELP/TYPE header and each GPU's ``NAME{labels} `` prefix (built once per node)."""
+    labels = [(f'gpu="{i}",UUID="{_uuid(node, i)}",pci_bus_id="00000000:{0x53 + 0x11 * i:02X}:00.0",'
+               f'device="nvidia{i}",modelName="{model_name}",Hostname="{node}"') for i in range(n_gpus)]
+    return tuple((f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n", tuple(f"{name}{{{lab}}} " for lab in labels))
+                 for name, kind, help_text, _ in _METRICS)
+
+
 def dcgm_page(node: str, s: DeviceState, model_name: str = "NVIDIA H100 80GB HBM3") -> bytes:
-    lines: list[str] = []
-    for name, kind, help_text, fn in _METRICS:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for i, g in enumerate(s.gpus):
-            labels = (f'gpu="{i}",UUID="{_uuid(node, i)}",pci_bus_id="00000000:{0x53 + 0x11 * i:02X}:00.0",'
-                      f'device="nvidia{i}",modelName="{model_name}",Hostname="{node}"')
-            lines.append(f"{name}{{{labels}}} {fn(g)}")
-    return ("\n".join(lines) + "\n").encode()
+    """The exporter's page for one node; only the values are formatted per request."""
+    parts: list[str] = []
+    gpus = s.gpus
+    for (header, prefixes), (_, _, _, fn) in zip(_page_template(node, len(gpus), model_name), _METRICS):
+        parts.append(header)
+        for prefix, g in zip(prefixes, gpus):
+            parts.append(prefix + fn(g) + "\n")
+    return "".join(parts).encode()
 
 
 def redfish_resources(node: str, s: DeviceState) -> dict[str, dict]:
