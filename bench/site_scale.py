@@ -89,6 +89,8 @@ def run_shards(site: Path, shards: int, warmup: float, seconds: float, influx_po
         p0, q0 = points.value, polls.value
         time.sleep(seconds)
         c1 = sum(proc_cpu_s(p.pid) for p in procs)
+        print(f"  run: {shards} shard process(es); CPU since start per process (s): "
+              f"{[round(proc_cpu_s(p.pid), 2) for p in procs]}", flush=True)
         p1, q1 = points.value, polls.value
     finally:
         for p in procs:
