@@ -66,6 +66,26 @@ def breached(rule: Rule, value: Any, active: bool) -> bool:
     return _OPS[op](value, threshold)
 
 
+def quick_check(rule: Rule) -> Callable[[float], bool] | None:
+    """``breached(rule, value, active=False)`` for numeric values as one small closure, or None.
+
+    Only for plain numeric thresholds: the engine's hot path uses it to dismiss the
+    (vast) majority of in-bounds readings without building series keys.
+    """
+    if rule.kind != "threshold":
+        return None
+    if rule.op == "outside":
+        if not rule.band:
+            return None
+        lo, hi = rule.band
+        return lambda v: v < lo or v > hi
+    t = rule.threshold
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        return None
+    op = _OPS[rule.op]
+    return lambda v: op(v, t)
+
+
 class _Fmt(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -191,7 +211,9 @@ class Engine:
         self._loc_cache: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         self._by_fp: dict[str, Alert] = {}
-        self._route: dict[tuple[str, str], tuple[tuple[str, list[Rule]], ...]] = {}
+        self._route: dict[tuple[str, str], tuple[tuple[str, list[tuple[Rule, Any]]], ...]] = {}
+        self._quick = {r.name: quick_check(r) for r in rules.rules}
+        self.quick_checks = 0
         self._fields_of: dict[str, list[str]] = {}
         for (m, fname) in rules.by_field:
             self._fields_of.setdefault(m, []).append(fname)
@@ -208,6 +230,7 @@ class Engine:
         by_field = self.rules.by_field
         stale = self.rules.stale_by_measurement
         route = self._route
+        hot = self._hot
         for s in samples:
             m = s.measurement
             if self.started_ns is None:
@@ -221,9 +244,17 @@ class Engine:
                 fields = s.fields
                 for fname, rules in ruled:
                     value = fields.get(fname, _MISSING)
-                    if value is not _MISSING:
-                        for rule in rules:
-                            series = self._eval(rule, s, value, events, series)
+                    if value is _MISSING:
+                        continue
+                    numeric = type(value) is float or type(value) is int
+                    for rule, quick in rules:
+                        # fast path: a numeric value inside bounds, no alert of this rule on this
+                        # device -> nothing can change (match/selectors only matter past here)
+                        if quick is not None and numeric and (rule.name, device) not in hot:
+                            self.quick_checks += 1
+                            if not quick(value):
+                                continue
+                        series = self._eval(rule, s, value, events, series)
             if stale:
                 for rule in stale.get(m, ()):
                     self._mark_seen(rule, s, events)
@@ -297,13 +328,13 @@ class Engine:
         self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
 
     # -- internals ------------------------------------------------------------------
-    def _route_for(self, m: str, device: str, by_field) -> tuple[tuple[str, list[Rule]], ...]:
+    def _route_for(self, m: str, device: str, by_field) -> tuple[tuple[str, list[tuple[Rule, Any]]], ...]:
         """(field, rules) pairs for one device's samples of measurement ``m``, inventory selectors
         applied once and cached: after the first sample the hot path is one dict lookup per
         sample and one per field that has rules (fields without rules are never looked at)."""
         out = []
         for fname in self._fields_of.get(m, ()):
-            rules = [r for r in by_field[(m, fname)]
+            rules = [(r, self._quick[r.name]) for r in by_field[(m, fname)]
                      if self._filters[r.name].ids is None or device in self._filters[r.name].ids]
             if rules:
                 out.append((fname, rules))
