@@ -7,9 +7,10 @@ new snapshot, never half of one.  Written after each batch that changed state.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from sinks.durable import write_atomically
 
 __all__ = ["StateStore", "atomic_write_json", "StateFileError"]
 
@@ -21,20 +22,7 @@ class StateFileError(Exception):
 def atomic_write_json(path: Path, data: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = json.dumps(data, separators=(",", ":"), default=str).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, payload)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomically(path, json.dumps(data, separators=(",", ":"), default=str).encode())
 
 
 def read_json(path: Path, default: Any) -> Any:

@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sinks.durable import fsync_dir, write_atomically
+
 __all__ = ["DiskSpool", "SpoolFull"]
 
 _SUFFIX = ".lp.gz"
@@ -109,15 +111,7 @@ class DiskSpool:
                 entry = _Entry(self._next, points, len(payload))
                 self._next += 1
             final = self._path(entry)
-            tmp = final.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, payload)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, final)
-            self._fsync_dir()
+            write_atomically(final, payload, tmp=final.with_suffix(".tmp"))
             if front:
                 self._entries.insert(0, entry)
             else:
@@ -142,8 +136,4 @@ class DiskSpool:
                     return
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.dir)

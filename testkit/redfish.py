@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from testkit.http import ThreadedHttpServer
 
 __all__ = ["RedfishMockupServer", "self_signed_cert"]
 
 _SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 
-class RedfishMockupServer:
+class RedfishMockupServer(ThreadedHttpServer):
     def __init__(self, mockup: Path, credentials: tuple[str, str] | None = None,
                  tls: tuple[Path, Path] | None = None) -> None:
         mockup = Path(mockup)
@@ -100,14 +100,7 @@ class RedfishMockupServer:
                     return self._send(204)
                 self._send(404, {"error": {"message": "no such session"}})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="redfish-mockup", daemon=True)
+        super().__init__(Handler, name="redfish-mockup", tls=tls)
 
     def resource(self, path: str) -> dict | None:
         """The JSON for ``/redfish/v1/...``, or None."""
@@ -125,21 +118,6 @@ class RedfishMockupServer:
                     "SessionService": {"@odata.id": "/redfish/v1/SessionService"},
                     "Links": {"Sessions": {"@odata.id": _SESSIONS}}}
         return None
-
-    def start(self) -> "RedfishMockupServer":
-        self._thread.start()  # the socket already listens: bound in the constructor
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> "RedfishMockupServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import gzip
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from testkit.http import ThreadedHttpServer
 
-class PageServer:
+
+class PageServer(ThreadedHttpServer):
     """Serves byte pages by path with a chosen misbehaviour, and counts TCP connections.
 
     ``routes[path] = (mode, body)`` with mode one of ``length`` (Content-Length,
@@ -81,19 +82,7 @@ class PageServer:
                 else:
                     raise AssertionError(f"unknown mode {mode!r}")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="gpu-page-server", daemon=True)
-
-    def start(self) -> "PageServer":
-        self._thread.start()  # the socket already listens: bound in the constructor
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(5)
+        super().__init__(Handler, name="gpu-page-server")
 
 
 @pytest.fixture()

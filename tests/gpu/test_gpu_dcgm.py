@@ -1,7 +1,6 @@
 """DCGM page -> gpu samples (pure), and DcgmCollector against real HTTP servers."""
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from collectors.base import PollError, Target
 from collectors.gpu.dcgm import DcgmCollector, samples_from_page
 from collectors.gpu.promtext import parse
+from testkit.collect import poll_each
 from testkit.process import free_port
 from testkit.testdata import shared_testdata
 
@@ -106,19 +106,7 @@ def _target(port: int, path: str = "/metrics", timeout: float = 2.0) -> Target:
 
 
 def _poll_many(targets: list[Target]) -> list:
-    async def run():
-        collector = DcgmCollector(max_body=1 << 20)
-        out = []
-        try:
-            for t in targets:
-                try:
-                    out.append(await collector.poll(t))
-                except PollError as exc:
-                    out.append(exc)
-        finally:
-            await collector.close()
-        return out
-    return asyncio.run(asyncio.wait_for(run(), 30))
+    return poll_each(DcgmCollector(max_body=1 << 20), targets, 30)
 
 
 @pytest.mark.parametrize("mode", ["length", "chunked", "close", "gzip"])

@@ -10,6 +10,7 @@ import pytest
 from collectors.base import PollError, Target
 from collectors.gpu.redfish import RedfishCollector
 from inventory.secrets import SecretValue
+from testkit.collect import poll_each
 from testkit.process import free_port
 from testkit.redfish import RedfishMockupServer, self_signed_cert
 from testkit.testdata import shared_testdata
@@ -29,19 +30,7 @@ def _target(port: int, protocol: str = "redfish", **options) -> Target:
 
 
 def _polls(targets: list[Target]) -> list:
-    async def run():
-        collector = RedfishCollector(max_threads=4)
-        out = []
-        try:
-            for t in targets:
-                try:
-                    out.append(await collector.poll(t))
-                except PollError as exc:
-                    out.append(exc)
-        finally:
-            await collector.close()
-        return out
-    return asyncio.run(asyncio.wait_for(run(), 60))
+    return poll_each(RedfishCollector(max_threads=4), targets, 60)
 
 
 def _index(samples) -> dict:

@@ -1,0 +1,37 @@
+"""Crash-safe file writes: whole files or nothing, even after kill -9 or power loss.
+
+The disk spool and the alert engine's state both need the same guarantee: a
+reader after a crash finds either the old file or the complete new one, never
+a torn one.  Write a temporary file in the same directory, fsync it, rename it
+over the target (atomic on POSIX), then fsync the directory so the rename
+itself is durable.  Files are created 0600: they may hold alert context.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["write_atomically", "fsync_dir"]
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, payload: bytes, *, tmp: Path | None = None, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``payload`` atomically (``tmp``: the temporary name, same directory)."""
+    path = Path(path)
+    tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, payload)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if sync_dir:
+        fsync_dir(path.parent)
