@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.outbox import Outbox
-from inventory.secrets import SecretError, SecretRef, SecretValue
+from inventory.secrets import SecretRef, SecretValue
 
 __all__ = ["MqttSettings", "MqttPublisher", "event_messages", "topics"]
 

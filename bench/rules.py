@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.evaluate import Engine  # noqa: E402
-from alerts.rules import load_rules, load_rules_text  # noqa: E402
+from alerts.rules import RuleSet, load_rules, load_rules_text  # noqa: E402
 from alerts.suppression import Suppressor  # noqa: E402
 from bench._common import calibrate, median, stable  # noqa: E402
 from collectors.sample import Sample  # noqa: E402
@@ -137,9 +137,8 @@ def run_engine(cls, rules, site, batches) -> tuple[float, int, int, int, list]:
     return cpu, n, eng.evaluations, len(seen), [(e["rule"], e["fingerprint"], e["state"]) for e in seen]
 
 
-def per_row(rules, site) -> "RuleSet":
+def per_row(rules, site) -> RuleSet:
     """site.yaml once per row (thresholds tuned per row, as large sites do): many rules per field."""
-    from alerts.rules import RuleSet
 
     out = []
     rows = sorted({d.row for d in site.all_devices() if d.row})

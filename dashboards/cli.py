@@ -22,8 +22,7 @@ def _load(path: Path):
     try:
         return load_site(path)
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         return None
 
 

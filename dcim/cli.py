@@ -41,8 +41,7 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
     try:
         site = load_site(args.file)
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         print(f"{args.file}: {len(exc.issues)} problem(s); nothing was started", file=sys.stderr)
         return 1
     graph = PowerGraph(site)
@@ -157,8 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         influx = cfg.influxdb.to_config(Path(args.config).parent)
         shard = parse_shard(args.shard or cfg.shard)
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         return 1
     except (SecretError, ValueError) as exc:
         return _fail(str(exc))
@@ -267,8 +265,7 @@ def cmd_inventory_shards(args: argparse.Namespace) -> int:
     try:
         site = load_site(args.file)
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         return 1
     sizes = shard_sizes(site.polled_devices(), args.count)
     for i, n in enumerate(sizes):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import inspect
 import logging
 import os
@@ -290,9 +291,7 @@ def _write_artefacts(site, opts: DemoOptions, out: Path, influx_url: str, starte
         except Exception as exc:  # artefacts must not hide the demo's result
             log.exception("dashboards build failed")
             lines.append(f"[red]dashboards build failed: {exc}")
-    try:
-        from reports.cli import register as _has_reports  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("reports") is None:
         return lines
     from dcim.cli import main as dcim_main
 

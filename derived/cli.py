@@ -34,8 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         site = load_site(cfg.site_path())
         influx = cfg.influxdb.to_config(Path(args.config).parent)
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         return 1
     except (SecretError, ValueError) as exc:
         print(f"dcim derived: {exc}", file=sys.stderr)

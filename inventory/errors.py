@@ -24,3 +24,10 @@ class InventoryError(Exception):
     def __init__(self, issues: list[InventoryIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+    def print_issues(self, stream=None) -> None:
+        """One ``file:line: field: message`` line per problem, to stderr (the CLIs' way to refuse a file)."""
+        import sys
+
+        for issue in self.issues:
+            print(issue, file=stream or sys.stderr)

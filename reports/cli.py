@@ -86,8 +86,7 @@ def _build(args: argparse.Namespace):
             raise ReportError("--format pdf needs --out FILE")
         return build_pue_report(site, InfluxQuery(args.influx, args.db, token), req), None
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         return None, 2
     except ReportError as exc:
         return None, _fail(str(exc))

@@ -108,8 +108,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         else:
             site = load_site(args.site)
     except InventoryError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        exc.print_issues()
         return 1
     except ValueError as exc:
         return _fail(str(exc))

@@ -10,7 +10,7 @@ from derived.job import DerivedMetrics
 from sinks.influx_query import InfluxQuery
 from sinks.lineprotocol import sample_line
 
-from test_derived_power_chain import _samples, site  # noqa: E402,F401  (same directory; site is its fixture)
+from test_derived_power_chain import _samples  # noqa: E402  (same directory)
 
 
 def _write(influx_server, db: str, samples: list[Sample]) -> None:

@@ -21,11 +21,6 @@ HERE = Path(__file__).resolve().parent
 T0 = 1_790_000_000 * 10**9  # 2026-09-21, after no commissioning date
 
 
-@pytest.fixture(scope="module")
-def site():
-    return load_site(HERE / "site_small.yaml")
-
-
 def _samples(t: int = T0) -> list[Sample]:
     """What collectors would write for the site above (incl. series that must be ignored)."""
     def s(meas, dev, fields, **comp):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from modbus_cases import case_names, image_from_case, load_case, testdata_dir  # noqa: F401
+from modbus_cases import case_names, image_from_case, load_case
 from testkit.modbus import ModbusTestServer
 
 

@@ -11,16 +11,7 @@ import yaml
 from testkit.modbus import DeviceImage
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 TESTCASES = HERE / "testcases"
-
-
-def testdata_dir() -> Path:
-    """``<repo root>/../shared/testdata``; fails loudly when the checkout lacks it."""
-    path = REPO.parent / "shared" / "testdata"
-    if not path.is_dir():
-        raise RuntimeError(f"test data not found at {path}: the repository's parent must hold shared/testdata")
-    return path
 
 
 def load_case(name: str) -> tuple[dict, list[dict]]:

@@ -18,7 +18,7 @@ from collectors.modbus.profile import load_profile, profile_names
 from collectors.modbus.url import target_from_url
 from collectors.registry import make_collector
 from modbus_cases import case_names, load_case
-from modbus_cases import testdata_dir as shared_testdata
+from testkit.testdata import shared_testdata
 
 TAGS = {"site": "test", "device": "dev-1"}
 

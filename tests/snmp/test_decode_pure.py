@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import urllib.parse
-from pathlib import Path
 
 import pytest
 

@@ -11,7 +11,6 @@ from collectors.base import PollError, Target
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.engine import ENGINES, SnmpEngineError, make_engine
 from inventory.secrets import SecretValue
-from testkit import free_port
 from tests.snmp.conftest import V3, V3_AUTHNOPRIV, V3_SHA2_AES256
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from collectors.base import PollError, Target
+from collectors.base import Target
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.engine import ENGINES
 from inventory.secrets import SecretValue
