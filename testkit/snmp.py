@@ -34,29 +34,12 @@ sys.exit(main())
 
 
 def _get_request(community: str, oid: str = "1.3.6.1.2.1.1.2.0") -> bytes:
-    """A minimal v2c GET, BER-encoded by hand so readiness checks need no SNMP library."""
-    def tlv(tag: int, body: bytes) -> bytes:
-        n = len(body)
-        if n < 128:
-            return bytes([tag, n]) + body
-        lb = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        return bytes([tag, 0x80 | len(lb)]) + lb + body
+    """A minimal v2c GET, BER-encoded by the twin's hand-written codec: readiness checks need no SNMP library."""
+    from simulator.snmp_agent import GET, INTEGER, OCTETS, OID, oid_body, parse_oid, tlv
 
-    def enc_oid(dotted: str) -> bytes:
-        parts = [int(p) for p in dotted.strip(".").split(".")]
-        out = bytearray([parts[0] * 40 + parts[1]])
-        for p in parts[2:]:
-            chunk = [p & 0x7F]
-            p >>= 7
-            while p:
-                chunk.append(0x80 | (p & 0x7F))
-                p >>= 7
-            out.extend(reversed(chunk))
-        return tlv(0x06, bytes(out))
-
-    vb = tlv(0x30, enc_oid(oid) + b"\x05\x00")
-    pdu = tlv(0xA0, tlv(0x02, b"\x01") + tlv(0x02, b"\x00") + tlv(0x02, b"\x00") + tlv(0x30, vb))
-    return tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, community.encode()) + pdu)
+    vb = tlv(0x30, tlv(OID, oid_body(parse_oid(oid))) + b"\x05\x00")
+    pdu = tlv(GET, tlv(INTEGER, b"\x01") + tlv(INTEGER, b"\x00") + tlv(INTEGER, b"\x00") + tlv(0x30, vb))
+    return tlv(0x30, tlv(INTEGER, b"\x01") + tlv(OCTETS, community.encode()) + pdu)
 
 
 def wait_for_snmp(port: int, community: str, host: str = "127.0.0.1", timeout: float = 30.0,
