@@ -24,6 +24,7 @@ EXTENSIONS = (
     "dashboards.cli",
     "reports.cli",
     "derived.cli",
+    "collectors.gpu.agent",
     "simulator.cli",
 )
 
