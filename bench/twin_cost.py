@@ -68,12 +68,42 @@ async def measure(targets, twin_pid: int, rounds: int, deadline: float, in_fligh
     return results
 
 
+def snmpsim_peer(polls: int, deadline: float) -> tuple[int, float, float, int] | None:
+    """The peer for the twin's SNMP agents: snmpsim serving a real APC rPDU2 recording, polled by
+    the same collector.  Returns (polls, snmpsim CPU s, collector CPU s, samples per poll)."""
+    from collectors.base import Target
+    from collectors.snmp.collector import SnmpCollector
+    from inventory.secrets import SecretValue
+    from testkit.snmp import SnmpsimServer
+    from testkit.testdata import shared_testdata
+
+    rec = shared_testdata() / "snmp" / "apc_ap8959eu3.snmprec"
+    with SnmpsimServer([rec]) as sim:
+        # snmpsim selects the recording by community: the recording's name
+        target = Target("snmpsim-pdu", "snmp", "127.0.0.1", sim.port, timeout_s=5.0, retries=0,
+                        options={"version": "2c"}, secrets={"community": SecretValue(rec.stem)})
+
+        async def go():
+            c = SnmpCollector()
+            try:
+                samples = await c.poll(target)  # warm-up: profile detection
+                c0, s0, n = time.process_time(), proc_cpu_s(sim.process.pid), 0
+                while n < polls and time.monotonic() < deadline:
+                    await c.poll(target)
+                    n += 1
+                return n, proc_cpu_s(sim.process.pid) - s0, time.process_time() - c0, len(samples)
+            finally:
+                await c.close()
+        return asyncio.run(go())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="halls=1,rows=2,racks=10,nodes=4,ups=4,cdus=2,bmcs=1")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--in-flight", type=int, default=64)
     ap.add_argument("--max-seconds", type=float, default=90.0)
+    ap.add_argument("--snmpsim-polls", type=int, default=20, help="polls of the snmpsim peer (0: skip it)")
     args = ap.parse_args()
     os.environ.setdefault("DCIM_SNMP_COMMUNITY", "public")
     os.environ.setdefault("DCIM_BMC_USER", "bench")
@@ -117,6 +147,16 @@ def main() -> int:
               f"{tot_t / max(tot_c, 1e-9):15.2f} {10.0 / max(per_t, 1e-9):27,.0f}")
     print(f"calibration {cal0:.3f}s -> {cal1:.3f}s ({'stable' if stable(cal0, cal1) else 'UNSTABLE: rerun'})")
     print("note: twin CPU includes its model step every second (fixed cost, spread over the polls measured)")
+    if args.snmpsim_polls:
+        peer = snmpsim_peer(args.snmpsim_polls, time.monotonic() + 60)
+        if peer and peer[0]:
+            n, sim_cpu, coll_cpu, per = peer
+            twin_snmp = results.get("snmp")
+            print(f"peer: snmpsim serving a real AP8959 recording ({per} samples/poll), same collector: "
+                  f"{1000 * sim_cpu / n:.2f} ms snmpsim CPU per poll ({n} polls; collector {1000 * coll_cpu / n:.2f} ms)")
+            if twin_snmp and twin_snmp[0]:
+                tw = twin_snmp[3] / twin_snmp[0]
+                print(f"twin SNMP agent {1000 * tw:.3f} ms per poll: {sim_cpu / n / max(tw, 1e-9):.0f}x less CPU than snmpsim")
     return 0
 
 
