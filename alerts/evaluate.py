@@ -300,7 +300,8 @@ class Engine:
             "version": 1,
             "started_ns": self.started_ns,
             "alerts": [[list(_enc_key(k)), a.to_json()] for k, a in self._alerts.items()],
-            "seen": [[list(_enc_key(k)), t, tags] for k, (t, tags) in self._seen.items()],
+            "seen": [[list(_enc_key(k)), t, {n: v for n, v in tags.items() if n in _LOCATION}]
+                     for k, (t, tags) in self._seen.items()],
             "fails": self._fails,
             "rate_last": [[list(_enc_key(k)), t, v] for k, (t, v) in self._rate_last.items()],
         }
@@ -489,16 +490,17 @@ class Engine:
     def _mark_seen(self, rule: Rule, s: Sample, events: list) -> None:
         if rule.field and rule.field not in s.fields:
             return
-        device, skey = self._series(s)
-        if not self._filters[rule.name].accepts(device, s.tags):
+        tags = s.tags
+        device = tags.get("device", "")
+        if not self._filters[rule.name].accepts(device, tags):
             return
-        if rule.match and not match_tags(rule.match, s.tags):
+        if rule.match and not match_tags(rule.match, tags):
             return
         self.evaluations += 1
-        if rule.kind == "absent":
-            skey = (device,)
+        skey = (device,) if rule.kind == "absent" else self._series(s)[1]
         key = (rule.name, skey)
-        self._seen[key] = (s.time_ns, {k: v for k, v in s.tags.items() if k in _LOCATION})
+        # the sample's own tags (samples are never modified once emitted): no copy per sample
+        self._seen[key] = (s.time_ns, tags)
         if key in self._alerts:
             self._step(rule, key, device, skey, s.tags, None, 0.0, False, s.time_ns, events)
 
