@@ -52,6 +52,9 @@ class Target:
     interval_s: float = 10.0
     options: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, SecretValue] = field(default_factory=dict)
+    #: outlet -> the inventory id of the device it feeds (PDUs only): outlet samples get a
+    #: ``feeds`` tag, so a node's outlet power sits beside its GPUs' power
+    outlet_feeds: dict[str, str] = field(default_factory=dict)
 
     def secret(self, name: str, default: str | None = None) -> str | None:
         """The clear value of a credential, for the protocol library only."""

@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 
 from collectors.base import Collector, PollError, Target
 from collectors.plausibility import screen
+from collectors.targets import tag_outlet_feeds
 from collectors.sample import Sample, now_ns
 
 __all__ = ["Scheduler", "Job", "PollOutcome", "phase_offset", "poll_once", "poll_sample"]
@@ -205,6 +206,8 @@ class Scheduler:
             self._account(outcome, skipped)
             samples = outcome.samples
             implausible = screen(samples)
+            if target.outlet_feeds:
+                tag_outlet_feeds(samples, target.outlet_feeds)
             if implausible:
                 self.stats.implausible += len(implausible)
             samples.append(poll_sample(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0, skipped=skipped,

@@ -13,7 +13,7 @@ from collectors.base import Target
 from inventory.model import Device, Site
 from inventory.secrets import SecretError
 
-__all__ = ["build_targets", "device_target", "TargetProblem"]
+__all__ = ["build_targets", "device_target", "TargetProblem", "outlet_feeds", "tag_outlet_feeds"]
 
 #: protocol -> the credential-set key under ``defaults.credentials``
 _CRED_FAMILY = {"snmp": "snmp", "redfish": "redfish", "redfish-https": "redfish",
@@ -26,7 +26,30 @@ class TargetProblem:
     message: str
 
 
-def device_target(site: Site, dev: Device, environ: dict[str, str] | None = None) -> Target:
+def outlet_feeds(site: Site) -> dict[str, dict[str, str]]:
+    """PDU id -> {outlet: id of the device it feeds}, from every device's ``fed_by: [PDU:OUTLET]``."""
+    out: dict[str, dict[str, str]] = {}
+    for dev in site.all_devices():
+        if dev.labels.get("node"):
+            continue  # a BMC or agent that is a view of a node (labels.node): the outlet feeds the node
+        for feed in dev.fed_by:
+            if feed.outlet is not None:
+                out.setdefault(feed.device, {})[str(feed.outlet)] = dev.id
+    return out
+
+
+def tag_outlet_feeds(samples, feeds: dict[str, str]) -> None:
+    """Add ``feeds=<device>`` to outlet samples whose outlet the inventory wires to a device."""
+    for s in samples:
+        outlet = s.tags.get("outlet")
+        if outlet is not None:
+            node = feeds.get(outlet)
+            if node is not None:
+                s.tags["feeds"] = node
+
+
+def device_target(site: Site, dev: Device, environ: dict[str, str] | None = None,
+                  feeds: dict[str, dict[str, str]] | None = None) -> Target:
     """The Target for one device; raises SecretError if a credential is unreadable."""
     d = site.defaults
     options: dict = {}
@@ -70,15 +93,17 @@ def device_target(site: Site, dev: Device, environ: dict[str, str] | None = None
         interval_s=dev.interval_s or d.interval_s,
         options=options,
         secrets=secrets,
+        outlet_feeds=dict((feeds if feeds is not None else outlet_feeds(site)).get(dev.id, {})),
     )
 
 
 def build_targets(site: Site, devices: list[Device] | None = None, environ: dict[str, str] | None = None) -> tuple[list[Target], list[TargetProblem]]:
     targets: list[Target] = []
     problems: list[TargetProblem] = []
+    feeds = outlet_feeds(site)
     for dev in devices if devices is not None else site.polled_devices():
         try:
-            targets.append(device_target(site, dev, environ))
+            targets.append(device_target(site, dev, environ, feeds))
         except SecretError as exc:
             problems.append(TargetProblem(dev.id, str(exc)))
     return targets, problems

@@ -148,7 +148,18 @@ def power_chain(site: Site) -> Dashboard:
             thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Top outlets", "table", [Target(
             f'SELECT last("power_w") AS "W" FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "outlet" =~ /./ '
-            f'AND $timeFilter GROUP BY "device", "outlet"', result_format="table")], width=12, unit="watt"),
+            f'AND $timeFilter GROUP BY "device", "outlet", "feeds"', result_format="table")], width=12, unit="watt"),
+        # outlet samples carry `feeds` (the node the outlet feeds, from the inventory's fed_by):
+        # the node's input from all its feeds beside the power its GPUs report
+        Panel("Node input (PDU outlets) vs GPU power", "timeseries", [
+            Target(f'SELECT sum("w") FROM (SELECT mean("power_w") AS "w" FROM "pdu" WHERE {s} AND {_HALL_RACK} '
+                   f'AND "feeds" =~ /./ AND $timeFilter GROUP BY time($__interval), "device", "outlet", "feeds") '
+                   f'WHERE $timeFilter GROUP BY time($__interval), "feeds" fill(none)', alias="$tag_feeds outlets"),
+            Target(f'SELECT sum("w") FROM (SELECT mean("power_w") AS "w" FROM "gpu" WHERE {s} AND {_HALL_RACK} '
+                   f'AND $timeFilter GROUP BY time($__interval), "device", "gpu") '
+                   f'WHERE $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device GPUs"),
+        ], width=24, unit="watt", description="Per node: AC input summed over the outlets that feed it (2N: both "
+                                                "sides) and the DC power of its GPUs; the gap is host, fans and PSU loss."),
     ])
     ups_out = '("stage" = \'output\' OR "section" = \'output\')'
     upses = Row("UPS", [
