@@ -146,20 +146,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 # -- run ------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from dcim.config import load_run_config, parse_shard
+    from dcim.config import open_service, parse_shard
     from dcim.service import CollectionService, install_signal_handlers
-    from inventory import InventoryError, load_site
-    from inventory.secrets import SecretError
 
+    opened = open_service(args.config, "dcim")
+    if isinstance(opened, int):
+        return opened
+    cfg, site, influx = opened
     try:
-        cfg = load_run_config(args.config)
-        site = load_site(cfg.site_path())
-        influx = cfg.influxdb.to_config(Path(args.config).parent)
         shard = parse_shard(args.shard or cfg.shard)
-    except InventoryError as exc:
-        exc.print_issues()
-        return 1
-    except (SecretError, ValueError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
     logging.getLogger().setLevel(cfg.log_level.upper())
 

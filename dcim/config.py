@@ -15,7 +15,7 @@ from inventory.loader import load_model, read_text
 from inventory.model import Secret
 from sinks.influx_writer import InfluxConfig
 
-__all__ = ["RunConfig", "load_run_config", "parse_shard"]
+__all__ = ["RunConfig", "load_run_config", "parse_shard", "open_service"]
 
 
 class _Strict(BaseModel):
@@ -85,3 +85,28 @@ def load_run_config(path: str | Path) -> RunConfig:
     cfg, _ = load_model(read_text(path), str(path), RunConfig)
     cfg._base = Path(path).parent
     return cfg
+
+
+def open_service(path: str | Path, prog: str):
+    """(config, site, InfluxConfig) for a command that runs against a service config, or the exit code.
+
+    The one place ``dcim run``, ``dcim derived run`` and ``dcim agent`` turn a bad
+    config or site file into ``file:line`` lines (exit 1) or a one-line reason
+    naming the variable or file of an unreadable secret (exit 2), never a traceback.
+    """
+    import sys
+
+    from inventory import InventoryError, load_site
+    from inventory.secrets import SecretError
+
+    try:
+        cfg = load_run_config(path)
+        site = load_site(cfg.site_path())
+        influx = cfg.influxdb.to_config(Path(path).parent)
+    except InventoryError as exc:
+        exc.print_issues()
+        return 1
+    except (SecretError, ValueError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    return cfg, site, influx

@@ -25,20 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dcim.config import load_run_config
-    from inventory import InventoryError, load_site
-    from inventory.secrets import SecretError
+    from dcim.config import open_service
 
-    try:
-        cfg = load_run_config(args.config)
-        site = load_site(cfg.site_path())
-        influx = cfg.influxdb.to_config(Path(args.config).parent)
-    except InventoryError as exc:
-        exc.print_issues()
-        return 1
-    except (SecretError, ValueError) as exc:
-        print(f"dcim derived: {exc}", file=sys.stderr)
-        return 2
+    opened = open_service(args.config, "dcim derived")
+    if isinstance(opened, int):
+        return opened
+    _, site, influx = opened
     if not 0.5 <= args.interval <= 3600:
         print("dcim derived: --interval must be 0.5..3600 s", file=sys.stderr)
         return 2

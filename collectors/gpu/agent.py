@@ -28,20 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    from dcim.config import load_run_config
-    from inventory import InventoryError, load_site
-    from inventory.secrets import SecretError
+    from dcim.config import open_service
 
-    try:
-        cfg = load_run_config(args.config)
-        site = load_site(cfg.site_path())
-        influx = cfg.influxdb.to_config(Path(args.config).parent)
-    except InventoryError as exc:
-        exc.print_issues()
-        return 1
-    except (SecretError, ValueError) as exc:
-        print(f"dcim agent: {exc}", file=sys.stderr)
-        return 2
+    opened = open_service(args.config, "dcim agent")
+    if isinstance(opened, int):
+        return opened
+    cfg, site, influx = opened
     device_id = args.device or socket.gethostname().split(".")[0]
     if not site.has_device(device_id):
         print(f"dcim agent: no device {device_id!r} in {cfg.site_path()} (give --device NODE_ID)", file=sys.stderr)
