@@ -19,7 +19,7 @@ from pathlib import Path
 
 from testkit.http import ThreadedHttpServer
 
-__all__ = ["RedfishMockupServer", "self_signed_cert"]
+__all__ = ["RedfishMockupServer"]
 
 _SESSIONS = "/redfish/v1/SessionService/Sessions"
 
@@ -118,29 +118,3 @@ class RedfishMockupServer(ThreadedHttpServer):
                     "SessionService": {"@odata.id": "/redfish/v1/SessionService"},
                     "Links": {"Sessions": {"@odata.id": _SESSIONS}}}
         return None
-
-
-def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """Write a throwaway self-signed cert+key for ``host`` (IP SAN); returns (cert, key) paths."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = Path(directory) / "bmc.crt", Path(directory) / "bmc.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path

@@ -12,8 +12,9 @@ from collectors.gpu.redfish import RedfishCollector
 from inventory.secrets import SecretValue
 from testkit.collect import poll_each
 from testkit.process import free_port
-from testkit.redfish import RedfishMockupServer, self_signed_cert
+from testkit.redfish import RedfishMockupServer
 from testkit.testdata import shared_testdata
+from testkit.tls import make_tls
 
 MOCKUPS = shared_testdata() / "redfish"
 BASE = {"site": "tetouan", "device": "h1-r01-k01-n1"}
@@ -124,11 +125,11 @@ def test_session_login_is_reused_and_renewed():
 
 @pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # the opt-out case, on purpose
 def test_tls_verified_by_default_with_ca_bundle_or_opt_out(tmp_path):
-    cert, key = self_signed_cert(tmp_path)
-    with RedfishMockupServer(MOCKUPS / "cisco_ucsc-c240-m5sn", tls=(cert, key)) as server:
+    tls = make_tls(tmp_path)
+    with RedfishMockupServer(MOCKUPS / "cisco_ucsc-c240-m5sn", tls=(tls.server_cert, tls.server_key)) as server:
         default, with_ca, opted_out = _polls([
             _target(server.port, "redfish-https"),
-            _target(server.port, "redfish-https", ca_bundle=str(cert)),
+            _target(server.port, "redfish-https", ca_bundle=str(tls.ca_cert)),
             _target(server.port, "redfish-https", tls_verify=False),
         ])
     assert isinstance(default, PollError) and default.kind == "auth" and "TLS" in default.message
