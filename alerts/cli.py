@@ -21,7 +21,7 @@ from alerts.rules import RuleError, load_rules
 
 __all__ = ["register"]
 
-_COLOUR = {"critical": "bold white on red", "major": "bold red", "minor": "yellow", "warning": "cyan", "info": "dim"}
+SEVERITY_STYLE = {"critical": "bold white on red", "major": "bold red", "minor": "yellow", "warning": "cyan", "info": "dim"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -279,7 +279,7 @@ def _tail(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(ev), flush=True)
             else:
-                style = _COLOUR.get(ev.get("severity", ""), "")
+                style = SEVERITY_STYLE.get(ev.get("severity", ""), "")
                 if ev.get("state") == "resolved":
                     style = "green"
                 console.print(Text(format_event(ev), style=style))

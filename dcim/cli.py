@@ -147,7 +147,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 # -- run ------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from dcim.config import open_service, parse_shard
-    from dcim.service import CollectionService, install_signal_handlers
+    from dcim.service import CollectionService, run_until_stopped
 
     opened = open_service(args.config, "dcim")
     if isinstance(opened, int):
@@ -164,26 +164,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency)
-        stop = asyncio.Event()
-        install_signal_handlers(stop)
         periodic = _attach_extras(args, site, service)
-        await service.start()
-        for start in periodic.starts:
-            await start()
-        end = None if args.duration is None else asyncio.get_running_loop().time() + args.duration
-        while not stop.is_set():
-            for tick in periodic.ticks:
-                await tick()
-            timeout = 1.0 if end is None else min(1.0, end - asyncio.get_running_loop().time())
-            if timeout <= 0:
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=timeout)
-            except asyncio.TimeoutError:
-                pass
-        await service.stop()
-        for close in periodic.stops:
-            await close()
+        await run_until_stopped(service, args.duration, starts=periodic.starts, ticks=periodic.ticks,
+                                stops=periodic.stops)
         st = service.writer.stats if service.writer else None
         logging.getLogger("dcim").info(
             "stopped: %d polls (%d failed), %d points written, %d spooled batches pending",
@@ -203,8 +186,6 @@ class _Periodic:
 
 def _attach_extras(args: argparse.Namespace, site, service) -> _Periodic:
     """The rule engine (``--alerts``) and in-process derived metrics (``--derived``) beside collection."""
-    import time
-
     p = _Periodic()
     if args.alerts:
         from alerts.mqtt_publisher import MqttSettings
@@ -222,12 +203,9 @@ def _attach_extras(args: argparse.Namespace, site, service) -> _Periodic:
         job = DerivedMetrics(site)
         service.add_consumer(job.consume)
         interval = site.defaults.interval_s
-        last = [0.0]
 
         async def derive() -> None:
-            if time.monotonic() - last[0] >= interval and service.writer is not None:
-                last[0] = time.monotonic()
-                service.writer.write(job.compute(time.time_ns()))
+            job.tick(service.writer, interval)
         p.ticks.append(derive)
     return p
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import inspect
 import logging
 import os
@@ -32,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from dcim.live_view import LiveState, render
+from dcim.live_view import LiveState, render, status_line
 
 __all__ = ["register", "run_demo", "DemoOptions"]
 
@@ -91,16 +90,12 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         influx.create_database("dcim")
         console.print(f"  InfluxDB  {influx.url}  (database dcim)")
         mqtt = _start_mosquitto(out)
-        if mqtt is not None:
-            stack.callback(mqtt.stop)
-            console.print(f"  Mosquitto 127.0.0.1:{mqtt.port}")
+        stack.callback(mqtt.stop)
+        console.print(f"  Mosquitto 127.0.0.1:{mqtt.port}")
 
-        twin = await _start_twin(site, out)
-        if twin is not None:
-            stack.push_async_callback(twin.stop)
-            console.print("  digital twin: serving every polled device on loopback")
-        else:
-            console.print("[yellow]  digital twin not available: devices will show as unreachable")
+        twin = await _start_twin(site)
+        stack.push_async_callback(twin.stop)
+        console.print("  digital twin: serving every polled device on loopback")
 
         from dcim.service import CollectionService
         from sinks.influx_writer import InfluxConfig
@@ -115,7 +110,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         await service.start()
         stack.push_async_callback(service.stop)
         started = time.monotonic()
-        timeline = fault_timeline(opts.duration) if (opts.faults and twin is not None) else []
+        timeline = fault_timeline(opts.duration) if opts.faults else []
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,7 +129,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
                     await _call(tick)
                 if not opts.live and elapsed >= next_status:
                     next_status += 10.0
-                    console.print("  " + _status_line(state))
+                    console.print("  " + status_line(state))
                 if live is not None:
                     live.update(render(state))
                 if opts.duration is not None and elapsed >= opts.duration:
@@ -151,7 +146,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         written = service.writer.stats.points_written if service.writer else 0
         for note in extras.notes:
             console.print("  " + note)
-        artefacts = _write_artefacts(site, opts, out, influx.url, started_utc, console)
+        artefacts = _write_artefacts(site, out, influx.url, started_utc)
     console.print(f"[bold green]done[/]: {written:,} points written to InfluxDB ({influx.url}, stopped now; data in {out / 'influxdb'})")
     for line in artefacts:
         console.print("  " + line)
@@ -176,18 +171,14 @@ async def _call(fn) -> None:
 
 
 def _start_mosquitto(out: Path):
-    try:
-        from testkit.mosquitto import MosquittoServer
-    except ImportError:
-        return None
+    from testkit.mosquitto import MosquittoServer
+
     return MosquittoServer(out / "mosquitto").start()
 
 
-async def _start_twin(site, out: Path):
-    try:
-        from simulator.twin import Twin
-    except ImportError:
-        return None
+async def _start_twin(site):
+    from simulator.twin import Twin
+
     twin = Twin(site, seed=20261124)
     await twin.start()
     return twin
@@ -204,27 +195,15 @@ def _apply_fault(twin, action: str, fault: str, device: str, state: LiveState) -
         log.warning("fault %s %s on %s failed: %s", action, fault, device, exc)
 
 
-def _status_line(state: LiveState) -> str:
-    """One line of the live view for logs: PUE, power, poll health, active alerts."""
-    def kw(w):
-        return "—" if w is None else f"{w / 1000:,.1f} kW"
-    pue = "—" if state.pue is None else f"{state.pue:.3f}"
-    if state.pue is not None and state.pue < 1.0:
-        pue += " (facility < IT: load carried by UPS batteries)"
-    return (f"[bold]PUE {pue}[/] (instantaneous)  facility {kw(state.facility_w)}  IT {kw(state.it_w)}  "
-            f"renewable {kw(state.renewable_w)}  polls ok {state.polls.ok:,} failed {state.polls.failed:,}  "
-            f"active alerts {len(state.active_alerts)}")
-
-
 def _event_printer(console: Console):
     """Without the live view (logs, CI): one line per alert event, coloured by severity."""
-    colours = {"critical": "bold red", "major": "red", "minor": "yellow", "warning": "yellow", "info": "cyan"}
+    from alerts.cli import SEVERITY_STYLE
 
     def show(event: dict) -> None:
         state = event.get("state", "")
         if state not in ("firing", "resolved"):
             return
-        colour = "green" if state == "resolved" else colours.get(event.get("severity", ""), "white")
+        colour = "green" if state == "resolved" else SEVERITY_STYLE.get(event.get("severity", ""), "white")
         sup = f" (suppressed by {event['suppressed_by']})" if event.get("suppressed_by") else ""
         summary = (event.get("annotations") or {}).get("summary", "")
         console.print(f"  [{colour}]{state:8}[/] {event.get('severity', ''):8} {event.get('rule', '')} "
@@ -234,34 +213,19 @@ def _event_printer(console: Console):
 
 async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interval: float,
                         console: Console | None = None) -> _Extras:
-    """Derived metrics and the rule engine, when those parts are installed."""
+    """Derived metrics and the rule engine beside collection."""
+    from alerts.mqtt_publisher import MqttSettings
+    from alerts.runtime import AlertRuntime
+    from derived.job import DerivedMetrics
+
     extras = _Extras(ticks=[], closers=[], notes=[])
     writer = service.writer
-    try:
-        from derived.job import DerivedMetrics
-    except ImportError:
-        DerivedMetrics = None  # noqa: N806
-    if DerivedMetrics is not None:
-        derived = DerivedMetrics(site)
-        service.add_consumer(derived.consume)
-        last = [0.0]
-
-        def derive() -> None:
-            now = time.monotonic()
-            if now - last[0] >= interval:
-                last[0] = now
-                samples = derived.compute(time.time_ns())
-                if writer is not None and samples:
-                    writer.write(samples)
-        extras.ticks.append(derive)
-        extras.notes.append("derived metrics: site_power, pue, capacity → InfluxDB every poll interval")
-    try:
-        from alerts.mqtt_publisher import MqttSettings
-        from alerts.runtime import AlertRuntime
-    except ImportError:
-        return extras
+    derived = DerivedMetrics(site)
+    service.add_consumer(derived.consume)
+    extras.ticks.append(lambda: derived.tick(writer, interval))
+    extras.notes.append("derived metrics: site_power, pue, capacity → InfluxDB every poll interval")
     rules = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "site.yaml"
-    settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id) if mqtt is not None else None
+    settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id)
     runtime = AlertRuntime(site, rules, state_dir=out / "alerts", mqtt=settings, influx_writer=writer)
     runtime.add_listener(state.alert_event)
     if console is not None:
@@ -275,36 +239,34 @@ async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interv
     return extras
 
 
-def _write_artefacts(site, opts: DemoOptions, out: Path, influx_url: str, started_utc: float,
-                     console: Console) -> list[str]:
+def _write_artefacts(site, out: Path, influx_url: str, started_utc: float) -> list[str]:
     """Grafana dashboards + provisioning, and the energy-based PUE report for the demo period."""
+    from dashboards.provisioning import write_build
+    from reports.build import ReportRequest, build_pue_report, render
+    from reports.pue import ReportError
+    from sinks.influx_query import InfluxQuery, QueryError
+
     lines: list[str] = []
     try:
-        from dashboards.provisioning import write_build
-    except ImportError:
-        write_build = None
-    if write_build is not None:
-        try:
-            write_build(site, out / "grafana", influx_url, "dcim", None)
-            lines.append(f"Grafana dashboards + provisioning: {out / 'grafana'} "
-                         "(copy into /etc/grafana/provisioning, or: dcim dashboards push)")
-        except Exception as exc:  # artefacts must not hide the demo's result
-            log.exception("dashboards build failed")
-            lines.append(f"[red]dashboards build failed: {exc}")
-    if importlib.util.find_spec("reports") is None:
-        return lines
-    from dcim.cli import main as dcim_main
-
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_utc))
-    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+        write_build(site, out / "grafana", influx_url, "dcim", None)
+        lines.append(f"Grafana dashboards + provisioning: {out / 'grafana'} "
+                     "(copy into /etc/grafana/provisioning, or: dcim dashboards push)")
+    except Exception as exc:  # artefacts must not hide the demo's result
+        log.exception("dashboards build failed")
+        lines.append(f"[red]dashboards build failed: {exc}")
+    try:  # one set of queries for the demo period, three renderings
+        report = build_pue_report(site, InfluxQuery(influx_url, "dcim"),
+                                  ReportRequest(float(int(started_utc)), float(int(time.time() + 1)), progress=False))
+    except (ReportError, QueryError) as exc:
+        return lines + [f"[red]PUE report failed: {exc}"]
     for fmt in ("pdf", "html", "json"):
         target = out / f"pue-report.{fmt}"
-        code = dcim_main(["report", "pue", "--site", str(opts.site), "--influx", influx_url, "--db", "dcim",
-                          "--from", start, "--to", end, "--format", fmt, "--out", str(target)])
-        if code == 0:
-            lines.append(f"PUE report ({fmt}): {target}")
+        data = render(report, fmt)
+        if isinstance(data, str):
+            target.write_text(data, encoding="utf-8", newline="")
         else:
-            lines.append(f"[red]PUE report ({fmt}) failed (exit {code}); see {out / 'dcim.log'}")
+            target.write_bytes(data)
+        lines.append(f"PUE report ({fmt}): {target}")
     return lines
 
 

@@ -135,6 +135,16 @@ def _kw(watts: float | None) -> str:
     return "—" if watts is None else f"{watts / 1000:,.1f} kW"
 
 
+def status_line(state: LiveState) -> str:
+    """The live view in one line, for logs and CI: PUE, power, poll health, active alerts."""
+    pue = "—" if state.pue is None else f"{state.pue:.3f}"
+    if state.pue is not None and state.pue < 1.0:
+        pue += " (facility < IT: load carried by UPS batteries)"
+    return (f"[bold]PUE {pue}[/] (instantaneous)  facility {_kw(state.facility_w)}  IT {_kw(state.it_w)}  "
+            f"renewable {_kw(state.renewable_w)}  polls ok {state.polls.ok:,} failed {state.polls.failed:,}  "
+            f"active alerts {len(state.active_alerts)}")
+
+
 def render(state: LiveState) -> Group:
     head = Table.grid(padding=(0, 3))
     for _ in range(5):

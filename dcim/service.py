@@ -20,7 +20,7 @@ from collectors.targets import TargetProblem, build_targets
 from inventory.model import Device, Site
 from sinks.influx_writer import InfluxConfig, InfluxWriter
 
-__all__ = ["CollectionService", "select_shard", "install_signal_handlers"]
+__all__ = ["CollectionService", "select_shard", "install_signal_handlers", "run_until_stopped"]
 
 log = logging.getLogger("dcim.service")
 
@@ -109,3 +109,33 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, handler, sig)
+
+
+async def run_until_stopped(service: CollectionService, duration: float | None = None, *,
+                            starts: list = (), ticks: list = (), stops: list = ()) -> None:
+    """Run ``service`` until SIGTERM/SIGINT or ``duration``; the ``dcim run`` and ``dcim agent`` loop.
+
+    ``starts``/``ticks``/``stops`` are coroutine functions of the parts running beside
+    collection (rule engine, derived metrics): started after the service, ticked every
+    second, stopped after the service has flushed.
+    """
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    await service.start()
+    for start in starts:
+        await start()
+    loop = asyncio.get_running_loop()
+    end = None if duration is None else loop.time() + duration
+    while not stop.is_set():
+        for tick in ticks:
+            await tick()
+        timeout = 1.0 if end is None else min(1.0, end - loop.time())
+        if timeout <= 0:
+            break
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=timeout)
+        except asyncio.TimeoutError:
+            pass
+    await service.stop()
+    for close in stops:
+        await close()

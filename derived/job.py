@@ -8,6 +8,8 @@ a meter that stopped answering must not keep a PUE looking healthy.
 """
 from __future__ import annotations
 
+import time
+
 from collectors.sample import Sample
 from inventory.model import Site
 from inventory.topology import PowerGraph
@@ -27,6 +29,7 @@ class DerivedMetrics:
         self.stale_ns = int((stale_s if stale_s is not None else 3 * interval) * 1e9)
         self.graph = PowerGraph(site)  # the inventory does not change while the job runs
         self._latest: dict[ReadingKey, tuple[float, int]] = {}
+        self._last_tick = float("-inf")
         self.consumed = 0
 
     def consume(self, samples: list[Sample]) -> None:
@@ -54,3 +57,13 @@ class DerivedMetrics:
 
     def compute(self, now_ns: int) -> list[Sample]:
         return compute_all(self.site, self.readings(now_ns), now_ns, self.graph)
+
+    def tick(self, writer, interval_s: float) -> None:
+        """Compute and write when ``interval_s`` has passed since the last time (call it often)."""
+        now = time.monotonic()
+        if now - self._last_tick < interval_s:
+            return
+        self._last_tick = now
+        samples = self.compute(time.time_ns())
+        if writer is not None and samples:
+            writer.write(samples)

@@ -42,3 +42,23 @@ def build_pue_report(site: Site, client: InfluxQuery, req: ReportRequest) -> Pue
     report.queries = fetched.queries
     report.input_sha256 = fetched.sha256
     return report
+
+
+def render(report: PueReport, fmt: str, generated_at: str | None = None) -> str | bytes:
+    """The report in one of the formats ``dcim report pue --format`` offers (pdf/html/csv/json).
+
+    Build once, render many: the demo writes PDF, HTML and JSON from one set of queries.
+    """
+    if fmt == "json":
+        from reports.render_data import to_json
+        return to_json(report, generated_at)
+    if fmt == "csv":
+        from reports.render_data import to_csv
+        return to_csv(report, generated_at)
+    if fmt == "html":
+        from reports.render_html import to_html
+        return to_html(report, generated_at)
+    if fmt == "pdf":
+        from reports.render_pdf import to_pdf
+        return to_pdf(report, generated_at)
+    raise ValueError(f"unknown report format {fmt!r}")

@@ -116,17 +116,8 @@ def _cmd_pue(args: argparse.Namespace) -> int:
         return code
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    if args.format == "json":
-        from reports.render_data import to_json
-        return _write(args, to_json(report, args.generated_at))
-    if args.format == "csv":
-        from reports.render_data import to_csv
-        return _write(args, to_csv(report, args.generated_at))
-    if args.format == "html":
-        from reports.render_html import to_html
-        return _write(args, to_html(report, args.generated_at))
-    from reports.render_pdf import to_pdf
-    return _write(args, to_pdf(report, args.generated_at))
+    from reports.build import render
+    return _write(args, render(report, args.format, args.generated_at))
 
 
 def _cmd_eed(args: argparse.Namespace) -> int:

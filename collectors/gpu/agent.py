@@ -52,19 +52,12 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 async def _run(site, dev, influx, duration: float | None) -> int:
-    from dcim.service import CollectionService, install_signal_handlers
+    from dcim.service import CollectionService, run_until_stopped
 
     service = CollectionService(site, influx, devices=[dev])
     if service.problems:
         for p in service.problems:
             print(f"dcim agent: {p.device_id}: {p.message}", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
-    install_signal_handlers(stop)
-    await service.start()
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=duration)
-    except asyncio.TimeoutError:
-        pass
-    await service.stop()
+    await run_until_stopped(service, duration)
     return 0
