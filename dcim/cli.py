@@ -204,8 +204,10 @@ def _attach_extras(args: argparse.Namespace, site, service) -> _Periodic:
         service.add_consumer(job.consume)
         interval = site.defaults.interval_s
 
+        sinks = [service.writer.write] if service.writer is not None else []
+
         async def derive() -> None:
-            job.tick(service.writer, interval)
+            job.tick(interval, *sinks)
         p.ticks.append(derive)
     return p
 

@@ -222,7 +222,8 @@ async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interv
     writer = service.writer
     derived = DerivedMetrics(site)
     service.add_consumer(derived.consume)
-    extras.ticks.append(lambda: derived.tick(writer, interval))
+    # the live view shows the same PUE and loads as the dashboards: the derived job's
+    extras.ticks.append(lambda: derived.tick(interval, writer.write, state))
     extras.notes.append("derived metrics: site_power, pue, capacity → InfluxDB every poll interval")
     rules = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "site.yaml"
     settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id)

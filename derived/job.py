@@ -58,12 +58,14 @@ class DerivedMetrics:
     def compute(self, now_ns: int) -> list[Sample]:
         return compute_all(self.site, self.readings(now_ns), now_ns, self.graph)
 
-    def tick(self, writer, interval_s: float) -> None:
-        """Compute and write when ``interval_s`` has passed since the last time (call it often)."""
+    def tick(self, interval_s: float, *consumers) -> None:
+        """Compute when ``interval_s`` has passed since the last time (call it often) and hand
+        the samples to each consumer (the InfluxDB writer's ``write``, the demo's live view)."""
         now = time.monotonic()
         if now - self._last_tick < interval_s:
             return
         self._last_tick = now
         samples = self.compute(time.time_ns())
-        if writer is not None and samples:
-            writer.write(samples)
+        if samples:
+            for consume in consumers:
+                consume(samples)
