@@ -302,7 +302,7 @@ class Engine:
             "alerts": [[list(_enc_key(k)), a.to_json()] for k, a in self._alerts.items()],
             "seen": [[list(_enc_key(k)), t, {n: v for n, v in tags.items() if n in _LOCATION}]
                      for k, (t, tags) in self._seen.items()],
-            "fails": self._fails,
+            "fails": dict(self._fails),
             "rate_last": [[list(_enc_key(k)), t, v] for k, (t, v) in self._rate_last.items()],
         }
 

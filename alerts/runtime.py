@@ -115,8 +115,13 @@ class AlertRuntime:
         events = self.engine.tick(now)
         if events or self.engine.updated:
             self._handle(events, now)
-        if self._save_pending or (self._dirty and now - self._last_save > 30 * _NS):
-            self._save(now)
+        due = self._save_pending and time.monotonic() - self._last_save_mono >= self.save_interval_s
+        if due or (self._dirty and now - self._last_save > 30 * _NS):
+            # the snapshot is taken here, on the loop; the JSON and the fsyncs go to a thread so
+            # they never hold up the collectors that share this event loop
+            snapshot = self.engine.snapshot()
+            self._saved(now)
+            await asyncio.to_thread(self.store.save, snapshot)
 
     async def stop(self, timeout: float = 5.0) -> None:
         self._save(self.clock())
@@ -207,19 +212,20 @@ class AlertRuntime:
             self._handle([], now)
 
     def _save_soon(self, now: int) -> None:
-        """Persist a change batch; in a storm, coalesce to one snapshot per ``save_interval_s``.
+        """Mark a change batch for the next ``tick`` to persist; in a storm, one snapshot per
+        ``save_interval_s``.
 
-        The snapshot is the whole engine state (O(alerts)); writing it for every one of
-        hundreds of back-to-back batches would cost more than evaluating them.  A
-        crash inside the window loses at most that window's transitions from the
-        snapshot; their events are already safe in the outbox."""
-        if time.monotonic() - self._last_save_mono >= self.save_interval_s:
-            self._save(now)
-        else:
-            self._save_pending = True
+        Never written here: ``consume`` runs on the collectors' event loop, and the snapshot
+        is the whole engine state (O(alerts)) plus two fsyncs.  A crash before the next tick
+        loses at most those transitions from the snapshot; their events are already safe
+        in the outbox."""
+        self._save_pending = True
 
     def _save(self, now: int) -> None:
         self.store.save(self.engine.snapshot())
+        self._saved(now)
+
+    def _saved(self, now: int) -> None:
         self._dirty = False
         self._save_pending = False
         self._last_save = now
