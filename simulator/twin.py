@@ -51,8 +51,7 @@ class Twin:
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> "Twin":
-        self.model.step(time.time())
-        self._rebuild()
+        self.step()
         loop = asyncio.get_running_loop()
         gateways: dict[tuple[str, int], list[Device]] = {}
         for dev in self.site.polled_devices():
@@ -98,16 +97,16 @@ class Twin:
     # -- faults --------------------------------------------------------------------
     def inject(self, fault: str, device: str, **params) -> None:
         self.model.inject(fault, device, **params)
-        self._rebuild()
+        self._invalidate()
 
     def clear(self, fault: str, device: str) -> None:
         self.model.clear(fault, device)
-        self._rebuild()
+        self._invalidate()
 
     def step(self, t: float | None = None) -> None:
         """Advance the model now (or to ``t``) and serve the new values at once."""
         self.model.step(time.time() if t is None else t)
-        self._rebuild()
+        self._invalidate()
 
     def truth(self, device_id: str):
         return self.model.state[device_id]
@@ -122,10 +121,9 @@ class Twin:
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_s)
-            self.model.step(time.time())
-            self._rebuild()
+            self.step()
 
-    def _rebuild(self) -> None:
+    def _invalidate(self) -> None:
         """Mark every served table stale; each is rebuilt when next asked for.
 
         Lazy because a device is polled once per interval (10 s) while the

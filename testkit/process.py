@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import random
 import signal
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["ServerStartError", "ManagedProcess", "free_port", "wait_for_port", "require_binary"]
+__all__ = ["ServerStartError", "ManagedProcess", "free_port", "server_port", "wait_for_port", "require_binary"]
 
 
 class ServerStartError(RuntimeError):
@@ -23,6 +24,39 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
     with socket.socket(family, kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_taken: set[int] = set()
+
+
+def server_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A free loopback port *below* the ephemeral range, never handed out twice in this process.
+
+    The OS's "any free port" comes from the ephemeral range, where the next outgoing
+    connection of any client may grab it between our check and the twin's bind; the
+    twin binds many ports long after choosing them, so it takes them from below.
+    """
+    high = _ephemeral_low() - 1
+    for _ in range(2000):
+        port = random.randint(20000, high)
+        if port in _taken:
+            continue
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:

@@ -7,49 +7,16 @@ Devices that share an endpoint (Modbus units behind one gateway) keep sharing.
 """
 from __future__ import annotations
 
-import random
 import socket
 from pathlib import Path
 
 from inventory.loader import load_site
 from inventory.model import Site
+from testkit.process import server_port
 
 __all__ = ["relocate_ports", "load_relocated", "write_site", "EXAMPLE_SITE"]
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "inventory" / "examples" / "tetouan.yaml"
-
-
-def _ephemeral_low() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-_taken: set[int] = set()
-
-
-def server_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A free loopback port *below* the ephemeral range, never handed out twice in this process.
-
-    The OS's "any free port" comes from the ephemeral range, where the next outgoing
-    connection of any client may grab it between our check and the twin's bind; the
-    twin binds many ports long after choosing them, so it takes them from below.
-    """
-    high = _ephemeral_low() - 1
-    for _ in range(2000):
-        port = random.randint(20000, high)
-        if port in _taken:
-            continue
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _taken.add(port)
-        return port
-    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def relocate_ports(site: Site) -> Site:
