@@ -113,7 +113,7 @@ def main() -> int:
     os.environ.setdefault("DCIM_SNMP_COMMUNITY", "public")
     os.environ.setdefault("DCIM_BMC_USER", "bench")
     os.environ.setdefault("DCIM_BMC_PASSWORD", "bench")
-    from inventory.generate import FULL_SITE, generate_site
+    from inventory.generate import FULL_SITE, generate_site, iter_devices
     from inventory.loader import load_site
 
     points, polls = multiprocessing.Value("q", 0), multiprocessing.Value("q", 0)
@@ -147,26 +147,13 @@ def main() -> int:
     cpu, polls, points, _ = results[args.shards]
     per_poll = cpu / max(polls, 1)
     full = generate_site(FULL_SITE)
-    full_endpoints = sum(1 for _ in _polled(full))
+    full_endpoints = sum(1 for d in iter_devices(full) if d.get("protocol"))
     cores = full_endpoints / 10.0 * per_poll
     print(f"N-shard vs 1-shard CPU per poll: {per_poll / (results[1][0] / max(results[1][1], 1)):.2f}x")
     print(f"full site: {full_endpoints:,} endpoints at 10 s -> {full_endpoints / 10:,.0f} polls/s x {1000 * per_poll:.3f} ms "
           f"= {cores:.1f} collector cores (at this slice's protocol mix)")
     print(f"calibration {cal0:.3f}s -> {cal1:.3f}s ({'stable' if stable(cal0, cal1) else 'UNSTABLE: rerun'})")
     return 0
-
-
-def _polled(data: dict):
-    def walk(devs):
-        for d in devs:
-            if d.get("protocol"):
-                yield d
-    yield from walk(data["devices"])
-    for h in data["halls"]:
-        yield from walk(h["devices"])
-        for r in h["rows"]:
-            for k in r["racks"]:
-                yield from walk(k["devices"])
 
 
 if __name__ == "__main__":

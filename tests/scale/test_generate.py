@@ -6,28 +6,16 @@ import subprocess
 import sys
 from collections import Counter
 
-from inventory.generate import FULL_SITE, dump_site, generate_site
+from inventory.generate import FULL_SITE, dump_site, generate_site, iter_devices
 from inventory.loader import load_site_text
 from inventory.topology import PowerGraph
 
 
 def test_full_site_counts_without_validation():
     data = generate_site(FULL_SITE)
-    kinds: Counter = Counter()
-    polled = 0
-
-    def walk(devs):
-        nonlocal polled
-        for d in devs:
-            kinds[d["kind"]] += 1
-            polled += "protocol" in d
-
-    walk(data["devices"])
-    for h in data["halls"]:
-        walk(h["devices"])
-        for r in h["rows"]:
-            for k in r["racks"]:
-                walk(k["devices"])
+    devices = list(iter_devices(data))
+    kinds = Counter(d["kind"] for d in devices)
+    polled = sum("protocol" in d for d in devices)
     racks = sum(len(r["racks"]) for h in data["halls"] for r in h["rows"])
     assert racks == 2400
     assert kinds["gpu_node"] == 43_200
