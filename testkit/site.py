@@ -40,8 +40,8 @@ def load_relocated(path: Path = EXAMPLE_SITE) -> Site:
 
 def write_site(site: Site, path: Path) -> Path:
     """The (relocated) site as a YAML file a subprocess can load."""
-    import yaml
+    from inventory.generate import dump_site
 
     data = site.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_site(data, header="# written by a test from a site moved to free ports\n"), encoding="utf-8")
     return path
