@@ -8,11 +8,11 @@ decoder.  A point the model has no quantity for reads 0.
 """
 from __future__ import annotations
 
+from collectors.modbus.orders import encode
 from collectors.modbus.profile import Point, Profile, load_profile
 from inventory.model import Device
 from simulator.model import PF, VOLTAGE, DeviceState
 from simulator.modbus_server import UnitImage
-from testkit.modbus import encode
 
 __all__ = ["quantities", "unit_image"]
 

@@ -21,54 +21,16 @@ import contextlib
 import functools
 import logging
 import socket
-import struct
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from collectors.modbus.orders import encode
 from testkit.process import ServerStartError, free_port
 
 __all__ = ["encode", "DeviceImage", "ModbusTestServer", "GarbageServer"]
-
-_FMT = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
-        "float32": "f", "float64": "d", "bitfield": "H", "bitfield32": "I"}
-
-
-def _swap_pairs(data: bytes) -> bytes:
-    out = bytearray(len(data))
-    out[0::2] = data[1::2]
-    out[1::2] = data[0::2]
-    return bytes(out)
-
-
-def encode(value, type_name: str, order: str = "ABCD") -> list[int]:
-    """Registers a device using ``order`` sends for ``value`` of ``type_name``.
-
-    ABCD: big-endian bytes.  DCBA: little-endian bytes.  BADC: big-endian with the
-    bytes of each pair swapped.  CDAB: little-endian with each pair swapped.
-    Strings: ASCII, NUL padded, two characters per register (BADC/DCBA swap them).
-    """
-    if type_name.startswith("string("):
-        n = int(type_name[7:-1])
-        wire = value.encode("ascii").ljust(2 * n, b"\x00")[: 2 * n]
-        if order in ("BADC", "DCBA"):
-            wire = _swap_pairs(wire)
-    else:
-        fmt = _FMT[type_name]
-        if order == "ABCD":
-            wire = struct.pack(">" + fmt, value)
-        elif order == "DCBA":
-            wire = struct.pack("<" + fmt, value)
-        elif order == "BADC":
-            wire = _swap_pairs(struct.pack(">" + fmt, value))
-        elif order == "CDAB":
-            wire = _swap_pairs(struct.pack("<" + fmt, value))
-        else:
-            raise ValueError(f"unknown order {order!r}")
-    return [(wire[i] << 8) | wire[i + 1] for i in range(0, len(wire), 2)]
-
 
 @dataclass
 class DeviceImage:

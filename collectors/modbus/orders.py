@@ -17,9 +17,10 @@ byte swap applies (ABCD=CDAB, BADC=DCBA).
 """
 from __future__ import annotations
 
+import struct
 from typing import Callable, Sequence
 
-__all__ = ["ORDERS", "to_big_endian"]
+__all__ = ["ORDERS", "to_big_endian", "encode"]
 
 
 def _abcd(regs: Sequence[int]) -> bytes:
@@ -50,3 +51,43 @@ ORDERS: dict[str, Callable[[Sequence[int]], bytes]] = {
 def to_big_endian(regs: Sequence[int], order: str) -> bytes:
     """The value's bytes, most significant first, from registers in ``order``."""
     return ORDERS[order](regs)
+
+
+# -- the other way: what a device sends (the twin and the test servers) ---------------------
+
+_FMT = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
+        "float32": "f", "float64": "d", "bitfield": "H", "bitfield32": "I"}
+
+
+def _swap_pairs(data: bytes) -> bytes:
+    out = bytearray(len(data))
+    out[0::2] = data[1::2]
+    out[1::2] = data[0::2]
+    return bytes(out)
+
+
+def encode(value, type_name: str, order: str = "ABCD") -> list[int]:
+    """Registers a device using ``order`` sends for ``value`` of ``type_name``.
+
+    ABCD: big-endian bytes.  DCBA: little-endian bytes.  BADC: big-endian with the
+    bytes of each pair swapped.  CDAB: little-endian with each pair swapped.
+    Strings: ASCII, NUL padded, two characters per register (BADC/DCBA swap them).
+    """
+    if type_name.startswith("string("):
+        n = int(type_name[7:-1])
+        wire = value.encode("ascii").ljust(2 * n, b"\x00")[: 2 * n]
+        if order in ("BADC", "DCBA"):
+            wire = _swap_pairs(wire)
+    else:
+        fmt = _FMT[type_name]
+        if order == "ABCD":
+            wire = struct.pack(">" + fmt, value)
+        elif order == "DCBA":
+            wire = struct.pack("<" + fmt, value)
+        elif order == "BADC":
+            wire = _swap_pairs(struct.pack(">" + fmt, value))
+        elif order == "CDAB":
+            wire = _swap_pairs(struct.pack("<" + fmt, value))
+        else:
+            raise ValueError(f"unknown order {order!r}")
+    return [(wire[i] << 8) | wire[i + 1] for i in range(0, len(wire), 2)]
