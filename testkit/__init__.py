@@ -1,6 +1,7 @@
-"""Real servers for tests and benchmarks, started on free loopback ports.
+"""Real servers for tests, benchmarks and the demo, started on free loopback ports.
 
-Test code only: nothing in the product imports this package.  Every starter
+Not part of collection: only ``dcim demo`` (its private InfluxDB and Mosquitto) and
+the tests and benchmarks import this package.  Every starter
 raises :class:`ServerStartError` with the server's own output when it cannot
 start, so a fixture fails loudly instead of skipping.
 """
