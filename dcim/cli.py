@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--racks", type=int, help="racks per row (full site: 20)")
     gen.add_argument("--nodes", type=int, help="GPU nodes per rack (full site: 18)")
     gen.add_argument("--ups", type=int, help="UPS modules per hall (full site: 40)")
-    gen.add_argument("--loopback", action="store_true", help="every endpoint on 127.0.0.1 with its own port (for the twin)")
+    gen.add_argument("--loopback", action="store_true", help="every endpoint on its own 127.0.0.0/8 address (for the twin; see docs/inventory.md)")
     gen.set_defaults(func=cmd_inventory_generate)
     shards = inv_sub.add_parser("shards", help="how a site file splits over N collector shards")
     shards.add_argument("file", type=Path)

@@ -6,13 +6,20 @@ endpoints) cannot be written by hand, yet sharding, the rule engine's index,
 derived metrics and the scale bench all need it.  The same function makes the
 small slices the twin serves on one machine.
 
-Two address plans:
-- ``production``: RFC 1918 addresses per hall/row/rack on standard ports, the
-  shape a real file has (never polled from tests);
-- ``loopback``: every endpoint on 127.0.0.1 with its own port (SNMP agents on
-  UDP ports from ``snmp_base``, HTTP endpoints on TCP ports from ``http_base``,
-  one Modbus gateway per hall), for the twin and the scale bench.  Loopback has
-  ≈64k ports per protocol, so loopback slices are capped well below that.
+Two address plans with one layout (docs/inventory.md, "Addressing plan"):
+every endpoint gets its own address, so no two devices share a host and port
+(``dcim inventory check`` refuses a file where they do).  Hall ``H`` owns
+``A.H.0.0/16``; rack ``i`` of the hall (``i = (row-1) × racks_per_row +
+(rack-1)``) owns ``A.H.i.0/24`` with its PDUs at ``.1``/``.2``, GPU node ``n`` at
+``.(10+n)`` and BMC ``b`` at ``.(100+b)``; the hall's UPSes sit at
+``A.H.240.(u+1)`` and its Modbus gateway (meters, cooling plant) at
+``A.H.250.10``; the site-level meters' gateway is ``A.0.250.10``.
+
+- ``production``: ``A`` = 10 on the protocols' standard ports (161, 502, 9400, 80),
+  the shape a real file has (never polled from tests);
+- ``loopback``: ``A`` = 127 (all of 127.0.0.0/8 is this machine) on unprivileged
+  ports (``snmp_port``, ``modbus_port``, ``dcgm_port``, ``redfish_port``), for the
+  twin and the scale bench: the whole site fits, one address per device.
 """
 from __future__ import annotations
 
@@ -36,33 +43,57 @@ class SiteShape:
     chillers_per_hall: int = 2
     bmc_per_rack: int = 1             # Redfish BMCs polled beside DCGM (one per rack in this plan)
     address_plan: str = "production"  # or "loopback"
-    snmp_base: int = 20000
-    http_base: int = 30000
-    modbus_base: int = 15100
+    #: loopback plan's ports (the production plan uses the protocols' standard ports)
+    snmp_port: int = 16100
+    modbus_port: int = 15020
+    dcgm_port: int = 19400
+    redfish_port: int = 18080
 
 
 #: the 386 MW campus: 24 halls × 100 racks × 18 nodes = 43,200 GPU nodes
 FULL_SITE = SiteShape()
 
 
-def _plan(shape: SiteShape):
-    """Address allocators for the chosen plan."""
-    counters = {"snmp": shape.snmp_base, "http": shape.http_base}
+#: fourth octet of each endpoint kind inside its rack's /24 (see the module doc)
+_PDU_SLOT = {"a": 1, "b": 2}
+_NODE_SLOT0, _BMC_SLOT0 = 10, 100
+_UPS_NET, _GATEWAY_NET, _GATEWAY_HOST = 240, 250, 10
 
-    def endpoint(kind: str, hall: int, row: int = 0, rack: int = 0, slot: int = 0) -> dict[str, Any]:
-        if shape.address_plan == "loopback":
-            proto_space = "snmp" if kind == "snmp" else "http"
-            counters[proto_space] += 1
-            if counters[proto_space] > 65535:
-                raise ValueError("loopback plan ran out of ports: make the slice smaller")
-            return {"host": "127.0.0.1", "port": counters[proto_space]}
-        third = row if kind != "snmp" else 200 + row
-        return {"host": f"10.{hall}.{third}.{(rack * 10 + slot) % 250 + 1}"}
+
+def _check_fits(shape: SiteShape) -> None:
+    """The plan's limits, as a clear error instead of two devices on one address."""
+    limits = [
+        (shape.halls <= 254, f"halls={shape.halls}: the address plan has room for 254 halls"),
+        (shape.rows_per_hall * shape.racks_per_row <= _UPS_NET,
+         f"rows×racks={shape.rows_per_hall * shape.racks_per_row} per hall: the address plan has room for {_UPS_NET}"),
+        (shape.nodes_per_rack < _BMC_SLOT0 - _NODE_SLOT0,
+         f"nodes={shape.nodes_per_rack} per rack: the address plan has room for {_BMC_SLOT0 - _NODE_SLOT0 - 1}"),
+        (shape.bmc_per_rack <= 154, f"bmcs={shape.bmc_per_rack} per rack: the address plan has room for 154"),
+        (shape.ups_per_hall <= 254, f"ups={shape.ups_per_hall} per hall: the address plan has room for 254"),
+    ]
+    for ok, message in limits:
+        if not ok:
+            raise ValueError(message)
+
+
+def _plan(shape: SiteShape):
+    """Address allocators for the chosen plan: one address per endpoint (see the module doc)."""
+    if shape.address_plan not in ("production", "loopback"):
+        raise ValueError(f"address_plan {shape.address_plan!r}: use production or loopback")
+    _check_fits(shape)
+    loopback = shape.address_plan == "loopback"
+    first = 127 if loopback else 10
+    ports = ({"snmp": shape.snmp_port, "dcgm": shape.dcgm_port, "redfish": shape.redfish_port} if loopback else {})
+
+    def endpoint(protocol: str, hall: int, net: int, host: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"host": f"{first}.{hall}.{net}.{host}"}
+        if protocol in ports:
+            out["port"] = ports[protocol]
+        return out
 
     def gateway(hall: int) -> dict[str, Any]:
-        if shape.address_plan == "loopback":
-            return {"host": "127.0.0.1", "port": shape.modbus_base + hall}
-        return {"host": f"10.{hall}.250.10", "port": 502}
+        return {"host": f"{first}.{hall}.{_GATEWAY_NET}.{_GATEWAY_HOST}",
+                "port": shape.modbus_port if loopback else 502}
 
     return endpoint, gateway
 
@@ -121,7 +152,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
             uid = f"{hid}-ups-{s}{u // 2 + 1:02d}"
             ups_ids[s].append(uid)
             hall_devices.append({"id": uid, "kind": "ups", "vendor": "eaton", "model": "93PM", "rated_kw": 500,
-                                 "protocol": "snmp", **endpoint("snmp", h, 0, 0, u), "fed_by": [side_tx[s]]})
+                                 "protocol": "snmp", **endpoint("snmp", h, _UPS_NET, u + 1), "fed_by": [side_tx[s]]})
         for s in "ab":
             for uid in ups_ids[s]:
                 hall_devices.append({"id": f"{uid}-meter", "kind": "meter", "profile": "schneider_iem3000",
@@ -136,7 +167,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
             hall_devices.append({"id": f"{hid}-crah-{c}", "kind": "crah", "rated_kw": 120, "profile": "apc_inrow_rc_gen2",
                                  "fed_by": [side_tx["ab"[c % 2]]], "cooled_by": [chillers[c % len(chillers)]], **modbus(h)})
         rows = []
-        rack_no = 0
+        rack_no = 0  # also the rack's /24 inside the hall's /16
         for r in range(1, shape.rows_per_hall + 1):
             racks = []
             for k in range(1, shape.racks_per_row + 1):
@@ -144,19 +175,20 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
                 ups_a = ups_ids["a"][rack_no % len(ups_ids["a"])]
                 ups_b = ups_ids["b"][rack_no % len(ups_ids["b"])]
                 cdu = cdus[rack_no % len(cdus)]
+                net = rack_no
                 rack_no += 1
                 rdevs: list[dict[str, Any]] = []
                 for s, ups in (("a", ups_a), ("b", ups_b)):
                     rdevs.append({"id": f"{rid}-pdu-{s}", "kind": "pdu", "vendor": "apc", "model": "AP8886",
                                   "rated_kw": 17.3 * 8, "rated_a": 200, "protocol": "snmp",
-                                  **endpoint("snmp", h, r, k, 1 if s == "a" else 2), "fed_by": [ups]})
+                                  **endpoint("snmp", h, net, _PDU_SLOT[s]), "fed_by": [ups]})
                 for n in range(1, shape.nodes_per_rack + 1):
                     rdevs.append({"id": f"{rid}-n{n:02d}", "kind": "gpu_node", "gpus": 8, "gpu_model": "H100 SXM5 80GB",
-                                  "rated_kw": 10.2, "protocol": "dcgm", **endpoint("http", h, r, k, 10 + n),
+                                  "rated_kw": 10.2, "protocol": "dcgm", **endpoint("dcgm", h, net, _NODE_SLOT0 + n),
                                   "fed_by": [f"{rid}-pdu-a:{n}", f"{rid}-pdu-b:{n}"], "cooled_by": [cdu]})
                 for b in range(1, shape.bmc_per_rack + 1):
                     rdevs.append({"id": f"{rid}-n{b:02d}-bmc", "kind": "server", "protocol": "redfish",
-                                  **endpoint("http", h, r, k, 100 + b), "labels": {"node": f"{rid}-n{b:02d}"},
+                                  **endpoint("redfish", h, net, _BMC_SLOT0 + b), "labels": {"node": f"{rid}-n{b:02d}"},
                                   "fed_by": [f"{rid}-pdu-a:{b}", f"{rid}-pdu-b:{b}"]})
                 racks.append({"id": rid, "rated_kw": 200, "redundancy": "2N", "devices": rdevs})
             rows.append({"id": f"{hid}-r{r:02d}", "racks": racks})

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from inventory.model import ROOT_KINDS, Device, Site
 
-__all__ = ["PowerGraph", "Problem", "check_references"]
+__all__ = ["PowerGraph", "Problem", "check_references", "endpoint_key"]
 
 _PDU_KINDS = frozenset({"pdu", "rpp", "busway"})
 _LOAD_KINDS_IN_RACK = frozenset({"gpu_node", "server", "switch"})
@@ -184,11 +184,68 @@ def check_references(site: Site) -> list[Problem]:
             problems.append(Problem(path + ("measures",), f"no device {dev.measures!r}"))
         if dev.credentials and dev.credentials not in creds:
             problems.append(Problem(path + ("credentials",), f"unknown credential set {dev.credentials!r} (defined: {', '.join(sorted(creds)) or 'none'})"))
+    problems += _endpoint_problems(site)
     if not problems:
         cycle = PowerGraph(site).find_cycle()
         if cycle:
             first = cycle[0]
             problems.append(Problem(site.device_path(first) + ("fed_by",), "power chain has a cycle: " + " <- ".join(cycle)))
+    return problems
+
+
+#: how a protocol reaches its device: the socket type its endpoint is bound with
+_TRANSPORT = {"snmp": "udp", "dcgm": "tcp", "redfish": "tcp", "redfish-https": "tcp",
+              "modbus": "tcp", "modbus-rtutcp": "tcp"}
+_MODBUS = frozenset({"modbus", "modbus-rtutcp", "modbus-rtu"})
+
+
+def endpoint_key(protocol: str, host: str | None, port: int | None, unit: int | None = None,
+                 serial: str | None = None) -> tuple | None:
+    """What two devices must not share: the socket a collector talks to (transport, host,
+    port), plus the unit id behind a Modbus gateway or on a serial line.  None for devices
+    that are not polled over an address (``none``, ``nvml``).
+
+    A DCGM exporter and a Modbus gateway on the same TCP host:port collide too: one
+    listener cannot be both."""
+    if protocol == "modbus-rtu":
+        return ("serial", serial, None, unit) if serial else None
+    transport = _TRANSPORT.get(protocol)
+    if transport is None or not host:
+        return None
+    return (transport, host.lower(), port, unit if protocol in _MODBUS else None)
+
+
+def _endpoint_problems(site: Site) -> list[Problem]:
+    """Two devices on one endpoint: the second is refused, naming the first.
+
+    A Modbus gateway's listener is shared by its units (same host:port, different unit);
+    anything else on that listener (another protocol, or a unit used twice) is a duplicate."""
+    problems: list[Problem] = []
+    seen: dict[tuple, tuple[str, tuple]] = {}
+    listeners: dict[tuple, tuple[str, str, tuple]] = {}  # (transport, host, port) -> (protocol family, id, path)
+    for path, dev in _walk_devices(site):
+        port = dev.effective_port()
+        key = endpoint_key(dev.protocol, dev.host, port, dev.unit, dev.serial)
+        if key is None:
+            continue
+        where = f"{dev.serial}" if key[0] == "serial" else f"{dev.host}:{port}"
+        unit = f" unit {dev.unit}" if key[3] is not None else ""
+        if key in seen:
+            other, other_path = seen[key]
+            problems.append(Problem(path + ("host" if dev.host else "serial",),
+                                    f"duplicate endpoint {dev.protocol} {where}{unit}: already used by {other!r} "
+                                    f"({_fmt(other_path)}); give each device its own address"))
+            continue
+        seen[key] = (dev.id, path)
+        if key[0] == "serial":
+            continue
+        family = "modbus" if dev.protocol in _MODBUS else dev.protocol
+        listener = key[:3]
+        first = listeners.setdefault(listener, (family, dev.id, path))
+        if first[0] != family:
+            problems.append(Problem(path + ("host",),
+                                    f"duplicate endpoint {dev.protocol} {where}: {first[1]!r} ({_fmt(first[2])}) "
+                                    f"is polled there over {first[0]}; give each device its own address"))
     return problems
 
 
