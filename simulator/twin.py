@@ -15,6 +15,7 @@ import logging
 import os
 import time
 
+from collectors.fdlimit import raise_open_file_limit
 from collectors.modbus.profile import load_profile
 from inventory.model import Device, Site
 from simulator.http_endpoints import HttpEndpoint, dcgm_page, json_body, redfish_resources
@@ -52,9 +53,13 @@ class Twin:
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> "Twin":
         self.step()
+        polled = self.site.polled_devices()
+        limit = raise_open_file_limit(len(polled))
+        if limit < len(polled):
+            log.warning("open-file limit %d is below the %d endpoints to serve: raise it (ulimit -n)", limit, len(polled))
         loop = asyncio.get_running_loop()
         gateways: dict[tuple[str, int], list[Device]] = {}
-        for dev in self.site.polled_devices():
+        for dev in polled:
             host, port = dev.host or "127.0.0.1", dev.effective_port()
             if dev.protocol == "snmp" and dev.kind in ("pdu", "ups"):
                 agent = SnmpAgent(self.community, lambda d=dev.id: self._table(d), lambda d=dev.id: self._behaviour(d), self.slow_s)

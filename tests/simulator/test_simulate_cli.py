@@ -48,7 +48,7 @@ def test_fault_control_round_trip_and_clean_stop(running_twin, monkeypatch):
     # the generated site file polls the twin: a probe of its UPS agent answers
     from inventory.loader import load_site
     ups = load_site(site).device("h01-ups-a01")
-    probe = _dcim("probe", f"snmp://public@127.0.0.1:{ups.port}")
+    probe = _dcim("probe", f"snmp://public@{ups.host}:{ups.port}")
     assert probe.returncode == 0, probe.stderr
     assert any(json.loads(l)["fields"].get("state") == "battery" for l in probe.stdout.splitlines())
     bad = _dcim("simulate", "fault", "inject", "ups_on_battery", "no-such-device", "--control", control)
