@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = a.add_parser("test", help="run rule unit tests (promtool-style YAML)")
     t.add_argument("files", type=Path, nargs="+")
+    t.add_argument("--allow", type=Path, action="append", default=[], metavar="PATH",
+                   help="a rules/site file (or directory) outside the test file's project that it may name")
     t.set_defaults(func=_test)
 
     s = a.add_parser("silence", help="mute alerts matching a selector for a while (recorded)")
@@ -110,7 +112,7 @@ def _test(args: argparse.Namespace) -> int:
     failed = 0
     for f in args.files:
         try:
-            res = run_test_file(f)
+            res = run_test_file(f, tuple(args.allow))
         except RuleError as exc:
             print(str(exc), file=sys.stderr)
             failed += 1

@@ -100,9 +100,13 @@ def _fmt_value(v: Any) -> str:
 
 
 def render(template: str, ctx: dict[str, Any]) -> str:
-    """``{device}``-style template; unknown keys stay visible instead of raising."""
+    """``{device}``-style template; unknown keys stay visible instead of raising.
+
+    Rule files are checked (:func:`alerts.rules.template_problem`) so the
+    result stays small; the cut at 4 KiB is for templates built in code.
+    """
     try:
-        return template.format_map(_Fmt({k: _fmt_value(v) for k, v in ctx.items()}))
+        return template.format_map(_Fmt({k: _fmt_value(v) for k, v in ctx.items()}))[:4096]
     except (ValueError, IndexError):  # a stray brace in a summary must not stop alerting
         return template
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.evaluate import Alert, Engine
 from alerts.rules import RuleError, load_rules
@@ -41,10 +41,14 @@ from collectors.sample import Sample
 from inventory.errors import InventoryIssue
 from inventory.loader import line_for, load_model, read_text, format_path
 
-__all__ = ["run_test_file", "TestResult", "expand_values"]
+__all__ = ["run_test_file", "TestResult", "expand_values", "MAX_VALUES", "MAX_TICKS", "project_root"]
 
 _NS = 1_000_000_000
 T0 = 1_767_225_600 * _NS  # 2026-01-01T00:00:00Z: a fixed origin so outputs are reproducible
+#: bounds that keep a test file's cost small whatever it says: values per
+#: series after expansion, and engine ticks per file (a week at 1 s is 604,800)
+MAX_VALUES = 100_000
+MAX_TICKS = 1_000_000
 
 
 class _Strict(BaseModel):
@@ -58,12 +62,17 @@ class SeriesSpec(_Strict):
     values: str | None = None
     points: list[tuple[float, float | bool | str]] | None = None
 
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v: str | None) -> str | None:
+        if v is not None:
+            expand_values(v)
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> "SeriesSpec":
         if (self.values is None) == (self.points is None):
             raise ValueError("give exactly one of values: or points:")
-        if self.values is not None:
-            expand_values(self.values)
         return self
 
 
@@ -75,16 +84,31 @@ class Expect(_Strict):
 class TestFile(_Strict):
     rules: str
     site: str | None = None
-    interval_s: float = Field(default=10.0, gt=0)
-    tick_s: float = Field(default=1.0, gt=0)
+    interval_s: float = Field(default=10.0, gt=0, le=86400)
+    tick_s: float = Field(default=1.0, gt=0, le=86400)
     samples: list[SeriesSpec]
     expect: list[Expect]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "TestFile":
+        span = max([e.at for e in self.expect] + [0.0])
+        for s in self.samples:
+            if s.values is not None:
+                span = max(span, len(expand_values(s.values)) * self.interval_s)
+            for t, _ in s.points or []:
+                span = max(span, t)
+        if span / self.tick_s > MAX_TICKS:
+            raise ValueError(f"the test spans {span:g} s at tick_s {self.tick_s:g}: more than {MAX_TICKS} ticks; "
+                             "shorten it or raise tick_s")
+        return self
 
 
 def expand_values(text: str) -> list[float | bool | None]:
     """``"1 2 3x2 _ true"`` -> [1, 2, 3, 3, None, True]; ``aXn`` repeats, ``a+bxn`` counts up n steps."""
     out: list[float | bool | None] = []
     for tok in text.split():
+        if len(out) > MAX_VALUES:
+            break
         if tok == "_":
             out.append(None)
         elif tok in ("true", "false"):
@@ -92,7 +116,9 @@ def expand_values(text: str) -> list[float | bool | None]:
         elif "x" in tok:
             head, _, n = tok.partition("x")
             if not n.isdigit():
-                raise ValueError(f"bad repeat {tok!r}: write 26x3 or 10+2x5")
+                raise ValueError(f"bad repeat {tok[:40]!r}: write 26x3 or 10+2x5")
+            if len(n) > 6 or len(out) + int(n) > MAX_VALUES:
+                raise ValueError(f"more than {MAX_VALUES} values in one series (repeat {tok[:40]!r})")
             if "+" in head[1:] or "-" in head[1:]:
                 sign_at = max(head.rfind("+"), head.rfind("-"))
                 a, b = float(head[:sign_at]), float(head[sign_at:])
@@ -103,7 +129,9 @@ def expand_values(text: str) -> list[float | bool | None]:
             try:
                 out.append(float(tok))
             except ValueError:
-                raise ValueError(f"bad value {tok!r}: a number, true, false, _ or a repeat like 26x3") from None
+                raise ValueError(f"bad value {tok[:40]!r}: a number, true, false, _ or a repeat like 26x3") from None
+    if len(out) > MAX_VALUES:
+        raise ValueError(f"more than {MAX_VALUES} values in one series")
     return out
 
 
@@ -140,17 +168,49 @@ def _show(a: Alert) -> str:
     return f"{{rule: {a.rule}, device: {a.device}{extra}, value: {a.value}{sup}}}"
 
 
-def run_test_file(path: str | Path) -> TestResult:
-    """Run one test file; raise :class:`RuleError` (file:line) for a malformed file or rules."""
+def project_root(path: Path) -> Path:
+    """The tree a test file may reach into: its project (nearest ancestor holding
+    ``.git`` or ``pyproject.toml``), else its own directory."""
+    here = path.resolve().parent
+    for d in (here, *here.parents):
+        if (d / ".git").exists() or (d / "pyproject.toml").is_file():
+            return d
+    return here
+
+
+def _referenced(p: Path, tf_lines, key: str, value: str, allow: tuple[Path, ...]) -> Path:
+    """A path named in a test file, refused when it leaves the file's project tree.
+
+    A test file is data someone may hand you; it must not make ``dcim alerts
+    test`` read (and report on) ``/etc/shadow``.  A path given on the command
+    line (``--allow``) is the operator's own choice and is let through.
+    """
+    target = (p.parent / value).resolve()
+    root = project_root(p)
+    if target.is_relative_to(root) or any(target == a or target.is_relative_to(a) for a in allow):
+        return target
+    raise RuleError([InventoryIssue(str(p), line_for(tf_lines, (key,)), key,
+                                    f"{target} is outside this file's project tree ({root}); "
+                                    f"name it on the command line with --allow {target} if you mean it")])
+
+
+def run_test_file(path: str | Path, allow: tuple[Path, ...] = ()) -> TestResult:
+    """Run one test file; raise :class:`RuleError` (file:line) for a malformed file or rules.
+
+    ``allow``: files or directories outside the test file's project that its
+    ``rules:``/``site:`` may name (given explicitly by the operator).
+    """
     p = Path(path)
+    allow = tuple(Path(a).resolve() for a in allow)
     tf, lines = load_model(read_text(p), str(p), TestFile)
-    rules_path = (p.parent / tf.rules).resolve()
+    rules_path = _referenced(p, lines, "rules", tf.rules, allow)
+    site_path = _referenced(p, lines, "site", tf.site, allow) if tf.site else None
     rules = load_rules(rules_path)
     site = None
-    if tf.site:
+    if site_path is not None:
         from inventory.loader import load_site
 
-        site = load_site((p.parent / tf.site).resolve())
+        site = load_site(site_path)
     suppressor = None
     if site is not None:
         from inventory.topology import PowerGraph

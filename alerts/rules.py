@@ -10,6 +10,7 @@ does one dict lookup per sample field instead of scanning every rule.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path as FsPath
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from inventory.loader import line_for, load_model, read_text
 
 __all__ = [
     "Rule", "RuleFile", "RuleSet", "Select", "Annotations", "RuleError",
-    "load_rules", "load_rules_text", "KINDS", "SEVERITIES", "SEVERITY_RANK", "COMPONENT_TAGS",
+    "load_rules", "load_rules_text", "template_problem", "MAX_DURATION_S", "KINDS", "SEVERITIES", "SEVERITY_RANK", "COMPONENT_TAGS",
 ]
 
 KINDS = ("threshold", "rate", "stale", "absent", "device_down")
@@ -72,10 +73,53 @@ class Select(_Strict):
         return out
 
 
+#: longest annotation template and widest ``{name:>N}`` pad a rule may ask for:
+#: a summary is one line in a pager, not a 100 MB string
+MAX_TEMPLATE_CHARS = 2000
+MAX_FORMAT_WIDTH = 200
+#: longest duration a rule may wait (for_s, stale_after_s, renotify_s): 30 days
+MAX_DURATION_S = 30 * 86400
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NUMBER_RE = re.compile(r"\d+")
+
+
+def template_problem(text: str) -> str | None:
+    """Why ``text`` is not a safe annotation template, or None.
+
+    Named fields only (``{device}``, no ``{device.attr}`` or ``{0[1]}``), no
+    nested fields in a format spec, and no pad or precision above
+    :data:`MAX_FORMAT_WIDTH`, so rendering costs at most a few kilobytes.
+    """
+    if len(text) > MAX_TEMPLATE_CHARS:
+        return f"template is {len(text)} characters; the limit is {MAX_TEMPLATE_CHARS}"
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return f"template: {exc} (write {{{{ and }}}} for literal braces)"
+    for _, name, spec, _ in parts:
+        if name is None:
+            continue
+        if not _FIELD_RE.match(name):
+            return f"template field {{{name}}}: use a plain name such as {{device}} or {{value}}"
+        if spec and "{" in spec:
+            return f"template field {{{name}}}: nested fields in a format spec are not allowed"
+        if spec and any(int(n) > MAX_FORMAT_WIDTH for n in _NUMBER_RE.findall(spec)):
+            return f"template field {{{name}:{spec[:20]}}}: width or precision above {MAX_FORMAT_WIDTH}"
+    return None
+
+
 class Annotations(_Strict):
     summary: str = "{rule} on {device}: {value} (threshold {threshold})"
     description: str | None = None
     runbook: str | None = None
+
+    @field_validator("summary", "description")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        problem = template_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class Rule(_Strict):
@@ -90,15 +134,15 @@ class Rule(_Strict):
     band: tuple[float, float] | None = None
     clear: float | None = None
     rate_per_s: float | None = None
-    stale_after_s: float | None = Field(default=None, gt=0)
-    for_s: float = Field(default=0.0, ge=0)
-    polls: int = Field(default=3, ge=1, description="device_down: consecutive failed polls")
+    stale_after_s: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
+    for_s: float = Field(default=0.0, ge=0, le=MAX_DURATION_S)
+    polls: int = Field(default=3, ge=1, le=10_000, description="device_down: consecutive failed polls")
     severity: Literal["critical", "major", "minor", "warning", "info"] = "warning"
     select: Select | None = None
     match: dict[str, StrOrList] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: Annotations = Field(default_factory=Annotations)
-    renotify_s: float | None = Field(default=None, gt=0)
+    renotify_s: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     explains: list[Literal["power", "cooling", "reachability"]] = Field(default_factory=list)
 
     @field_validator("name")

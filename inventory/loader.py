@@ -7,6 +7,7 @@ Three layers of checks, all reported together where possible:
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from inventory.errors import InventoryError, InventoryIssue
 from inventory.model import Site
 from inventory.topology import check_references
-from inventory.yaml_lines import Path, YamlProblem, load_with_lines
+from inventory.yaml_lines import Path, YamlProblem, load_with_lines, read_limited, short
 
 __all__ = ["load_site", "load_site_text", "load_model", "read_text", "format_path", "pydantic_issues"]
 
@@ -25,10 +26,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_text(path: str | FsPath) -> str:
-    """A config file's text, or an :class:`InventoryError` naming the file."""
+    """A config file's text (size-capped, :func:`inventory.yaml_lines.read_limited`),
+    or an :class:`InventoryError` naming the file."""
     p = FsPath(path)
     try:
-        return p.read_text(encoding="utf-8")
+        return read_limited(p)
+    except YamlProblem as exc:
+        raise InventoryError([InventoryIssue(str(p), None, "", exc.message)]) from None
     except OSError as exc:
         raise InventoryError([InventoryIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:
@@ -90,13 +94,20 @@ def line_for(lines: dict[Path, int], path: tuple) -> int | None:
     return lines.get(p)
 
 
+#: a key quoted in an error message: a field name, an id, a label.  Anything
+#: else (a line of ``/etc/shadow`` read as a key) is shown as ``<key>`` so an
+#: error names the line, never the file's contents
+_SHOWN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
 def format_path(path: tuple) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if _SHOWN_KEY.match(text) else "<key>")
     return out
 
 
@@ -130,14 +141,14 @@ def _message(err: dict) -> str:
     if kind == "extra_forbidden":
         return "unknown field (check the spelling; see docs/inventory.md)"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '')}; got {err.get('input')!r}"
+        return f"must be one of {ctx.get('expected', '')}; got {short(err.get('input'))}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         return _range_message(err)
     if kind == "value_error":
         msg = str(ctx.get("error", err["msg"]))
         return msg
     if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
-        return f"must be a number; got {err.get('input')!r}"
+        return f"must be a number; got {short(err.get('input'))}"
     if kind in ("string_type",):
         return f"must be text; got {type(err.get('input')).__name__}"
     if kind in ("list_type",):
@@ -155,8 +166,8 @@ def _range_message(err: dict) -> str:
     name = loc[-1] if loc else ""
     known = {"port": "1..65535", "unit": "0..255", "latitude": "-90..90", "longitude": "-180..180"}
     if name in known:
-        return f"must be {known[name]}; got {err.get('input')!r}"
+        return f"must be {known[name]}; got {short(err.get('input'))}"
     ctx = err.get("ctx") or {}
     bound = next(iter(ctx.values()), "?")
     words = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
-    return f"must be {words[err['type']]} {bound}; got {err.get('input')!r}"
+    return f"must be {words[err['type']]} {bound}; got {short(err.get('input'))}"

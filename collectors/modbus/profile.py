@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collectors.modbus.decode import TYPE_WIDTH, Decoder, register_count
-from inventory.yaml_lines import YamlProblem, load_with_lines
+from inventory.yaml_lines import YamlProblem, load_with_lines, read_limited
 
 __all__ = ["Point", "Profile", "ProfileError", "load_profile", "load_profile_text", "profile_names", "PROFILE_DIR"]
 
@@ -200,9 +200,13 @@ def load_profile(name_or_path: str | Path) -> Profile:
 @lru_cache(maxsize=256)
 def _load_cached(path: str, _mtime: int) -> Profile:
     try:
-        text = Path(path).read_text()
+        text = read_limited(path)
+    except YamlProblem as exc:
+        raise ProfileError(f"{path}: {exc.message}") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return load_profile_text(text, path)
 
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from inventory.yaml_lines import YamlProblem, load_with_lines
+from inventory.yaml_lines import YamlProblem, load_with_lines, read_limited
 
 __all__ = ["ProfileError", "ValueSpec", "Group", "Profile", "load_profile", "load_profiles",
            "PROFILE_DIR", "default_profiles", "MEASUREMENTS"]
@@ -311,11 +311,13 @@ def load_profile(path: Path) -> Profile:
     """Parse, validate and compile one profile file; raise ProfileError listing every problem."""
     path = Path(path)
     try:
-        data, lines = load_with_lines(path.read_text())
+        data, lines = load_with_lines(read_limited(path))
     except YamlProblem as exc:
-        raise ProfileError(f"{path}:{exc.line}: {exc.message}") from None
+        raise ProfileError(f"{path}:{exc.line}: {exc.message}" if exc.line else f"{path}: {exc.message}") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     c = _Ctx(str(path), lines)
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile is a mapping with name, detect and groups")

@@ -17,8 +17,9 @@ GOOD = ROOT / "alerts" / "rules" / "site_test.yaml"
 def _copy_case(tmp_path: Path, text: str) -> Path:
     (tmp_path / "rules").mkdir()
     shutil.copy(ROOT / "alerts" / "rules" / "site.yaml", tmp_path / "rules" / "site.yaml")
+    shutil.copy(ROOT / "inventory" / "examples" / "tetouan.yaml", tmp_path / "rules" / "tetouan.yaml")
     f = tmp_path / "rules" / "case.yaml"
-    f.write_text(text.replace("../../inventory/", str(ROOT / "inventory") + "/"))
+    f.write_text(text.replace("../../inventory/examples/", ""))
     return f
 
 
@@ -45,6 +46,21 @@ def test_alerts_test_reports_unexpected_firing(tmp_path, capsys):
     case = _copy_case(tmp_path, text)
     assert main(["alerts", "test", str(case)]) == 1
     assert "+ firing, not expected: {rule: gpu-temp-high, device: h1-r01-k01-n1 gpu=0" in capsys.readouterr().out
+
+
+def test_alerts_test_refuses_a_file_outside_its_tree_unless_allowed(tmp_path, capsys):
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    secret.parent.mkdir()
+    (tmp_path / "case").mkdir()
+    secret.write_text("root:$6$do-not-echo:19000:0:99999:7:::\n")
+    case = _copy_case(tmp_path / "case", GOOD.read_text().replace("rules: site.yaml", f"rules: {secret}"))
+    assert main(["alerts", "test", str(case)]) == 1
+    err = capsys.readouterr().err
+    assert f"{case}:2: rules: {secret} is outside this file's project tree" in err
+    assert "do-not-echo" not in err
+    assert main(["alerts", "test", "--allow", str(secret), str(case)]) == 1  # allowed: read, refused as rules
+    err = capsys.readouterr().err
+    assert f"{secret}:1: <key>: unknown field" in err and "do-not-echo" not in err
 
 
 def test_alerts_test_file_errors_name_file_and_line(tmp_path, capsys):
