@@ -1,9 +1,9 @@
 """Redfish BMCs -> ``node`` samples: chassis power, PSUs, temperatures and fans.
 
-``samples_from_resources(get, base_tags, time_ns)`` is pure apart from the
-``get(path) -> dict`` it is handed: it starts at the service root and follows
-``@odata.id`` links only (never guessed paths, since vendors name chassis
-``1``, ``1U`` or ``System.Embedded.1``), reading both schema generations:
+``walk(base_tags, time_ns)`` is a sans-I/O generator: it yields each path it
+needs and is sent the JSON resource back, starting at the service root and
+following ``@odata.id`` links only (never guessed paths, since vendors name
+chassis ``1``, ``1U`` or ``System.Embedded.1``), reading both schema generations:
 
 - older ``Power`` / ``Thermal`` (deprecated in 2020 but what most BMCs in the
   field still serve): PowerControl[].PowerConsumedWatts, PowerSupplies[],
@@ -16,49 +16,59 @@ Chassis power is emitted from both, tagged ``source=power`` or
 ``source=environment_metrics``, so a dashboard can pick one and a mismatch
 shows up.  PSUs, fans and temperatures come from the newer resources when a
 chassis has them and from the older ones otherwise, so each appears once.
+``samples_from_resources(get, ...)`` drives the same walk with a blocking getter.
 
-``RedfishCollector`` runs the blocking DMTF ``redfish`` library in a bounded
-thread pool, keeps one logged-in session per BMC (a session login per poll
-would load the BMC and fill its session table), logs in again once on 401, and
-turns library/transport failures into PollError kinds.
+``RedfishCollector`` drives it on the service's event loop with the project's
+keep-alive HTTP client (``httpget.py``): one connection and one logged-in
+session per BMC (a session login per poll would load the BMC and fill its
+session table), a fresh login once on 401.  Why not the DMTF ``redfish``
+library: it runs requests/urllib3 in threads, costing ~10x the CPU per poll
+(GIL contention, proxy and .netrc look-ups per request), follows redirects to
+any host, and logs whole replies.
 
-TLS: the ``redfish`` library (3.x) passes ``verify=False`` to requests unless
-a CA file is given, i.e. it does *not* verify certificates by default.  We
-therefore always hand it a CA file when verification is on: ``ca_bundle`` when
-set, else certifi's bundle.  ``tls_verify: false`` is the only way to turn
-verification off.
+Bounds, for a BMC that lies: bodies over ``max_body`` (8 MiB) are refused as
+``protocol`` before they are read whole; redirects are followed only within the
+configured scheme, host and port (a redirect elsewhere is a ``protocol`` error
+naming the host, so neither the request nor the credentials leave), at most
+five hops, a loop is ``protocol``; a reply that is not HTTP or not JSON is
+``protocol``, silence ``timeout``, a refused connection ``unreachable``.
+Neither reply bodies nor session tokens are ever logged or put in messages.
+
+TLS (``redfish-https``) is verified by default against ``ca_bundle`` when set,
+else certifi's bundle; ``tls_verify: false`` is the only way to turn it off.
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import logging
+import base64
+import json
 import os
-import threading
-import time
-import warnings
-from typing import Any, Callable
+import ssl
+from typing import Any, Callable, Generator
+from urllib.parse import urlsplit
 
 from collectors.base import Collector, PollError, Target
+from collectors.gpu.httpget import DEFAULT_MAX_BODY, HttpGetter
 from collectors.sample import Sample, now_ns
 
-__all__ = ["samples_from_resources", "RedfishCollector", "ResourceMissing"]
+__all__ = ["walk", "samples_from_resources", "RedfishCollector", "ResourceMissing"]
 
 ROOT = "/redfish/v1"
-
-# The library warns (UserWarning) about each vendor quirk it works around, on every poll;
-# the quirks are not actionable for an operator.  warnings.catch_warnings is not
-# thread-safe, so this is a module-level filter on the library's own modules.
-warnings.filterwarnings("ignore", category=UserWarning, module=r"redfish(\.|$)")
+SESSIONS = "/redfish/v1/SessionService/Sessions"
 #: Sensors are one GET each; they are read only when no Thermal/ThermalSubsystem data exists.
 MAX_SENSORS = 200
+#: Redirect hops followed within one BMC before the reply counts as a loop.
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class ResourceMissing(LookupError):
-    """``get`` raises this for a 404: the resource is optional, the walk goes on."""
+    """A 404: the resource is optional, the walk goes on (thrown into :func:`walk`)."""
 
 
 Getter = Callable[[str], dict]
+#: yields a path, is sent its resource (or thrown ResourceMissing), returns the value
+Walk = Generator[str, dict, Any]
 
 
 def _num(value: Any) -> float | None:
@@ -75,24 +85,25 @@ def _link(obj: Any, key: str) -> str | None:
     return None
 
 
-def _members(get: Getter, path: str | None, limit: int = 256) -> list[dict]:
+def _members(path: str | None, limit: int = 256) -> Walk:
     """Fetch a collection and each member it links to (missing members are skipped; at most ``limit``)."""
-    coll = _optional(get, path)
+    coll = yield from _optional(path)
     out = []
     for member in ((coll or {}).get("Members", []) or [])[:limit]:
         link = member.get("@odata.id") if isinstance(member, dict) else None
         if isinstance(link, str):
-            res = _optional(get, link.split("#", 1)[0])
+            res = yield from _optional(link.split("#", 1)[0])
             if res is not None:
                 out.append(res)
     return out
 
 
-def _optional(get: Getter, path: str | None) -> dict | None:
+def _optional(path: str | None) -> Walk:
+    """The resource at ``path``, or None when there is no link or it is missing (404)."""
     if not path:
         return None
     try:
-        res = get(path)
+        res = yield path
     except ResourceMissing:
         return None
     return res if isinstance(res, dict) else None
@@ -116,23 +127,29 @@ def _reading(obj: Any, key: str) -> float | None:
     return _num(excerpt.get("Reading")) if isinstance(excerpt, dict) else None
 
 
-def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int) -> list[Sample]:
-    """Walk ``/redfish/v1`` -> Chassis -> each chassis' power and thermal resources."""
-    root = get(ROOT)
+def walk(base_tags: dict[str, str], time_ns: int) -> Walk:
+    """Walk ``/redfish/v1`` -> Chassis -> each chassis' power and thermal resources.
+
+    A generator (sans-I/O): it yields each path it needs and is sent the resource
+    as a dict, or thrown :class:`ResourceMissing` for a 404; it returns the samples.
+    The blocking (:func:`samples_from_resources`) and the asyncio driver
+    (:class:`RedfishCollector`) share it, so both read a BMC the same way.
+    """
+    root = yield ROOT
     out: list[Sample] = []
 
     def emit(tags: dict[str, str], fields: dict[str, Any]) -> None:
         if fields:
             out.append(Sample("node", tags, fields, time_ns))
 
-    for chassis in _members(get, _link(root, "Chassis")):
+    for chassis in (yield from _members(_link(root, "Chassis"))):
         cid = str(chassis.get("Id") or chassis.get("@odata.id", "?").rstrip("/").rsplit("/", 1)[-1])
         ctags = {**base_tags, "chassis": cid}
-        power = _optional(get, _link(chassis, "Power"))
-        thermal = _optional(get, _link(chassis, "Thermal"))
-        env = _optional(get, _link(chassis, "EnvironmentMetrics"))
-        psubsys = _optional(get, _link(chassis, "PowerSubsystem"))
-        tsubsys = _optional(get, _link(chassis, "ThermalSubsystem"))
+        power = (yield from _optional(_link(chassis, "Power")))
+        thermal = (yield from _optional(_link(chassis, "Thermal")))
+        env = (yield from _optional(_link(chassis, "EnvironmentMetrics")))
+        psubsys = (yield from _optional(_link(chassis, "PowerSubsystem")))
+        tsubsys = (yield from _optional(_link(chassis, "ThermalSubsystem")))
 
         # chassis power, from each source present
         if power is not None:
@@ -152,11 +169,11 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
             emit({**ctags, "source": "environment_metrics"}, fields)
 
         # PSUs: newer PowerSubsystem when it lists any, else the older Power resource
-        new_psus = _members(get, _link(psubsys, "PowerSupplies")) if psubsys is not None else []
+        new_psus = (yield from _members(_link(psubsys, "PowerSupplies"))) if psubsys is not None else []
         if new_psus:
             for psu in new_psus:
                 fields = _health(psu)
-                metrics = _optional(get, _link(psu, "Metrics"))
+                metrics = (yield from _optional(_link(psu, "Metrics")))
                 if metrics is not None:
                     for key, field in (("InputPowerWatts", "input_power_w"), ("OutputPowerWatts", "output_power_w"),
                                        ("InputVoltage", "input_voltage_v"), ("InputCurrentAmps", "input_current_a"),
@@ -182,10 +199,10 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
 
         sensors: list[dict] | None = None  # the chassis' Sensors collection, fetched only if needed
 
-        def sensor_list() -> list[dict]:
+        def sensor_list() -> Walk:
             nonlocal sensors
             if sensors is None:
-                sensors = _members(get, _link(chassis, "Sensors"), limit=MAX_SENSORS)
+                sensors = (yield from _members(_link(chassis, "Sensors"), limit=MAX_SENSORS))
             return sensors
 
         # temperatures: older Thermal, else ThermalSubsystem/ThermalMetrics, else Sensors
@@ -196,19 +213,19 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                     emit({**ctags, "sensor": str(sensor.get("Name") or sensor.get("MemberId"))}, {"temp_c": c})
                     temps_done = True
         if not temps_done and tsubsys is not None:
-            tm = _optional(get, _link(tsubsys, "ThermalMetrics"))
+            tm = (yield from _optional(_link(tsubsys, "ThermalMetrics")))
             for sensor in (tm or {}).get("TemperatureReadingsCelsius", []) or []:
                 if isinstance(sensor, dict) and (c := _num(sensor.get("Reading"))) is not None:
                     emit({**ctags, "sensor": str(sensor.get("DeviceName") or sensor.get("DataSourceUri"))},
                          {"temp_c": c})
                     temps_done = True
         if not temps_done:
-            for sensor in sensor_list():
+            for sensor in (yield from sensor_list()):
                 if sensor.get("ReadingType") == "Temperature" and (c := _num(sensor.get("Reading"))) is not None:
                     emit({**ctags, "sensor": str(sensor.get("Name") or sensor.get("Id"))}, {"temp_c": c})
 
         # fans: newer ThermalSubsystem/Fans, else older Thermal
-        new_fans = _members(get, _link(tsubsys, "Fans")) if tsubsys is not None else []
+        new_fans = (yield from _members(_link(tsubsys, "Fans"))) if tsubsys is not None else []
         fans_done = bool(new_fans)
         if new_fans:
             for fan in new_fans:
@@ -234,45 +251,89 @@ def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int)
                      {field: reading})
                 fans_done = True
         if not fans_done:
-            for sensor in sensor_list():
+            for sensor in (yield from sensor_list()):
                 if sensor.get("ReadingType") == "Rotational" and (r := _num(sensor.get("Reading"))) is not None:
                     field = "speed_pct" if sensor.get("ReadingUnits") in ("%", "Percent") else "speed_rpm"
                     emit({**ctags, "fan": str(sensor.get("Name") or sensor.get("Id"))}, {field: r})
     return out
 
 
+def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int) -> list[Sample]:
+    """:func:`walk` with a blocking ``get(path) -> dict`` (raising ResourceMissing for a 404)."""
+    gen = walk(base_tags, time_ns)
+    try:
+        path = next(gen)
+        while True:
+            try:
+                resource = get(path)
+            except ResourceMissing as exc:
+                path = gen.throw(exc)
+                continue
+            path = gen.send(resource)
+    except StopIteration as done:
+        return done.value
+
+
 # --------------------------------------------------------------------------- collector
 
 
-class _Session:
-    """One BMC's logged-in client; the lock keeps a late thread off a new poll's session."""
+class _Unauthorized(Exception):
+    pass
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.lock = threading.Lock()
+
+class _Bmc:
+    """One BMC's state between polls: its session and the request headers built from it.
+
+    The lock keeps two polls of one BMC (an overrunning one and the next) from
+    sharing a connection or racing a login.
+    """
+
+    __slots__ = ("lock", "headers", "session_path", "logged_in")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.headers = _BASE_HEADERS
+        self.session_path: str | None = None
+        self.logged_in = False
+
+
+_BASE_HEADERS = "Accept: application/json\r\nOData-Version: 4.0\r\n"
 
 
 class RedfishCollector(Collector):
-    """Polls BMCs over ``redfish`` (http) or ``redfish-https`` with the DMTF library, in threads."""
+    """Polls BMCs over ``redfish`` (http) or ``redfish-https`` on the event loop."""
 
     protocols = ("redfish", "redfish-https")
 
-    def __init__(self, max_threads: int = 16) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="redfish")
-        self._sessions: dict[tuple, _Session] = {}
-        self._guard = threading.Lock()
+    def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self._http = HttpGetter(max_body)
+        self._bmcs: dict[tuple, _Bmc] = {}
+        self._tls: dict[tuple, ssl.SSLContext] = {}
+        self._targets: dict[tuple, Target] = {}
 
     async def poll(self, target: Target) -> list[Sample]:
-        loop = asyncio.get_running_loop()
+        where = target.address()
+        tls = self._tls_context(target)
+        key = self._key(target)
+        bmc = self._bmcs.get(key)
+        if bmc is None:
+            bmc = self._bmcs[key] = _Bmc()
+        self._targets[key] = target
         # Bound the walk: each request has timeout_s, and the whole walk gets a few of them.
-        deadline = time.monotonic() + target.timeout_s * float(target.options.get("walk_timeouts", 4))
-        return await loop.run_in_executor(self._pool, self._poll_blocking, target, deadline)
+        budget = target.timeout_s * float(target.options.get("walk_timeouts", 4))
+        try:
+            async with asyncio.timeout(budget):
+                async with bmc.lock:
+                    return await self._poll_locked(bmc, target, tls, where)
+        except TimeoutError:
+            raise PollError("timeout", f"{where}: Redfish walk ran past its {budget:g}s deadline") from None
 
-    # -- blocking side, runs in the pool
+    # -- helpers
 
-    def _key(self, target: Target) -> tuple:
-        return (target.protocol, target.host, target.port, self._username(target),
-                self._verify(target), target.options.get("ca_bundle"))
+    @staticmethod
+    def _key(target: Target) -> tuple:
+        return (target.protocol, target.host, target.port, RedfishCollector._username(target),
+                RedfishCollector._verify(target), target.options.get("ca_bundle"))
 
     @staticmethod
     def _username(target: Target) -> str | None:
@@ -283,142 +344,172 @@ class RedfishCollector(Collector):
         value = target.options.get("tls_verify", True)
         return value if isinstance(value, bool) else str(value).lower() not in ("0", "false", "no", "off")
 
-    def _base_url(self, target: Target) -> str:
-        scheme = "https" if target.protocol == "redfish-https" else "http"
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        port = target.port or (443 if scheme == "https" else 80)
-        return f"{scheme}://{host}:{port}"
+    @staticmethod
+    def _port(target: Target) -> int:
+        return target.port or (443 if target.protocol == "redfish-https" else 80)
 
-    def _connect(self, target: Target) -> _Session:
-        import redfish  # lazy: only Redfish targets pay for the import
-
-        # The library logs request headers (X-Auth-Token included) at DEBUG and session
-        # replies at INFO; a service running at DEBUG must not write BMC tokens to its log.
-        logging.getLogger("redfish").setLevel(max(logging.WARNING, logging.getLogger("redfish").level))
-
+    def _tls_context(self, target: Target) -> ssl.SSLContext | None:
+        """One context per (verification, CA file), built once: loading a CA bundle costs milliseconds."""
+        if target.protocol != "redfish-https":
+            return None
+        verify = self._verify(target)
         cafile = None
-        if target.protocol == "redfish-https" and self._verify(target):
+        if verify:
             cafile = target.options.get("ca_bundle")
             if not cafile:
                 import certifi
                 cafile = certifi.where()
-            if not os.path.isfile(cafile):
-                raise PollError("config", f"{target.address()}: ca_bundle {cafile} is not a readable file")
-        username, password = self._username(target), target.secret("password")
-        client = redfish.redfish_client(base_url=self._base_url(target), username=username, password=password,
-                                        cafile=cafile, timeout=target.timeout_s, max_retry=0)
-        if username and password:
-            client.login(auth="session")
-        return _Session(client)
-
-    def _poll_blocking(self, target: Target, deadline: float) -> list[Sample]:
-        where = target.address()
-        key = self._key(target)
-        with self._guard:
-            session = self._sessions.get(key)
-        try:
-            for attempt in (1, 2):
-                if session is None:
-                    session = self._connect(target)
-                    with self._guard:
-                        self._sessions[key] = session
-                held = session
-                if not held.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    raise PollError("timeout", f"{where}: previous poll of this BMC still running")
+        key = (verify, cafile)
+        ctx = self._tls.get(key)
+        if ctx is None:
+            if not verify:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            else:
+                if not os.path.isfile(cafile):
+                    raise PollError("config", f"{target.address()}: ca_bundle {cafile} is not a readable file")
                 try:
-                    return self._walk(held, target, deadline)
-                except _Unauthorized:
-                    # the BMC expired our session: log in again, once
-                    with self._guard:
-                        self._sessions.pop(key, None)
-                    _logout(held)
-                    session = None
-                    if attempt == 2:
-                        raise PollError("auth", f"{where}: HTTP 401 after a fresh session login") from None
-                finally:
-                    held.lock.release()
-        except PollError:
-            raise
-        except Exception as exc:  # the library raises many unrelated types; classify them
-            with self._guard:
-                dropped = self._sessions.pop(key, None)
-            if dropped is not None:
-                _logout(dropped)
-            raise _classify(exc, where) from None
+                    ctx = ssl.create_default_context(cafile=cafile)
+                except (OSError, ssl.SSLError) as exc:
+                    raise PollError("config", f"{target.address()}: ca_bundle {cafile} is not a PEM CA bundle "
+                                              f"({type(exc).__name__})") from None
+            self._tls[key] = ctx
+        return ctx
+
+    async def _poll_locked(self, bmc: _Bmc, target: Target, tls: ssl.SSLContext | None, where: str) -> list[Sample]:
+        username, password = self._username(target), target.secret("password")
+        for attempt in (1, 2):
+            if username and password and not bmc.logged_in:
+                await self._login(bmc, target, tls, where, username, password)
+            try:
+                return await self._walk(bmc, target, tls, where)
+            except _Unauthorized as exc:
+                if not (username and password):
+                    raise PollError("auth", f"{where}: HTTP 401 for {exc} (no credentials configured)") from None
+                # the BMC expired our session: log in again, once (the old token is dead; no logout)
+                bmc.logged_in, bmc.headers, bmc.session_path = False, _BASE_HEADERS, None
+                if attempt == 2:
+                    raise PollError("auth", f"{where}: HTTP 401 for {exc} after a fresh session login") from None
         raise PollError("internal", f"{where}: unreachable code")
 
-    def _walk(self, session: _Session, target: Target, deadline: float) -> list[Sample]:
-        where = target.address()
+    async def _fetch(self, method: str, path: str, target: Target, tls: ssl.SSLContext | None, where: str, *,
+                     headers: str, body: bytes = b""):
+        """One request, following same-origin redirects only (so credentials never leave the BMC)."""
+        seen = {path}
+        port = self._port(target)
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = await self._http.request(method, target.host, port, path, target.timeout_s,
+                                             headers=headers, body=body, tls=tls)
+            if reply.status not in _REDIRECTS:
+                return path, reply
+            path = _same_origin_path(reply.headers.get("location", ""), target, port, where)
+            if path in seen:
+                raise PollError("protocol", f"{where}: redirect loop at {path}")
+            seen.add(path)
+            if reply.status == 303:
+                method, body = "GET", b""
+        raise PollError("protocol", f"{where}: more than {MAX_REDIRECTS} redirects (last to {path})")
 
-        def get(path: str) -> dict:
-            if time.monotonic() > deadline:
-                raise PollError("timeout", f"{where}: Redfish walk ran past its deadline at {path}")
-            resp = session.client.get(path)
-            if resp.status == 404:
-                raise ResourceMissing(path)
-            if resp.status == 401:
-                raise _Unauthorized(path)
-            if resp.status == 403:
-                raise PollError("auth", f"{where}: HTTP 403 for {path}")
-            if resp.status != 200:
-                raise PollError("device", f"{where}: HTTP {resp.status} for {path}")
-            try:
-                body = resp.dict
-            except Exception:
-                raise PollError("protocol", f"{where}: {path} is not JSON") from None
-            if not isinstance(body, dict):
-                raise PollError("protocol", f"{where}: {path} is not a JSON object")
-            return body
-
+    async def _login(self, bmc: _Bmc, target: Target, tls: ssl.SSLContext | None, where: str,
+                     username: str, password: str) -> None:
+        """``POST SessionService/Sessions``; a BMC without a session service gets HTTP Basic instead."""
+        sessions = SESSIONS
+        _, root = await self._fetch("GET", ROOT, target, tls, where, headers=_BASE_HEADERS)
+        if root.status == 200:
+            link = _link(_json(root.body, where, ROOT).get("Links") or {}, "Sessions")
+            if link and link.startswith("/"):
+                sessions = link
+        payload = json.dumps({"UserName": username, "Password": password}).encode()
+        _, reply = await self._fetch("POST", sessions, target, tls, where, body=payload,
+                                     headers=_BASE_HEADERS + "Content-Type: application/json\r\n")
+        if reply.status in (401, 403):
+            raise PollError("auth", f"{where}: session login refused with HTTP {reply.status} (check username/password)")
+        if reply.status in (404, 405, 501):
+            basic = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            bmc.headers, bmc.session_path, bmc.logged_in = _BASE_HEADERS + f"Authorization: Basic {basic}\r\n", None, True
+            return
+        token = reply.headers.get("x-auth-token", "")
+        if reply.status not in (200, 201) or not token or "\r" in token or "\n" in token:
+            raise PollError("protocol", f"{where}: session login answered HTTP {reply.status} without a usable X-Auth-Token")
+        location = reply.headers.get("location", "")
         try:
-            samples = samples_from_resources(get, target.tags, now_ns())
-        except ResourceMissing as exc:
-            raise PollError("device", f"{where}: {exc} not found (no Redfish service root?)") from None
+            bmc.session_path = _same_origin_path(location, target, self._port(target), where) if location else None
+        except PollError:
+            bmc.session_path = None  # a session elsewhere is not ours to delete
+        bmc.headers, bmc.logged_in = _BASE_HEADERS + f"X-Auth-Token: {token}\r\n", True
+
+    async def _walk(self, bmc: _Bmc, target: Target, tls: ssl.SSLContext | None, where: str) -> list[Sample]:
+        gen = walk(target.tags, now_ns())
+        try:
+            path = next(gen)
+            while True:
+                _, reply = await self._fetch("GET", path, target, tls, where, headers=bmc.headers)
+                status = reply.status
+                if status == 200:
+                    path = gen.send(_json(reply.body, where, path))
+                elif status == 404:
+                    try:
+                        path = gen.throw(ResourceMissing(path))
+                    except ResourceMissing:
+                        raise PollError("device", f"{where}: {path} not found (no Redfish service root?)") from None
+                elif status == 401:
+                    raise _Unauthorized(path)
+                elif status == 403:
+                    raise PollError("auth", f"{where}: HTTP 403 for {path}")
+                else:
+                    raise PollError("device", f"{where}: HTTP {status} for {path}")
+        except StopIteration as done:
+            samples = done.value
+        finally:
+            gen.close()
         if not samples:
             raise PollError("decode", f"{where}: no chassis power or thermal readings under {ROOT}/Chassis")
         return samples
 
     async def close(self) -> None:
-        with self._guard:
-            sessions, self._sessions = list(self._sessions.values()), {}
-        loop = asyncio.get_running_loop()
-        if sessions:
-            await asyncio.wait([loop.run_in_executor(self._pool, _logout, s) for s in sessions], timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Log out of every session (best effort, 5 s in all), then close the connections."""
+        async def logout(key: tuple, bmc: _Bmc) -> None:
+            target = self._targets.get(key)
+            if target is None or not bmc.session_path:
+                return
+            try:
+                await self._http.request("DELETE", target.host, self._port(target), bmc.session_path, target.timeout_s,
+                                         headers=bmc.headers, tls=self._tls_context(target))
+            except PollError:
+                pass  # the BMC expires sessions anyway
+        bmcs, self._bmcs = self._bmcs, {}
+        if bmcs:
+            await asyncio.wait([asyncio.ensure_future(logout(k, b)) for k, b in bmcs.items()], timeout=5)
+        await self._http.close()
 
 
-class _Unauthorized(Exception):
-    pass
-
-
-def _logout(session: _Session) -> None:
+def _json(body: bytes, where: str, path: str) -> dict:
+    """A reply body as a JSON object; never quotes the body (it may be huge, or carry secrets)."""
     try:
-        session.client.logout()
-    except Exception:  # best effort: the BMC expires sessions anyway
-        pass
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise PollError("protocol", f"{where}: {path} is not JSON ({len(body)} bytes)") from None
+    if not isinstance(obj, dict):
+        raise PollError("protocol", f"{where}: {path} is not a JSON object")
+    return obj
 
 
-def _classify(exc: BaseException, where: str) -> PollError:
-    """Map redfish-library / requests exceptions to poll error kinds, without echoing secrets."""
-    import requests
-    from redfish.rest.v1 import (InvalidCredentialsError, JsonDecodingError, RetriesExhaustedError,
-                                 ServerDownOrUnreachableError, SessionCreationError)
-
-    cause = exc.__cause__ if isinstance(exc, RetriesExhaustedError) and exc.__cause__ else exc
-    if isinstance(cause, (InvalidCredentialsError, SessionCreationError)):
-        return PollError("auth", f"{where}: session login refused (check username/password)")
-    if isinstance(cause, requests.exceptions.SSLError):
-        return PollError("auth", f"{where}: TLS handshake or certificate verification failed "
-                                 f"(set ca_bundle, or tls_verify: false for a lab BMC)")
-    if isinstance(cause, (requests.exceptions.Timeout, TimeoutError)):
-        return PollError("timeout", f"{where}: no reply within the request timeout")
-    if isinstance(cause, requests.exceptions.ConnectionError):
-        return PollError("unreachable", f"{where}: cannot connect ({type(cause).__name__})")
-    if isinstance(cause, ServerDownOrUnreachableError):
-        status = getattr(getattr(cause, "response", None), "status", None)
-        if status in (401, 403):
-            return PollError("auth", f"{where}: service root refused with HTTP {status}")
-        return PollError("device", f"{where}: no Redfish service root (HTTP {status})")
-    if isinstance(cause, (JsonDecodingError, ValueError)):
-        return PollError("protocol", f"{where}: reply is not Redfish JSON")
-    return PollError("internal", f"{where}: {type(cause).__name__}")
+def _same_origin_path(location: str, target: Target, port: int, where: str) -> str:
+    """The path of a redirect ``Location`` if it stays on the BMC's scheme, host and port; else PollError."""
+    if not location:
+        raise PollError("protocol", f"{where}: redirect without a Location")
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:
+        scheme = "https" if target.protocol == "redfish-https" else "http"
+        try:
+            other_port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            other_port = -1
+        if (parts.scheme or scheme) != scheme or (parts.hostname or "") != target.host.lower() or other_port != port:
+            shown = f"{parts.scheme or scheme}://{parts.netloc}"[:120]
+            raise PollError("protocol", f"{where}: redirect to another host, {shown}, not followed")
+    path = parts.path or "/"
+    if not path.startswith("/"):
+        raise PollError("protocol", f"{where}: relative redirect {path[:80]!r} not supported")
+    return path + (f"?{parts.query}" if parts.query else "")

@@ -1,10 +1,9 @@
-"""Redfish walk on real DMTF / vendor mockups served over HTTP(S), through the DMTF redfish library."""
+"""Redfish walk on real DMTF / vendor mockups served over HTTP(S), through the collector's asyncio client."""
 from __future__ import annotations
 
 import asyncio
 import json
 
-import pytest
 
 
 from collectors.base import PollError, Target
@@ -31,7 +30,7 @@ def _target(port: int, protocol: str = "redfish", **options) -> Target:
 
 
 def _polls(targets: list[Target]) -> list:
-    return poll_each(RedfishCollector(max_threads=4), targets, 60)
+    return poll_each(RedfishCollector(), targets, 60)
 
 
 def _index(samples) -> dict:
@@ -105,7 +104,7 @@ def test_session_login_is_reused_and_renewed():
         t = _target(server.port, username="ops", password="s3cret-pw")
 
         async def run():
-            collector = RedfishCollector(max_threads=2)
+            collector = RedfishCollector()
             try:
                 first = await collector.poll(t)
                 second = await collector.poll(t)
@@ -123,7 +122,6 @@ def test_session_login_is_reused_and_renewed():
     assert isinstance(anon, PollError) and anon.kind == "auth"
 
 
-@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # the opt-out case, on purpose
 def test_tls_verified_by_default_with_ca_bundle_or_opt_out(tmp_path):
     tls = make_tls(tmp_path)
     with RedfishMockupServer(MOCKUPS / "cisco_ucsc-c240-m5sn", tls=(tls.server_cert, tls.server_key)) as server:
