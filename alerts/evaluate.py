@@ -4,7 +4,9 @@ No I/O and no clock reads: every call carries its time (sample ``time_ns`` or
 the ``now_ns`` given to :meth:`Engine.tick`), so tests replay exact timelines
 and a restart can restore the state from a snapshot.
 
-State machine per (rule, series), series = device + component tags::
+State machine per (rule, series), series = the device plus every series tag of the
+sample (every tag except the location tags: :func:`contract.tags.series_tags`), so
+series that differ in any tag (``stage=input`` vs ``stage=output``) are separate alerts::
 
     inactive --condition--> pending --for_s elapsed--> firing --clear--> resolved (-> inactive)
                  pending --condition gone--> inactive (nothing was ever sent)
@@ -17,73 +19,75 @@ the value is past ``clear`` (``op: '>'`` clears when ``value < clear``,
 """
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from alerts.rules import COMPONENT_TAGS, Rule, RuleSet
+from alerts.rules import Rule, RuleSet
 from alerts.selectors import DeviceFilter, compile_select, match_tags
-from collectors.sample import Sample
+from contract import alert_event as ev
+from contract.alert_event import fingerprint, iso
+from contract.sample import Sample
+from contract.tags import DEVICE, LOCATION_TAGS, PLACE_TAGS
 
-__all__ = ["Alert", "Engine", "fingerprint", "iso", "breached", "render"]
+__all__ = ["Alert", "Engine", "Condition", "condition", "fingerprint", "iso", "render"]
 
 _NS = 1_000_000_000
-_LOCATION = ("site", "hall", "row", "rack")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
     "==": operator.eq, "!=": operator.ne,
 }
 
-SeriesKey = tuple  # (device, (tag, value), ...) with component tags sorted by name
-_COMPONENT = frozenset(COMPONENT_TAGS)
+#: (device, (tag, value), ...): the device, then every series tag sorted by name
+SeriesKey = tuple
+_NOT_SERIES = frozenset(LOCATION_TAGS)
+#: 2: series identity = device + every series tag; 1: device + a fixed list of component tags
+SNAPSHOT_VERSION = 2
 _MISSING = object()
 
 
-def iso(ns: int) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. 2026-11-25T17:00:00.000Z."""
-    return dt.datetime.fromtimestamp(ns / _NS, tz=dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A threshold/rate rule's test, compiled once per rule: the only place it is written.
+
+    ``enter(v)``: does ``v`` start an alert (inactive series).  ``hold(v)``: does an
+    active (pending/firing) series stay active, ``clear:`` hysteresis applied.
+    ``ordered``: the op compares order, so string and boolean values are not
+    compared at all (counted as skipped).  ``numeric``: ``enter`` may dismiss a
+    plain int/float reading on the hot path before any series key is built.
+    """
+
+    enter: Callable[[Any], bool]
+    hold: Callable[[Any], bool]
+    ordered: bool
+    numeric: bool
+
+    def test(self, value: Any, active: bool) -> bool | None:
+        """True/False, or None when the value's type cannot be compared (a string for ``>``)."""
+        if self.ordered and (isinstance(value, (str, bool)) or value is None):
+            return None
+        try:
+            return (self.hold if active else self.enter)(value)
+        except TypeError:
+            return None
 
 
-def fingerprint(rule: str, series: dict[str, str]) -> str:
-    """Stable id of one alert series: same rule + same series labels -> same id, across restarts."""
-    text = rule + "\x00" + "\x00".join(f"{k}={series[k]}" for k in sorted(series))
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def breached(rule: Rule, value: Any, active: bool) -> bool:
-    """Is the condition true for ``value``?  ``active``: already pending/firing (hysteresis applies)."""
+def condition(rule: Rule) -> Condition:
+    """Compile ``rule``'s comparison (threshold, band, rate_per_s, clear) into a :class:`Condition`."""
     op = rule.op
     if op == "outside":
-        lo, hi = rule.band  # type: ignore[misc]
-        return value < lo or value > hi
-    threshold = rule.rate_per_s if rule.kind == "rate" else rule.threshold
-    if active and rule.clear is not None:
-        if op in (">", ">="):
-            return not value < rule.clear
-        return not value > rule.clear
-    return _OPS[op](value, threshold)
-
-
-def quick_check(rule: Rule) -> Callable[[float], bool] | None:
-    """``breached(rule, value, active=False)`` for numeric values as one small closure, or None.
-
-    Only for plain numeric thresholds: the engine's hot path uses it to dismiss the
-    (vast) majority of in-bounds readings without building series keys.
-    """
-    if rule.kind != "threshold":
-        return None
-    if rule.op == "outside":
-        if not rule.band:
-            return None
-        lo, hi = rule.band
-        return lambda v: v < lo or v > hi
-    t = rule.threshold
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        return None
-    op = _OPS[rule.op]
-    return lambda v: op(v, t)
+        lo, hi = rule.band if rule.band else (float("-inf"), float("inf"))
+        enter = lambda v: v < lo or v > hi  # noqa: E731
+        return Condition(enter, enter, True, rule.kind == "threshold" and rule.band is not None)
+    t = rule.rate_per_s if rule.kind == "rate" else rule.threshold
+    compare = _OPS[op]
+    enter = lambda v: compare(v, t)  # noqa: E731
+    hold = enter
+    if rule.clear is not None:
+        c = rule.clear
+        hold = (lambda v: not v < c) if op in (">", ">=") else (lambda v: not v > c)  # noqa: E731
+    numeric = rule.kind == "threshold" and not isinstance(t, bool) and isinstance(t, (int, float))
+    return Condition(enter, hold, op not in ("==", "!="), numeric)
 
 
 class _Fmt(dict):
@@ -143,36 +147,18 @@ class Alert:
         return render(rule.annotations.summary, ctx)
 
     def event(self, rule: Rule, now_ns: int, *, state: str | None = None, renotify: bool = False) -> dict[str, Any]:
-        """The JSON payload published for this alert (MQTT, InfluxDB, state file)."""
-        ann = {"summary": self.summary(rule)}
-        if rule.annotations.description:
-            ann["description"] = render(rule.annotations.description, {**self.context, **self.series, "device": self.device,
-                                                                        "value": self.value, "rule": self.rule})
-        if rule.annotations.runbook:
-            ann["runbook"] = rule.annotations.runbook
-        st = state or self.state
-        return {
-            "id": f"{self.fingerprint}:{st}:{now_ns}",
-            "fingerprint": self.fingerprint,
-            "state": st,
-            "severity": self.severity,
-            "rule": self.rule,
-            "device": self.device,
-            **{k: self.location.get(k, "") for k in _LOCATION},
-            "series": dict(self.series),
-            "value": self.value,
-            "threshold": self.threshold,
-            "since": iso(self.since_ns),
-            "time": iso(now_ns),
-            "time_ns": now_ns,
-            "labels": dict(self.labels),
-            "annotations": ann,
-            "suppressed_by": self.suppressed_by,
-            "silenced": self.silenced,
-            "acked": self.acked,
-            "renotify": renotify,
-            "notifications": self.notifications,
-        }
+        """The payload published for this alert (MQTT, InfluxDB, state file): :func:`contract.alert_event.alert_event`."""
+        ann = rule.annotations
+        description = None
+        if ann.description:
+            description = render(ann.description, {**self.context, **self.series, "device": self.device,
+                                                   "value": self.value, "rule": self.rule})
+        return ev.alert_event(
+            fingerprint=self.fingerprint, state=state or self.state, severity=self.severity, rule=self.rule,
+            device=self.device, location=self.location, series=self.series, labels=self.labels,
+            summary=self.summary(rule), description=description, runbook=ann.runbook, value=self.value,
+            threshold=self.threshold, since_ns=self.since_ns, time_ns=now_ns, suppressed_by=self.suppressed_by,
+            silenced=self.silenced, acked=self.acked, renotify=renotify, notifications=self.notifications)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -216,7 +202,9 @@ class Engine:
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         self._by_fp: dict[str, Alert] = {}
         self._route: dict[tuple[str, str], tuple[tuple[str, list[tuple[Rule, Any]]], ...]] = {}
-        self._quick = {r.name: quick_check(r) for r in rules.rules}
+        self._cond = {r.name: condition(r) for r in rules.rules}
+        #: rule -> its Condition.enter where it may dismiss plain numbers on the hot path
+        self._quick = {n: (c.enter if c.numeric else None) for n, c in self._cond.items()}
         self.quick_checks = 0
         self._fields_of: dict[str, list[str]] = {}
         for (m, fname) in rules.by_field:
@@ -226,6 +214,8 @@ class Engine:
         self.skipped_type = 0
         #: alerts whose suppression changed since last drained (retained state to refresh)
         self.updated: list[Alert] = []
+        #: firing alerts of a version-1 snapshot, resolved on the next tick (see restore)
+        self._retired: list[Alert] = []
 
     # -- public ---------------------------------------------------------------------
     def observe(self, samples: Iterable[Sample]) -> list[dict[str, Any]]:
@@ -271,6 +261,11 @@ class Engine:
         if self.started_ns is None:
             self.started_ns = now_ns
         events: list[dict[str, Any]] = []
+        while self._retired:  # alerts of a version-1 snapshot (see restore)
+            a = self._retired.pop()
+            rule = self.rules.by_name[a.rule]
+            a.state = ev.RESOLVED
+            events.append(a.event(rule, now_ns))
         for rule in self.rules.timers:
             self._tick_clock(rule, now_ns, events)
         for key, a in list(self._alerts.items()):
@@ -301,10 +296,10 @@ class Engine:
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue after a restart without re-sending (JSON-ready)."""
         return {
-            "version": 1,
+            "version": SNAPSHOT_VERSION,
             "started_ns": self.started_ns,
             "alerts": [[list(_enc_key(k)), a.to_json()] for k, a in self._alerts.items()],
-            "seen": [[list(_enc_key(k)), t, {n: v for n, v in tags.items() if n in _LOCATION}]
+            "seen": [[list(_enc_key(k)), t, {n: v for n, v in tags.items() if n in PLACE_TAGS}]
                      for k, (t, tags) in self._seen.items()],
             "fails": dict(self._fails),
             "rate_last": [[list(_enc_key(k)), t, v] for k, (t, v) in self._rate_last.items()],
@@ -312,25 +307,46 @@ class Engine:
 
     def restore(self, snap: dict[str, Any], now_ns: int | None = None) -> None:
         """Continue from a snapshot.  With ``now_ns`` the stale/absent clocks restart at
-        ``now_ns``: the engine's own downtime is not the devices' silence."""
+        ``now_ns``: the engine's own downtime is not the devices' silence.
+
+        A version-1 snapshot (identity = device + a fixed list of component tags) is
+        migrated: the identity of ``absent`` series (the device alone) did not change,
+        so their alerts and clocks carry over; every other alert that was firing is
+        resolved on the next :meth:`tick` (its fingerprint cannot be mapped onto the
+        full label set), and a condition still true fires again under its new identity
+        on its next sample.  Their stale and rate clocks restart as on a fresh start.
+        """
+        version = snap.get("version", 1)
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ValueError(f"alert state snapshot version {version!r} is newer than this engine "
+                             f"({SNAPSHOT_VERSION}); upgrade, or move engine-state.json aside")
         self.started_ns = snap.get("started_ns") if now_ns is None else now_ns
         self._alerts = {}
         self._hot = {}
         self._by_fp = {}
         self._roots = {}
+        self._retired = []
+        kinds = {r.name: r.kind for r in self.rules.rules}
         for k, a in snap.get("alerts", []):
             alert = Alert.from_json(a)
             rule = self.rules.by_name.get(alert.rule)
-            if rule is not None:  # a rule removed since: drop its alerts
-                self._alerts[_dec_key(k)] = alert
-                hk = (alert.rule, alert.device)
-                self._hot[hk] = self._hot.get(hk, 0) + 1
-                self._by_fp[alert.fingerprint] = alert
-                if rule.explains and alert.state == "firing":
-                    self._roots[alert.fingerprint] = alert
-        self._seen = {_dec_key(k): (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])}
+            if rule is None:  # a rule removed since: drop its alerts
+                continue
+            if version == 1 and rule.kind != "absent":
+                if alert.state == ev.FIRING:
+                    self._retired.append(alert)
+                continue
+            self._alerts[_dec_key(k)] = alert
+            hk = (alert.rule, alert.device)
+            self._hot[hk] = self._hot.get(hk, 0) + 1
+            self._by_fp[alert.fingerprint] = alert
+            if rule.explains and alert.state == ev.FIRING:
+                self._roots[alert.fingerprint] = alert
+        self._seen = {key: (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])
+                      if version == SNAPSHOT_VERSION or kinds.get((key := _dec_key(k))[0]) == "absent"}
         self._fails = dict(snap.get("fails", {}))
-        self._rate_last = {_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
+        self._rate_last = ({_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
+                           if version == SNAPSHOT_VERSION else {})
 
     # -- internals ------------------------------------------------------------------
     def _route_for(self, m: str, device: str, by_field) -> tuple[tuple[str, list[tuple[Rule, Any]]], ...]:
@@ -350,8 +366,8 @@ class Engine:
 
     def _series(self, s: Sample) -> tuple[str, SeriesKey]:
         tags = s.tags
-        device = tags.get("device", "")
-        comp = [(k, v) for k, v in tags.items() if k in _COMPONENT]  # a sample has few tags: scan those
+        device = tags.get(DEVICE, "")
+        comp = [(k, v) for k, v in tags.items() if k not in _NOT_SERIES]  # every series tag (a sample has few)
         if len(comp) > 1:
             comp.sort()
         return device, (device, *comp)
@@ -361,9 +377,9 @@ class Engine:
         if loc is None:
             if self.site is not None and device and self.site.has_device(device):
                 lt = self.site.location_tags(self.site.device(device))
-                loc = {k: lt.get(k, "") for k in _LOCATION if lt.get(k)}
+                loc = {k: lt.get(k, "") for k in PLACE_TAGS if lt.get(k)}
             else:
-                loc = {k: tags[k] for k in _LOCATION if k in tags}
+                loc = {k: tags[k] for k in PLACE_TAGS if k in tags}
             self._loc_cache[device] = loc
         return loc
 
@@ -385,27 +401,27 @@ class Engine:
             return series
         self.evaluations += 1
         kind = rule.kind
+        test = self._cond[rule.name].test
+        cond: bool | None = None
         if kind == "threshold" and (rule.name, device) not in self._hot:
-            if rule.op not in ("==", "!=") and (isinstance(value, (str, bool)) or value is None):
-                self.skipped_type += 1
-                return series
-            try:
-                if not breached(rule, value, False):
-                    return series
-            except TypeError:
-                self.skipped_type += 1
+            # no active series of this rule on this device: no key needed unless the value breaches
+            cond = test(value, False)
+            if not cond:
+                if cond is None:
+                    self.skipped_type += 1
                 return series
         if series is None:
             series = self._series(s)
         device, skey = series
         key = (rule.name, skey)
         t = s.time_ns
+        shown: Any = value
         if kind == "device_down":
+            fk = rule.name + "\x00" + device
             if value is True or value == 1:
-                self._fails[rule.name + "\x00" + device] = 0
+                self._fails[fk] = 0
                 cond, shown = False, 0
             else:
-                fk = rule.name + "\x00" + device
                 n = self._fails.get(fk, 0) + 1
                 self._fails[fk] = n
                 cond, shown = n >= rule.polls, n
@@ -418,15 +434,10 @@ class Engine:
             if prev is None or t <= prev[0]:
                 return series
             shown = (float(value) - prev[1]) * _NS / (t - prev[0])
-            cond = breached(rule, shown, key in self._alerts)
-        else:
-            if rule.op not in ("==", "!=") and (isinstance(value, (str, bool)) or value is None):
-                self.skipped_type += 1
-                return series
-            shown = value
-            try:
-                cond = breached(rule, value, key in self._alerts)
-            except TypeError:
+            cond = test(shown, key in self._alerts)
+        elif cond is None:  # threshold on a device with active series: this one may be among them
+            cond = test(value, key in self._alerts)
+            if cond is None:
                 self.skipped_type += 1
                 return series
         self._step(rule, key, device, skey, s.tags, s.fields, shown, cond, t, events)

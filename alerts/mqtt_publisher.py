@@ -34,6 +34,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.outbox import Outbox
+from contract import alert_event as ev
 from inventory.secrets import SecretRef, SecretValue
 
 __all__ = ["MqttSettings", "MqttPublisher", "event_messages", "topics"]
@@ -90,17 +91,17 @@ def event_messages(site: str, event: dict[str, Any], qos: int = 1) -> list[tuple
     """The outbox rows for one event: the event itself and the retained active state."""
     base = f"dcim/{site}"
     payload = json.dumps(event, separators=(",", ":"), default=str).encode()
-    out = [(f"{base}/alerts/{event['severity']}/{event['rule']}/{event['device'] or '_'}", payload, qos, False)]
-    if event["state"] == "firing":
-        out.append((f"{base}/active/{event['fingerprint']}", payload, qos, True))
-    elif event["state"] == "resolved":
-        out.append((f"{base}/active/{event['fingerprint']}", b"", qos, True))
+    out = [(f"{base}/alerts/{event[ev.SEVERITY]}/{event[ev.RULE]}/{event[ev.DEVICE] or '_'}", payload, qos, False)]
+    if event[ev.STATE] == ev.FIRING:
+        out.append((f"{base}/active/{event[ev.FINGERPRINT]}", payload, qos, True))
+    elif event[ev.STATE] == ev.RESOLVED:
+        out.append((f"{base}/active/{event[ev.FINGERPRINT]}", b"", qos, True))
     return out
 
 
 def active_message(site: str, event: dict[str, Any], qos: int = 1) -> tuple[str, bytes, int, bool]:
     """Only the retained state (a firing alert whose suppression or ack changed)."""
-    return (f"dcim/{site}/active/{event['fingerprint']}", json.dumps(event, separators=(",", ":"), default=str).encode(),
+    return (f"dcim/{site}/active/{event[ev.FINGERPRINT]}", json.dumps(event, separators=(",", ":"), default=str).encode(),
             qos, True)
 
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from alerts.evaluate import Alert, Engine
 from alerts.rules import RuleError, load_rules
 from alerts.suppression import Suppressor
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.errors import InventoryIssue
 from inventory.loader import line_for, load_model, read_text, format_path
 

@@ -17,21 +17,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.alert_event import SEVERITIES
 from inventory.errors import InventoryError, InventoryIssue
 from inventory.loader import line_for, load_model, read_text
 
 __all__ = [
     "Rule", "RuleFile", "RuleSet", "Select", "Annotations", "RuleError",
-    "load_rules", "load_rules_text", "template_problem", "MAX_DURATION_S", "KINDS", "SEVERITIES", "SEVERITY_RANK", "COMPONENT_TAGS",
+    "load_rules", "load_rules_text", "template_problem", "MAX_DURATION_S", "KINDS", "SEVERITIES", "SEVERITY_RANK",
 ]
 
 KINDS = ("threshold", "rate", "stale", "absent", "device_down")
-SEVERITIES = ("critical", "major", "minor", "warning", "info")
 #: lower is more severe; used for sorting and colour
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-#: tags that tell two series of one device apart (docs/conventions.md)
-COMPONENT_TAGS = ("inlet", "phase", "outlet", "branch", "sensor", "gpu", "psu", "fan",
-                  "section", "loop", "pump", "circuit", "compressor")
 EXPLAINS = ("power", "cooling", "reachability")
 
 Op = Literal[">", "<", ">=", "<=", "==", "!=", "outside"]
@@ -137,7 +134,7 @@ class Rule(_Strict):
     stale_after_s: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     for_s: float = Field(default=0.0, ge=0, le=MAX_DURATION_S)
     polls: int = Field(default=3, ge=1, le=10_000, description="device_down: consecutive failed polls")
-    severity: Literal["critical", "major", "minor", "warning", "info"] = "warning"
+    severity: Literal[SEVERITIES] = "warning"  # type: ignore[valid-type]
     select: Select | None = None
     match: dict[str, StrOrList] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)

@@ -28,30 +28,14 @@ from alerts.selectors import parse_selector
 from alerts.silences import SilenceError, Silences, parse_duration
 from alerts.state_store import StateFileError, StateStore
 from alerts.suppression import Suppressor
-from collectors.sample import Sample
+from contract.alert_event import alert_point
+from contract.sample import Sample
 from inventory.topology import PowerGraph
 
-__all__ = ["AlertRuntime", "alert_sample"]
+__all__ = ["AlertRuntime"]
 
 log = logging.getLogger(__name__)
 _NS = 1_000_000_000
-
-
-def alert_sample(event: dict[str, Any]) -> Sample:
-    """The InfluxDB ``alert`` point for one event (Grafana annotations read these)."""
-    tags = {k: str(event[k]) for k in ("rule", "severity", "state", "device", "site", "hall", "row", "rack") if event.get(k)}
-    fields: dict[str, Any] = {
-        "summary": event["annotations"].get("summary", ""),
-        "suppressed_by": event.get("suppressed_by", ""),
-        "fingerprint": event["fingerprint"],
-    }
-    for name in ("value", "threshold"):
-        v = event.get(name)
-        if isinstance(v, bool):
-            fields[name] = float(v)
-        elif isinstance(v, (int, float)):
-            fields[name] = float(v)
-    return Sample("alert", tags, fields, int(event["time_ns"]))
 
 
 class AlertRuntime:
@@ -69,14 +53,14 @@ class AlertRuntime:
         self.store = StateStore(self.state_dir)
         try:
             snap = self.store.load()
-        except StateFileError as exc:
+            if snap:
+                self.engine.restore(snap, now_ns=clock())
+        except (StateFileError, ValueError) as exc:
             # alerting must go on: keep the bad file for inspection, start from an empty state
             aside = self.store.path.with_name(f"{self.store.path.name}.corrupt-{clock()}")
             self.store.path.rename(aside)
             log.error("alert state unreadable (%s); moved to %s, starting fresh", exc, aside)
-            snap = None
-        if snap:
-            self.engine.restore(snap, now_ns=clock())
+            self.engine = Engine(self.rules, site, suppressor=suppressor)
         self.silences = Silences(self.state_dir)
         self.influx_writer = influx_writer
         self.publisher: MqttPublisher | None = None
@@ -176,7 +160,7 @@ class AlertRuntime:
                     msgs.append(active_message(self.site_id, self._event_of(a, now)))
             self.publisher.enqueue(msgs)
         if self.influx_writer is not None and events:
-            self.influx_writer.write([alert_sample(e) for e in events])
+            self.influx_writer.write([alert_point(e) for e in events])
         for e in events:
             self.recent.append(e)
             for fn in self.listeners:

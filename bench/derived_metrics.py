@@ -29,7 +29,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import calibrate, median, stable  # noqa: E402
-from collectors.sample import Sample  # noqa: E402
+from contract.sample import Sample  # noqa: E402
 from dcim.live_view import LiveState  # noqa: E402
 from derived.job import DerivedMetrics  # noqa: E402
 from inventory import load_site  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import calibrate, median, stable  # noqa: E402
-from collectors.sample import Sample  # noqa: E402
+from contract.sample import Sample  # noqa: E402
 from sinks.influx_writer import InfluxConfig, InfluxWriter  # noqa: E402
 from sinks.lineprotocol import sample_line  # noqa: E402
 from testkit.influx import InfluxServer  # noqa: E402

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.sample import Sample  # noqa: E402
+from contract.sample import Sample  # noqa: E402
 from sinks.influx_writer import InfluxConfig, InfluxWriter  # noqa: E402
 from testkit.influx import InfluxServer  # noqa: E402
 

@@ -34,7 +34,7 @@ from alerts.evaluate import Engine  # noqa: E402
 from alerts.rules import RuleSet, load_rules, load_rules_text  # noqa: E402
 from alerts.suppression import Suppressor  # noqa: E402
 from bench._common import calibrate, median, stable  # noqa: E402
-from collectors.sample import Sample  # noqa: E402
+from contract.sample import Sample  # noqa: E402
 from inventory.loader import load_site_text  # noqa: E402
 from inventory.topology import PowerGraph  # noqa: E402
 

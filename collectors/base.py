@@ -11,7 +11,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.secrets import SecretValue
 
 __all__ = ["Target", "PollError", "Collector", "ERROR_KINDS"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from collectors.sample import Sample
+from contract.sample import Sample
 
 __all__ = ["bounds_for", "screen"]
 

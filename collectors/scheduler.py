@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 from collectors.base import Collector, PollError, Target
 from collectors.plausibility import screen
 from collectors.targets import tag_outlet_feeds
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 
 __all__ = ["Scheduler", "Job", "PollOutcome", "phase_offset", "poll_once", "poll_sample"]
 

@@ -135,7 +135,7 @@ class Annotation:
 
     name: str
     query: str
-    text_column: str = "message"
+    text_column: str
     tags_column: str = ""
     color: str = "red"
 

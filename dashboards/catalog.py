@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from contract import alert_event as ev
 from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
@@ -54,10 +55,16 @@ def _site_filter(site: Site) -> str:
     return f'"site" = {_q(site.site.id)}'
 
 
+def _firing_alerts(site: Site) -> str:
+    """The WHERE clause of every alert query: this site's firing events (contract.alert_event)."""
+    return f'{_site_filter(site)} AND "{ev.STATE}" = {_q(ev.FIRING)} AND $timeFilter'
+
+
 def _alert_annotation(site: Site) -> Annotation:
-    return Annotation("Alerts", f'SELECT "message", "rule", "severity", "device" FROM "alert" WHERE '
-                                f'{_site_filter(site)} AND "state" = \'firing\' AND $timeFilter',
-                      text_column="message", tags_column="rule,severity,device")
+    tags = (ev.RULE, ev.SEVERITY, ev.DEVICE)
+    columns = ", ".join(f'"{c}"' for c in (ev.SUMMARY, *tags))
+    return Annotation("Alerts", f'SELECT {columns} FROM "{ev.ALERT_MEASUREMENT}" WHERE {_firing_alerts(site)}',
+                      text_column=ev.SUMMARY, tags_column=",".join(tags))
 
 
 def noc_overview(site: Site) -> Dashboard:
@@ -96,8 +103,9 @@ def noc_overview(site: Site) -> Dashboard:
     ])
     ops = Row("Alerts and collection", [
         Panel("Alerts firing in range", "table", [Target(
-            f'SELECT last("message") AS "message", count("message") AS "events" FROM "alert" WHERE {s} '
-            f'AND "state" = \'firing\' AND $timeFilter GROUP BY "rule", "severity", "device"',
+            f'SELECT last("{ev.SUMMARY}") AS "{ev.SUMMARY}", count("{ev.SUMMARY}") AS "events" '
+            f'FROM "{ev.ALERT_MEASUREMENT}" WHERE {_firing_alerts(site)} '
+            f'GROUP BY "{ev.RULE}", "{ev.SEVERITY}", "{ev.DEVICE}"',
             result_format="table")], width=12,
             description="Last firing event per rule and device in the time range (measurement alert)."),
         Panel("Slowest poll per protocol", "timeseries", [Target(

@@ -31,6 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from contract import alert_event as ae
 from dcim.live_view import LiveState, render, status_line
 
 __all__ = ["register", "run_demo", "DemoOptions"]
@@ -200,14 +201,13 @@ def _event_printer(console: Console):
     from alerts.cli import SEVERITY_STYLE
 
     def show(event: dict) -> None:
-        state = event.get("state", "")
-        if state not in ("firing", "resolved"):
+        state = event.get(ae.STATE, "")
+        if state not in ae.EVENT_STATES:
             return
-        colour = "green" if state == "resolved" else SEVERITY_STYLE.get(event.get("severity", ""), "white")
-        sup = f" (suppressed by {event['suppressed_by']})" if event.get("suppressed_by") else ""
-        summary = (event.get("annotations") or {}).get("summary", "")
-        console.print(f"  [{colour}]{state:8}[/] {event.get('severity', ''):8} {event.get('rule', '')} "
-                      f"{event.get('device', '')}{sup}  {summary}")
+        colour = "green" if state == ae.RESOLVED else SEVERITY_STYLE.get(event.get(ae.SEVERITY, ""), "white")
+        sup = f" (suppressed by {event[ae.SUPPRESSED_BY]})" if event.get(ae.SUPPRESSED_BY) else ""
+        console.print(f"  [{colour}]{state:8}[/] {event.get(ae.SEVERITY, ''):8} {event.get(ae.RULE, '')} "
+                      f"{event.get(ae.DEVICE, '')}{sup}  {ae.summary_of(event)}")
     return show
 
 

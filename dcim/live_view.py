@@ -15,7 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from collectors.sample import Sample
+from contract import alert_event as ae
+from contract.sample import Sample
 
 __all__ = ["LiveState", "render"]
 
@@ -118,11 +119,11 @@ class LiveState:
 
     def alert_event(self, event: dict) -> None:
         """Feed one alert event (the MQTT payload as a dict)."""
-        fp = event.get("fingerprint", "")
-        state = event.get("state", "")
-        if state == "firing":
+        fp = event.get(ae.FINGERPRINT, "")
+        state = event.get(ae.STATE, "")
+        if state == ae.FIRING:
             self.active_alerts[fp] = event
-        elif state in ("resolved", "inactive"):
+        elif state == ae.RESOLVED:
             self.active_alerts.pop(fp, None)
         self.events.append(event)
 
@@ -175,10 +176,10 @@ def render(state: LiveState) -> Group:
     alerts.add_column("device")
     alerts.add_column("summary")
     alerts.add_column("suppressed by")
-    for ev in sorted(state.active_alerts.values(), key=lambda e: (e.get("severity", ""), e.get("rule", ""))):
-        sev = ev.get("severity", "")
-        alerts.add_row(Text(sev, style=_SEVERITY_STYLE.get(sev, "")), ev.get("rule", ""), ev.get("device", ""),
-                       str((ev.get("annotations") or {}).get("summary", ""))[:70], str(ev.get("suppressed_by") or "")[:12])
+    for ev in sorted(state.active_alerts.values(), key=lambda e: (e.get(ae.SEVERITY, ""), e.get(ae.RULE, ""))):
+        sev = ev.get(ae.SEVERITY, "")
+        alerts.add_row(Text(sev, style=_SEVERITY_STYLE.get(sev, "")), ev.get(ae.RULE, ""), ev.get(ae.DEVICE, ""),
+                       ae.summary_of(ev)[:70], str(ev.get(ae.SUPPRESSED_BY) or "")[:12])
 
     slow = sorted(state.polls.last_ms.items(), key=lambda kv: -kv[1])[:5]
     health = Table(title="Slowest polls / failing devices", expand=True)

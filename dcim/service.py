@@ -14,7 +14,7 @@ from typing import Callable
 
 from collectors.base import Collector
 from collectors.registry import collector_class
-from collectors.sample import Sample
+from contract.sample import Sample
 from collectors.scheduler import Job, Scheduler
 from collectors.targets import TargetProblem, build_targets
 from inventory.model import Device, Site

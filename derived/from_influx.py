@@ -9,7 +9,7 @@ intervals from InfluxDB instead (one InfluxQL query per input measurement,
 """
 from __future__ import annotations
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from derived.job import INPUT_MEASUREMENTS, DerivedMetrics
 from sinks.influx_query import InfluxQuery
 

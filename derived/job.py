@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.model import Site
 from inventory.topology import PowerGraph
 

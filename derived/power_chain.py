@@ -37,7 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.model import Device, Site
 from inventory.topology import PowerGraph
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.secrets import SecretValue
 from sinks.influx_transport import V1Transport, V2Transport, WriteFailed, detect_api
 from sinks.lineprotocol import sample_line

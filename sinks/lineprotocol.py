@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from collectors.sample import Sample
+from contract.sample import Sample
 
 __all__ = ["sample_line", "samples_to_lines", "escape_key", "escape_measurement", "escape_string"]
 

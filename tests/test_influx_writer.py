@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.secrets import SecretValue
 from sinks.influx_query import InfluxQuery
 from sinks.influx_transport import V1Transport, WriteFailed, detect_api

@@ -12,7 +12,7 @@ import itertools
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from sinks.influx_query import InfluxQuery
 from sinks.influx_transport import V1Transport
 from sinks.lineprotocol import sample_line

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from dcim.live_view import LiveState, render
 
 

@@ -12,7 +12,7 @@ import statistics
 import pytest
 
 from collectors.base import Collector, PollError, Target
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 from collectors.scheduler import Job, Scheduler, phase_offset
 
 

@@ -22,7 +22,7 @@ from typing import Iterable
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.httpget import HttpGetter
 from collectors.gpu.promtext import PromSample, parse
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 
 __all__ = ["samples_from_page", "missing_gpus", "DcgmCollector", "is_blank", "FIELDS", "MIB"]
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.dcgm import MIB, missing_gpus
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 
 __all__ = ["NvmlReading", "samples_from_readings", "read_gpus", "NvmlCollector"]
 

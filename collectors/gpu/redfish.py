@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.httpget import DEFAULT_MAX_BODY, HttpGetter
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 
 __all__ = ["walk", "samples_from_resources", "RedfishCollector", "ResourceMissing"]
 

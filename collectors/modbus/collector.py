@@ -15,7 +15,7 @@ from collectors.modbus.block import BlockDecoder
 from collectors.modbus.gateway import Gateway, GatewayKey, ReadFailed
 from collectors.modbus.plan import DEFAULT_MAX_GAP, MAX_REGISTERS, Item, Request, plan_requests, split_request
 from collectors.modbus.profile import Profile, ProfileError, load_profile, profile_names
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 
 __all__ = ["ModbusCollector", "DEFAULT_PORT"]
 

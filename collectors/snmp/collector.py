@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from collectors.base import Collector, PollError, Target
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 from collectors.snmp.counters import CounterState
 from collectors.snmp.decode import Fetched, decode
 from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from collectors.snmp.counters import CounterState
 from collectors.snmp.profiles import Group, Profile, ValueSpec
 

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.mqtt_publisher import MqttSettings
 from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
-from collectors.sample import Sample
+from contract.sample import Sample
 from mqtt_helpers import Subscriber
 from testkit.mosquitto import SHIPPED_CONF, MosquittoServer
 from testkit.process import free_port, require_binary

@@ -112,7 +112,7 @@ def test_tail_prints_events_from_the_broker(mosquitto, tmp_path, capsys):
     from alerts.mqtt_publisher import MqttSettings
     from alerts.rules import load_rules_text
     from alerts.runtime import AlertRuntime
-    from collectors.sample import Sample
+    from contract.sample import Sample
 
     rc: list[int] = []
     th = threading.Thread(target=lambda: rc.append(main(["alerts", "tail", "--mqtt", f"127.0.0.1:{mosquitto.port}",

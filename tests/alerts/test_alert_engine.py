@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from alerts.evaluate import Engine, fingerprint
 from alerts.rules import load_rules_text
-from collectors.sample import Sample
+from contract.sample import Sample
 
 S = 1_000_000_000
 T0 = 1_764_000_000 * S

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.loader import load_site
 from sinks.influx_writer import InfluxConfig, InfluxWriter
 

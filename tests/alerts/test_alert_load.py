@@ -8,7 +8,7 @@ import time
 from alerts.mqtt_publisher import MqttSettings
 from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
-from collectors.sample import Sample
+from contract.sample import Sample
 from mqtt_helpers import Subscriber
 from testkit.mosquitto import MosquittoServer, queue_settings_from
 

@@ -11,7 +11,7 @@ import pytest
 from alerts.mqtt_publisher import MqttSettings
 from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.loader import load_site
 from mqtt_helpers import Subscriber
 

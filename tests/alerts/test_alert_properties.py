@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from alerts.evaluate import Engine
 from alerts.rules import load_rules_text
-from collectors.sample import Sample
+from contract.sample import Sample
 
 S = 1_000_000_000
 RULES = load_rules_text("""

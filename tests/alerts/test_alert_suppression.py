@@ -8,7 +8,7 @@ import pytest
 from alerts.evaluate import Engine
 from alerts.rules import load_rules_text
 from alerts.suppression import Suppressor
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.loader import load_site
 from inventory.topology import PowerGraph
 

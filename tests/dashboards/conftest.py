@@ -6,7 +6,9 @@ ports), the collectors poll it for ~15 s, the derived-metrics job writes
 ``site_power``/``pue``/``capacity``, and a few kinds of data the twin cannot
 produce are written directly as line protocol and say so below:
 
-* ``alert`` events (the rule engine is another package);
+* ``alert`` events: the real rule engine fed a UPS going on battery and back
+  and a chiller trip, its events written as ``contract.alert_event.alert_point``
+  (the same points the running system writes);
 * ``gpu`` samples (the DCGM/Redfish collectors land separately), fed to the
   derived job as well so IT category 3 is computed from them;
 * chiller/CDU ``power_w`` (the simulated chiller profile exposes no electrical
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.sample import Sample, now_ns
+from contract.sample import Sample, now_ns
 from inventory import load_site
 from sinks.lineprotocol import samples_to_lines
 from testkit.process import free_port
@@ -95,16 +97,30 @@ def _cooling_power(site, t: int) -> list[Sample]:
             for d in site.all_devices() if d.kind in watts]
 
 
+_ALERT_RULES = """
+rules:
+  - {name: ups_on_battery, measurement: ups, field: state, op: "==", threshold: battery, severity: critical,
+     annotations: {summary: "UPS {device} on battery"}}
+  - {name: chiller_trip, measurement: chiller, field: running, op: "==", threshold: false, severity: major,
+     annotations: {summary: "{device} tripped"}}
+"""
+
+
 def _alerts(site, t: int) -> list[str]:
-    s = site.site.id
-    return [
-        f'alert,site={s},rule=ups_on_battery,severity=critical,state=firing,device=ups-1a '
-        f'message="UPS ups-1a on battery",value=1 {t}',
-        f'alert,site={s},rule=ups_on_battery,severity=critical,state=resolved,device=ups-1a '
-        f'message="UPS ups-1a back on mains",value=0 {t + 5 * 10**9}',
-        f'alert,site={s},rule=chiller_trip,severity=major,state=firing,device=chiller-1 '
-        f'message="chiller-1 tripped",value=1 {t + 6 * 10**9}',
-    ]
+    """The rule engine's ``alert`` points for: ups-1a on battery, back on mains 5 s later; chiller-1 trips."""
+    from alerts.evaluate import Engine
+    from alerts.rules import load_rules_text
+    from contract.alert_event import alert_point
+
+    def tags(device: str) -> dict[str, str]:
+        return {k: v for k, v in site.location_tags(site.device(device)).items() if k != "kind"}
+
+    engine = Engine(load_rules_text(_ALERT_RULES))
+    events = engine.observe([Sample("ups", {**tags("ups-1a"), "stage": "output"}, {"state": "battery"}, t)])
+    events += engine.observe([Sample("ups", {**tags("ups-1a"), "stage": "output"}, {"state": "normal"}, t + 5 * 10**9)])
+    events += engine.observe([Sample("chiller", tags("chiller-1"), {"running": False}, t + 6 * 10**9)])
+    assert [e["state"] for e in events] == ["firing", "resolved", "firing"], events
+    return samples_to_lines([alert_point(e) for e in events])
 
 
 def _energy_history(site, twin, start_ns: int) -> list[str]:

@@ -97,6 +97,7 @@ def test_preview_writes_one_png_per_panel(filled, dashboards, tmp_path, capsys):
 
 
 def test_alert_annotations_return_the_firing_events(filled, client, dashboards):
+    from contract import alert_event as ev
     from dashboards.queries import substitute
 
     for uid, dash in dashboards.items():
@@ -105,5 +106,5 @@ def test_alert_annotations_return_the_firing_events(filled, client, dashboards):
                 continue
             q = substitute(ann["query"], filled.from_ms, filled.end_ms, "10s", {})
             rows = [r for s in client.query(q) for r in s.rows()]
-            assert sorted(r["message"] for r in rows) == ["UPS ups-1a on battery", "chiller-1 tripped"], uid
+            assert sorted(r[ev.SUMMARY] for r in rows) == ["UPS ups-1a on battery", "chiller-1 tripped"], uid
             assert {c for c in ann["tagsColumn"].split(",")} <= set(rows[0]), uid

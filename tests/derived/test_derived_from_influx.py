@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 import urllib.request
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from derived.from_influx import refresh_from_influx
 from derived.job import DerivedMetrics
 from sinks.influx_query import InfluxQuery

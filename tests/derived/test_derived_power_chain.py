@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from derived.job import DerivedMetrics
 from derived.power_chain import ReadingIndex, compute_all, it_power, usable_capacity
 from inventory import load_site

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from collectors.modbus.decode import DecodeError, decode_raw
 from collectors.plausibility import screen
-from collectors.sample import Sample
+from contract.sample import Sample
 from collectors.snmp.decode import Fetched, decode
 from collectors.snmp.profiles import load_profiles
 from inventory.errors import InventoryError

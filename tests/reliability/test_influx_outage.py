@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from dcim.service import CollectionService
 from inventory import load_site_text
 from sinks.influx_query import InfluxQuery

@@ -1,4 +1,4 @@
-"""The one shared type every collector yields.
+"""The one shared type every producer yields and every consumer reads.
 
 A Sample is one row of line protocol: measurement, tags, fields, time.  It is a
 plain slotted class rather than a pydantic model because collectors create
@@ -7,8 +7,8 @@ inventory), not on the hot path.
 
 Conventions (see docs/conventions.md):
 - measurement by domain: pdu, ups, meter, chiller, cdu, crah, gpu, node, env, poll
-- tags: site, hall, row, rack, device (inventory id), vendor, model, plus
-  component tags inlet, phase, outlet, branch, sensor, gpu
+- tags: the location tags the inventory adds (:data:`contract.tags.LOCATION_TAGS`)
+  plus series tags (every other tag: inlet, phase, stage, outlet, ...)
 - field names carry their unit: power_w, current_a, voltage_v, energy_kwh, ...
 - time: integer nanoseconds since the epoch, UTC, taken when the reply arrived.
 """

@@ -1,0 +1,11 @@
+"""The contracts between the parts: names that producers and consumers both import.
+
+This package is the bottom of the import graph and imports nothing from the
+project: the sample type (:mod:`contract.sample`), the tag vocabulary
+(:mod:`contract.tags`), the alert event schema (:mod:`contract.alert_event`).
+See contract/README.md.
+"""
+from contract.sample import FieldValue, Sample, now_ns
+from contract.tags import LOCATION_TAGS, PLACE_TAGS, series_tags
+
+__all__ = ["Sample", "FieldValue", "now_ns", "LOCATION_TAGS", "PLACE_TAGS", "series_tags"]

@@ -1,0 +1,43 @@
+"""The tag vocabulary: which tags say *where* a sample comes from, which say *what* it is.
+
+The inventory adds the location tags to every sample of a device (the same
+values for all of that device's samples).  Every other tag a sample carries is
+a **series tag**: it tells two series of one device apart (``stage=input`` vs
+``stage=output``, ``phase=L1``, ``outlet=7``, ``gpu=3``, and inventory labels).
+Alert identity is the rule plus the device plus every series tag
+(:func:`series_tags`), so a new tag a collector starts writing splits alert
+series by itself, with no list to keep up to date.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+__all__ = ["SITE", "HALL", "ROW", "RACK", "DEVICE", "VENDOR", "MODEL", "KIND",
+           "PLACE_TAGS", "LOCATION_TAGS", "series_tags", "place_tags"]
+
+SITE = "site"
+HALL = "hall"
+ROW = "row"
+RACK = "rack"
+#: the inventory id of the device: a location tag, and the anchor of every alert series
+DEVICE = "device"
+VENDOR = "vendor"
+MODEL = "model"
+#: the inventory kind (pdu, ups, ...): used to select devices, never written as a tag
+KIND = "kind"
+
+#: where the device sits, outermost first (alert events and ``alert`` points carry these)
+PLACE_TAGS: tuple[str, ...] = (SITE, HALL, ROW, RACK)
+#: the tags the inventory adds to every sample of a device
+LOCATION_TAGS: tuple[str, ...] = (*PLACE_TAGS, DEVICE, VENDOR, MODEL)
+_LOCATION = frozenset(LOCATION_TAGS)
+
+
+def series_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Every tag that is not a location tag: what tells a device's series apart."""
+    return {k: v for k, v in tags.items() if k not in _LOCATION}
+
+
+def place_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The non-empty :data:`PLACE_TAGS` of ``tags``."""
+    return {k: tags[k] for k in PLACE_TAGS if tags.get(k)}
