@@ -15,10 +15,6 @@ from inventory.secrets import SecretError
 
 __all__ = ["build_targets", "device_target", "TargetProblem", "outlet_feeds", "tag_outlet_feeds"]
 
-#: protocol -> the credential-set key under ``defaults.credentials``
-_CRED_FAMILY = {"snmp": "snmp", "redfish": "redfish", "redfish-https": "redfish",
-                "modbus": "modbus", "modbus-rtutcp": "modbus", "modbus-rtu": "modbus", "dcgm": "dcgm"}
-
 
 @dataclass(frozen=True, slots=True)
 class TargetProblem:
@@ -54,7 +50,7 @@ def device_target(site: Site, dev: Device, environ: dict[str, str] | None = None
     d = site.defaults
     options: dict = {}
     secrets = {}
-    cred_name = dev.credentials or d.credentials.get(_CRED_FAMILY.get(dev.protocol, dev.protocol))
+    cred_name = site.credential_name(dev)
     if cred_name:
         cred = site.credentials[cred_name]
         for key, ref in cred.secret_refs().items():

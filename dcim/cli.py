@@ -35,12 +35,29 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 # -- inventory check ----------------------------------------------------------------
+def _check_secrets(site, file) -> None:
+    """Raise InventoryError (file:line) for secrets ``dcim run`` could not read on this host."""
+    from inventory import InventoryError
+    from inventory.errors import InventoryIssue
+    from inventory.loader import format_path, line_for, load_model, read_text
+    from inventory.model import Site
+    from inventory.preflight import secret_problems
+
+    problems = secret_problems(site)
+    if problems:  # only the failing path pays for the line table
+        _, lines = load_model(read_text(file), str(file), Site)
+        raise InventoryError([InventoryIssue(str(file), line_for(lines, path), format_path(path), msg)
+                              for path, msg in problems])
+
+
 def cmd_inventory_check(args: argparse.Namespace) -> int:
     from inventory import InventoryError, load_site
     from inventory.topology import PowerGraph
 
     try:
         site = load_site(args.file)
+        if not args.no_secrets:
+            _check_secrets(site, args.file)
     except InventoryError as exc:
         exc.print_issues()
         print(f"{args.file}: {len(exc.issues)} problem(s); nothing was started", file=sys.stderr)
@@ -262,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = inv_sub.add_parser("check", help="validate a site file and summarise it")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true", help="machine-readable summary")
+    check.add_argument("--no-secrets", action="store_true",
+                       help="do not read the credentials (a CI host without them); by default an unset "
+                            "variable or an over-readable secret file is a problem, as it is for dcim run")
     check.set_defaults(func=cmd_inventory_check)
     gen = inv_sub.add_parser("generate", help="write a site file in the campus's shape (full 386 MW site by default)")
     gen.add_argument("--out", type=Path, required=True)

@@ -147,6 +147,8 @@ def _message(err: dict) -> str:
     if kind == "value_error":
         msg = str(ctx.get("error", err["msg"]))
         return msg
+    if kind == "int_type" and isinstance(err.get("input"), bool):
+        return f"must be an integer; got {str(err.get('input')).lower()}"
     if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
         return f"must be a number; got {short(err.get('input'))}"
     if kind in ("string_type",):

@@ -11,6 +11,7 @@ generated 50,000-device file stays readable and an error names one field.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from inventory.secrets import SecretRef
 
 __all__ = [
-    "DEVICE_KINDS", "PROTOCOLS", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
+    "DEVICE_KINDS", "PROTOCOLS", "CREDENTIAL_FAMILY", "host_problem", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
     "Device", "Rack", "Row", "Hall", "SiteInfo", "Defaults", "Site",
 ]
 
@@ -33,18 +34,44 @@ DEVICE_KINDS = (
 ROOT_KINDS = frozenset({"utility", "generator", "pv_inverter", "wind_turbine"})
 
 PROTOCOLS = ("snmp", "modbus", "modbus-rtu", "modbus-rtutcp", "dcgm", "redfish", "redfish-https", "nvml", "none")
+#: protocol -> the credential-set key under ``defaults.credentials``
+CREDENTIAL_FAMILY = {"snmp": "snmp", "redfish": "redfish", "redfish-https": "redfish",
+                     "modbus": "modbus", "modbus-rtutcp": "modbus", "modbus-rtu": "modbus", "dcgm": "dcgm"}
 DEFAULT_PORTS = {
     "snmp": 161, "modbus": 502, "modbus-rtutcp": 502, "dcgm": 9400,
     "redfish": 80, "redfish-https": 443,
 }
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-Port = Annotated[int, Field(ge=1, le=65535)]
+#: integers are strict: YAML ``true`` is not port 1
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 Positive = Annotated[float, Field(gt=0)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=True)
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def host_problem(value: str) -> str | None:
+    """Why ``value`` is not a host name or an IP address, or None.
+
+    A host is handed to socket libraries and shown in logs; a URL, a port or a
+    shell fragment (``http://evil/;rm -rf``) there is a mistake or an attack,
+    refused at load time rather than failing on every poll.
+    """
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        return (f"host {value[:60]!r} is not a host name or IP address "
+                "(write the address alone: no scheme, port, path or spaces)")
+    return None
 
 
 def _check_id(value: str) -> str:
@@ -173,23 +200,23 @@ class Device(_Strict):
     protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
     host: str | None = None
     port: Port | None = None
-    unit: Annotated[int, Field(ge=0, le=255)] | None = None
+    unit: Annotated[int, Field(ge=0, le=255, strict=True)] | None = None
     serial: str | None = None
-    baud: Annotated[int, Field(ge=300, le=921600)] | None = None
+    baud: Annotated[int, Field(ge=300, le=921600, strict=True)] | None = None
     profile: str = "auto"
     credentials: str | None = None
     tls_verify: bool = True
     ca_bundle: str | None = None
     interval_s: Annotated[float, Field(ge=0.5, le=3600)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=120)] | None = None
-    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    retries: Annotated[int, Field(ge=0, le=10, strict=True)] | None = None
     # place in the chains
     fed_by: list[FeedRef] = Field(default_factory=list)
     cooled_by: list[str] = Field(default_factory=list)
     measures: str | None = None
     meter: MeterSpec | None = None
     # GPU nodes
-    gpus: Annotated[int, Field(ge=0, le=64)] | None = None
+    gpus: Annotated[int, Field(ge=0, le=64, strict=True)] | None = None
     gpu_model: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -198,6 +225,14 @@ class Device(_Strict):
     _rack: str | None = PrivateAttr(default=None)
 
     _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        problem = host_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _endpoint_complete(self) -> "Device":
@@ -276,7 +311,7 @@ class SiteInfo(_Strict):
 class Defaults(_Strict):
     interval_s: Annotated[float, Field(ge=0.5, le=3600)] = 10.0
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 2.0
-    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    retries: Annotated[int, Field(ge=0, le=10, strict=True)] = 1
     #: protocol -> credential set name used when a device names none
     credentials: dict[str, str] = Field(default_factory=dict)
 
@@ -346,6 +381,10 @@ class Site(_Strict):
 
     def polled_devices(self) -> list[Device]:
         return [d for d in self._by_id.values() if d.protocol != "none"]
+
+    def credential_name(self, dev: Device) -> str | None:
+        """The credential set ``dev`` uses: its own ``credentials:`` or the protocol's default."""
+        return dev.credentials or self.defaults.credentials.get(CREDENTIAL_FAMILY.get(dev.protocol, dev.protocol))
 
     def location_tags(self, dev: Device) -> dict[str, str]:
         """The tags every sample from ``dev`` carries (Foundation conventions)."""

@@ -35,6 +35,9 @@ MAX_FILE_BYTES = 32 << 20
 _INT_LIMIT = 1 << 63
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+#: collections are plain mappings and lists; ``!!python/object`` and other
+#: tags on them are refused rather than quietly ignored
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class YamlProblem(Exception):
@@ -61,9 +64,9 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _too_big(size: int, max_bytes: int) -> str:
-    return (f"file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB "
-            "(split the file, or check that it is the file you meant)")
+def _too_big(size: int | None, max_bytes: int) -> str:
+    size_text = f" ({size / 2**20:.1f} MiB)" if size is not None else ""
+    return f"file is larger than the {max_bytes / 2**20:.0f} MiB limit{size_text}: check that it is the file you meant"
 
 
 def read_limited(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -78,8 +81,8 @@ def read_limited(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> st
         if size > max_bytes:
             raise YamlProblem(None, _too_big(size, max_bytes))
         data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise YamlProblem(None, _too_big(len(data), max_bytes))
+    if len(data) > max_bytes:  # a pipe or device node that reports size 0
+        raise YamlProblem(None, _too_big(None, max_bytes))
     return data.decode("utf-8")
 
 
@@ -89,7 +92,7 @@ def load_with_lines(text: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[Any, di
     Cost is linear in ``len(text)``, which is capped at ``max_bytes``.
     """
     if len(text) > max_bytes:
-        raise YamlProblem(None, _too_big(len(text.encode("utf-8", "replace")), max_bytes))
+        raise YamlProblem(None, _too_big(len(text), max_bytes))
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -138,12 +141,14 @@ class _Converter:
             raise _Alias()
         self.seen.add(id(node))
         self.lines[path] = line
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+            raise YamlProblem(line, f"YAML tag {short(node.tag)} is not allowed: write a plain mapping or list", path)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 kline = key_node.start_mark.line + 1
                 if key_node.tag == _MERGE_TAG:
-                    raise YamlProblem(kline, "YAML merge keys (<<) are not allowed: write the fields out", path + ("<<",))
+                    raise YamlProblem(kline, "YAML merge keys (<<) are not allowed: write the fields out", path)
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise YamlProblem(kline, "mapping keys must be plain scalars", path)
                 key = self.scalar(key_node, path)

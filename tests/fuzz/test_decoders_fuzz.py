@@ -101,3 +101,67 @@ def test_plausibility_flags_the_briefs_absurd_values():
     problems = screen(samples)
     assert samples[0].fields == {"voltage_v": 231.0}
     assert len(problems) == 3 and any("outlet=3" in p and "power_w" in p for p in problems)
+
+
+# -- bounded YAML: whatever a file says, data within bounds or a YamlProblem -----------------
+_yaml_atoms = st.sampled_from([
+    "a", "1", "-7", "0x1F", "1_000", "9" * 30, "9" * 4400, ".nan", ".inf", "-.inf", "1.0e+400", "true", "~", "''",
+    "&x", "*x", "&y [1, 2]", "*y", "<<: *y", "<<: {a: 1}", "!!python/object/apply:os.system ['id']", "!!binary aGk=",
+    "!!set {a, b}", "!!float nan", "[", "]", "{", "}", ":", "- ", "\n", "\n  ", ", ", "k: ", "#", "'", '"', "|\n  x",
+])
+
+
+def _assert_bounded(value) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _assert_bounded(k)
+            _assert_bounded(v)
+    elif isinstance(value, list):
+        for v in value:
+            _assert_bounded(v)
+    elif isinstance(value, float):
+        assert math.isfinite(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        assert -2**63 <= value < 2**63
+
+
+@settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_yaml_atoms, max_size=30).map("".join))
+def test_bounded_yaml_gives_bounded_data_or_a_yaml_problem(text):
+    from inventory.yaml_lines import YamlProblem, load_with_lines
+
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as exc:
+        assert exc.message and "Traceback" not in exc.message
+        return
+    _assert_bounded(data)
+    assert "*" not in text or "&" not in text or data is None or len(repr(data)) < 4 * len(text) + 100
+
+
+@settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["rules:\n", "  - name: r\n", "    measurement: pdu\n", "    field: f\n",
+                                 "    threshold: .nan\n", "    for_s: 1e300\n", "    for_s: " + "9" * 5000 + "\n",
+                                 "    annotations: {summary: '{value:>99999999}'}\n", "    annotations: {summary: '{a.b}'}\n",
+                                 "    annotations: {summary: '{'}\n", "    threshold: 3\n", "    op: outside\n",
+                                 "    band: [1, .inf]\n", "x: &a [1]\ny: *a\n"]), max_size=12).map("".join))
+def test_rule_files_give_rule_errors_only(text):
+    from alerts.rules import RuleError, load_rules_text
+
+    try:
+        load_rules_text(text, "fuzz-rules.yaml")
+    except RuleError as exc:
+        assert all(str(i).startswith("fuzz-rules.yaml") for i in exc.issues)
+
+
+@settings(max_examples=CASES, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["_", "true", "x", "1x", "2x999999999999", "1+1x99999", "-3-2x4", "nan"]),
+                          st.from_regex(r"\A-?[0-9]{1,4}(\.[0-9])?([+-][0-9])?x[0-9]{1,8}\Z")), max_size=20).map(" ".join))
+def test_rule_test_values_expand_within_the_cap_or_refuse(text):
+    from alerts.rule_tests import MAX_VALUES, expand_values
+
+    try:
+        out = expand_values(text)
+    except ValueError:
+        return
+    assert len(out) <= MAX_VALUES

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,13 @@ def test_example_site_is_valid_and_connected():
     assert roles["meter-util-a"] == "boundary" and roles["meter-ups-1a"] == "it"
 
 
+#: the example site's credentials name these variables; check reads them as dcim run would
+SECRETS_ENV = {"DCIM_SNMP_COMMUNITY": "public", "DCIM_BMC_USER": "admin", "DCIM_BMC_PASSWORD": "pw"}
+
+
 def test_inventory_check_summary_counts():
     proc = subprocess.run([sys.executable, "-m", "dcim.cli", "inventory", "check", str(EXAMPLE), "--json"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **SECRETS_ENV})
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     site = load_site(EXAMPLE)
@@ -48,3 +53,17 @@ def test_orphan_is_reported_not_fatal(tmp_path):
     f.write_text("site: {id: s}\ndevices:\n  - {id: util, kind: utility}\n  - {id: ups-1, kind: ups}\n")
     site = load_site(f)
     assert [d.id for d in PowerGraph(site).orphans()] == ["ups-1"]
+
+
+def test_inventory_check_fails_on_a_secret_dcim_run_could_not_read():
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS_ENV}
+    env.update(DCIM_SNMP_COMMUNITY="public", DCIM_BMC_USER="admin")
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "inventory", "check", str(EXAMPLE)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and "credentials." in lines[0] and ".password: environment variable DCIM_BMC_PASSWORD is not set" in lines[0]
+    assert lines[0].startswith(f"{EXAMPLE}:27: ")
+    skipped = subprocess.run([sys.executable, "-m", "dcim.cli", "inventory", "check", "--no-secrets", str(EXAMPLE)],
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert skipped.returncode == 0, skipped.stderr
