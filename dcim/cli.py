@@ -23,6 +23,7 @@ EXTENSIONS = (
     "alerts.cli",
     "dashboards.cli",
     "reports.cli",
+    "storage.cli",
     "derived.cli",
     "collectors.gpu.agent",
     "simulator.cli",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from inventory.loader import load_model, read_text
 from inventory.model import Secret
 from sinks.influx_writer import InfluxConfig
+from storage.tiers import StorageConfig
 
 __all__ = ["RunConfig", "load_run_config", "parse_shard", "open_service"]
 
@@ -57,6 +58,7 @@ class RunConfig(_Strict):
     influxdb: InfluxSection = Field(default_factory=InfluxSection)
     concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     _base: Path = Path(".")
 
     @field_validator("shard")

@@ -43,6 +43,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                     help="grid emission factor for every month (default: the site's)")
     ef.add_argument("--emission-factors", type=Path, metavar="FILE", help="CSV month,kgco2e_per_kwh")
     p.add_argument("--certificates", type=Path, metavar="FILE", help="CSV id,month,kwh[,source] (guarantees of origin)")
+    p.add_argument("--tier", default="auto", metavar="auto|raw|NAME",
+                   help="read raw readings or a rollup tier (default auto: the hourly tier where the period "
+                        "allows; see docs/storage.md)")
     p.add_argument("--generated-at", help="timestamp to print in the report (none by default: output is reproducible)")
 
 
@@ -81,7 +84,7 @@ def _build(args: argparse.Namespace):
             token = SecretValue(os.environ[args.token_env])
         req = ReportRequest(start, end, args.category,
                             frozenset(x.strip() for x in args.integrate_power.split(",") if x.strip()),
-                            factors, args.emission_factor, certs)
+                            factors, args.emission_factor, certs, tier=args.tier)
         if args.format == "pdf" and not args.out:
             raise ReportError("--format pdf needs --out FILE")
         return build_pue_report(site, InfluxQuery(args.influx, args.db, token), req), None

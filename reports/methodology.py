@@ -43,6 +43,11 @@ def methodology(r: PueReport) -> list[tuple[str, str]]:
                 "the site has water meters."),
         ("Coverage", "Share of the hours in which the meter was installed that hold at least one reading; a "
                      "month's coverage is the lowest among the boundary, IT and fuel meters."),
+        ("Readings", f"Read from {r.source or 'raw readings'}. A rollup tier keeps each counter's last and highest "
+                     "value per bucket; the last stands for the counter at the bucket's end (the final reading "
+                     "inside it, at most one poll earlier), the highest bridges a reset or wrap inside the bucket. "
+                     "Energy over whole buckets therefore equals the raw counters' difference to within one poll's "
+                     "energy at each end of the period; coverage is counted in buckets, not polls."),
         ("Audit trail", "The exact InfluxQL statements and a SHA-256 over the canonical JSON of all readings used "
                         "are listed at the end; rerunning the queries must give the same hash."),
     ]

@@ -118,6 +118,7 @@ class PueReport:
     has_water: bool = False
     queries: list[str] = field(default_factory=list)
     input_sha256: str = ""
+    source: str = ""          # where the readings came from: raw or a rollup tier (reports.build.choose_source)
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -50,7 +50,9 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 [monitor]
   store-enabled = false
 [continuous_queries]
-  enabled = false
+  enabled = true
+  run-interval = "1s"
+  log-enabled = false
 [subscriber]
   enabled = false
 """
