@@ -109,6 +109,7 @@ def _cmd_rollup(args, cfg, influx, client) -> int:
 
     async def main() -> None:
         job = RollupJob(client, cfg.storage, influx, state_dir, lag_s=args.lag,
+                        since_ns=_when(args.since, "--since") if args.since else None,
                         crash_after_points=args.crash_after_points)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -170,6 +171,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=float, help="seconds between cycles (default: the finest tier's step)")
     p.add_argument("--lag", type=float, default=10.0, help="seconds a bucket waits for late raw points (default 10)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--since", help="where a tier without a checkpoint starts (default: the last few buckets; "
+                                   "older data: dcim storage backfill)")
     p.add_argument("--crash-after-points", type=int, help=argparse.SUPPRESS)  # crash-recovery tests
     p.set_defaults(func=_cmd_rollup)
 

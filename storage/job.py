@@ -90,7 +90,7 @@ class RollupJob:
     """Keeps every tier filled from raw; one instance per database."""
 
     def __init__(self, client: InfluxQuery, config: StorageConfig, influx: InfluxConfig, state_dir: Path, *,
-                 lag_s: float = 10.0, crash_after_points: int | None = None,
+                 lag_s: float = 10.0, since_ns: int | None = None, crash_after_points: int | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.config = config
@@ -98,6 +98,7 @@ class RollupJob:
         self.state_dir = Path(state_dir)
         self.checkpoint = Checkpoint.load(self.state_dir / "rollup-checkpoint.json")
         self.lag_s = lag_s
+        self.since_ns = since_ns
         self.crash_after_points = crash_after_points
         self.clock = clock
         self.points_written = 0
@@ -118,7 +119,10 @@ class RollupJob:
         end = int((now_s - self.lag_s) * NS)
         end -= end % step
         done = self.checkpoint.done.get(tier.name)
-        start = (done if done is not None else end) - self.config.resample_steps * step
+        if done is None and self.since_ns is not None:
+            start = self.since_ns - self.since_ns % step
+        else:
+            start = (done if done is not None else end) - self.config.resample_steps * step
         return (start, end) if end > start else None
 
     async def cycle(self) -> dict[str, int]:
