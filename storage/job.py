@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from collectors.sample import Sample
+from contract.sample import Sample
 from sinks.durable import write_atomically
 from sinks.influx_query import InfluxQuery, QueryError, Series
 from sinks.influx_writer import InfluxConfig, InfluxWriter
