@@ -6,6 +6,7 @@ project: the sample type (:mod:`contract.sample`), the tag vocabulary
 See contract/README.md.
 """
 from contract.sample import FieldValue, Sample, now_ns
+from contract.fields import FIELD_KINDS, field_kind
 from contract.tags import LOCATION_TAGS, PLACE_TAGS, series_tags
 
-__all__ = ["Sample", "FieldValue", "now_ns", "LOCATION_TAGS", "PLACE_TAGS", "series_tags"]
+__all__ = ["Sample", "FieldValue", "now_ns", "LOCATION_TAGS", "PLACE_TAGS", "series_tags", "FIELD_KINDS", "field_kind"]

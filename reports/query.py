@@ -27,7 +27,8 @@ from typing import Iterable, Sequence
 
 from reports.energy import Reading, month_grid
 from sinks.influx_query import InfluxQuery, QueryError
-from storage.fields import MAX_SUFFIX, classify
+from contract.fields import field_kind
+from storage.fields import MAX_SUFFIX
 from storage.read import RAW, TierSource, counter_readings, mean_readings
 
 __all__ = ["FetchResult", "MeterField", "QueryError", "canonical_hash", "fetch_readings", "plan_queries"]
@@ -60,7 +61,7 @@ def _where(ids: Sequence[str], fld: str) -> str:
 
 
 def _columns(fld: str, source: TierSource) -> str:
-    if not source.is_raw and classify(fld) == "counter":
+    if not source.is_raw and field_kind(fld) == "counter":
         return f'"{fld}", "{fld}{MAX_SUFFIX}"'
     return f'"{fld}"'
 
@@ -137,7 +138,7 @@ def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: f
             bar.advance(task)
     for (dev, fld), rows in buckets.items():
         rows.sort(key=lambda r: r[0])
-        convert = counter_readings if classify(fld) == "counter" else mean_readings
+        convert = counter_readings if field_kind(fld) == "counter" else mean_readings
         readings[dev][fld].extend(convert(rows, source.step_s))
     for fs in readings.values():
         for f in fs:

@@ -5,7 +5,8 @@ import pytest
 
 from dcim.config import load_run_config
 from inventory import InventoryError
-from storage.fields import classify, rollups
+from contract.fields import field_kind
+from storage.fields import rollups
 from storage.influxql import create_cq, tier_rows
 from storage.plan import RetentionPolicy, ServerState, plan_init
 from storage.read import counter_readings
@@ -20,7 +21,7 @@ from storage.tiers import StorageConfig, Tier, disk_per_day, parse_duration
     ("xid_last", "integer", "state"), ("alarm_word", "integer", "state"), ("charge_pct", "float", "gauge_low"),
 ])
 def test_each_field_gets_the_rollup_its_meaning_needs(field, typ, kind):
-    assert classify(field, typ) == kind
+    assert field_kind(field, typ) == kind
 
 
 def test_rollups_keep_the_field_name_for_the_mean_and_last():
