@@ -9,7 +9,7 @@ of amps; UPS-MIB currents and frequency in tenths.
 from __future__ import annotations
 
 from simulator.model import PF, VOLTAGE, DeviceState
-from simulator.snmp_agent import INTEGER, OCTETS, OID, TIMETICKS, parse_oid
+from collectors.snmp.ber import INTEGER, OCTETS, OID, TIMETICKS, parse_oid
 
 __all__ = ["pdu_oids", "ups_oids", "APC_RPDU2_SYSOID", "UPS_SYSOID"]
 

@@ -1,6 +1,7 @@
 """A small SNMP v1/v2c agent: GET, GETNEXT and GETBULK over asyncio UDP.
 
-Hand-written BER on purpose: the twin must cost far less CPU than the
+BER from the project's one codec (``collectors/snmp/ber.py``, shared with the
+trap receiver), hand-written on purpose: the twin must cost far less CPU than the
 collectors polling it, and a full SNMP stack (pysnmp/pyasn1, or snmpsim on
 top of it) costs tens of times more per varbind.  The OID table is
 pre-encoded: each refresh turns values into BER once, so a request is a
@@ -13,117 +14,34 @@ import bisect
 import random
 from typing import Callable
 
-__all__ = ["OidTable", "SnmpAgent", "encode_value", "decode_message", "INTEGER", "OCTETS", "OID", "GAUGE", "COUNTER32", "TIMETICKS", "COUNTER64"]
+from collectors.snmp.ber import (END_OF_MIB, GET, GETBULK, GETNEXT, INTEGER, NO_SUCH_INSTANCE, OCTETS, OID,
+                                 RESPONSE, decode_oid, encode_value, int_body, oid_body, read_tlv, tlv)
 
-INTEGER, OCTETS, NULL, OID = 0x02, 0x04, 0x05, 0x06
-COUNTER32, GAUGE, TIMETICKS, COUNTER64 = 0x41, 0x42, 0x43, 0x46
-NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB = 0x80, 0x81, 0x82
-GET, GETNEXT, RESPONSE, GETBULK = 0xA0, 0xA1, 0xA2, 0xA5
-
-
-def _len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(b)]) + b
-
-
-def tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _len(len(body)) + body
-
-
-def _int_body(v: int) -> bytes:
-    return v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big", signed=True)
-
-
-def _uint_body(v: int) -> bytes:
-    b = v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
-    return b"\x00" + b if b[0] & 0x80 else b
-
-
-def oid_body(oid: tuple[int, ...]) -> bytes:
-    out = bytearray([oid[0] * 40 + oid[1]])
-    for sub in oid[2:]:
-        chunk = [sub & 0x7F]
-        sub >>= 7
-        while sub:
-            chunk.append(0x80 | (sub & 0x7F))
-            sub >>= 7
-        out += bytes(reversed(chunk))
-    return bytes(out)
-
-
-def parse_oid(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.strip(".").split("."))
-
-
-def encode_value(tag: int, value) -> bytes:
-    if tag == INTEGER:
-        return tlv(INTEGER, _int_body(int(value)))
-    if tag in (COUNTER32, GAUGE, TIMETICKS):
-        return tlv(tag, _uint_body(int(value) & 0xFFFFFFFF))
-    if tag == COUNTER64:
-        return tlv(tag, _uint_body(int(value) & 0xFFFFFFFFFFFFFFFF))
-    if tag == OCTETS:
-        return tlv(OCTETS, value if isinstance(value, bytes) else str(value).encode())
-    if tag == OID:
-        return tlv(OID, oid_body(value if isinstance(value, tuple) else parse_oid(value)))
-    raise ValueError(f"unsupported tag {tag:#x}")
-
-
-def _read(buf: bytes, i: int) -> tuple[int, int, int]:
-    """(tag, body start, body end) of the TLV at ``i``."""
-    tag = buf[i]
-    n = buf[i + 1]
-    j = i + 2
-    if n & 0x80:
-        k = n & 0x7F
-        if k == 0 or k > 4:
-            raise ValueError("bad length")
-        n = int.from_bytes(buf[j:j + k], "big")
-        j += k
-    if j + n > len(buf):
-        raise ValueError("truncated")
-    return tag, j, j + n
-
-
-def _decode_oid(body: bytes) -> tuple[int, ...]:
-    if not body:
-        raise ValueError("empty OID")
-    first = body[0]
-    out = [first // 40, first % 40] if first < 80 else [2, first - 80]
-    sub = 0
-    for b in body[1:]:
-        sub = (sub << 7) | (b & 0x7F)
-        if not b & 0x80:
-            out.append(sub)
-            sub = 0
-    return tuple(out)
-
+__all__ = ["OidTable", "SnmpAgent", "decode_message"]
 
 def decode_message(data: bytes) -> tuple[int, bytes, int, int, int, int, list[tuple[int, ...]]]:
     """(version, community, pdu type, request id, field2, field3, OIDs) of a request."""
-    tag, s, e = _read(data, 0)
+    tag, s, e = read_tlv(data, 0)
     if tag != 0x30:
         raise ValueError("not a SEQUENCE")
-    t, a, b = _read(data, s)
+    t, a, b = read_tlv(data, s)
     version = int.from_bytes(data[a:b], "big", signed=True)
-    t, a, b = _read(data, b)
+    t, a, b = read_tlv(data, b)
     community = data[a:b]
-    pdu_tag, ps, pe = _read(data, b)
+    pdu_tag, ps, pe = read_tlv(data, b)
     vals = []
     pos = ps
     for _ in range(3):
-        t, a, b = _read(data, pos)
+        t, a, b = read_tlv(data, pos)
         vals.append(int.from_bytes(data[a:b], "big", signed=True))
         pos = b
-    t, vs, ve = _read(data, pos)
+    t, vs, ve = read_tlv(data, pos)
     oids = []
     pos = vs
     while pos < ve:
-        t, a, b = _read(data, pos)
-        t2, oa, ob = _read(data, a)
-        oids.append(_decode_oid(data[oa:ob]))
+        t, a, b = read_tlv(data, pos)
+        t2, oa, ob = read_tlv(data, a)
+        oids.append(decode_oid(data[oa:ob]))
         pos = b
     return version, community, pdu_tag, vals[0], vals[1], vals[2], oids
 
@@ -241,5 +159,5 @@ class SnmpAgent(asyncio.DatagramProtocol):
         else:
             return None
         varbinds = b"".join(binds)
-        body = tlv(INTEGER, _int_body(rid)) + tlv(INTEGER, b"\x00") + tlv(INTEGER, b"\x00") + tlv(0x30, varbinds)
-        return tlv(0x30, tlv(INTEGER, _int_body(version)) + tlv(OCTETS, community) + tlv(RESPONSE, body))
+        body = tlv(INTEGER, int_body(rid)) + tlv(INTEGER, b"\x00") + tlv(INTEGER, b"\x00") + tlv(0x30, varbinds)
+        return tlv(0x30, tlv(INTEGER, int_body(version)) + tlv(OCTETS, community) + tlv(RESPONSE, body))

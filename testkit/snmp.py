@@ -35,7 +35,7 @@ sys.exit(main())
 
 def _get_request(community: str, oid: str = "1.3.6.1.2.1.1.2.0") -> bytes:
     """A minimal v2c GET, BER-encoded by the twin's hand-written codec: readiness checks need no SNMP library."""
-    from simulator.snmp_agent import GET, INTEGER, OCTETS, OID, oid_body, parse_oid, tlv
+    from collectors.snmp.ber import GET, INTEGER, OCTETS, OID, oid_body, parse_oid, tlv
 
     vb = tlv(0x30, tlv(OID, oid_body(parse_oid(oid))) + b"\x05\x00")
     pdu = tlv(GET, tlv(INTEGER, b"\x01") + tlv(INTEGER, b"\x00") + tlv(INTEGER, b"\x00") + tlv(0x30, vb))
