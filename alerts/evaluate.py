@@ -11,6 +11,10 @@ series that differ in any tag (``stage=input`` vs ``stage=output``) are separate
     inactive --condition--> pending --for_s elapsed--> firing --clear--> resolved (-> inactive)
                  pending --condition gone--> inactive (nothing was ever sent)
 
+A sample that carries ``TRAP_FIELD`` (a trap-born sample: the device said so
+itself) fires at once, without waiting ``for_s``: ``for_s`` debounces polled
+readings, and the poll the trap triggers confirms or clears it.
+
 Hysteresis: while pending or firing, a rule with ``clear:`` stays active until
 the value is past ``clear`` (``op: '>'`` clears when ``value < clear``,
 ``op: '<'`` when ``value > clear``), so a value flapping between ``clear`` and
@@ -27,7 +31,7 @@ from alerts.rules import Rule, RuleSet
 from alerts.selectors import DeviceFilter, compile_select, match_tags
 from contract import alert_event as ev
 from contract.alert_event import fingerprint, iso
-from contract.sample import Sample
+from contract.sample import TRAP_FIELD, Sample
 from contract.tags import DEVICE, LOCATION_TAGS, PLACE_TAGS
 
 __all__ = ["Alert", "Engine", "Condition", "condition", "fingerprint", "iso", "render"]
@@ -453,7 +457,7 @@ class Engine:
             if fields:
                 a.context = {k: v for k, v in fields.items() if isinstance(v, str)}
             if a.state == "pending":
-                if t - a.pending_since_ns >= rule.for_s * _NS:
+                if t - a.pending_since_ns >= rule.for_s * _NS or (fields is not None and TRAP_FIELD in fields):
                     self._fire(a, rule, t, events)
             elif rule.renotify_s and t - a.last_sent_ns >= rule.renotify_s * _NS:
                 self._send(a, rule, t, events, renotify=True)

@@ -17,6 +17,10 @@ Design, in the order it matters at 50,000 devices:
   ``queue_ms``, separate from the device's own ``duration_ms``.
 - Every poll emits one ``poll`` sample (ok, duration, attempts, error kind,
   samples produced) so operators see which device is slow.
+- **Polls on demand** (:meth:`Scheduler.poll_now`): a trap wakes its device's
+  loop early, so the polled state confirms or clears what the trap said; the
+  fixed-rate ticks are unchanged, a poll already in flight is followed by one
+  more, and requests coalesce (at most one pending per device).
 """
 from __future__ import annotations
 
@@ -138,6 +142,7 @@ class SchedulerStats:
     failed: int = 0
     skipped_ticks: int = 0
     implausible: int = 0
+    triggered: int = 0
     by_error: dict[str, int] = field(default_factory=dict)
 
 
@@ -158,6 +163,34 @@ class Scheduler:
         self.stats = SchedulerStats()
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
+        self._ids = {j.target.device_id for j in self.jobs}
+        #: device id -> the future its loop sleeps on (set early by poll_now)
+        self._sleeping: dict[str, asyncio.Future] = {}
+        #: devices asked for a poll while one was in flight
+        self._again: set[str] = set()
+
+    def poll_now(self, device_id: str) -> bool:
+        """Poll ``device_id`` as soon as it can be (trap received); False if this scheduler does not poll it."""
+        if device_id not in self._ids:
+            return False
+        fut = self._sleeping.get(device_id)
+        if fut is not None and not fut.done():
+            fut.set_result(True)
+        else:
+            self._again.add(device_id)
+        return True
+
+    async def _sleep(self, device_id: str, delay: float) -> bool:
+        """Sleep ``delay`` s (as cheap as asyncio.sleep: one future, one timer); True if woken by poll_now."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        timer = loop.call_later(delay, _wake, fut)
+        self._sleeping[device_id] = fut
+        try:
+            return await fut
+        finally:
+            timer.cancel()
+            self._sleeping.pop(device_id, None)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,10 +227,16 @@ class Scheduler:
         deadline = self.deadline_for(target)
         next_at = t0 + (phase_offset(target.device_id, interval) if self.spread else 0.0)
         skipped = 0
+        device_id = target.device_id
         while True:
             delay = next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            early = False
+            if device_id in self._again:
+                self._again.discard(device_id)
+                early = delay > 0
+            elif delay > 0:
+                early = await self._sleep(device_id, delay)
+            self._again.discard(device_id)
             queued = loop.time()
             async with sem:
                 queue_ms = (loop.time() - queued) * 1000
@@ -210,12 +249,19 @@ class Scheduler:
                 tag_outlet_feeds(samples, target.outlet_feeds)
             if implausible:
                 self.stats.implausible += len(implausible)
-            samples.append(poll_sample(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0, skipped=skipped,
-                                       implausible=implausible))
+            ps = poll_sample(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0, skipped=skipped,
+                             implausible=implausible)
+            if early:
+                ps.fields["triggered"] = True
+            samples.append(ps)
             try:
                 self.emit(samples)
             except Exception:
                 log.exception("sample consumer failed; samples of %s for this poll dropped", target.device_id)
+            if early:
+                self.stats.triggered += 1
+                skipped = 0
+                continue  # an extra poll: the fixed-rate schedule stays as it was
             # fixed-rate: next tick after now, skipping missed ones
             next_at += interval
             now = loop.time()
@@ -234,3 +280,8 @@ class Scheduler:
         else:
             s.failed += 1
             s.by_error[outcome.error_kind] = s.by_error.get(outcome.error_kind, 0) + 1
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(False)

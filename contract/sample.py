@@ -19,7 +19,12 @@ from typing import Union
 
 FieldValue = Union[float, int, bool, str]
 
-__all__ = ["Sample", "FieldValue", "now_ns"]
+#: The field a trap-born sample carries (the trap's name): the device asserted the event
+#: itself, so the rule engine fires at once instead of waiting a rule's ``for_s`` (which
+#: debounces polled readings); the poll the trap triggers confirms or clears it.
+TRAP_FIELD = "trap"
+
+__all__ = ["Sample", "FieldValue", "now_ns", "TRAP_FIELD"]
 
 
 def now_ns() -> int:

@@ -180,8 +180,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.state_dir is None and args.alerts:
         return _fail("--alerts needs --state-dir (alert state and the MQTT outbox live there)")
 
+    traps = None
+    if cfg.traps is not None:
+        from inventory.secrets import SecretError
+
+        try:
+            traps = cfg.traps.to_settings()
+        except SecretError as exc:
+            return _fail(f"traps: {exc}")
+
     async def go() -> None:
-        service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency)
+        service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency, traps=traps)
         periodic = _attach_extras(args, site, service)
         await run_until_stopped(service, args.duration, starts=periodic.starts, ticks=periodic.ticks,
                                 stops=periodic.stops)

@@ -52,6 +52,49 @@ class InfluxSection(_Strict):
         )
 
 
+class TrapsSection(_Strict):
+    """``traps:``: the SNMP trap/inform receiver (off unless ``listen`` is set)."""
+
+    listen: str
+    rate_per_s: Annotated[float, Field(gt=0, le=10_000)] = 5.0
+    burst: Annotated[int, Field(ge=1, le=100_000)] = 20
+    communities: list[Secret] = Field(default_factory=list)
+    engine_id: str | None = None
+    poll_gap_s: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    stats_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        from collectors.snmp.traps.listener import parse_listen
+
+        parse_listen(value)
+        return value
+
+    @field_validator("engine_id")
+    @classmethod
+    def _engine_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        text = value.lower().removeprefix("0x")
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError("engine_id is hex, e.g. 80001f8804646369 (5 to 32 bytes)") from None
+        if not 5 <= len(raw) <= 32:
+            raise ValueError("engine_id must be 5 to 32 bytes (RFC 3411 SnmpEngineID)")
+        return text
+
+    def to_settings(self):
+        from collectors.snmp.traps.listener import TrapSettings, parse_listen
+
+        host, port = parse_listen(self.listen)
+        return TrapSettings(host=host, port=port, rate_per_s=self.rate_per_s, burst=self.burst,
+                            communities=[c.ref().resolve().reveal() for c in self.communities],
+                            engine_id=bytes.fromhex(self.engine_id) if self.engine_id else None,
+                            poll_gap_s=self.poll_gap_s, stats_interval_s=self.stats_interval_s)
+
+
 class RunConfig(_Strict):
     site: str
     shard: str = "0/1"
@@ -59,6 +102,7 @@ class RunConfig(_Strict):
     concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    traps: TrapsSection | None = None
     _base: Path = Path(".")
 
     @field_validator("shard")

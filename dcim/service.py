@@ -1,6 +1,9 @@
 """The collection service: inventory -> targets -> scheduler -> writer (+ other consumers).
 
-``dcim run`` and ``dcim demo`` both use :class:`CollectionService`.  Extra
+``dcim run`` and ``dcim demo`` both use :class:`CollectionService`.  With
+``traps`` settings it also runs the SNMP trap receiver: trap samples go to the
+same consumers as polled ones, and each trap asks the scheduler to poll its
+device at once.  Extra
 consumers (rule engine, derived metrics) are plain callables taking a list of
 samples, added with :meth:`add_consumer`; the service knows nothing of them.
 """
@@ -37,7 +40,8 @@ def select_shard(site: Site, shard: tuple[int, int]) -> list[Device]:
 
 class CollectionService:
     def __init__(self, site: Site, influx: InfluxConfig | None, *, shard: tuple[int, int] = (0, 1),
-                 concurrency: dict[str, int] | None = None, devices: list[Device] | None = None) -> None:
+                 concurrency: dict[str, int] | None = None, devices: list[Device] | None = None,
+                 traps=None) -> None:
         self.site = site
         self.shard = shard
         self.writer = InfluxWriter(influx) if influx else None
@@ -58,6 +62,12 @@ class CollectionService:
                 self.collectors[cls] = cls()
             jobs.append(Job(t, self.collectors[cls]))
         self.scheduler = Scheduler(jobs, self._emit, concurrency=concurrency)
+        self.traps = None
+        if traps is not None:
+            from collectors.snmp.traps.listener import TrapListener
+
+            self.traps = TrapListener(targets, self._emit, settings=traps, poll_now=self.scheduler.poll_now)
+        self._stats_task: asyncio.Task | None = None
         self._stopped = False
         for p in self.problems:
             log.error("device %s not polled: %s", p.device_id, p.message)
@@ -77,11 +87,27 @@ class CollectionService:
             await self.writer.start()
         self.scheduler.start()
         log.info("polling %d devices (shard %d/%d)", len(self.scheduler.jobs), *self.shard)
+        if self.traps is not None:
+            await self.traps.start()
+            self._stats_task = asyncio.create_task(self._trap_stats(), name="trap-stats")
+
+    async def _trap_stats(self) -> None:
+        tags = {"site": self.site.site.id, "shard": f"{self.shard[0]}/{self.shard[1]}"}
+        while True:
+            await asyncio.sleep(self.traps.settings.stats_interval_s)
+            self._emit([self.traps.stats_sample(tags)])
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self.traps is not None:
+            self.traps.close()
+            if self._stats_task is not None:
+                self._stats_task.cancel()
+                await asyncio.gather(self._stats_task, return_exceptions=True)
+            self._emit([self.traps.stats_sample({"site": self.site.site.id,
+                                                 "shard": f"{self.shard[0]}/{self.shard[1]}"})])
         await self.scheduler.stop()
         if self.writer:
             await self.writer.close(flush_timeout)

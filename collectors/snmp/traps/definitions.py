@@ -21,10 +21,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from collectors.sample import Sample
 from collectors.snmp.ber import oid_text, parse_oid
-from collectors.snmp.traps import TRAP_FIELD
 from collectors.snmp.traps.message import Notification
+from contract.sample import TRAP_FIELD, Sample
 
 __all__ = ["TrapDef", "TrapFile", "TrapCatalog", "load_trap_files", "default_catalog", "DEFS_DIR",
            "TRAP_MEASUREMENT", "varbind_text"]

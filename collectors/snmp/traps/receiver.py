@@ -84,6 +84,10 @@ class DeviceIndex:
                 [c.encode()] if c else ([] if t.options.get("user") else [b"public"]))
         self.extra = set(extra_communities)
 
+    @property
+    def devices(self) -> int:
+        return sum(len(v) for v in self._by_host.values())
+
     def lookup(self, host: str) -> tuple[Target | None, str]:
         found = self._by_host.get(host)
         if not found:
