@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collectors.snmp.ber import oid_text, parse_oid
 from collectors.snmp.traps.message import Notification
@@ -55,8 +55,8 @@ class VarbindMap(_Strict):
     tag: str | None = None
     multiply: float = 1.0
     divide: float = 1.0
-    #: raw value (number, text, or dotted OID) -> word
-    lookup: dict[str, str] = Field(default_factory=dict)
+    #: raw value (number, text, or dotted OID) -> word; or the name of a table under the file's ``lookups:``
+    lookup: dict[str, str] | str = Field(default_factory=dict)
 
     _oid = field_validator("oid")(classmethod(lambda cls, v: _check_oid(v)))
 
@@ -92,7 +92,20 @@ class TrapFile(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     mib: str
     description: str = ""
+    #: named value -> word tables that several traps share (YAML aliases are not accepted)
+    lookups: dict[str, dict[str, str]] = Field(default_factory=dict)
     traps: list[TrapDef]
+
+    @model_validator(mode="after")
+    def _resolve_lookups(self) -> "TrapFile":
+        for t in self.traps:
+            for vm in t.varbinds:
+                if isinstance(vm.lookup, str):
+                    if vm.lookup not in self.lookups:
+                        raise ValueError(f"trap {t.name}: lookup {vm.lookup!r} is not one of lookups: "
+                                         f"({', '.join(sorted(self.lookups)) or 'none defined'})")
+                    vm.lookup = self.lookups[vm.lookup]
+        return self
 
 
 def varbind_text(value: object) -> float | str | None:
@@ -158,7 +171,7 @@ class TrapCatalog:
                         continue
                     raw = oid_text(value) if isinstance(value, tuple) else (
                         value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
-                    word = vm.lookup.get(str(raw))
+                    word = vm.lookup.get(str(raw))  # type: ignore[union-attr]
                     if vm.tag:
                         stags[vm.tag] = word if word is not None else str(raw)[:_MAX_TEXT]
                     elif word is not None:
