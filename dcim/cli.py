@@ -26,6 +26,7 @@ EXTENSIONS = (
     "storage.cli",
     "derived.cli",
     "collectors.gpu.agent",
+    "collectors.snmp.traps.cli",
     "simulator.cli",
 )
 
@@ -200,7 +201,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             service.scheduler.stats.polls, service.scheduler.stats.failed,
             st.points_written if st else 0, len(service.writer.spool) if service.writer and service.writer.spool else 0)
 
-    asyncio.run(go())
+    from collectors.snmp.traps.listener import TrapListenError
+
+    try:
+        asyncio.run(go())
+    except TrapListenError as exc:
+        return _fail(str(exc))
     return 0
 
 

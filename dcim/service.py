@@ -83,12 +83,13 @@ class CollectionService:
                 log.exception("consumer %r failed", consumer)
 
     async def start(self) -> None:
+        if self.traps is not None:
+            await self.traps.start()  # first: a port that cannot be bound stops start-up before anything runs
         if self.writer:
             await self.writer.start()
         self.scheduler.start()
         log.info("polling %d devices (shard %d/%d)", len(self.scheduler.jobs), *self.shard)
         if self.traps is not None:
-            await self.traps.start()
             self._stats_task = asyncio.create_task(self._trap_stats(), name="trap-stats")
 
     async def _trap_stats(self) -> None:

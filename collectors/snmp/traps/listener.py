@@ -26,10 +26,14 @@ from collectors.snmp.traps.limiter import TrapLimiter
 from collectors.snmp.traps.receiver import DeviceIndex, Received, TrapReceiver
 from collectors.snmp.traps.usm import UsmUser
 
-__all__ = ["TrapListener", "TrapSettings", "usm_users", "parse_listen", "STATS_MEASUREMENT"]
+__all__ = ["TrapListener", "TrapSettings", "TrapListenError", "usm_users", "parse_listen", "STATS_MEASUREMENT"]
 
 log = logging.getLogger("dcim.traps")
 STATS_MEASUREMENT = "trap_receiver"
+
+
+class TrapListenError(OSError):
+    """The receiver's socket cannot be bound; the message says where and what to do."""
 
 
 @dataclass
@@ -113,7 +117,12 @@ class TrapListener(asyncio.DatagramProtocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # absorb bursts (storms, many PDUs at once)
         except OSError:
             pass
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" if port < 1024 else ""
+            raise TrapListenError(f"trap receiver cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
         sock.setblocking(False)
         await loop.create_datagram_endpoint(lambda: self, sock=sock)
         log.info("trap receiver listening on %s:%d (%d SNMP devices, %d USM users)", host, self.port,
