@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _record(r, addr, catalog) -> dict:
-    from collectors.sample import now_ns
+    from contract.sample import now_ns
     from collectors.snmp.ber import oid_text
     from collectors.snmp.traps.definitions import varbind_text
 

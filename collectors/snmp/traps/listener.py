@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from collectors.base import Target
-from contract.sample import Sample, now_ns
 from collectors.snmp.engine import SnmpEngineError, v3_credentials
 from collectors.snmp.traps.definitions import TrapCatalog, default_catalog
 from collectors.snmp.traps.limiter import TrapLimiter
 from collectors.snmp.traps.receiver import DeviceIndex, Received, TrapReceiver
 from collectors.snmp.traps.usm import UsmUser
+from contract.sample import Sample, now_ns
 
 __all__ = ["TrapListener", "TrapSettings", "TrapListenError", "usm_users", "parse_listen", "STATS_MEASUREMENT"]
 
