@@ -4,7 +4,8 @@ The disk spool and the alert engine's state both need the same guarantee: a
 reader after a crash finds either the old file or the complete new one, never
 a torn one.  Write a temporary file in the same directory, fsync it, rename it
 over the target (atomic on POSIX), then fsync the directory so the rename
-itself is durable.  Files are created 0600: they may hold alert context.
+itself is durable.  Files are created 0600: they may hold alert context.  A write that fails
+(disk full, read-only) removes its temporary file before raising.
 """
 from __future__ import annotations
 
@@ -28,10 +29,20 @@ def write_atomically(path: Path, payload: bytes, *, tmp: Path | None = None, syn
     tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, payload)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(payload)
+            while view:  # os.write may write less than asked (a nearly full disk)
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        # a full or failing disk must not leave 0-byte temporaries behind
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     if sync_dir:
         fsync_dir(path.parent)

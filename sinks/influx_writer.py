@@ -14,6 +14,15 @@ A 4xx other than 429 is not retried as if it were transient: a bad batch
 (400) is dropped with its reason logged and counted, and bad credentials or a
 missing database (401/403/404) are retried only every ``reject_retry_s`` with
 the error logged each time, since someone has to fix them.
+
+A spool whose disk is full or read-only does not stop the writer either: the
+batch stays in memory (up to ``max_memory_batches``), the disk is tried again
+every ``spool_retry_s`` and spooling resumes by itself when it has room.  What
+finally cannot be kept is counted (``points_dropped``, by measurement in
+``dropped_by_measurement``) and logged with the reason, once per reason and
+then at most once a minute (:class:`~sinks.losses.LossLog`).  The sender and
+flush loops run under a supervisor that restarts them (and says so) whatever
+they raise.
 """
 from __future__ import annotations
 
@@ -30,7 +39,8 @@ from contract.sample import Sample
 from inventory.secrets import SecretValue
 from sinks.influx_transport import V1Transport, V2Transport, WriteFailed, detect_api
 from sinks.lineprotocol import sample_line
-from sinks.spool import DiskSpool
+from sinks.losses import LossLog, describe, measurements_in
+from sinks.spool import DiskSpool, SpoolWriteError
 
 __all__ = ["InfluxConfig", "InfluxWriter", "WriterStats"]
 
@@ -61,6 +71,7 @@ class InfluxConfig:
     spool_policy: str = "drop_oldest"
     reject_retry_s: float = 60.0
     max_backoff_s: float = 30.0
+    spool_retry_s: float = 5.0
 
     def v2_bucket(self) -> str:
         if self.bucket:
@@ -77,6 +88,12 @@ class WriterStats:
     points_skipped: int = 0  # samples with no storable field (all NaN, say)
     retries: int = 0
     spilled_batches: int = 0
+    #: points that could not be kept (spool unwritable and memory full, spool cap, shutdown), by measurement
+    points_dropped: int = 0
+    dropped_by_measurement: dict = field(default_factory=dict)
+    spool_errors: int = 0
+    #: times the supervisor restarted the sender or flush loop after an error
+    restarts: int = 0
     last_error: str = ""
     api: str = ""
     errors_by_status: dict = field(default_factory=dict)
@@ -90,7 +107,13 @@ class InfluxWriter:
         self._lines: list[str] = []
         self._batches: collections.deque[tuple[bytes, int]] = collections.deque()
         self._cache: dict = {}
-        self._spool = DiskSpool(config.spool_dir, config.spool_max_bytes, config.spool_policy) if config.spool_dir else None
+        self._losses = LossLog(log)
+        self._spool_down_since: float | None = None
+        self._spool_retry_at = 0.0
+        self._spool = (DiskSpool(config.spool_dir, config.spool_max_bytes, config.spool_policy, on_drop=self._drop)
+                       if config.spool_dir else None)
+        if self._spool is not None and self._spool.error:
+            self._spool_failed(self._spool.error)
         self._wake = asyncio.Event()
         self._sender: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
@@ -103,8 +126,8 @@ class InfluxWriter:
 
     # ---- public API ---------------------------------------------------------------
     async def start(self) -> "InfluxWriter":
-        self._sender = asyncio.create_task(self._send_loop(), name="influx-sender")
-        self._ticker = asyncio.create_task(self._tick_loop(), name="influx-ticker")
+        self._sender = asyncio.create_task(self._supervised("sender", self._send_loop), name="influx-sender")
+        self._ticker = asyncio.create_task(self._supervised("flush", self._tick_loop), name="influx-ticker")
         return self
 
     def write(self, samples: Iterable[Sample]) -> None:
@@ -167,10 +190,14 @@ class InfluxWriter:
                     pass
         if self._inflight is not None:
             self._give_back(*self._inflight)
+        self._spool_retry_at = 0.0  # one last try of the disk
         self._spill_all()
-        left = sum(p for _, p in self._batches)
-        if left:
-            log.error("InfluxDB writer closed with %d points unsent and no spool configured: they are lost", left)
+        if self._batches:
+            why = ("no spool configured" if self._spool is None
+                   else f"spool {self._spool.dir} unwritable ({self._spool.error})")
+            while self._batches:
+                self._drop(*self._batches.popleft(), f"writer closed with points unsent and {why}")
+        self._losses.flush(time.monotonic())
         if isinstance(self._transport, V2Transport):
             self._transport.close()
 
@@ -192,25 +219,79 @@ class InfluxWriter:
             self._spill_all()
         self._wake.set()
 
+    def _drop(self, payload: bytes | None, points: int, reason: str) -> None:
+        """Count and name a batch that cannot be kept (also the spool's ``on_drop``)."""
+        by = measurements_in(payload) if payload is not None else collections.Counter({"?": points})
+        self.stats.points_dropped += points
+        for m, n in by.items():
+            self.stats.dropped_by_measurement[m] = self.stats.dropped_by_measurement.get(m, 0) + n
+        self._losses.add(by, points, reason, time.monotonic())
+
+    def _spool_failed(self, reason: str) -> None:
+        now = time.monotonic()
+        self.stats.spool_errors += 1
+        self._spool_retry_at = now + self.config.spool_retry_s
+        if self._spool_down_since is None:
+            self._spool_down_since = now
+            assert self._spool is not None
+            log.error("spool %s unwritable (%s): keeping up to %d batches in memory, trying the disk every %gs",
+                      self._spool.dir, reason, self.config.max_memory_batches, self.config.spool_retry_s)
+
+    def _spool_back(self) -> None:
+        assert self._spool is not None and self._spool_down_since is not None
+        self._losses.flush(time.monotonic())
+        dropped = self.stats.dropped_by_measurement
+        log.warning("spool %s writable again after %.0fs; spooling resumed (dropped so far: %d points%s)",
+                    self._spool.dir, time.monotonic() - self._spool_down_since, self.stats.points_dropped,
+                    f": {describe(collections.Counter(dropped))}" if dropped else "")
+        self._spool_down_since = None
+
+    def _trim_memory(self) -> None:
+        """Bounded memory: beyond ``max_memory_batches`` the oldest batches go, counted and named."""
+        while len(self._batches) > self.config.max_memory_batches:
+            why = ("no spool configured" if self._spool is None
+                   else f"spool {self._spool.dir} unwritable ({self._spool.error})")
+            self._drop(*self._batches.popleft(), f"memory queue full and {why}")
+
     def _spill_all(self) -> None:
-        if self._spool is None:
-            if len(self._batches) > self.config.max_memory_batches:
-                # no spool: bounded memory means dropping the oldest, counted
-                while len(self._batches) > self.config.max_memory_batches:
-                    _, pts = self._batches.popleft()
-                    self.stats.points_rejected += pts
-                    log.error("no spool configured and memory queue full: dropped %d points", pts)
-            return
-        while self._batches:
-            payload, points = self._batches.popleft()
-            self._spool.push(payload, points)
-            self.stats.spilled_batches += 1
+        """Move memory batches to the spool, oldest first; never raises."""
+        if self._spool is not None and (self._spool_down_since is None or time.monotonic() >= self._spool_retry_at):
+            while self._batches:
+                payload, points = self._batches[0]
+                try:
+                    self._spool.push(payload, points)
+                except SpoolWriteError as exc:
+                    self._spool_failed(exc.reason)
+                    break
+                self._batches.popleft()
+                self.stats.spilled_batches += 1
+            else:
+                if self._spool_down_since is not None:
+                    self._spool_back()
+        self._trim_memory()
+
+    async def _supervised(self, name: str, loop) -> None:
+        """Run ``loop`` forever: an error restarts it after a second, logged and counted, never silently."""
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.stats.restarts += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("InfluxDB writer %s loop failed (%s: %s); restarting it", name, type(exc).__name__, exc)
+                if name == "sender" and self._inflight is not None:
+                    self._give_back(*self._inflight)
+                self._idle.set()
+                await asyncio.sleep(1.0)
 
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval_s)
             self._cut()
-            if self._failing_since and time.monotonic() - self._failing_since > self.config.spill_after_s:
+            if self._batches and self._failing_since and time.monotonic() - self._failing_since > self.config.spill_after_s:
                 self._spill_all()
 
     def _next(self) -> tuple[str, int | None, bytes, int] | None:
@@ -239,10 +320,13 @@ class InfluxWriter:
         older than everything in the spool, so it goes to the spool's front.
         """
         self._inflight = None
-        if self._spool is not None and len(self._spool):
-            self._spool.push_front(payload, points)
-        else:
-            self._batches.appendleft((payload, points))
+        if self._spool is not None and len(self._spool) and self._spool_down_since is None:
+            try:
+                self._spool.push_front(payload, points)
+                return
+            except SpoolWriteError as exc:
+                self._spool_failed(exc.reason)
+        self._batches.appendleft((payload, points))
 
     def _retry_later(self, source: str) -> None:
         if source == "memory" and self._inflight is not None:

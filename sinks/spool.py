@@ -10,8 +10,15 @@ when counted by series and time).
 
 When the spool is full the policy decides what goes: ``drop_oldest`` (keep
 the newest data, the default for monitoring) or ``drop_newest``; every
-dropped batch is counted in ``dropped_batches``/``dropped_points`` so the
-loss is reported, never silent.
+dropped batch is counted in ``dropped_batches``/``dropped_points`` and handed
+to ``on_drop`` (the writer names and logs it), so the loss is reported, never
+silent.
+
+A disk that is full or read-only is not an exception for the caller to
+stumble on: the directory may be unusable at start (:attr:`error` says why,
+the spool retries on the next push), and a write that fails removes its
+temporary file and raises :class:`SpoolWriteError` with the reason, so the
+writer can keep the batch in memory and count what it finally cannot keep.
 """
 from __future__ import annotations
 
@@ -19,10 +26,11 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from sinks.durable import fsync_dir, write_atomically
 
-__all__ = ["DiskSpool", "SpoolFull"]
+__all__ = ["DiskSpool", "SpoolFull", "SpoolWriteError"]
 
 _SUFFIX = ".lp.gz"
 _FIRST_SEQ = 10**12
@@ -30,6 +38,18 @@ _FIRST_SEQ = 10**12
 
 class SpoolFull(Exception):
     pass
+
+
+class SpoolWriteError(Exception):
+    """The disk refused a batch (full, read-only, gone); ``reason`` is the OS's word for it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -40,20 +60,36 @@ class _Entry:
 
 
 class DiskSpool:
-    def __init__(self, directory: str | Path, max_bytes: int = 1 << 30, policy: str = "drop_oldest") -> None:
+    def __init__(self, directory: str | Path, max_bytes: int = 1 << 30, policy: str = "drop_oldest",
+                 on_drop: Callable[[bytes | None, int, str], None] | None = None) -> None:
         if policy not in ("drop_oldest", "drop_newest"):
             raise ValueError("spool policy must be drop_oldest or drop_newest")
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
         self.max_bytes = max_bytes
         self.policy = policy
         self.dropped_batches = 0
         self.dropped_points = 0
+        #: why the directory is unusable ("Read-only file system"), or "" when it is fine
+        self.error = ""
+        self._on_drop = on_drop
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._bytes = 0
-        self._recover()
+        self._next = _FIRST_SEQ
+        self._ready = False
+        self._open()
+
+    def _open(self) -> bool:
+        """Create the 0700 directory and recover what it holds; False (and :attr:`error`) if the disk refuses."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.dir, 0o700)
+            self._recover()
+        except OSError as exc:
+            self.error = _reason(exc)
+            return False
+        self.error, self._ready = "", True
+        return True
 
     def _recover(self) -> None:
         for tmp in self.dir.glob("*.tmp"):
@@ -93,25 +129,42 @@ class DiskSpool:
         """Put a batch back before the oldest one (it was in flight and failed)."""
         self._store(payload, points, front=True)
 
+    def _dropped(self, payload: bytes | None, points: int, reason: str = "") -> None:
+        self.dropped_batches += 1
+        self.dropped_points += points
+        if self._on_drop is not None:
+            self._on_drop(payload, points, reason or f"spool {self.dir} full ({self.max_bytes >> 20} MiB cap, {self.policy})")
+
     def _store(self, payload: bytes, points: int, *, front: bool) -> None:
+        """Raises :class:`SpoolWriteError` (nothing left behind) when the disk refuses the batch."""
         with self._lock:
+            if not self._ready and not self._open():
+                raise SpoolWriteError(self.error)
             while self._entries and self._bytes + len(payload) > self.max_bytes:
                 if self.policy == "drop_newest":
-                    self.dropped_batches += 1
-                    self.dropped_points += points
+                    self._dropped(payload, points)
                     return
                 oldest = self._entries.pop(0)
-                self._path(oldest).unlink(missing_ok=True)
+                path = self._path(oldest)
+                try:
+                    old_payload: bytes | None = path.read_bytes() if self._on_drop else None
+                except OSError:
+                    old_payload = None
+                path.unlink(missing_ok=True)
                 self._bytes -= oldest.size
-                self.dropped_batches += 1
-                self.dropped_points += oldest.points
+                self._dropped(old_payload, oldest.points)
             if front and self._entries:
                 entry = _Entry(self._entries[0].seq - 1, points, len(payload))
             else:
                 entry = _Entry(self._next, points, len(payload))
                 self._next += 1
             final = self._path(entry)
-            write_atomically(final, payload, tmp=final.with_suffix(".tmp"))
+            try:
+                write_atomically(final, payload, tmp=final.with_suffix(".tmp"))
+            except OSError as exc:
+                self.error = _reason(exc)
+                raise SpoolWriteError(self.error) from None
+            self.error = ""
             if front:
                 self._entries.insert(0, entry)
             else:
@@ -121,10 +174,15 @@ class DiskSpool:
     def peek(self) -> tuple[int, bytes, int] | None:
         """The oldest batch as (seq, payload, points), without removing it."""
         with self._lock:
-            if not self._entries:
-                return None
-            e = self._entries[0]
-            return e.seq, self._path(e).read_bytes(), e.points
+            while self._entries:
+                e = self._entries[0]
+                try:
+                    return e.seq, self._path(e).read_bytes(), e.points
+                except OSError as exc:  # removed or unreadable behind our back: say so, go on
+                    self._entries.pop(0)
+                    self._bytes -= e.size
+                    self._dropped(None, e.points, f"spool file {self._path(e).name} unreadable ({_reason(exc)})")
+            return None
 
     def remove(self, seq: int) -> None:
         with self._lock:

@@ -127,3 +127,31 @@ def test_outage_spools_to_disk_and_replays_in_order(influx_server, influx_db, tm
     assert w.stats.points_written >= 700
     assert _count(influx_server, influx_db) == 700  # 100 + 10*60, each point once
     assert not list(spool.glob("*.lp.gz"))
+
+
+def test_a_failing_flush_loop_is_restarted_and_says_so(influx_server, influx_db, caplog):
+    """The flush loop's first tick raises (a bug, a disk error): the supervisor restarts it, logs it
+    once, and every point still arrives."""
+    async def run():
+        w = await InfluxWriter(InfluxConfig(url=influx_server.url, database=influx_db, api="v1",
+                                            flush_interval_s=0.1)).start()
+        real_cut, calls = w._cut, []
+
+        def cut_failing_once(limit=None):
+            calls.append(limit)
+            if len(calls) == 1:
+                raise OSError(28, "No space left on device")
+            real_cut(limit)
+
+        w._cut = cut_failing_once
+        w.write(_samples(30))
+        deadline = asyncio.get_running_loop().time() + 20
+        while w.stats.points_written < 30 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await w.close()
+        return w
+
+    w = asyncio.run(run())
+    assert w.stats.restarts == 1 and w.stats.points_written == 30
+    lines = [r.getMessage() for r in caplog.records if "loop failed" in r.getMessage()]
+    assert lines == ["InfluxDB writer flush loop failed (OSError: [Errno 28] No space left on device); restarting it"]

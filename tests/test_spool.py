@@ -85,3 +85,22 @@ def test_kill_9_mid_write_leaves_only_whole_batches(tmp_path):
         values.append(int(lines[0].split(b"=")[1].split(b"i")[0]))
         sp.remove(seq)
     assert values == list(range(len(values)))  # in order, none missing, none twice
+
+
+def test_a_full_disk_refuses_the_batch_whole_and_leaves_no_temporary(tmp_path):
+    import pytest
+
+    from sinks.spool import SpoolWriteError
+    from testkit.tmpfs import Tmpfs
+
+    with Tmpfs(tmp_path / "disk", size_kib=64) as disk:
+        sp = DiskSpool(disk.path / "spool")
+        filler = disk.fill()
+        big = os.urandom(16 << 10)  # incompressible, bigger than any page left
+        with pytest.raises(SpoolWriteError) as err:
+            sp.push(big, 1)
+        assert err.value.reason == "No space left on device" and sp.error == err.value.reason
+        assert len(sp) == 0 and list((disk.path / "spool").iterdir()) == []
+        filler.unlink()
+        sp.push(big, 1)
+        assert len(sp) == 1 and sp.error == "" and DiskSpool(disk.path / "spool").points == 1
