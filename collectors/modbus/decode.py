@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from collectors.modbus.orders import ORDERS
+from contract.states import RAW_SUFFIX, UNKNOWN
 
 __all__ = ["TYPE_WIDTH", "STRUCT_FORMAT", "register_count", "decode_raw", "Decoder", "DecodeError"]
 
@@ -90,6 +91,8 @@ class Decoder:
     as_int: bool
     fast: struct.Struct | None = None
     divisor: float | None = None
+    #: enum word -> contract.states vocabulary word; the vendor word then goes to ``<field>_raw``
+    states: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.fast is None and self.type != "bool":
@@ -130,7 +133,10 @@ class Decoder:
             return out
         if self.enum is not None:
             state = self.enum.get(int(raw))
-            return {self.field: state if state is not None else f"unknown({int(raw)})"}
+            word = state if state is not None else f"unknown({int(raw)})"
+            if self.states is not None:
+                return {self.field: self.states.get(word, UNKNOWN), self.field + RAW_SUFFIX: word}
+            return {self.field: word}
         if isinstance(raw, float) and not math.isfinite(raw):
             raise DecodeError(f"{self.field}: device sent {raw} (not a number)")
         value = (raw / self.divisor if self.divisor else raw * self.scale) + self.offset

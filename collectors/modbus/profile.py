@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collectors.modbus.decode import TYPE_WIDTH, Decoder, register_count
+from contract.states import VOCABULARIES, mapping_problems
 from inventory.yaml_lines import YamlProblem, load_with_lines, read_limited
 
 __all__ = ["Point", "Profile", "ProfileError", "load_profile", "load_profile_text", "profile_names", "PROFILE_DIR"]
@@ -53,6 +54,9 @@ class Point(_Strict):
     measurement: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     enum: dict[int, str] | None = None
+    #: contract.states vocabulary the enum's words map onto; ``states`` maps the words that are not already its own
+    vocabulary: str | None = None
+    states: dict[str, str] | None = None
     bits: dict[int, str] | None = None
     doc: str = ""
 
@@ -92,6 +96,18 @@ class Point(_Strict):
             raise ValueError("field is required (only a bitfield with bits: may omit it)")
         if self.enum is not None and (self.type.startswith("float") or self.type.startswith("string")):
             raise ValueError("enum: needs an integer type")
+        if self.vocabulary is None:
+            if self.states is not None:
+                raise ValueError("states: needs vocabulary: (the contract.states vocabulary its words belong to)")
+            if self.enum is not None and self.field == "state":
+                raise ValueError(f"a state field needs vocabulary: (one of {', '.join(sorted(VOCABULARIES))}), "
+                                 "see docs/conventions.md")
+        else:
+            if self.enum is None:
+                raise ValueError("vocabulary: needs enum: (the vendor's words to map)")
+            problems = mapping_problems(self.vocabulary, self.enum.values(), self.states or {})
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -105,6 +121,8 @@ class Point(_Strict):
         return Decoder(
             field=self.field, type=self.type, order=self.order, scale=self.scale, offset=self.offset,
             convert=self.convert, enum=self.enum, bits=self.bits, width=self.width, as_int=as_int,
+            states=None if self.vocabulary is None or self.enum is None
+            else {w: (self.states or {}).get(w, w) for w in self.enum.values()},
         )
 
 

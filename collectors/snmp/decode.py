@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from contract.sample import Sample
+from contract.states import RAW_SUFFIX, UNKNOWN
 from collectors.snmp.counters import CounterState
 from collectors.snmp.profiles import Group, Profile, ValueSpec
 
@@ -149,6 +150,9 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                 if val is not None:
                     if spec.tag:
                         continue
+                    if spec.states is not None:  # vendor word kept beside the vocabulary word
+                        fields[spec.field + RAW_SUFFIX] = val
+                        val = spec.states.get(val, UNKNOWN)
                     fields[spec.field] = val
                     if flag:
                         fields[flag] = True
@@ -239,6 +243,9 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                                    divisor=aux(spec.divisor_from, idx) if spec.divisor_from else None,
                                    counters=counters, ckey=(device_id, g.measurement, spec.field, col.oid, idx))
                 if val is not None:
+                    if spec.states is not None:
+                        fields[spec.field + RAW_SUFFIX] = val
+                        val = spec.states.get(val, UNKNOWN)
                     fields[spec.field] = val
                     if flag:
                         fields[flag] = True

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from contract.states import VOCABULARIES, mapping_problems
 from inventory.yaml_lines import YamlProblem, load_with_lines, read_limited
 
 __all__ = ["ProfileError", "ValueSpec", "Group", "Profile", "load_profile", "load_profiles",
@@ -64,6 +65,8 @@ class ValueSpec:
     units: dict | None = None
     optional: bool = False
     simple: bool = False                # plain number x multiply / divide: the decoder's fast path
+    vocabulary: str | None = None       # contract.states vocabulary the enum's words map onto
+    states: dict | None = None          # vendor word -> vocabulary word (complete; unknown(n) -> unknown)
 
     @property
     def factor(self) -> float:
@@ -125,7 +128,32 @@ class _Ctx:
 
 
 _SPEC_KEYS = {"field", "tag", "type", "multiply", "divide", "convert", "invalid", "enum", "counter",
-              "decimals_from", "divisor_from", "units_from", "units", "optional", "col", "oid", "by_index"}
+              "decimals_from", "divisor_from", "units_from", "units", "optional", "col", "oid", "by_index",
+              "vocabulary", "states"}
+
+
+def _vocabulary(c: _Ctx, d: dict, p: tuple, enum: dict | None) -> tuple[str | None, dict | None]:
+    """``vocabulary:`` + ``states:``: the enum's vendor words mapped onto a contract.states vocabulary."""
+    vocabulary, states = d.get("vocabulary"), d.get("states") or {}
+    if vocabulary is None:
+        if "states" in d:
+            c.err(p + ("states",), "needs vocabulary: (the contract.states vocabulary its words belong to)")
+        elif enum and d.get("field") == "state":
+            c.err(p + ("vocabulary",), "a state field needs vocabulary: (one of "
+                                        f"{', '.join(sorted(VOCABULARIES))}), see docs/conventions.md")
+        return None, None
+    if not enum:
+        c.err(p + ("vocabulary",), "needs enum: (the vendor's words to map)")
+        return None, None
+    if not isinstance(states, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in states.items()):
+        c.err(p + ("states",), "must map the enum's vendor words to vocabulary words")
+        return None, None
+    problems = mapping_problems(str(vocabulary), enum.values(), states)
+    for msg in problems:
+        c.err(p + ("vocabulary" if msg.startswith("unknown vocabulary") else "states",), msg)
+    if problems:
+        return None, None
+    return str(vocabulary), {w: states.get(w, w) for w in enum.values()}
 
 
 def _spec(c: _Ctx, d: Any, p: tuple, table: str | None, need_target: bool = True) -> ValueSpec | None:
@@ -161,6 +189,7 @@ def _spec(c: _Ctx, d: Any, p: tuple, table: str | None, need_target: bool = True
     if enum is not None and (not isinstance(enum, dict) or not all(isinstance(k, int) for k in enum)):
         c.err(p + ("enum",), "must map integers to strings")
         enum = None
+    vocabulary, states = _vocabulary(c, d, p, enum)
     counter = d.get("counter")
     if counter is not None and counter not in (0, 31, 32, 64):
         c.err(p + ("counter",), "must be 32 or 64 (wrap width in bits), 31 for INTEGER, 0 for reset detection only")
@@ -189,7 +218,7 @@ def _spec(c: _Ctx, d: Any, p: tuple, table: str | None, need_target: bool = True
         field=fld, tag=tag, type=typ, multiply=nums["multiply"], divide=nums["divide"], convert=conv,
         invalid=frozenset(inv), enum=dict(enum) if enum else None, counter=counter,
         decimals_from=rel("decimals_from"), divisor_from=rel("divisor_from"), units_from=rel("units_from"),
-        units=units, optional=bool(d.get("optional", False)),
+        units=units, optional=bool(d.get("optional", False)), vocabulary=vocabulary, states=states,
         simple=(typ == "number" and not tag and counter is None and conv is None and not d.get("decimals_from")
                 and not d.get("divisor_from") and not d.get("units_from")),
     )

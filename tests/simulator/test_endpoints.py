@@ -85,7 +85,7 @@ def test_ups_on_battery_shows_on_the_wire(twin, twin_site):
         twin.call(twin.twin.step)
         samples = _poll(twin_site, "ups-1b")
         # UPS-MIB upsOutputSource: battery(5)
-        assert _output_state(samples) == "battery"
+        assert _output_state(samples) == "battery"  # the ups_output vocabulary word (contract.states)
     finally:
         twin.call(twin.twin.clear, "ups_on_battery", "ups-1b")
         twin.call(twin.twin.step)

@@ -111,3 +111,31 @@ def test_later_scalar_wins_and_fallback_used_when_preferred_missing():
     assert not probs and battery.fields == {"charge_pct": 97.0, "runtime_s": 3600.0}
     new_card, _ = decode(prof, Fetched(gets={adv: 97, hp: 975, rt: 360000}), {}, 1)
     assert [s for s in new_card if s.tags.get("stage") == "battery"][0].fields["charge_pct"] == 97.5
+
+
+def test_state_words_outside_the_vocabulary_are_a_load_error(tmp_path):
+    p = tmp_path / "v.yaml"
+    p.write_text("name: v\ngroups:\n  - measurement: ups\n    tags: {stage: output}\n    scalars:\n"
+                 "      - {oid: 1.3.6.1.4.1.9.1.0, field: state, enum: {1: onLine, 2: onBattery},\n"
+                 "         vocabulary: ups_output, states: {onLine: normal, onBattery: on_battery}}\n")
+    with pytest.raises(ProfileError) as ei:
+        load_profile(p)
+    msg = str(ei.value)
+    assert f"{p}:7: groups[0].scalars[0].states: 'onBattery' maps onto" in msg and "'on_battery', which is not in vocabulary ups_output" in msg
+    p.write_text(p.read_text().replace("ups_output", "ups_outlet"))
+    with pytest.raises(ProfileError, match="unknown vocabulary 'ups_outlet'"):
+        load_profile(p)
+    p.write_text(p.read_text().replace(",\n         vocabulary: ups_outlet, states: {onLine: normal, onBattery: on_battery}", ""))
+    with pytest.raises(ProfileError, match=r"groups\[0\].scalars\[0\].vocabulary: a state field needs vocabulary"):
+        load_profile(p)
+
+
+def test_vocabulary_word_and_vendor_word_both_decoded(tmp_path):
+    p = tmp_path / "v.yaml"
+    p.write_text("name: v\ngroups:\n  - measurement: ups\n    tags: {stage: output}\n    scalars:\n"
+                             "      - {oid: 1.3.6.1.4.1.9.1.0, field: state, enum: {2: onLine, 3: onBattery},\n"
+                             "         vocabulary: ups_output, states: {onLine: normal, onBattery: battery}}\n")
+    prof = load_profile(p)
+    for raw, want in ((3, ("battery", "onBattery")), (2, ("normal", "onLine")), (9, ("unknown", "unknown(9)"))):
+        (s,), _ = decode(prof, Fetched(gets={"1.3.6.1.4.1.9.1.0": raw}), {"device": "u"}, 1)
+        assert (s.fields["state"], s.fields["state_raw"]) == want

@@ -104,10 +104,36 @@ def test_engines_give_identical_samples(snmpsim, name):
 
 
 def test_profiles_states(snmpsim):
-    """States decode to the vendor MIB's names."""
+    """States decode to the contract.states vocabulary, the vendor MIB's name kept in <field>_raw."""
     samples, _ = poll_cached("apc_ap8959eu3", snmpsim.port, "gufo")
     outlets = {s.tags["outlet"]: s.fields["state"] for s in samples if "outlet" in s.tags}
     assert outlets["23"] == "off" and outlets["1"] == "on" and len(outlets) == 24
     samples, _ = poll_cached("cyberpower", snmpsim.port, "gufo")
     out = [s for s in samples if s.tags.get("stage") == "output"][0]
-    assert out.fields["state"] == "onLine"
+    assert out.fields["state"] == "normal" and out.fields["state_raw"] == "onLine"
+
+
+# (recording, stage, field) -> (vocabulary word, the vendor's word in <field>_raw), from the recorded integers
+UPS_STATES = {
+    ("apc_smt750x-nmc2", "output", "state"): ("normal", "onLine"),             # upsBasicOutputStatus 2
+    ("apc_smt750x-nmc2", "battery", "replace"): ("ok", "ok"),                  # upsAdvBatteryReplaceIndicator 1
+    ("eaton-mgeups_93ps", "output", "state"): ("normal", "normal"),            # UPS-MIB upsOutputSource 3
+    ("eaton-mgeups_93ps", "battery", "state"): ("normal", "batteryNormal"),    # upsBatteryStatus 2
+    ("eatonups", "output", "state"): ("normal", "normal"),                     # XUPS xupsOutputSource 3
+    ("eatonups", "battery", "state"): ("normal", "batteryResting"),            # xupsBatteryAbmStatus 4
+    ("cyberpower", "output", "state"): ("normal", "onLine"),                   # upsBaseOutputStatus 2
+    ("cyberpower", "battery", "state"): ("normal", "normal"),                  # upsBaseBatteryStatus 2
+    ("cyberpower", "input", "state"): ("normal", "normal"),                    # upsAdvanceInputStatus 1
+}
+
+
+def test_ups_states_use_the_vocabulary_for_every_vendor(snmpsim):
+    """Four UPS MIBs, one vocabulary: the same rule (state == 'battery') serves them all."""
+    from contract.states import UPS_OUTPUT, VOCABULARIES
+
+    for (name, stage, field), (word, raw) in UPS_STATES.items():
+        samples, _ = poll_cached(name, snmpsim.port, "gufo")
+        (s,) = [s for s in samples if s.measurement == "ups" and s.tags.get("stage") == stage and field in s.fields]
+        assert (s.fields[field], s.fields[field + "_raw"]) == (word, raw), (name, stage, field)
+        if stage == "output":
+            assert s.fields[field] in VOCABULARIES[UPS_OUTPUT]
