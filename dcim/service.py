@@ -10,6 +10,7 @@ samples, added with :meth:`add_consumer`; the service knows nothing of them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -151,6 +152,10 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     await service.start()
     for start in starts:
         await start()
+    # the inventory and what was built from it live until exit: keep them out of the
+    # garbage collector's full scans (on the full site a scan walks millions of objects
+    # and stalls the loop for up to a second, at random)
+    gc.freeze()
     loop = asyncio.get_running_loop()
     end = None if duration is None else loop.time() + duration
     while not stop.is_set():

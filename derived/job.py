@@ -2,7 +2,9 @@
 
 ``consume`` runs on the collectors' hot path (every poll result goes through
 it), so it only stores numbers in a dict; the arithmetic happens in
-``compute``, which the service calls once per interval.  Readings older than
+``compute``, which the service calls once per interval: one pass over the
+latest readings into per-device sums, then lookups driven by a
+:class:`~derived.chain_plan.ChainPlan` built once from the inventory.  Readings older than
 ``stale_s`` are left out of a computation (and so counted as ``missing``):
 a meter that stopped answering must not keep a PUE looking healthy.
 """
@@ -14,7 +16,8 @@ from contract.sample import Sample
 from inventory.model import Site
 from inventory.topology import PowerGraph
 
-from derived.power_chain import IDENTITY_TAGS, ReadingKey, compute_all
+from derived.chain_plan import ChainPlan
+from derived.power_chain import IDENTITY_TAGS, ReadingIndex, ReadingKey, compute_all, selections
 
 __all__ = ["DerivedMetrics", "INPUT_MEASUREMENTS"]
 
@@ -27,36 +30,66 @@ class DerivedMetrics:
         self.site = site
         interval = max([site.defaults.interval_s] + [d.interval_s or 0 for d in site.all_devices()])
         self.stale_ns = int((stale_s if stale_s is not None else 3 * interval) * 1e9)
-        self.graph = PowerGraph(site)  # the inventory does not change while the job runs
-        self._latest: dict[ReadingKey, tuple[float, int]] = {}
+        # the inventory does not change while the job runs: its graph and plan are built once
+        self.graph = PowerGraph(site)
+        self.plan = ChainPlan(site, self.graph)
+        self._groups: dict[tuple[str, tuple], dict[str, tuple[float, int]]] = {}
+        self._ignored: set[tuple[str, tuple]] = set()
         self._last_tick = float("-inf")
         self.consumed = 0
 
     def consume(self, samples: list[Sample]) -> None:
-        """Keep the latest numeric ``power_w``-like value per series (cheap: no computation)."""
-        latest = self._latest
+        """Keep the latest numeric ``power_w`` per series that a derived sum counts (cheap: no computation).
+
+        Series no sum counts (PDU outlets, UPS input, pumps...) are not kept: on the full
+        site they are a quarter of the samples, and keeping them only made ``compute``
+        skip them again every interval.  Whether a series counts depends only on its
+        measurement and component tags, so readings are kept grouped by those
+        (``(measurement, tags) -> device -> (value, time)``): the answer is worked out once
+        per group, and ``compute`` walks each group with the sums it feeds in hand.
+        """
+        groups = self._groups
+        consumed = 0
         for s in samples:
-            if s.measurement not in INPUT_MEASUREMENTS:
+            meas = s.measurement
+            if meas not in INPUT_MEASUREMENTS:
                 continue
-            dev = s.tags.get("device")
+            tags = s.tags
+            dev = tags.get("device")
             if dev is None:
                 continue
-            comp = tuple(sorted((k, v) for k, v in s.tags.items() if k not in IDENTITY_TAGS))
-            for field, value in s.fields.items():
-                if field.endswith("_w") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    key = (s.measurement, dev, comp, field)
-                    prev = latest.get(key)
-                    if prev is None or prev[1] <= s.time_ns:
-                        latest[key] = (float(value), s.time_ns)
-            self.consumed += 1
+            consumed += 1
+            value = s.fields.get("power_w")
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            ck = (meas, tuple(sorted((k, v) for k, v in tags.items() if k not in IDENTITY_TAGS)))
+            group = groups.get(ck)
+            if group is None:
+                if ck in self._ignored:
+                    continue
+                if not selections(*ck):
+                    self._ignored.add(ck)
+                    continue
+                group = groups[ck] = {}
+            prev = group.get(dev)
+            if prev is None or prev[1] <= s.time_ns:
+                group[dev] = (float(value), s.time_ns)
+        self.consumed += consumed
 
     def readings(self, now_ns: int) -> dict[ReadingKey, float]:
-        """The snapshot ``compute`` uses: fresh readings only."""
+        """The fresh readings ``compute`` counts, keyed ``(measurement, device, tags, "power_w")``."""
         oldest = now_ns - self.stale_ns
-        return {k: v for k, (v, t) in self._latest.items() if t >= oldest}
+        return {(meas, dev, comp, "power_w"): v for (meas, comp), group in self._groups.items()
+                for dev, (v, t) in group.items() if t >= oldest}
+
+    @property
+    def series(self) -> int:
+        """How many series are kept (the size of one ``compute`` pass)."""
+        return sum(len(g) for g in self._groups.values())
 
     def compute(self, now_ns: int) -> list[Sample]:
-        return compute_all(self.site, self.readings(now_ns), now_ns, self.graph)
+        """Every derived sample from the fresh readings (one pass over them, then lookups)."""
+        return compute_all(self.plan, ReadingIndex.from_groups(self._groups, now_ns - self.stale_ns), now_ns)
 
     def tick(self, interval_s: float, *consumers) -> None:
         """Compute when ``interval_s`` has passed since the last time (call it often) and hand

@@ -38,13 +38,15 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from contract.sample import Sample
-from inventory.model import Device, Site
+from inventory.model import Site
 from inventory.topology import PowerGraph
 
+from derived.chain_plan import COOLING_KINDS, IT_NODE_KINDS, PDU_KINDS, ChainPlan, usable_capacity
+
 __all__ = [
-    "IDENTITY_TAGS", "ReadingKey", "Readings", "Derived", "ReadingIndex", "usable_capacity",
+    "IDENTITY_TAGS", "ReadingKey", "Readings", "Derived", "ReadingIndex", "ChainPlan", "usable_capacity",
     "facility_power", "it_power", "cooling_power", "renewable_power", "capacity_samples",
-    "power_samples", "compute_all",
+    "power_samples", "compute_all", "selections",
 ]
 
 #: tags that say *where* a device is or *what* it is, not which part of it
@@ -53,11 +55,9 @@ IDENTITY_TAGS = frozenset({"site", "hall", "row", "rack", "device", "vendor", "m
 ReadingKey = tuple[str, str, tuple[tuple[str, str], ...], str]
 Readings = Mapping[ReadingKey, float]
 
-_COOLING_KINDS = ("chiller", "cdu", "crah", "crac", "dry_cooler", "cooling_tower")
-_PDU_KINDS = ("pdu", "rpp", "busway")
-_IT_NODE_KINDS = ("gpu_node", "server")
 _NOT_INLET = frozenset({"outlet", "branch", "bank", "sensor"})
 _NOT_WHOLE_DEVICE = frozenset({"pump", "fan", "sensor", "compressor", "outlet", "branch", "bank", "gpu", "psu"})
+_COOLING = frozenset(COOLING_KINDS)
 
 
 @dataclass(frozen=True)
@@ -73,33 +73,101 @@ class Derived:
         return ",".join(self.sources)
 
 
+def selections(measurement: str, comp: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The named sums a ``power_w`` series of ``measurement`` with component tags ``comp``
+    counts in (empty: no derived quantity reads it)."""
+    keys = {k for k, _ in comp}
+    out: list[str] = []
+    if measurement == "meter":
+        out.append("meter")
+    elif measurement == "pdu":
+        if not keys & _NOT_INLET:
+            out.append("inlet")
+    elif measurement == "ups":
+        c = dict(comp)
+        if c.get("stage", c.get("section")) == "output":
+            out.append("output")
+    elif measurement == "node":
+        if not keys - {"source"}:
+            out.append("total")
+        if "psu" in keys and not keys & {"gpu", "fan", "sensor"}:
+            out.append("psu")
+    elif measurement == "gpu":
+        if "gpu" in keys:
+            out.append("gpus")
+    if measurement in _COOLING and not keys & _NOT_WHOLE_DEVICE:
+        out.append("whole")
+    return tuple(out)
+
+
 class ReadingIndex:
-    """Readings grouped by (measurement, device) so per-device sums are cheap."""
+    """Per-device sums of the selections derived metrics use, built in one pass over the readings.
 
-    def __init__(self, readings: Readings) -> None:
-        idx: dict[tuple[str, str], list[tuple[dict[str, str], str, float]]] = defaultdict(list)
-        for (meas, dev, comp, fld), value in readings.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            idx[(meas, dev)].append((dict(comp), fld, float(value)))
-        self._idx = dict(idx)
+    A series without a ``phase`` tag is a total; when a device only reports
+    per-phase values (UPS output, some meters) their sum is the total.  Which
+    sums a series counts in depends only on its measurement and component tags,
+    of which a site has a few hundred distinct sets: that is worked out once per
+    set, so the pass costs two dict lookups and two additions per reading.
+    """
 
-    def power(self, measurement: str, device: str, select: Callable[[dict[str, str]], bool] = lambda c: True,
-              field: str = "power_w") -> float | None:
-        """Whole-device ``field`` among the entries ``select`` keeps.
+    def __init__(self, readings: Readings | None = None) -> None:
+        #: (measurement, selection) -> device -> [whole sum, wholes, phase sum, phases]
+        self._sums: dict[tuple[str, str], dict[str, list]] = {}
+        if readings:
+            groups: dict[tuple[str, tuple], dict[str, tuple[float, int]]] = {}
+            for (meas, dev, comp, fld), v in readings.items():
+                if fld == "power_w" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    groups.setdefault((meas, comp), {})[dev] = (float(v), 0)
+            self._add(groups, 0)
 
-        A series without a ``phase`` tag is a total; when a device only reports
-        per-phase values (UPS output, some meters) their sum is the total.
-        """
-        entries = [(c, v) for c, f, v in self._idx.get((measurement, device), ()) if f == field and select(c)]
-        whole = [v for c, v in entries if "phase" not in c]
-        if whole:
-            return sum(whole)
-        parts = [v for c, v in entries if "phase" in c]
-        return sum(parts) if parts else None
+    @classmethod
+    def from_groups(cls, groups: Mapping[tuple[str, tuple], Mapping[str, tuple[float, int]]],
+                    oldest_ns: int) -> "ReadingIndex":
+        """The index of ``power_w`` readings grouped ``(measurement, component tags) -> device ->
+        (value, time)`` (how :class:`~derived.job.DerivedMetrics` keeps them), counting only those
+        no older than ``oldest_ns``."""
+        idx = cls()
+        idx._add(groups, oldest_ns)
+        return idx
 
-    def has(self, measurement: str, device: str) -> bool:
-        return (measurement, device) in self._idx
+    def _add(self, groups: Mapping[tuple[str, tuple], Mapping[str, tuple[float, int]]], oldest_ns: int) -> None:
+        sums = self._sums
+        for (meas, comp), devices in groups.items():
+            phase = any(k == "phase" for k, _ in comp)
+            for name in selections(meas, comp):
+                table = sums.setdefault((meas, name), {})
+                for dev, (value, t) in devices.items():
+                    if t < oldest_ns:
+                        continue
+                    acc = table.get(dev)
+                    if acc is None:
+                        table[dev] = [0.0, 0, value, 1] if phase else [value, 1, 0.0, 0]
+                    elif phase:
+                        acc[2] += value
+                        acc[3] += 1
+                    else:
+                        acc[0] += value
+                        acc[1] += 1
+
+    def table(self, measurement: str, selection: str) -> Callable[[str], float | None]:
+        """``device -> whole-device power`` in one named selection (see :func:`selections`)."""
+        sums = self._sums.get((measurement, selection), {})
+
+        def value(device: str) -> float | None:
+            acc = sums.get(device)
+            if acc is None:
+                return None
+            if acc[1]:
+                return acc[0]
+            return acc[2] if acc[3] else None
+        return value
+
+    def selected(self, measurement: str, device: str, selection: str) -> float | None:
+        return self.table(measurement, selection)(device)
+
+
+def _plan(site: Site | ChainPlan) -> ChainPlan:
+    return site if isinstance(site, ChainPlan) else ChainPlan(site)
 
 
 def _sum(ids: Iterable[str], value_of: Callable[[str], float | None]) -> Derived:
@@ -114,173 +182,94 @@ def _sum(ids: Iterable[str], value_of: Callable[[str], float | None]) -> Derived
     return Derived(total if sources else None, tuple(sources), missing)
 
 
-# -- inventory selections -----------------------------------------------------------
-def _active(dev: Device, today: dt.date | None) -> bool:
-    m = dev.meter
-    if m is None or today is None:
-        return True
-    if m.commissioned and m.commissioned > today:
-        return False
-    return not (m.decommissioned and m.decommissioned <= today)
-
-
-def _hall_of(site: Site, dev: Device) -> str | None:
-    """A meter belongs to its own hall, or to the hall of the device it measures."""
-    if dev.hall:
-        return dev.hall
-    if dev.measures and site.has_device(dev.measures):
-        return site.device(dev.measures).hall
-    return None
-
-
-def _meters(site: Site, role: str, hall: str | None, today: dt.date | None, category: int | None = None) -> list[str]:
-    out = []
-    for d in site.all_devices():
-        if d.kind != "meter" or d.meter is None or d.meter.role != role or not _active(d, today):
-            continue
-        if category is not None and d.meter.category != category:
-            continue
-        if hall is not None and _hall_of(site, d) != hall:
-            continue
-        out.append(d.id)
-    return out
-
-
-def _devices(site: Site, kinds: tuple[str, ...], hall: str | None) -> list[str]:
-    return [d.id for d in site.all_devices() if d.kind in kinds and (hall is None or d.hall == hall)]
-
-
 # -- reading selectors --------------------------------------------------------------
 def _meter_w(idx: ReadingIndex) -> Callable[[str], float | None]:
-    return lambda dev: idx.power("meter", dev)
+    return idx.table("meter", "meter")
 
 
 def _pdu_inlet_w(idx: ReadingIndex) -> Callable[[str], float | None]:
-    return lambda dev: idx.power("pdu", dev, lambda c: not (c.keys() & _NOT_INLET))
+    return idx.table("pdu", "inlet")
 
 
 def _ups_output_w(idx: ReadingIndex) -> Callable[[str], float | None]:
-    return lambda dev: idx.power("ups", dev, lambda c: c.get("stage", c.get("section")) == "output")
+    return idx.table("ups", "output")
 
 
-def _whole_device_w(idx: ReadingIndex, measurement: str) -> Callable[[str], float | None]:
-    return lambda dev: idx.power(measurement, dev, lambda c: not (c.keys() & _NOT_WHOLE_DEVICE))
-
-
-def _node_input_w(site: Site, idx: ReadingIndex) -> Callable[[str], float | None]:
+def _node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | None]:
     """A node's input power: its own ``node`` series, else its BMC's (a ``server`` whose
     ``labels.node`` names it), else the sum of its GPUs' power.  A chassis total
     (no component tag) wins over per-PSU inputs, which win over nothing."""
-    bmcs: dict[str, list[str]] = defaultdict(list)
-    for d in site.all_devices():
-        if d.labels.get("node") and d.labels["node"] != d.id:
-            bmcs[d.labels["node"]].append(d.id)
+    bmcs = plan.bmcs
+    node_total, node_psu, gpus = idx.table("node", "total"), idx.table("node", "psu"), idx.table("gpu", "gpus")
 
     def node_power(dev: str) -> float | None:
-        total = idx.power("node", dev, lambda c: not (c.keys() - {"source"}))
+        total = node_total(dev)
         if total is not None:
             return total
-        return idx.power("node", dev, lambda c: "psu" in c and not (c.keys() & {"gpu", "fan", "sensor"}))
+        return node_psu(dev)
 
     def value(dev: str) -> float | None:
-        for source in [dev] + bmcs.get(dev, []):
+        v = node_power(dev)
+        if v is not None:
+            return v
+        for source in bmcs.get(dev, ()):
             v = node_power(source)
             if v is not None:
                 return v
-        return idx.power("gpu", dev, lambda c: "gpu" in c)
+        return gpus(dev)
     return value
 
 
 # -- the quantities -----------------------------------------------------------------
-def facility_power(site: Site, idx: ReadingIndex, hall: str | None = None, today: dt.date | None = None) -> Derived:
+def facility_power(site: Site | ChainPlan, idx: ReadingIndex, hall: str | None = None,
+                   today: dt.date | None = None) -> Derived:
     """Σ boundary meters.  A hall without its own boundary meters gets the site's
     total when it is the site's only hall (exact), otherwise nothing (an
     allocation would make every hall's PUE equal and hide the truth)."""
-    ids = _meters(site, "boundary", hall, today)
+    plan = _plan(site)
+    ids = plan.meter_ids("boundary", hall, today)
     if hall is not None and not ids:
-        if len(site.halls) == 1:
-            ids = _meters(site, "boundary", None, today)
+        if len(plan.halls) == 1:
+            ids = plan.meter_ids("boundary", None, today)
         else:
             return Derived(None)
     return _sum(ids, _meter_w(idx))
 
 
-def renewable_power(site: Site, idx: ReadingIndex, today: dt.date | None = None) -> Derived:
-    return _sum(_meters(site, "renewable", None, today), _meter_w(idx))
+def renewable_power(site: Site | ChainPlan, idx: ReadingIndex, today: dt.date | None = None) -> Derived:
+    return _sum(_plan(site).meter_ids("renewable", None, today), _meter_w(idx))
 
 
-def it_power(site: Site, idx: ReadingIndex, category: int, hall: str | None = None,
-             today: dt.date | None = None) -> Derived:
+def it_power(site: Site | ChainPlan, idx: ReadingIndex, category: int, hall: str | None = None,
+             today: dt.date | None = None, node_w: Callable[[str], float | None] | None = None) -> Derived:
     """IT power at one ISO/IEC 30134-2 measurement category (see module doc)."""
-    meters = _meters(site, "it", hall, today, category)
+    plan = _plan(site)
+    meters = plan.meter_ids("it", hall, today, category)
     if meters:
         return _sum(meters, _meter_w(idx))
     if category == 1:
-        return _sum(_devices(site, ("ups",), hall), _ups_output_w(idx))
+        return _sum(plan.devices(("ups",), hall), _ups_output_w(idx))
     if category == 2:
-        return _sum(_devices(site, _PDU_KINDS, hall), _pdu_inlet_w(idx))
+        return _sum(plan.devices(PDU_KINDS, hall), _pdu_inlet_w(idx))
     # category 3: a server whose labels name another node is that node's BMC: not counted twice
-    nodes = [d for d in _devices(site, _IT_NODE_KINDS, hall)
-             if not site.device(d).labels.get("node") or not site.has_device(site.device(d).labels["node"])]
-    return _sum(nodes, _node_input_w(site, idx))
+    return _sum(plan.it_nodes(hall), node_w or _node_input_w(plan, idx))
 
 
-def _cooling_devices(site: Site, hall: str | None) -> list[tuple[str, float]]:
-    """(device, share of its power charged to ``hall``): a chiller serving several halls is split evenly."""
-    devs = [site.device(d) for d in _devices(site, _COOLING_KINDS, None)]
-    if hall is None or len(site.halls) <= 1:
-        return [(d.id, 1.0) for d in devs]
-    graph = PowerGraph(site)
-    out = []
-    for d in devs:
-        if d.hall == hall:
-            out.append((d.id, 1.0))
-            continue
-        served = {site.device(c).hall for c in graph.downstream(d.id) if site.device(c).hall}
-        if d.hall is None and hall in served:
-            out.append((d.id, 1.0 / len(served)))
-    return out
-
-
-def cooling_power(site: Site, idx: ReadingIndex, hall: str | None = None, today: dt.date | None = None) -> Derived:
-    meters = _meters(site, "cooling", hall, today)
+def cooling_power(site: Site | ChainPlan, idx: ReadingIndex, hall: str | None = None,
+                  today: dt.date | None = None) -> Derived:
+    plan = _plan(site)
+    meters = plan.meter_ids("cooling", hall, today)
     if meters:
         return _sum(meters, _meter_w(idx))
     total, sources, missing = 0.0, [], 0
-    for dev_id, share in _cooling_devices(site, hall):
-        v = _whole_device_w(idx, site.device(dev_id).kind)(dev_id)
+    for dev_id, kind, share in plan.cooling_devices(hall):
+        v = idx.selected(kind, dev_id, "whole")
         if v is None:
             missing += 1
         else:
             total += v * share
             sources.append(dev_id)
     return Derived(total if sources else None, tuple(sources), missing)
-
-
-def usable_capacity(sides: list[list[float]], redundancy: str) -> float:
-    """Capacity that remains after the failure the redundancy level promises to survive.
-
-    ``sides`` groups unit ratings by independent source (e.g. PDUs by the UPS
-    feeding them; for a UPS group each UPS is its own side).
-    N: all units; N+1: all units but the largest; 2N: the weakest side alone;
-    2N+1: the weakest side less its largest unit (when it has more than one).
-    """
-    units = [r for side in sides for r in side]
-    if not units:
-        return 0.0
-    if redundancy == "N+1":
-        return sum(units) - max(units) if len(units) > 1 else 0.0
-    if redundancy == "2N":
-        return min(sum(side) for side in sides) if len(sides) > 1 else 0.0
-    if redundancy == "2N+1":
-        if len(sides) < 2:
-            return 0.0
-        return min(sum(s) - (max(s) if len(s) > 1 else 0.0) for s in sides)
-    return float(sum(units))
-
-
-def _rated_w(dev: Device) -> float | None:
-    return dev.rated_kw * 1000.0 if dev.rated_kw else None
 
 
 def _pct(load: float | None, rated: float | None) -> float | None:
@@ -305,115 +294,91 @@ def _capacity_sample(level: str, ident: str, tags: dict[str, str], load: Derived
     return Sample("capacity", t, fields, now_ns)
 
 
-def _ups_groups(site: Site, graph: PowerGraph) -> dict[str, tuple[list[str], str]]:
-    """UPS id -> (its redundancy group, redundancy): UPSes that feed the two sides
-    of a redundant rack back each other up."""
-    parent = {u: u for u in _devices(site, ("ups",), None)}
-
-    def find(u: str) -> str:
-        while parent[u] != u:
-            parent[u] = parent[parent[u]]
-            u = parent[u]
-        return u
-
-    redundancy: dict[str, str] = {}
-    for _, _, rack in site.racks():
-        if rack.redundancy == "N":
-            continue
-        upses = sorted({f for p in graph.rack_pdus.get(rack.id, []) for f in graph.upstream(p) if f in parent})
-        for u in upses:
-            redundancy.setdefault(u, rack.redundancy)
-        for a, b in zip(upses, upses[1:]):
-            parent[find(a)] = find(b)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for u in parent:
-        groups[find(u)].append(u)
-    return {u: (groups[find(u)], redundancy.get(u, "N") if len(groups[find(u)]) > 1 else "N") for u in parent}
-
-
-def capacity_samples(site: Site, idx: ReadingIndex, now_ns: int, graph: PowerGraph | None = None) -> list[Sample]:
+def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
+                     graph: PowerGraph | None = None) -> list[Sample]:
     """``capacity`` samples for every PDU, UPS, rack, row and hall of the site."""
-    graph = graph or PowerGraph(site)
+    plan = site if isinstance(site, ChainPlan) else ChainPlan(site, graph)
     pdu_w = _pdu_inlet_w(idx)
     ups_w = _ups_output_w(idx)
     out: list[Sample] = []
-    site_id = site.site.id
+    site_id = plan.site_id
 
     # UPS: headroom of the whole redundancy group, reported on each member
-    groups = _ups_groups(site, graph)
     #: hall -> {group members: (headroom, redundancy)}: what the hall can still take upstream
     hall_ups: dict[str, dict[tuple[str, ...], tuple[float, str]]] = defaultdict(dict)
-    for ups_id, (members, red) in groups.items():
-        dev = site.device(ups_id)
-        load = _sum([ups_id], ups_w)
-        group_load = _sum(members, ups_w)
-        ratings = [_rated_w(site.device(m)) for m in members]
+    group_loads: dict[tuple[str, ...], Derived] = {}
+    for ups in plan.ups:
+        load = _sum([ups.id], ups_w)
+        group_load = group_loads.get(ups.members)
+        if group_load is None:
+            group_load = group_loads[ups.members] = _sum(ups.members, ups_w)
         headroom = None
-        if all(r is not None for r in ratings) and group_load.value is not None:
-            headroom = usable_capacity([[r] for r in ratings], red) - group_load.value  # type: ignore[misc]
-            if dev.hall:
-                hall_ups[dev.hall][tuple(sorted(members))] = (headroom, red)
-        out.append(_capacity_sample("ups", ups_id, {"site": site_id, "hall": dev.hall or ""}, load,
-                                    _rated_w(dev), headroom, red, now_ns))
+        if all(r is not None for r in ups.group_ratings) and group_load.value is not None:
+            headroom = usable_capacity([[r] for r in ups.group_ratings], ups.redundancy) - group_load.value  # type: ignore[list-item]
+            if ups.hall:
+                hall_ups[ups.hall][tuple(sorted(ups.members))] = (headroom, ups.redundancy)
+        out.append(_capacity_sample("ups", ups.id, {"site": site_id, "hall": ups.hall or ""}, load,
+                                    ups.rated_w, headroom, ups.redundancy, now_ns))
 
     rack_stats: dict[str, tuple[Derived, float | None, float | None]] = {}
-    for hall, row, rack in site.racks():
-        pdus = graph.rack_pdus.get(rack.id, [])
-        load = _sum(pdus, pdu_w)
-        sides: dict[tuple[str, ...], list[float]] = defaultdict(list)
-        for p in pdus:
-            r = _rated_w(site.device(p))
-            if r is not None:
-                sides[tuple(sorted(graph.upstream(p))) or (p,)].append(r)
-        rated = rack.rated_kw * 1000.0 if rack.rated_kw else None
-        usable = usable_capacity(list(sides.values()), rack.redundancy) if sides else rated
-        if usable is not None and rated is not None:
-            usable = min(usable, rated)
+    for rack in plan.racks:
+        own = {p: _sum([p], pdu_w) for p, _ in rack.pdus}
+        load = _merge_ordered([own[p] for p, _ in rack.pdus])
+        rated, usable = rack.rated_w, rack.usable_w
         headroom = usable - load.value if usable is not None and load.value is not None else None
         rack_stats[rack.id] = (load, rated if rated is not None else usable, headroom)
-        tags = {"site": site_id, "hall": hall.id, "row": row.id, "rack": rack.id}
+        tags = {"site": site_id, "hall": rack.hall, "row": rack.row, "rack": rack.id}
         out.append(_capacity_sample("rack", rack.id, tags, load, rack_stats[rack.id][1], headroom,
                                     rack.redundancy, now_ns))
         # a PDU of a redundant rack must be able to carry the load its partners lose
-        n_sides = max(len(sides), 1)
-        for p in pdus:
-            dev = site.device(p)
-            own = _sum([p], pdu_w)
-            r = _rated_w(dev)
+        for p, r in rack.pdus:
+            mine = own[p]
             if rack.redundancy in ("2N", "2N+1"):
                 must_carry = load.value
-            elif rack.redundancy == "N+1" and n_sides > 1:
-                must_carry = load.value / (n_sides - 1) if load.value is not None else None
+            elif rack.redundancy == "N+1" and rack.n_sides > 1:
+                must_carry = load.value / (rack.n_sides - 1) if load.value is not None else None
             else:
-                must_carry = own.value
+                must_carry = mine.value
             h = r - must_carry if r is not None and must_carry is not None else None
-            out.append(_capacity_sample("pdu", p, tags, own, r, h, rack.redundancy, now_ns))
+            out.append(_capacity_sample("pdu", p, tags, mine, r, h, rack.redundancy, now_ns))
 
-    for hall in site.halls:
+    for hall_id in plan.halls:
         hall_loads: list[Derived] = []
-        for row in hall.rows:
-            stats = [rack_stats[k.id] for k in row.racks]
+        for row_id, rack_ids, reds in plan.hall_rows[hall_id]:
+            stats = [rack_stats[k] for k in rack_ids]
             load = _merge([s[0] for s in stats])
             rated = _total([s[1] for s in stats])
             headroom = _total([s[2] for s in stats])
-            reds = {k.redundancy for k in row.racks}
-            out.append(_capacity_sample("row", row.id, {"site": site_id, "hall": hall.id, "row": row.id}, load,
-                                        rated, headroom, reds.pop() if len(reds) == 1 else "mixed", now_ns))
+            out.append(_capacity_sample("row", row_id, {"site": site_id, "hall": hall_id, "row": row_id}, load,
+                                        rated, headroom, next(iter(reds)) if len(reds) == 1 else "mixed", now_ns))
             hall_loads.append(load)
         # PDUs directly under a hall or row (not in a rack) count too
-        loose = [d for d in _devices(site, _PDU_KINDS, hall.id) if not site.device(d).rack]
-        load = _merge(hall_loads + [_sum(loose, pdu_w)])
-        rated = hall.rated_kw * 1000.0 if hall.rated_kw else _total([rack_stats[k.id][1] for r in hall.rows for k in r.racks])
+        load = _merge(hall_loads + [_sum(plan.loose_pdus[hall_id], pdu_w)])
+        rated = plan.hall_rated_w[hall_id]
+        if rated is None:
+            rated = _total([rack_stats[k][1] for _, rack_ids, _ in plan.hall_rows[hall_id] for k in rack_ids])
         headroom = rated - load.value if rated is not None and load.value is not None else None
         # new load in the hall also needs room upstream: the hall's UPS groups, redundancy kept
-        ups_room = hall_ups.get(hall.id, {})
+        ups_room = hall_ups.get(hall_id, {})
         if ups_room:
             upstream = sum(h for h, _ in ups_room.values())
             headroom = upstream if headroom is None else min(headroom, upstream)
         reds = {r for _, r in ups_room.values()}
-        out.append(_capacity_sample("hall", hall.id, {"site": site_id, "hall": hall.id}, load, rated, headroom,
+        out.append(_capacity_sample("hall", hall_id, {"site": site_id, "hall": hall_id}, load, rated, headroom,
                                     reds.pop() if len(reds) == 1 else ("mixed" if reds else ""), now_ns))
     return out
+
+
+def _merge_ordered(parts: list[Derived]) -> Derived:
+    """One device's sums merged as :func:`_sum` over them would (same total, sources, missing)."""
+    total, sources, missing = 0.0, [], 0
+    for p in parts:
+        if p.value is None:
+            missing += p.missing
+        else:
+            total += p.value
+            sources.extend(p.sources)
+    return Derived(total if sources else None, tuple(sources), missing)
 
 
 def _merge(parts: list[Derived]) -> Derived:
@@ -427,19 +392,21 @@ def _total(values: list[float | None]) -> float | None:
     return sum(present) if present else None
 
 
-def power_samples(site: Site, idx: ReadingIndex, now_ns: int, today: dt.date | None = None) -> list[Sample]:
+def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today: dt.date | None = None) -> list[Sample]:
     """``site_power`` and ``pue`` samples for the site and for each hall."""
+    plan = _plan(site)
     out: list[Sample] = []
-    scopes: list[str | None] = [None] + [h.id for h in site.halls]
+    scopes: list[str | None] = [None, *plan.halls]
+    node_w = _memo(_node_input_w(plan, idx))  # the site scope and the hall scopes ask for the same nodes
     for hall in scopes:
-        tags = {"site": site.site.id}
+        tags = {"site": plan.site_id}
         if hall is not None:
             tags["hall"] = hall
-        facility = facility_power(site, idx, hall, today)
-        its = {c: it_power(site, idx, c, hall, today) for c in (1, 2, 3)}
+        facility = facility_power(plan, idx, hall, today)
+        its = {c: it_power(plan, idx, c, hall, today, node_w) for c in (1, 2, 3)}
         primary = next((c for c in (1, 2, 3) if its[c].value is not None), None)
         it = its[primary] if primary else Derived(None, (), sum(d.missing for d in its.values()))
-        cooling = cooling_power(site, idx, hall, today)
+        cooling = cooling_power(plan, idx, hall, today)
         fields: dict = {"sources": ",".join(facility.sources + it.sources),
                         "missing": facility.missing + it.missing}
         if facility.value is not None:
@@ -453,7 +420,7 @@ def power_samples(site: Site, idx: ReadingIndex, now_ns: int, today: dt.date | N
         if cooling.value is not None:
             fields["cooling_w"] = cooling.value
         if hall is None:
-            ren = renewable_power(site, idx, today)
+            ren = renewable_power(plan, idx, today)
             if ren.value is not None:
                 fields["renewable_w"] = fields["renewable_power_w"] = ren.value
         if len(fields) > 2:
@@ -472,8 +439,26 @@ def power_samples(site: Site, idx: ReadingIndex, now_ns: int, today: dt.date | N
     return out
 
 
-def compute_all(site: Site, readings: Readings, now_ns: int, graph: PowerGraph | None = None) -> list[Sample]:
-    """Every derived sample for one instant (pass ``graph`` to reuse one built from the same site)."""
-    idx = ReadingIndex(readings)
+def _memo(value_of: Callable[[str], float | None]) -> Callable[[str], float | None]:
+    seen: dict[str, float | None] = {}
+
+    def value(dev: str) -> float | None:
+        if dev in seen:
+            return seen[dev]
+        v = seen[dev] = value_of(dev)
+        return v
+    return value
+
+
+def compute_all(site: Site | ChainPlan, readings: Readings | ReadingIndex, now_ns: int,
+                graph: PowerGraph | None = None) -> list[Sample]:
+    """Every derived sample for one instant.
+
+    Pass a :class:`ChainPlan` built once (what :class:`~derived.job.DerivedMetrics`
+    does) rather than a site, which builds one per call (fine for a test, ≈seconds on
+    the full site); ``graph`` reuses a power graph built from the same site.
+    """
+    plan = site if isinstance(site, ChainPlan) else ChainPlan(site, graph)
+    idx = readings if isinstance(readings, ReadingIndex) else ReadingIndex(readings)
     today = dt.datetime.fromtimestamp(now_ns / 1e9, dt.timezone.utc).date()
-    return power_samples(site, idx, now_ns, today) + capacity_samples(site, idx, now_ns, graph)
+    return power_samples(plan, idx, now_ns, today) + capacity_samples(plan, idx, now_ns)
