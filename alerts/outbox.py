@@ -11,10 +11,13 @@ beat an unbounded backlog after a week-long broker outage.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from sinks.durable import private_dir, private_file
 
 __all__ = ["Outbox", "OutboxMessage"]
 
@@ -31,11 +34,16 @@ class OutboxMessage:
 class Outbox:
     def __init__(self, path: Path, *, max_messages: int = 100_000) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)
         self.max_messages = max_messages
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        for extra in ("-wal", "-shm"):  # alert events: 0600 like the database (older files were 0644)
+            side = self.path.with_name(self.path.name + extra)
+            if side.exists():
+                os.chmod(side, 0o600)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from alerts.evaluate import Alert, Engine
 from alerts.mqtt_publisher import MqttPublisher, MqttSettings, active_message, event_messages
 from alerts.outbox import Outbox
+from sinks.durable import private_dir
 from alerts.rules import RuleSet, load_rules
 from alerts.selectors import parse_selector
 from alerts.silences import SilenceError, Silences, parse_duration
@@ -44,7 +45,7 @@ class AlertRuntime:
         self.site = site
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)  # 0700: outbox, engine state, silences are alert events
         self.clock = clock
         self.site_id = site.site.id if site is not None else (mqtt.site if mqtt else "site")
         graph = PowerGraph(site) if site is not None else None

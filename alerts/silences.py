@@ -21,6 +21,7 @@ from typing import Any
 
 from alerts.selectors import value_matches
 from alerts.state_store import atomic_write_json, read_json
+from sinks.durable import private_dir
 
 __all__ = ["Silence", "Ack", "Silences", "parse_duration", "SilenceError"]
 
@@ -194,7 +195,7 @@ class Silences:
 
     def _save(self, action: str, record: dict[str, Any], now_ns: int) -> None:
         self._write()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         line = json.dumps({"action": action, "time_ns": now_ns, **record}, separators=(",", ":")) + "\n"
         fd = os.open(self.audit_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:

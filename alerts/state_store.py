@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sinks.durable import write_atomically
+from sinks.durable import private_dir, write_atomically
 
 __all__ = ["StateStore", "atomic_write_json", "StateFileError"]
 
@@ -21,7 +21,7 @@ class StateFileError(Exception):
 
 def atomic_write_json(path: Path, data: Any) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     write_atomically(path, json.dumps(data, separators=(",", ":"), default=str).encode())
 
 

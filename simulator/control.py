@@ -8,21 +8,65 @@ loopback unless told).  JSON in, JSON out:
 - ``DELETE /faults {"fault": F, "device": D}`` clear
 - ``GET /truth/DEVICE``                -> the model's power and values for one device (for checks)
 
+Only the operator's own tools may drive it, not a web page open in a browser
+on the same host (:func:`request_problem`): the ``Host`` header must name a
+loopback address or ``localhost`` (no DNS rebinding), a request carrying an
+``Origin`` other than a loopback one, or ``Sec-Fetch-Site: cross-site``, is
+refused (403), and ``POST``/``DELETE`` need ``Content-Type: application/json``
+(415), which a cross-origin page cannot send without a CORS preflight this
+server never grants.
+
 Parsing is a pure function (:func:`handle`) so it is tested without sockets.
 """
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from simulator.model import FAULTS
 
-__all__ = ["ControlServer", "handle"]
+__all__ = ["ControlServer", "handle", "request_problem"]
 
 log = logging.getLogger("dcim.twin.control")
 MAX_BODY = 64 * 1024
+
+
+def _loopback_host(host: str) -> bool:
+    """``127.0.0.1:8080``, ``[::1]:80``, ``localhost`` -> True; anything else (a rebinding name) False."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def request_problem(method: str, headers: dict[str, str]) -> tuple[int, str] | None:
+    """(status, reason) when a request must be refused before it is handled; None when it may go on.
+
+    ``headers`` are lower-cased names.  See the module docstring for why.
+    """
+    if not _loopback_host(headers.get("host", "")):
+        return 403, "Host must be a loopback address or localhost"
+    origin = headers.get("origin")
+    if origin is not None and (origin == "null" or not _loopback_host(urlsplit(origin).netloc)):
+        return 403, "cross-origin requests are not accepted"
+    if headers.get("sec-fetch-site", "").lower() == "cross-site":
+        return 403, "cross-origin requests are not accepted"
+    if method in ("POST", "DELETE", "PUT", "PATCH"):
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return 415, "Content-Type must be application/json"
+    return None
 
 
 def handle(twin: Any, method: str, path: str, body: bytes) -> tuple[int, dict]:
@@ -78,15 +122,21 @@ class ControlServer:
         try:
             request = await asyncio.wait_for(reader.readline(), 5)
             method, path, _ = request.decode("latin-1").split(" ", 2)
-            length = 0
-            while True:
+            headers: dict[str, str] = {}
+            for _ in range(100):
                 line = await asyncio.wait_for(reader.readline(), 5)
                 if line in (b"\r\n", b"\n", b""):
                     break
                 name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            if length > MAX_BODY:
+                headers[name.strip().lower()] = value.strip()
+            else:
+                raise ValueError("too many headers")
+            length = int(headers.get("content-length", "0"))
+            refused = request_problem(method, headers)
+            if refused is not None:
+                status, obj = refused[0], {"error": refused[1]}
+                log.warning("control request %s %s refused: %s", method, path[:80], refused[1])
+            elif length > MAX_BODY or length < 0:
                 status, obj = 413, {"error": "body too large"}
             else:
                 body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""

@@ -12,7 +12,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["write_atomically", "fsync_dir"]
+__all__ = ["write_atomically", "fsync_dir", "private_dir", "private_file"]
+
+
+def private_dir(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` (and parents) and make it 0700: spool, alert state and outbox all hold
+    what only the service should read (points, alert events, silences)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
+    return d
+
+
+def private_file(path: str | os.PathLike) -> Path:
+    """Create ``path`` empty if missing and make it 0600 (before SQLite opens it, so its -wal and
+    -shm files, which SQLite creates with the database's mode, are 0600 too)."""
+    p = Path(path)
+    os.close(os.open(p, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(p, 0o600)
+    return p
 
 
 def fsync_dir(directory: Path) -> None:

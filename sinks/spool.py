@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sinks.durable import fsync_dir, write_atomically
+from sinks.durable import fsync_dir, private_dir, write_atomically
 
 __all__ = ["DiskSpool", "SpoolFull", "SpoolWriteError"]
 
@@ -82,8 +82,7 @@ class DiskSpool:
     def _open(self) -> bool:
         """Create the 0700 directory and recover what it holds; False (and :attr:`error`) if the disk refuses."""
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.dir, 0o700)
+            private_dir(self.dir)
             self._recover()
         except OSError as exc:
             self.error = _reason(exc)

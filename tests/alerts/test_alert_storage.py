@@ -61,3 +61,25 @@ def test_corrupt_state_is_moved_aside_and_the_engine_starts(tmp_path, caplog):
     assert (d / "engine-state.json.corrupt-42").exists()
     assert "engine-state.json:1: not valid JSON" in caplog.text
     json.loads((d / "engine-state.json.corrupt-42").read_text() + "]}")  # kept as it was
+
+
+def test_alert_state_files_are_private(tmp_path):
+    """Outbox (and its WAL/SHM), engine state and silences: 0600 files in a 0700 directory, like the spool;
+    an outbox left 0644 by an older release is tightened on open."""
+    import os
+    import stat
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    old = state / "outbox.sqlite"
+    old.touch(mode=0o644)
+    os.chmod(old, 0o644)
+    ob = Outbox(old)
+    ob.append([("dcim/s/alerts/x", b"{}", 1, False)])
+    StateStore(state).save({"a": 1})
+    Silences(state).add({"rule": "x"}, duration_s=60, author="a", reason="r", now_ns=1)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(state) == 0o700
+    files = sorted(p.name for p in state.iterdir())
+    assert {"outbox.sqlite", "outbox.sqlite-wal", "outbox.sqlite-shm", "engine-state.json"} <= set(files), files
+    assert {p.name: mode(p) for p in state.iterdir()} == {name: 0o600 for name in files}

@@ -69,3 +69,39 @@ def test_fault_client_without_a_twin_says_so():
 def test_scale_errors_are_clear(text, msg):
     with pytest.raises(ValueError, match=msg):
         parse_scale(text)
+
+
+def _raw(control: str, request: bytes) -> tuple[int, dict]:
+    """One raw HTTP request to the control API (headers exactly as a browser or an attacker sends them)."""
+    import socket
+
+    host, port = control.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_control_api_refuses_what_a_web_page_could_send(running_twin):
+    """DNS rebinding (a foreign Host), a cross-origin page, a form post: refused, and no fault injected."""
+    _, _, control = running_twin
+    port = control.rsplit(":", 1)[1]
+    body = b'{"fault": "ups_on_battery", "device": "h01-ups-a01"}'
+
+    def post(headers: str, ctype: str = "application/json") -> tuple[int, dict]:
+        return _raw(control, f"POST /faults HTTP/1.1\r\n{headers}Content-Type: {ctype}\r\n"
+                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    assert post("Host: attacker.example:80\r\n")[0] == 403
+    assert post("")[0] == 403                                                  # no Host at all
+    assert post(f"Host: 127.0.0.1:{port}\r\nOrigin: http://attacker.example\r\n")[0] == 403
+    assert post(f"Host: 127.0.0.1:{port}\r\nOrigin: null\r\n")[0] == 403
+    assert post(f"Host: localhost:{port}\r\nSec-Fetch-Site: cross-site\r\n")[0] == 403
+    status, obj = post(f"Host: 127.0.0.1:{port}\r\n", ctype="text/plain")    # a "simple" cross-site form post
+    assert status == 415 and "application/json" in obj["error"]
+    assert _raw(control, f"GET /faults HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())[1]["faults"] == []
+    ok, obj = post(f"Host: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n")
+    assert ok == 200 and obj["active"] is True                                 # the operator's own tools still work
