@@ -48,7 +48,8 @@ def test_traps_listen_prints_traps_and_refusals(tmp_path, netsnmp_env):
     lines = [json.loads(x) for x in out.splitlines()]
     inform = [x for x in lines if x.get("inform")]
     assert inform and inform[0]["device"] == "ups-a" and inform[0]["trap"] == "upsTrapOnBattery"
-    assert inform[0]["samples"][1]["fields"] == {"state": "battery", "runtime_s": 180.0, "trap": "upsTrapOnBattery"}
+    assert inform[0]["samples"][1]["fields"] == {"state": "battery", "state_raw": "upsTrapOnBattery", "runtime_s": 180.0,
+                                                 "trap": "upsTrapOnBattery"}
     v3 = [x for x in lines if x.get("version") == "3"]
     assert v3 and v3[0]["user"] == "ops" and v3[0]["device"] == "ups-b" and v3[0]["trap"] == "powerRestored"
     assert any(x.get("refused") == "bad_community" for x in lines)

@@ -85,7 +85,8 @@ def test_v1_translated_ups_mib_trap_finds_its_definition(wire):
     _, _, s, e = decode_community(wire["v1"])
     samples, d = cat.samples(decode_pdu(wire["v1"], s, e, "1"), {"device": "u"}, 1)
     assert d is not None and d.name == "upsTrapOnBattery"
-    assert samples[1].fields == {"state": "battery", "runtime_s": 420.0, "trap": "upsTrapOnBattery"}
+    assert samples[1].fields == {"state": "battery", "state_raw": "upsTrapOnBattery", "runtime_s": 420.0,
+                                 "trap": "upsTrapOnBattery"}
 
 
 def test_v3_trap_authenticated_with_keys_of_the_senders_engine(wire):
@@ -123,6 +124,11 @@ def test_bad_definition_file_names_file_line_and_field(tmp_path):
     with pytest.raises(InventoryError) as exc:
         load_trap_files(tmp_path)
     assert "lookup 'nope'" in str(exc.value)
+    (tmp_path / "x.yaml").write_text("name: x\nmib: X-MIB\ntraps:\n  - name: t\n    oid: 1.3.6.1\n"
+                                     "    measurement: ups\n    fields: {state: onBattery}\n    vocabulary: ups_output\n")
+    with pytest.raises(InventoryError) as exc:
+        load_trap_files(tmp_path)
+    assert "x.yaml:4: traps[0]" in str(exc.value) and "'onBattery' is not in vocabulary ups_output" in str(exc.value)
 
 
 def test_shipped_definitions_load_and_name_unique_oids():

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from collectors.snmp.ber import oid_text, parse_oid
 from collectors.snmp.traps.message import Notification
 from contract.sample import TRAP_FIELD, Sample
+from contract.states import VOCABULARIES, raw_field
 
 __all__ = ["TrapDef", "TrapFile", "TrapCatalog", "load_trap_files", "default_catalog", "DEFS_DIR",
            "TRAP_MEASUREMENT", "varbind_text"]
@@ -34,6 +35,7 @@ _OID_RE = re.compile(r"^\d+(\.\d+)+$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_VARBIND_FIELDS = 32
 _MAX_TEXT = 256
+STATE_FIELD = "state"
 
 
 class _Strict(BaseModel):
@@ -77,6 +79,8 @@ class TrapDef(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, float | int | bool | str] = Field(default_factory=dict)
     varbinds: list[VarbindMap] = Field(default_factory=list)
+    #: the contract.states vocabulary the ``state`` field's word belongs to (checked at load)
+    vocabulary: str | None = None
     #: ask the scheduler for an immediate poll of the device
     poll: bool = True
     description: str = ""
@@ -86,6 +90,15 @@ class TrapDef(_Strict):
     def model_post_init(self, __context: Any) -> None:
         if (self.fields or self.tags) and not self.measurement:
             raise ValueError("tags:/fields: need measurement:")
+        state = self.fields.get(STATE_FIELD)
+        if state is not None and self.vocabulary is None:
+            raise ValueError(f"fields.{STATE_FIELD} needs vocabulary: (one of {', '.join(sorted(VOCABULARIES))})")
+        if self.vocabulary is not None:
+            words = VOCABULARIES.get(self.vocabulary)
+            if words is None:
+                raise ValueError(f"unknown vocabulary {self.vocabulary!r} (known: {', '.join(sorted(VOCABULARIES))})")
+            if state not in words:
+                raise ValueError(f"state {state!r} is not in vocabulary {self.vocabulary} ({', '.join(words)})")
 
 
 class TrapFile(_Strict):
@@ -182,6 +195,8 @@ class TrapCatalog:
                         fields[vm.field] = str(raw)[:_MAX_TEXT]
                     break
             fields[TRAP_FIELD] = d.name
+            if STATE_FIELD in d.fields:
+                fields[raw_field(STATE_FIELD)] = d.name  # the vendor's own word for it: the trap's name
             out.append(Sample(d.measurement, stags, fields, time_ns))
         return out, d
 
