@@ -8,20 +8,12 @@ from __future__ import annotations
 import importlib
 
 from collectors.base import Collector
+from contract.protocols import PROTOCOLS as _TABLE
 
 __all__ = ["PROTOCOLS", "collector_class", "make_collector"]
 
-#: protocol name -> "module:Class"
-PROTOCOLS: dict[str, str] = {
-    "snmp": "collectors.snmp.collector:SnmpCollector",
-    "modbus": "collectors.modbus.collector:ModbusCollector",
-    "modbus-rtu": "collectors.modbus.collector:ModbusCollector",
-    "modbus-rtutcp": "collectors.modbus.collector:ModbusCollector",
-    "dcgm": "collectors.gpu.dcgm:DcgmCollector",
-    "redfish": "collectors.gpu.redfish:RedfishCollector",
-    "redfish-https": "collectors.gpu.redfish:RedfishCollector",
-    "nvml": "collectors.gpu.nvml:NvmlCollector",
-}
+#: protocol name -> "module:Class", for every polled protocol of the table (contract/protocols.py)
+PROTOCOLS: dict[str, str] = {name: p.collector for name, p in _TABLE.items() if p.collector}
 
 
 def collector_class(protocol: str) -> type[Collector]:

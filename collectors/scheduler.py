@@ -35,6 +35,7 @@ from typing import Callable, Iterable
 from collectors.base import Collector, PollError, Target
 from collectors.plausibility import screen
 from collectors.targets import tag_outlet_feeds
+from contract.protocols import PROTOCOLS
 from contract.sample import Sample, now_ns
 
 __all__ = ["Scheduler", "Job", "PollOutcome", "phase_offset", "poll_once", "poll_sample"]
@@ -43,8 +44,8 @@ log = logging.getLogger("dcim.scheduler")
 
 Emit = Callable[[list[Sample]], None]
 _RETRYABLE = frozenset({"timeout", "unreachable", "protocol"})
-DEFAULT_CONCURRENCY = {"snmp": 1000, "modbus": 200, "modbus-rtu": 16, "modbus-rtutcp": 200,
-                       "dcgm": 1000, "redfish": 100, "redfish-https": 100, "nvml": 4}
+#: polls in flight per protocol unless configured (contract/protocols.py)
+DEFAULT_CONCURRENCY = {name: p.concurrency for name, p in PROTOCOLS.items() if p.collector}
 
 
 def phase_offset(device_id: str, interval_s: float) -> float:

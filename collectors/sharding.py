@@ -22,18 +22,18 @@ import hashlib
 from collections import Counter
 from typing import Iterable
 
+from contract.protocols import PROTOCOLS
 from inventory.model import Device
 
 __all__ = ["shard_key", "shard_of", "assign", "shard_sizes"]
 
-_GATEWAY_PROTOCOLS = frozenset({"modbus", "modbus-rtutcp"})
-
-
 def shard_key(device: Device) -> str:
-    """What decides a device's shard: its id, or its gateway for Modbus."""
-    if device.protocol in _GATEWAY_PROTOCOLS and device.host:
+    """What decides a device's shard: its id, or its gateway (host:port or serial line) for
+    protocols that put many units behind one connection (``gateway`` in contract/protocols.py)."""
+    row = PROTOCOLS[device.protocol]
+    if row.gateway and row.needs_host and device.host:
         return f"gateway:{device.host}:{device.effective_port()}"
-    if device.protocol == "modbus-rtu" and device.serial:
+    if row.gateway and row.needs_serial and device.serial:
         return f"serial:{device.serial}"
     return f"device:{device.id}"
 

@@ -9,20 +9,12 @@ import importlib
 import urllib.parse
 
 from collectors.base import Target
+from contract.protocols import PROTOCOLS
 
 __all__ = ["target_from_url", "SCHEMES"]
 
-SCHEMES = {
-    "snmp": "collectors.snmp.url",
-    "modbus": "collectors.modbus.url",
-    "modbus+tcp": "collectors.modbus.url",
-    "modbus+rtu": "collectors.modbus.url",
-    "modbus+rtutcp": "collectors.modbus.url",
-    "dcgm": "collectors.gpu.url",
-    "redfish": "collectors.gpu.url",
-    "redfish+https": "collectors.gpu.url",
-    "nvml": "collectors.gpu.url",
-}
+#: URL scheme -> the module that parses it (contract/protocols.py)
+SCHEMES = {s: p.url_parser for p in PROTOCOLS.values() if p.url_parser for s in p.schemes}
 
 
 def target_from_url(url: str, profile: str = "auto") -> Target:

@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from contract import tags as T
+from contract.protocols import PROTOCOLS as PROTOCOL_TABLE
 from inventory.secrets import SecretRef
 
 __all__ = [
-    "DEVICE_KINDS", "PROTOCOLS", "CREDENTIAL_FAMILY", "host_problem", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
+    "DEVICE_KINDS", "PROTOCOLS", "host_problem", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
     "Device", "Rack", "Row", "Hall", "SiteInfo", "Defaults", "Site",
 ]
 
@@ -33,14 +35,8 @@ DEVICE_KINDS = (
 #: kinds that start a power chain and need no feed
 ROOT_KINDS = frozenset({"utility", "generator", "pv_inverter", "wind_turbine"})
 
-PROTOCOLS = ("snmp", "modbus", "modbus-rtu", "modbus-rtutcp", "dcgm", "redfish", "redfish-https", "nvml", "none")
-#: protocol -> the credential-set key under ``defaults.credentials``
-CREDENTIAL_FAMILY = {"snmp": "snmp", "redfish": "redfish", "redfish-https": "redfish",
-                     "modbus": "modbus", "modbus-rtutcp": "modbus", "modbus-rtu": "modbus", "dcgm": "dcgm"}
-DEFAULT_PORTS = {
-    "snmp": 161, "modbus": 502, "modbus-rtutcp": 502, "dcgm": 9400,
-    "redfish": 80, "redfish-https": 443,
-}
+#: the inventory's ``protocol:`` values, from the one protocol table (contract/protocols.py)
+PROTOCOLS = tuple(PROTOCOL_TABLE)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: integers are strict: YAML ``true`` is not port 1
@@ -237,11 +233,12 @@ class Device(_Strict):
     @model_validator(mode="after")
     def _endpoint_complete(self) -> "Device":
         p = self.protocol
-        if p in ("snmp", "modbus", "modbus-rtutcp", "dcgm", "redfish", "redfish-https") and not self.host:
+        row = PROTOCOL_TABLE[p]
+        if row.needs_host and not self.host:
             raise ValueError(f"protocol {p} needs host:")
-        if p == "modbus-rtu" and not self.serial:
-            raise ValueError("protocol modbus-rtu needs serial: (e.g. /dev/ttyUSB0)")
-        if p.startswith("modbus") and self.unit is None:
+        if row.needs_serial and not self.serial:
+            raise ValueError(f"protocol {p} needs serial: (e.g. /dev/ttyUSB0)")
+        if row.unit and self.unit is None:
             raise ValueError(f"protocol {p} needs unit: (Modbus unit id 0..255)")
         if self.meter is not None and self.kind != "meter":
             raise ValueError("meter: applies to kind: meter only")
@@ -261,7 +258,7 @@ class Device(_Strict):
         return self._rack
 
     def effective_port(self) -> int | None:
-        return self.port or DEFAULT_PORTS.get(self.protocol)
+        return self.port or PROTOCOL_TABLE[self.protocol].default_port
 
     def feed_ids(self) -> list[str]:
         return [f.device for f in self.fed_by]
@@ -384,19 +381,14 @@ class Site(_Strict):
 
     def credential_name(self, dev: Device) -> str | None:
         """The credential set ``dev`` uses: its own ``credentials:`` or the protocol's default."""
-        return dev.credentials or self.defaults.credentials.get(CREDENTIAL_FAMILY.get(dev.protocol, dev.protocol))
+        family = PROTOCOL_TABLE[dev.protocol].credential_family
+        return dev.credentials or (self.defaults.credentials.get(family) if family else None)
 
     def location_tags(self, dev: Device) -> dict[str, str]:
         """The tags every sample from ``dev`` carries (Foundation conventions)."""
-        tags = {"site": self.site.id, "device": dev.id, "kind": dev.kind}
-        if dev.hall:
-            tags["hall"] = dev.hall
-        if dev.row:
-            tags["row"] = dev.row
-        if dev.rack:
-            tags["rack"] = dev.rack
-        if dev.vendor:
-            tags["vendor"] = dev.vendor
-        if dev.model:
-            tags["model"] = dev.model
+        tags = {T.SITE: self.site.id, T.DEVICE: dev.id, T.KIND: dev.kind}
+        for name, value in ((T.HALL, dev.hall), (T.ROW, dev.row), (T.RACK, dev.rack),
+                            (T.VENDOR, dev.vendor), (T.MODEL, dev.model)):
+            if value:
+                tags[name] = value
         return tags

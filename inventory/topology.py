@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
+from contract.protocols import PROTOCOLS
 from inventory.model import ROOT_KINDS, Device, Site
 
 __all__ = ["PowerGraph", "Problem", "check_references", "endpoint_key"]
@@ -194,9 +195,9 @@ def check_references(site: Site) -> list[Problem]:
 
 
 #: how a protocol reaches its device: the socket type its endpoint is bound with
-_TRANSPORT = {"snmp": "udp", "dcgm": "tcp", "redfish": "tcp", "redfish-https": "tcp",
-              "modbus": "tcp", "modbus-rtutcp": "tcp"}
-_MODBUS = frozenset({"modbus", "modbus-rtutcp", "modbus-rtu"})
+_TRANSPORT = {n: p.transport for n, p in PROTOCOLS.items() if p.needs_host}
+#: protocols addressing units behind one endpoint
+_MODBUS = frozenset(n for n, p in PROTOCOLS.items() if p.unit)
 
 
 def endpoint_key(protocol: str, host: str | None, port: int | None, unit: int | None = None,
@@ -207,7 +208,7 @@ def endpoint_key(protocol: str, host: str | None, port: int | None, unit: int | 
 
     A DCGM exporter and a Modbus gateway on the same TCP host:port collide too: one
     listener cannot be both."""
-    if protocol == "modbus-rtu":
+    if (row := PROTOCOLS.get(protocol)) is not None and row.needs_serial:
         return ("serial", serial, None, unit) if serial else None
     transport = _TRANSPORT.get(protocol)
     if transport is None or not host:

@@ -17,6 +17,7 @@ import time
 
 from collectors.fdlimit import raise_open_file_limit
 from collectors.modbus.profile import load_profile
+from contract.protocols import PROTOCOLS
 from inventory.model import Device, Site
 from simulator.http_endpoints import HttpEndpoint, dcgm_page, json_body, redfish_resources
 from simulator.mibs import pdu_oids, ups_oids
@@ -61,18 +62,19 @@ class Twin:
         gateways: dict[tuple[str, int], list[Device]] = {}
         for dev in polled:
             host, port = dev.host or "127.0.0.1", dev.effective_port()
-            if dev.protocol == "snmp" and dev.kind in ("pdu", "ups"):
+            row = PROTOCOLS[dev.protocol]  # which endpoint: the protocol's family (contract/protocols.py)
+            if row.family == "snmp" and dev.kind in ("pdu", "ups"):
                 agent = SnmpAgent(self.community, lambda d=dev.id: self._table(d), lambda d=dev.id: self._behaviour(d), self.slow_s)
                 transport, _ = await loop.create_datagram_endpoint(lambda a=agent: a, local_addr=(host, port))
                 self._transports.append(transport)
                 self.endpoints[dev.id] = agent
-            elif dev.protocol in ("modbus", "modbus-rtutcp"):
+            elif row.family == "modbus" and row.needs_host:
                 gateways.setdefault((host, port), []).append(dev)
-            elif dev.protocol == "dcgm":
+            elif row.family == "dcgm":
                 ep = HttpEndpoint(lambda path, d=dev.id: self._dcgm(d, path), lambda d=dev.id: self._behaviour(d), self.slow_s)
                 self._servers.append(await ep.start(host, port))
                 self.endpoints[dev.id] = ep
-            elif dev.protocol == "redfish":
+            elif row.family == "redfish" and not row.tls:
                 ep = HttpEndpoint(lambda path, d=dev.id: self._redfish(d, path), lambda d=dev.id: self._behaviour(d), self.slow_s,
                                   sessions=True)
                 self._servers.append(await ep.start(host, port))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from contract.protocols import PROTOCOLS
 from inventory.loader import load_site
 from inventory.model import Site
 from testkit.process import server_port
@@ -23,9 +24,10 @@ def relocate_ports(site: Site) -> Site:
     """Give every polled endpoint of ``site`` a free 127.0.0.1 port, in place."""
     moved: dict[tuple, int] = {}
     for dev in site.polled_devices():
-        if dev.protocol in ("nvml", "modbus-rtu"):
+        row = PROTOCOLS[dev.protocol]
+        if not row.needs_host:  # local (nvml) or serial: no port to move
             continue
-        kind = socket.SOCK_DGRAM if dev.protocol == "snmp" else socket.SOCK_STREAM
+        kind = socket.SOCK_DGRAM if row.transport == "udp" else socket.SOCK_STREAM
         key = (kind, dev.host, dev.effective_port())
         if key not in moved:
             moved[key] = server_port(kind)

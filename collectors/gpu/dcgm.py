@@ -23,6 +23,7 @@ from collectors.base import Collector, PollError, Target
 from collectors.gpu.httpget import HttpGetter
 from collectors.gpu.promtext import PromSample, parse
 from contract.sample import Sample, now_ns
+from contract.protocols import served_by
 
 __all__ = ["samples_from_page", "missing_gpus", "DcgmCollector", "is_blank", "FIELDS", "MIB"]
 
@@ -206,7 +207,7 @@ def missing_gpus(samples: list[Sample], expected: object) -> list[str]:
 class DcgmCollector(Collector):
     """Scrapes ``http://host:port/metrics`` (dcgm-exporter, default port 9400)."""
 
-    protocols = ("dcgm",)
+    protocols = served_by(f"{__name__}:DcgmCollector")  # its rows in contract/protocols.py
 
     def __init__(self, max_body: int | None = None) -> None:
         self._http = HttpGetter(max_body) if max_body else HttpGetter()

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.dcgm import MIB, missing_gpus
 from contract.sample import Sample, now_ns
+from contract.protocols import served_by
 
 __all__ = ["NvmlReading", "samples_from_readings", "read_gpus", "NvmlCollector"]
 
@@ -181,7 +182,7 @@ def _field_value(nvml: Any, fv: Any) -> float | None:
 class NvmlCollector(Collector):
     """Reads this machine's GPUs.  NVML is initialised on first poll and shut down on close."""
 
-    protocols = ("nvml",)
+    protocols = served_by(f"{__name__}:NvmlCollector")  # its rows in contract/protocols.py
 
     def __init__(self) -> None:
         # NVML calls are serialised on one thread: its handles are process-wide state

@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.httpget import DEFAULT_MAX_BODY, HttpGetter
 from contract.sample import Sample, now_ns
+from contract.protocols import PROTOCOLS, served_by
 
 __all__ = ["walk", "samples_from_resources", "RedfishCollector", "ResourceMissing"]
 
@@ -303,7 +304,7 @@ _BASE_HEADERS = "Accept: application/json\r\nOData-Version: 4.0\r\n"
 class RedfishCollector(Collector):
     """Polls BMCs over ``redfish`` (http) or ``redfish-https`` on the event loop."""
 
-    protocols = ("redfish", "redfish-https")
+    protocols = served_by(f"{__name__}:RedfishCollector")  # its rows in contract/protocols.py
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
         self._http = HttpGetter(max_body)
@@ -346,11 +347,11 @@ class RedfishCollector(Collector):
 
     @staticmethod
     def _port(target: Target) -> int:
-        return target.port or (443 if target.protocol == "redfish-https" else 80)
+        return target.port or PROTOCOLS[target.protocol].default_port
 
     def _tls_context(self, target: Target) -> ssl.SSLContext | None:
         """One context per (verification, CA file), built once: loading a CA bundle costs milliseconds."""
-        if target.protocol != "redfish-https":
+        if not PROTOCOLS[target.protocol].tls:
             return None
         verify = self._verify(target)
         cafile = None
@@ -501,7 +502,7 @@ def _same_origin_path(location: str, target: Target, port: int, where: str) -> s
         raise PollError("protocol", f"{where}: redirect without a Location")
     parts = urlsplit(location)
     if parts.scheme or parts.netloc:
-        scheme = "https" if target.protocol == "redfish-https" else "http"
+        scheme = "https" if PROTOCOLS[target.protocol].tls else "http"
         try:
             other_port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:

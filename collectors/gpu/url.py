@@ -15,11 +15,13 @@ from __future__ import annotations
 from urllib.parse import SplitResult, parse_qsl
 
 from collectors.base import Target
+from contract.protocols import PROTOCOLS
+from contract.protocols import SCHEMES as _ALL_SCHEMES
 
 __all__ = ["target_from_url", "SCHEMES"]
 
-SCHEMES = {"dcgm": "dcgm", "redfish": "redfish", "redfish+https": "redfish-https", "nvml": "nvml"}
-_DEFAULT_PORT = {"dcgm": 9400, "redfish": 80, "redfish-https": 443}
+#: scheme -> protocol, the table's rows this module parses (contract/protocols.py)
+SCHEMES = {s: p for s, p in _ALL_SCHEMES.items() if PROTOCOLS[p].url_parser == __name__}
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -45,7 +47,7 @@ def target_from_url(parts: SplitResult, profile: str) -> Target:
     if parts.password is not None:
         raise ValueError(f"{url}: do not put a password in the URL; pass --secret-env password=ENVVAR")
     try:
-        port = parts.port or _DEFAULT_PORT[protocol]
+        port = parts.port or PROTOCOLS[protocol].default_port
     except ValueError:
         raise ValueError(f"{url}: bad port") from None
     options: dict = dict(query)

@@ -16,6 +16,7 @@ from collectors.modbus.gateway import Gateway, GatewayKey, ReadFailed
 from collectors.modbus.plan import DEFAULT_MAX_GAP, MAX_REGISTERS, Item, Request, plan_requests, split_request
 from collectors.modbus.profile import Profile, ProfileError, load_profile, profile_names
 from contract.sample import Sample, now_ns
+from contract.protocols import served_by
 
 __all__ = ["ModbusCollector", "DEFAULT_PORT"]
 
@@ -62,7 +63,7 @@ class ModbusCollector(Collector):
     serial ``baud`` (9600), ``parity`` (N), ``stopbits`` (1), ``bytesize`` (8).
     """
 
-    protocols = ("modbus", "modbus-rtu", "modbus-rtutcp")
+    protocols = served_by(f"{__name__}:ModbusCollector")  # its rows in contract/protocols.py
 
     def __init__(self) -> None:
         self._gateways: dict[GatewayKey, Gateway] = {}

@@ -12,10 +12,13 @@ from __future__ import annotations
 from urllib.parse import SplitResult, parse_qsl
 
 from collectors.base import Target
+from contract.protocols import PROTOCOLS
+from contract.protocols import SCHEMES as _ALL_SCHEMES
 
 __all__ = ["target_from_url", "SCHEMES"]
 
-SCHEMES = {"modbus": "modbus", "modbus+tcp": "modbus", "modbus+rtutcp": "modbus-rtutcp", "modbus+rtu": "modbus-rtu"}
+#: scheme -> protocol, the table's rows this module parses (contract/protocols.py)
+SCHEMES = {s: p for s, p in _ALL_SCHEMES.items() if PROTOCOLS[p].url_parser == __name__}
 
 
 def _unit(text: str, url: str) -> int:
@@ -36,7 +39,8 @@ def target_from_url(parts: SplitResult, profile: str) -> Target:
         raise ValueError(f"{url}: scheme must be one of {', '.join(sorted(SCHEMES))}")
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     timeout = float(query.pop("timeout", 2.0))
-    if protocol == "modbus-rtu":
+    row = PROTOCOLS[protocol]
+    if row.needs_serial:
         device = parts.path or parts.netloc
         if not device:
             raise ValueError(f"{url}: give the serial device, e.g. modbus+rtu:///dev/ttyUSB0?unit=1")
@@ -49,12 +53,12 @@ def target_from_url(parts: SplitResult, profile: str) -> Target:
         port = parts.port
     except ValueError:
         raise ValueError(f"{url}: bad port") from None
-    if protocol == "modbus-rtutcp" and port is None:
+    if protocol == "modbus-rtutcp" and port is None:  # the table's 502 is for the inventory, not a guess here
         raise ValueError(f"{url}: RTU-over-TCP gateways have no standard port; give HOST:PORT")
     path = parts.path.strip("/")
     unit = _unit(path or query.pop("unit", "1"), url)
     query.pop("unit", None)
-    port = port or 502
+    port = port or row.default_port
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     return Target(device_id=f"{shown}:{port}/{unit}", protocol=protocol, host=host, port=port, unit=unit,

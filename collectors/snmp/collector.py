@@ -12,6 +12,7 @@ from typing import Any
 
 from collectors.base import Collector, PollError, Target
 from contract.sample import Sample, now_ns
+from contract.protocols import served_by
 from collectors.snmp.counters import CounterState
 from collectors.snmp.decode import Fetched, decode
 from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine
@@ -60,7 +61,7 @@ def _split_columns(entry: str, rows: list, walks: dict) -> None:
 
 
 class SnmpCollector(Collector):
-    protocols = ("snmp",)
+    protocols = served_by(f"{__name__}:SnmpCollector")  # its rows in contract/protocols.py
 
     def __init__(self, engine: str | None = None, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                  profiles: dict[str, Profile] | None = None) -> None:

@@ -15,6 +15,7 @@ import urllib.parse
 from typing import Mapping
 
 from collectors.base import Target
+from contract.protocols import PROTOCOLS
 from inventory.secrets import SecretValue
 
 __all__ = ["target_from_url"]
@@ -32,7 +33,7 @@ def target_from_url(parts: urllib.parse.SplitResult, profile: str = "auto",
     if not host:
         raise ValueError("snmp:// URL needs a host, e.g. snmp://public@10.0.0.5")
     try:
-        port = parts.port or 161
+        port = parts.port or PROTOCOLS["snmp"].default_port
     except ValueError:
         raise ValueError(f"snmp:// URL has an invalid port in {parts.netloc.rpartition('@')[2]!r}") from None
     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))

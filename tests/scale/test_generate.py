@@ -10,7 +10,7 @@ import pytest
 
 from inventory.generate import FULL_SITE, dump_site, generate_site, iter_devices
 from inventory.loader import load_site_text
-from inventory.model import DEFAULT_PORTS
+from contract.protocols import PROTOCOLS
 from inventory.topology import PowerGraph, endpoint_key
 
 
@@ -39,7 +39,7 @@ def test_a_slice_validates_and_every_load_reaches_a_utility():
 
 
 def _endpoints(data) -> Counter:
-    return Counter(endpoint_key(d["protocol"], d.get("host"), d.get("port") or DEFAULT_PORTS.get(d["protocol"]),
+    return Counter(endpoint_key(d["protocol"], d.get("host"), d.get("port") or PROTOCOLS[d["protocol"]].default_port,
                                 d.get("unit")) for d in iter_devices(data) if "protocol" in d)
 
 
