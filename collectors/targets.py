@@ -59,6 +59,8 @@ def device_target(site: Site, dev: Device, environ: dict[str, str] | None = None
             value = getattr(cred, key)
             if value is not None:
                 options[key] = value
+        if cred.trap_engine_ids:
+            options["trap_engine_ids"] = tuple(cred.trap_engine_ids)
         if isinstance(cred.username, str):
             options["username"] = cred.username
     if dev.serial:

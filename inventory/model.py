@@ -112,6 +112,9 @@ class CredentialSet(_Strict):
     auth_key: Secret | None = None
     priv_protocol: Literal["DES", "AES", "AES128", "AES192", "AES256"] | None = None
     priv_key: Secret | None = None
+    #: SNMPv3 traps: the engine IDs (hex) this user's traps may come from; empty = any
+    #: (the trap receiver localizes keys to whichever engine sent the trap)
+    trap_engine_ids: list[str] = Field(default_factory=list)
     # HTTP / Redfish / Modbus gateways
     username: Secret | str | None = None
     password: Secret | None = None
@@ -121,6 +124,21 @@ class CredentialSet(_Strict):
     @classmethod
     def _version_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("trap_engine_ids")
+    @classmethod
+    def _engine_ids(cls, value: list[str]) -> list[str]:
+        out = []
+        for v in value:
+            text = str(v).lower().removeprefix("0x")
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raise ValueError(f"trap_engine_ids: {v!r} is not hex (e.g. 80001f8880c0ffee)") from None
+            if not 5 <= len(raw) <= 32:
+                raise ValueError(f"trap_engine_ids: {v!r} must be 5 to 32 bytes (RFC 3411 SnmpEngineID)")
+            out.append(text)
+        return out
 
     @model_validator(mode="after")
     def _v3_complete(self) -> "CredentialSet":

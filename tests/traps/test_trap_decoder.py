@@ -101,6 +101,33 @@ def test_v3_trap_authenticated_with_keys_of_the_senders_engine(wire):
     assert r.refused == "decrypt" and r.notification is None
 
 
+def test_trap_engine_ids_pin_which_engines_may_send_a_users_traps(wire):
+    addr = ("127.0.0.1", 5000)
+    index = DeviceIndex([snmp_target("u", "127.0.0.1", community=None)])
+    for pinned, refused in ((b"\x80\x00\x00\x00\x01\x02\x03\x04", ""), (b"\x80\x00\x00\x00\x09\x09", "wrong_engine")):
+        user = UsmUser.from_passphrases("ops", "SHA-256", "authpass-256", "AES", "privpass-aes",
+                                        engine_ids=frozenset({pinned}))
+        r = TrapReceiver(index, [user], started_s=0.0).handle(wire["v3"], addr, 1.0)
+        assert r.refused == refused
+
+
+def test_inventory_trap_engine_ids_reach_the_receiver(tmp_path):
+    from collectors.snmp.traps.listener import usm_users
+    from collectors.targets import build_targets
+    from inventory.loader import load_site_text
+
+    site = load_site_text("site: {id: t, name: T}\ncredentials:\n  v3: {version: 3, user: ops, auth_protocol: SHA256,"
+                          " auth_key: {env: A}, priv_protocol: AES128, priv_key: {env: P},"
+                          " trap_engine_ids: ['0x8000000001020304']}\ndevices:\n  - {id: u, kind: ups, protocol: snmp,"
+                          " host: 127.0.0.1, credentials: v3}\n")
+    targets, problems = build_targets(site, environ={"A": "authpass-256", "P": "privpass-aes"})
+    (user,), errors = usm_users(targets)
+    assert not problems and not errors and user.engine_ids == {bytes.fromhex("8000000001020304")}
+    with pytest.raises(InventoryError) as exc:
+        load_site_text("site: {id: t, name: T}\ncredentials:\n  v3: {version: 3, user: ops, trap_engine_ids: [zz]}\n")
+    assert "trap_engine_ids" in str(exc.value) and "not hex" in str(exc.value)
+
+
 def test_unknown_trap_is_kept_with_its_varbinds():
     cat = TrapCatalog([])
     from collectors.snmp.traps.message import Notification

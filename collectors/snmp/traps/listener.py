@@ -71,12 +71,13 @@ def usm_users(targets: list[Target]) -> tuple[list[UsmUser], list[str]]:
         except SnmpEngineError as exc:
             problems.append(str(exc))
             continue
-        key = cred.cache_key()
+        engines = frozenset(bytes.fromhex(e) for e in t.options.get("trap_engine_ids", ()))
+        key = (cred.cache_key(), engines)
         if key in users:
             continue
         try:
             users[key] = UsmUser.from_passphrases(cred.user, cred.auth_protocol, cred.auth_key, cred.priv_protocol,
-                                                  cred.priv_key, cred.key_expansion)
+                                                  cred.priv_key, cred.key_expansion, engines)
         except ValueError as exc:
             problems.append(f"{t.device_id}: {exc}")
     return list(users.values()), problems

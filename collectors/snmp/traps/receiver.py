@@ -30,7 +30,7 @@ log = logging.getLogger("dcim.traps")
 
 #: reasons a datagram is refused; each is a counter
 REFUSALS = ("decode", "unknown_sender", "ambiguous_sender", "bad_community", "unknown_user", "wrong_digest",
-            "decrypt", "unsupported_security", "not_in_time_window", "unknown_engine", "not_notification")
+            "decrypt", "unsupported_security", "not_in_time_window", "unknown_engine", "wrong_engine", "not_notification")
 _USM_STATS = (1, 3, 6, 1, 6, 3, 15, 1, 1)  # usmStats (RFC 3414 §5)
 _REPORT_OID = {"not_in_time_window": _USM_STATS + (2, 0), "unknown_user": _USM_STATS + (3, 0),
                "unknown_engine": _USM_STATS + (4, 0), "wrong_digest": _USM_STATS + (5, 0)}
@@ -205,6 +205,11 @@ class TrapReceiver:
         refusal = UsmError("unsupported_security", "security level does not match the user's")
         for user in candidates:
             if user.level != level:
+                continue
+            if user.engine_ids and m.engine_id not in user.engine_ids and not (m.reportable and
+                                                                              m.engine_id == self.engine_id):
+                refusal = UsmError("wrong_engine", f"USM user {user.name.decode(errors='replace')!r}: engine ID "
+                                                     f"{m.engine_id.hex()} is not one of its trap_engine_ids")
                 continue
             auth_key, priv_key = user.keys(m.engine_id)
             if m.auth and not check_digest(data, m.auth_offset, m.auth_params, user.auth, auth_key):

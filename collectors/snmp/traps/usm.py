@@ -74,13 +74,16 @@ class UsmUser:
     ku_auth: bytes = b""
     ku_priv: bytes = b""
     expansion: str = "blumenthal"
+    #: traps are accepted from these engine IDs only (empty: from any)
+    engine_ids: frozenset[bytes] = frozenset()
 
     def __post_init__(self) -> None:
         self._local: dict[bytes, tuple[bytes, bytes]] = {}
 
     @classmethod
     def from_passphrases(cls, name: str, auth: str | None, auth_key: str | None, priv: str | None,
-                         priv_key: str | None, expansion: str = "blumenthal") -> "UsmUser":
+                         priv_key: str | None, expansion: str = "blumenthal",
+                         engine_ids: frozenset[bytes] = frozenset()) -> "UsmUser":
         if auth is not None and auth not in AUTH:
             raise ValueError(f"user {name}: auth protocol {auth} not supported (known: {', '.join(AUTH)})")
         if priv is not None and priv not in PRIV:
@@ -89,7 +92,8 @@ class UsmUser:
         h = AUTH[auth][0] if auth else ""
         return cls(name.encode(), auth, priv,
                    password_to_key(auth_key.encode(), h) if auth and auth_key else b"",
-                   password_to_key(priv_key.encode(), h) if priv and priv_key else b"", expansion)
+                   password_to_key(priv_key.encode(), h) if priv and priv_key else b"", expansion,
+                   frozenset(engine_ids))
 
     def __repr__(self) -> str:
         return f"UsmUser({self.name.decode(errors='replace')!r}, auth={self.auth}, priv={self.priv})"
