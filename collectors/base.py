@@ -77,13 +77,15 @@ class PollError(Exception):
     already read are good).  Messages must never include secrets.
     """
 
-    def __init__(self, kind: str, message: str, partial: list[Sample] | None = None) -> None:
+    def __init__(self, kind: str, message: str, partial: list[Sample] | None = None, *, excess: int = 0) -> None:
         if kind not in ERROR_KINDS:
             raise ValueError(f"unknown poll error kind {kind!r}")
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.partial = partial or []
+        #: series the device offered beyond what the inventory says it has (dropped, counted in ``poll``)
+        self.excess = excess
 
 
 class Collector(abc.ABC):

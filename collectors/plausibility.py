@@ -8,7 +8,8 @@ poll sample (``implausible`` count and the message), so the reading is
 flagged, not silently dropped and not silently kept.
 
 Bounds are generous on purpose (a 386 MW site's whole-site meter fits; a
-current transformer's small negative noise at idle passes): they catch
+current transformer's sub-watt negative noise at idle passes, but negative
+power beyond -1 W, from a GPU, a PDU or a meter alike, is dropped): they catch
 nonsense, not unusual-but-real values; alert rules handle the latter.
 """
 from __future__ import annotations
@@ -21,8 +22,8 @@ __all__ = ["bounds_for", "screen"]
 
 # suffix -> (low, high); the longest matching suffix wins
 _BOUNDS: dict[str, tuple[float, float]] = {
-    "_w": (-100.0, 2e9),
-    "_va": (-100.0, 2e9),
+    "_w": (-1.0, 2e9),
+    "_va": (-1.0, 2e9),
     "_var": (-2e9, 2e9),
     "_a": (-1.0, 1e5),
     "_v": (-1.0, 1e6),

@@ -44,6 +44,9 @@ log = logging.getLogger("dcim.scheduler")
 
 Emit = Callable[[list[Sample]], None]
 _RETRYABLE = frozenset({"timeout", "unreachable", "protocol"})
+#: samples one device may deliver in one poll: a big PDU or chiller gives a few
+#: hundred; a page that lists 100,000 series is a lying device, not data
+MAX_SAMPLES_PER_POLL = 5000
 #: polls in flight per protocol unless configured (contract/protocols.py)
 DEFAULT_CONCURRENCY = {name: p.concurrency for name, p in PROTOCOLS.items() if p.collector}
 
@@ -68,6 +71,15 @@ class PollOutcome:
     error: str = ""
     attempts: int = 1
     duration_ms: float = 0.0
+    #: samples dropped beyond the device's cap (its inventory GPU count, :data:`MAX_SAMPLES_PER_POLL`)
+    excess: int = 0
+
+
+def _capped(outcome: PollOutcome, limit: int = MAX_SAMPLES_PER_POLL) -> PollOutcome:
+    if len(outcome.samples) > limit:
+        outcome.excess += len(outcome.samples) - limit
+        del outcome.samples[limit:]
+    return outcome
 
 
 async def poll_once(collector: Collector, target: Target, deadline_s: float) -> PollOutcome:
@@ -85,7 +97,7 @@ async def poll_once(collector: Collector, target: Target, deadline_s: float) -> 
             break
         try:
             samples = await asyncio.wait_for(collector.poll(target), timeout=remaining)
-            return PollOutcome(samples, True, attempts=attempt, duration_ms=(time.monotonic() - start) * 1000)
+            return _capped(PollOutcome(samples, True, attempts=attempt, duration_ms=(time.monotonic() - start) * 1000))
         except PollError as exc:
             last = exc
             partial = exc.partial or partial
@@ -108,7 +120,8 @@ async def poll_once(collector: Collector, target: Target, deadline_s: float) -> 
     assert last is not None or attempt == 1
     if last is None:
         last = PollError("timeout", f"no time left within the {deadline_s:.1f}s deadline")
-    return PollOutcome(partial, False, last.kind, last.message, attempt, (time.monotonic() - start) * 1000)
+    return _capped(PollOutcome(partial, False, last.kind, last.message, attempt, (time.monotonic() - start) * 1000,
+                               excess=last.excess))
 
 
 def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms: float = 0.0, skipped: int = 0,
@@ -129,6 +142,8 @@ def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms:
         fields["queue_ms"] = round(queue_ms, 3)
     if skipped:
         fields["skipped"] = skipped
+    if outcome.excess:
+        fields["excess"] = outcome.excess
     if implausible:
         fields["implausible"] = len(implausible)
         note = "; ".join(implausible[:3]) + (f"; +{len(implausible) - 3} more" if len(implausible) > 3 else "")

@@ -137,13 +137,29 @@ def _nvlink_field(name: str) -> tuple[str, bool] | None:
     return None
 
 
-def samples_from_page(metrics: Iterable[PromSample], base_tags: dict[str, str], time_ns: int) -> list[Sample]:
+#: GPUs a node may have when the inventory does not say (the model's ``gpus`` maximum), and
+#: MIG instances per GPU (an H100/H200 has at most 7)
+MAX_GPUS = 64
+MAX_MIG = 7
+
+
+def samples_from_page(metrics: Iterable[PromSample], base_tags: dict[str, str], time_ns: int,
+                      gpus_expected: int | None = None, excess: set | None = None) -> list[Sample]:
     """Group a parsed exporter page by GPU and map known counters to ``gpu`` samples.
 
     Lines without a ``gpu`` label (the exporter's own metrics) are skipped.
     Tags come from the first line seen for each GPU; ``base_tags`` (inventory
     location) are kept, but the page's ``model`` (GPU model) wins over the node's.
+
+    A page cannot add GPUs the node does not have: with ``gpus_expected`` (the
+    inventory's count) only ``gpu`` labels 0..N-1 are kept, else the first
+    :data:`MAX_GPUS`, and at most :data:`MAX_MIG` instances each; the series
+    refused are added to ``excess`` (as ``(gpu, instance)``) for the poll sample.
     """
+    limit = gpus_expected if gpus_expected and gpus_expected > 0 else None
+    allowed = {str(i) for i in range(limit)} if limit else None
+    gpu_ids: set[str] = set()
+    mig: dict[str, int] = {}
     gpus: dict[tuple[str, str], dict] = {}
     tags_of: dict[tuple[str, str], dict[str, str]] = {}
     instant: dict[tuple[str, str], float] = {}
@@ -162,6 +178,15 @@ def samples_from_page(metrics: Iterable[PromSample], base_tags: dict[str, str], 
         key = (gpu, labels.get("GPU_I_ID", ""))
         fields = gpus.get(key)
         if fields is None:
+            if (allowed is not None and gpu not in allowed) or (allowed is None and gpu not in gpu_ids
+                                                                  and len(gpu_ids) >= MAX_GPUS) \
+                    or (key[1] and mig.get(gpu, 0) >= MAX_MIG):
+                if excess is not None:
+                    excess.add(key)
+                continue
+            gpu_ids.add(gpu)
+            if key[1]:
+                mig[gpu] = mig.get(gpu, 0) + 1
             fields = gpus[key] = {}
             page_tags: dict[str, str] = {}
             for label, tag in _TAGS:
@@ -194,6 +219,13 @@ def samples_from_page(metrics: Iterable[PromSample], base_tags: dict[str, str], 
     return out
 
 
+def _gpu_count(value: object) -> int | None:
+    """The inventory's ``gpus`` (an int, or text from ``dcim probe --option gpus=8``), or None."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def missing_gpus(samples: list[Sample], expected: object) -> list[str]:
     """GPU indices 0..expected-1 with no sample (MIG instances count for their GPU)."""
     if isinstance(expected, str) and expected.isdigit():  # from ``dcim probe --option gpus=8``
@@ -220,15 +252,26 @@ class DcgmCollector(Collector):
             metrics = parse(body)
         except ValueError as exc:
             raise PollError("protocol", f"{target.address()}{path}: {exc}") from None
-        samples = samples_from_page(metrics, target.tags, time_ns)
+        expected = _gpu_count(target.options.get("gpus"))
+        excess: set = set()
+        samples = samples_from_page(metrics, target.tags, time_ns, expected, excess)
         if not samples:
-            raise PollError("decode", f"{target.address()}{path}: page has {len(metrics)} metrics but no DCGM GPU counters")
-        missing = missing_gpus(samples, target.options.get("gpus"))
+            raise PollError("decode", f"{target.address()}{path}: page has {len(metrics)} metrics but no DCGM GPU counters",
+                            excess=len(excess))
+        missing = missing_gpus(samples, expected)
+        problems = []
         if missing:
             # A GPU that fell off the bus (XID 79) vanishes from the exporter's page rather than
             # reporting an error; the inventory's GPU count is how we notice.  The rest is good data.
-            raise PollError("device", f"{target.address()}{path}: GPU(s) {', '.join(missing)} missing from the page or all blank "
-                                      f"(inventory says {target.options['gpus']})", partial=samples)
+            problems.append(f"GPU(s) {', '.join(missing)} missing from the page or all blank (inventory says {expected})")
+        if excess:
+            shown = ", ".join(sorted({g for g, _ in excess}, key=lambda g: (len(g), g))[:5])
+            problems.append(f"{len(excess)} GPU series beyond the node's "
+                            f"{expected if expected else f'{MAX_GPUS} (or {MAX_MIG} MIG instances)'} ignored (gpu {shown}"
+                            f"{', ...' if len(excess) > 5 else ''})")
+        if problems:
+            raise PollError("device", f"{target.address()}{path}: " + "; ".join(problems), partial=samples,
+                            excess=len(excess))
         return samples
 
     async def close(self) -> None:

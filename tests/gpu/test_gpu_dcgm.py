@@ -143,3 +143,54 @@ def test_errors_are_classified(page_server):
     # after all that, the same collector still scrapes fine
     page_server.routes["/metrics"] = ("length", body)
     assert len(_poll_many([_target(page_server.port)])[0]) == 8
+
+
+def _first_poll(target: Target) -> list:
+    """The samples (and the ``poll`` sample) of one real scheduler poll of ``target``."""
+    import asyncio
+
+    from collectors.scheduler import Job, Scheduler
+
+    got: list = []
+
+    async def run():
+        sched = Scheduler([Job(target, DcgmCollector(max_body=8 << 20))], got.append, spread=False)
+        sched.start()
+        for _ in range(600):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+        await sched.stop()
+
+    asyncio.run(run())
+    assert got, "no poll within 30 s"
+    return got[0]
+
+
+def test_a_page_cannot_add_gpus_the_node_does_not_have(page_server):
+    """100,000 distinct gpu series under the size cap, inventory says 8: 8 GPU samples, the rest counted."""
+    page = b"".join(b'DCGM_FI_DEV_GPU_TEMP{gpu="%d"} 40\n' % i for i in range(100_000))
+    assert len(page) < 8 << 20
+    page_server.routes["/metrics"] = ("length", page)
+    t = _target(page_server.port, timeout=10)
+    t.options["gpus"] = 8
+    t.interval_s = 30
+    samples = _first_poll(t)
+    gpu = [s for s in samples if s.measurement == "gpu"]
+    [poll] = [s for s in samples if s.measurement == "poll"]
+    assert sorted(int(s.tags["gpu"]) for s in gpu) == list(range(8))
+    assert poll.fields["excess"] == 100_000 - 8 and poll.fields["ok"] is False
+    assert poll.fields["error_kind"] == "device" and "99992 GPU series beyond the node's 8 ignored" in poll.fields["error"]
+
+
+def test_negative_gpu_power_is_dropped_and_named(page_server):
+    page = b"".join(b'DCGM_FI_DEV_POWER_USAGE{gpu="%d"} %d\nDCGM_FI_DEV_GPU_TEMP{gpu="%d"} 40\n'
+                    % (i, -5 if i == 4 else 300, i) for i in range(8))
+    page_server.routes["/metrics"] = ("length", page)
+    t = _target(page_server.port)
+    t.options["gpus"] = 8
+    samples = _first_poll(t)
+    by_gpu = {s.tags["gpu"]: s.fields for s in samples if s.measurement == "gpu"}
+    [poll] = [s for s in samples if s.measurement == "poll"]
+    assert "power_w" not in by_gpu["4"] and by_gpu["4"]["temp_c"] == 40.0 and by_gpu["3"]["power_w"] == 300.0
+    assert poll.fields["implausible"] == 1 and "gpu[gpu=4" in poll.fields["error"] and "power_w=-5.0" in poll.fields["error"]
