@@ -204,6 +204,8 @@ class Engine:
         self._fails: dict[str, int] = {}
         self._loc_cache: dict[str, dict[str, str]] = {}
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
+        #: firing roots evaluated by other engines (other shards), fingerprint -> alert
+        self._external: dict[str, Alert] = {}
         self._by_fp: dict[str, Alert] = {}
         self._route: dict[tuple[str, str], tuple[tuple[str, list[tuple[Rule, Any]]], ...]] = {}
         self._cond = {r.name: condition(r) for r in rules.rules}
@@ -295,6 +297,23 @@ class Engine:
 
     def rule_of(self, alert: Alert) -> Rule | None:
         return self.rules.by_name.get(alert.rule)
+
+    def set_external_roots(self, roots: dict[str, Alert]) -> None:
+        """The firing root alerts of the other shards' engines (fingerprint -> alert).
+
+        Suppression then sees the whole site's roots, so a chiller tripping in one shard
+        explains its nodes' alerts in another.  Firing alerts whose ``suppressed_by``
+        changes are added to :attr:`updated`."""
+        if roots == self._external:
+            return
+        self._external = dict(roots)
+        self._resuppress([])
+
+    def all_roots(self) -> dict[str, Alert]:
+        """Firing roots known to this engine: its own and the other shards'."""
+        if not self._external:
+            return self._roots
+        return {**self._external, **self._roots}
 
     # -- persistence ----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -497,8 +516,9 @@ class Engine:
         a.since_ns = t
         if rule.explains:
             self._roots[a.fingerprint] = a
-        if self.suppressor is not None and self._roots:
-            a.suppressed_by = self.suppressor(a, self._roots)
+        roots = self.all_roots()
+        if self.suppressor is not None and roots:
+            a.suppressed_by = self.suppressor(a, roots)
         self._send(a, rule, t, events)
 
     def _send(self, a: Alert, rule: Rule, t: int, events: list, *, renotify: bool = False) -> None:
@@ -561,10 +581,15 @@ class Engine:
             (r := self.rules.by_name.get(e["rule"])) is not None and r.explains for e in events
             if e["state"] in ("firing", "resolved") and not e["renotify"]
         )
-        if not roots_changed:
+        if roots_changed:
+            self._resuppress(events)
+
+    def _resuppress(self, events: list) -> None:
+        if self.suppressor is None:
             return
+        roots = self.all_roots()
         for a in self.firing().values():
-            new = self.suppressor(a, self._roots) if self._roots else ""
+            new = self.suppressor(a, roots) if roots else ""
             if new != a.suppressed_by:
                 a.suppressed_by = new
                 self.updated.append(a)

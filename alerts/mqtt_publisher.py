@@ -6,7 +6,9 @@ Topics (``<site>`` is the inventory site id):
 * ``dcim/<site>/active/<fingerprint>`` — retained current state of a firing
   alert, cleared by an empty retained payload when it resolves;
 * ``dcim/<site>/engine/status`` — retained ``online``; the Last Will says ``offline``;
-* ``dcim/<site>/commands/silence`` and ``.../ack`` — JSON commands in.
+* ``dcim/<site>/commands/silence`` and ``.../ack`` — JSON commands in;
+* ``dcim/<site>/active/#`` is also read back with ``share_roots`` (sharded engines): the firing
+  root causes of every shard's engine, for suppression across shards.
 
 Delivery is at least once: a message leaves the outbox only on the broker's
 PUBACK (paho ``on_publish``), and after a reconnect everything unacknowledged
@@ -58,6 +60,7 @@ class MqttSettings:
     keepalive_s: int = 30
     window: int = 100  # QoS 1 messages in flight
     outbox_max: int = 100_000
+    share_roots: bool = False  # read every engine's retained active state (cross-shard suppression; dcim run: N > 1)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -112,6 +115,8 @@ class MqttPublisher:
         self.settings = settings
         self.outbox = outbox
         self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=10_000)
+        #: retained active-state messages of all engines (topic, payload), read by the runtime's tick
+        self.active_updates: collections.deque[tuple[str, bytes]] = collections.deque()
         self.connected = False
         self.published = 0
         self.connects = 0
@@ -123,6 +128,7 @@ class MqttPublisher:
         t = topics(settings.site)
         self._status_topic = t["status"]
         self._commands_topic = t["commands"]
+        self._active_prefix = t["active"] + "/"
         cid = settings.client_id or f"dcim-alerts-{settings.site}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True,
                                   protocol=mqtt.MQTTv311)
@@ -202,6 +208,8 @@ class MqttPublisher:
         client.drop_out_messages()
         client.publish(self._status_topic, b"online", qos=1, retain=True)
         client.subscribe(self._commands_topic, qos=1)
+        if self.settings.share_roots:
+            client.subscribe(self._active_prefix + "#", qos=1)
         self._generation += 1
         self.connected = True
         self._wake.set()
@@ -215,6 +223,9 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_message(self, client, userdata, msg) -> None:
+        if msg.topic.startswith(self._active_prefix):
+            self.active_updates.append((msg.topic, bytes(msg.payload)))
+            return
         try:
             self.commands.put_nowait((msg.topic, bytes(msg.payload)))
         except queue.Full:

@@ -1,4 +1,8 @@
-"""A persisted, bounded, ordered queue of MQTT messages waiting for the broker's ack.
+"""A persisted, bounded, ordered queue of messages waiting for their destination's ack.
+
+Used for MQTT (topic, payload, QoS, retain) and for each Alertmanager peer
+(``alerts/alertmanager_sender.py``: topic = the alert's fingerprint, payload =
+the postable alert; QoS and retain unused).
 
 Events are appended here before anything is sent and deleted only when the
 broker acknowledges them (PUBACK for QoS 1, or the local write for QoS 0), so a
@@ -85,6 +89,11 @@ class Outbox:
             return
         with self._lock:
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def keys(self) -> set[str]:
+        """The distinct topics (keys) of the rows still waiting."""
+        with self._lock:
+            return {t for (t,) in self._db.execute("SELECT DISTINCT topic FROM outbox")}
 
     def __len__(self) -> int:
         with self._lock:

@@ -9,17 +9,28 @@ never slows collection down.
 Order per batch of events: decorate (silenced/acked) -> persist the engine
 snapshot -> outbox -> InfluxDB ``alert`` samples -> listeners.  The snapshot is
 written before the outbox so a crash in between re-sends rather than forgets.
+
+With ``alertmanager`` settings every firing and resolution also goes to each
+Alertmanager peer's outbox (``alerts/alertmanager_sender.py``); firing alerts
+are re-sent every ``resend_s`` (and at once after a restart: same labels, so
+Alertmanager does not page again), and dcim silences and acks are mirrored as
+Alertmanager silences.  Through MQTT the runtime also reads every engine's
+retained active state and hands the other shards' firing roots to the engine,
+so suppression is the same as one engine evaluating the whole site.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
+from alerts.alertmanager_payload import alert_labels, postable_alert, silence_body
+from alerts.alertmanager_sender import AlertmanagerCluster, AlertmanagerSettings
 from alerts.evaluate import Alert, Engine
 from alerts.mqtt_publisher import MqttPublisher, MqttSettings, active_message, event_messages
 from alerts.outbox import Outbox
@@ -39,9 +50,38 @@ log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 
 
+_ACK_SILENCE_NS = 7 * 86400 * _NS  # an ack's Alertmanager silence; expired earlier when the alert resolves
+
+
+def _labels_key(labels: dict[str, str]) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def _remote_root(payload: bytes, rules: RuleSet) -> Alert | None:
+    """A firing root alert from another engine's retained state, or None (not a root, or unreadable)."""
+    try:
+        e = json.loads(payload)
+        rule = rules.by_name.get(e["rule"])
+        if rule is None or not rule.explains or e.get("state") != "firing":
+            return None
+        return Alert(rule=e["rule"], fingerprint=e["fingerprint"], severity=e.get("severity", ""),
+                     device=e.get("device", ""), series=dict(e.get("series") or {}),
+                     location={k: e[k] for k in ("site", "hall", "row", "rack") if e.get(k)}, state="firing",
+                     value=e.get("value"), threshold=e.get("threshold"), pending_since_ns=0, since_ns=0)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("unreadable retained alert state ignored (%d bytes)", len(payload))
+        return None
+
+
 class AlertRuntime:
     def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
-                 influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25) -> None:
+                 influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25,
+                 alertmanager: AlertmanagerSettings | None = None, local_devices: Iterable[str] | None = None,
+                 link_for: Callable[[dict[str, Any]], str] | None = None, engine_id: str | None = None) -> None:
+        """``local_devices``: the devices whose samples this engine gets (its shard); roots on them
+        are its own to judge, and the other engines' retained state is believed for the rest (None:
+        believe every other engine).  ``link_for(event)``: the Grafana link put on Alertmanager
+        alerts.  ``engine_id``: this replica's name in the Alertmanager silences it makes."""
         self.site = site
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
         self.state_dir = Path(state_dir)
@@ -70,6 +110,17 @@ class AlertRuntime:
                 mqtt.site = self.site_id
             self.outbox = Outbox(self.state_dir / "outbox.sqlite", max_messages=mqtt.outbox_max)
             self.publisher = MqttPublisher(mqtt, self.outbox)
+        self.local_devices = frozenset(local_devices) if local_devices is not None else None
+        self.link_for = link_for
+        self.remote_roots: dict[str, Alert] = {}
+        self.am: AlertmanagerCluster | None = None
+        self._am_labels: dict[str, str] = {}  # fingerprint -> labels (JSON) of the firing alert Alertmanager has
+        self._am_resent_ns = 0
+        self.engine_id = engine_id or socket.gethostname()
+        if alertmanager is not None:
+            self.am = AlertmanagerCluster(alertmanager, self.state_dir, owner=self.engine_id)
+            for a in self.engine.active():  # restored: what Alertmanager was told before the restart
+                self._am_labels[a.fingerprint] = _labels_key(alert_labels(self._event_of(a, clock())))
         self.recent: deque[dict[str, Any]] = deque(maxlen=1000)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.commands_rejected = 0
@@ -91,15 +142,21 @@ class AlertRuntime:
     async def start(self) -> None:
         if self.publisher is not None:
             self.publisher.start()
+        if self.am is not None:
+            self.am.start()
 
     async def tick(self, now_ns: int | None = None) -> None:
         now = self.clock() if now_ns is None else now_ns
         self._commands(now)
         self.silences.reload_if_changed()
         self._refresh_flags(now)  # silences start and end with time, not only when edited
+        self._absorb_remote_roots()
         events = self.engine.tick(now)
         if events or self.engine.updated:
             self._handle(events, now)
+        if self.am is not None:
+            self._am_resend(now)
+            self.am.set_silences(self._am_silences(now))
         due = self._save_pending and time.monotonic() - self._last_save_mono >= self.save_interval_s
         if due or (self._dirty and now - self._last_save > 30 * _NS):
             # the snapshot is taken here, on the loop; the JSON and the fsyncs go to a thread so
@@ -113,6 +170,8 @@ class AlertRuntime:
         if self.publisher is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.publisher.stop, timeout)
             self.outbox.close()
+        if self.am is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.am.stop, timeout)
 
     def active(self) -> list[Alert]:
         return self.engine.active()
@@ -160,6 +219,17 @@ class AlertRuntime:
                 if a.state == "firing":
                     msgs.append(active_message(self.site_id, self._event_of(a, now)))
             self.publisher.enqueue(msgs)
+        if self.am is not None:
+            rows: list[tuple[str, bytes]] = []
+            for e in events:
+                if e["state"] == "firing":
+                    rows += self._am_firing(e, now)
+                elif e["state"] == "resolved":
+                    rows += self._am_resolved(e)
+            for a in updated:
+                if a.state == "firing":
+                    rows += self._am_firing(self._event_of(a, now), now)
+            self.am.enqueue(rows)
         if self.influx_writer is not None and events:
             self.influx_writer.write([alert_point(e) for e in events])
         for e in events:
@@ -169,6 +239,79 @@ class AlertRuntime:
                     fn(e)
                 except Exception:  # a listener must not stop alerting
                     log.exception("alert listener failed")
+
+    # -- Alertmanager ---------------------------------------------------------------------------------
+    def _am_row(self, e: dict[str, Any], labels: dict[str, str], ends_ns: int | None) -> tuple[str, bytes]:
+        link = self.link_for(e) if self.link_for is not None else ""
+        body = postable_alert(e, labels, link=link, ends_ns=ends_ns)
+        return e["fingerprint"], json.dumps(body, separators=(",", ":"), default=str).encode()
+
+    def _am_firing(self, e: dict[str, Any], now: int) -> list[tuple[str, bytes]]:
+        """A firing alert; if its labels changed (suppression came or went), the old label set
+        is resolved first, since Alertmanager knows alerts by their labels only."""
+        labels = alert_labels(e)
+        key = _labels_key(labels)
+        old = self._am_labels.get(e["fingerprint"])
+        rows = []
+        if old is not None and old != key:
+            rows.append(self._am_row(e, json.loads(old), now))
+        self._am_labels[e["fingerprint"]] = key
+        rows.append(self._am_row(e, labels, None))
+        return rows
+
+    def _am_resolved(self, e: dict[str, Any]) -> list[tuple[str, bytes]]:
+        old = self._am_labels.pop(e["fingerprint"], None)
+        labels = json.loads(old) if old is not None else alert_labels(e)
+        return [self._am_row(e, labels, int(e["time_ns"]))]
+
+    def _am_resend(self, now: int) -> None:
+        """Every ``resend_s``: every firing alert again (its ``endsAt`` moves on), except those
+        still waiting in an outbox (they get a fresh ``endsAt`` when they leave)."""
+        assert self.am is not None
+        if now - self._am_resent_ns < self.am.settings.resend_s * _NS:
+            return
+        self._am_resent_ns = now
+        waiting = self.am.pending_keys()
+        rows = []
+        for a in self.engine.active():
+            if a.fingerprint not in waiting:
+                rows += self._am_firing(self._event_of(a, now), now)
+        self.am.enqueue(rows)
+
+    def _am_silences(self, now: int) -> dict[str, dict[str, Any]]:
+        """dcim silences (not yet ended) and acks of firing alerts, as Alertmanager silences."""
+        want: dict[str, dict[str, Any]] = {}
+        for s in self.silences.state.silences:
+            if s.ends_ns > now:
+                want["s-" + s.id] = silence_body(self.engine_id, "s-" + s.id, s.match, starts_ns=s.starts_ns,
+                                                 ends_ns=s.ends_ns, author=s.author, comment=s.reason)
+        for fp, a in self.silences.state.acks.items():
+            if self.engine.get(fp) is not None:  # an ack lasts until the alert resolves
+                want["a-" + fp] = silence_body(self.engine_id, "a-" + fp, {"fingerprint": fp}, starts_ns=a.time_ns,
+                                               ends_ns=a.time_ns + _ACK_SILENCE_NS, author=a.author,
+                                               comment=f"ack: {a.comment}".strip())
+        return want
+
+    # -- other shards' roots ------------------------------------------------------------------------------
+    def _absorb_remote_roots(self) -> None:
+        """Retained active state from the broker -> the firing roots of other engines."""
+        if self.publisher is None or not self.publisher.active_updates:
+            return
+        q = self.publisher.active_updates
+        changed = False
+        while q:
+            topic, payload = q.popleft()
+            fp = topic.rsplit("/", 1)[-1]
+            root = _remote_root(payload, self.rules) if payload else None
+            if root is not None and self.local_devices is not None and root.device in self.local_devices:
+                root = None  # our own shard's: this engine judges those itself
+            if root is None:
+                changed = self.remote_roots.pop(fp, None) is not None or changed
+            elif fp not in self.remote_roots:
+                self.remote_roots[fp] = root
+                changed = True
+        if changed:
+            self.engine.set_external_roots(self.remote_roots)
 
     def _event_of(self, a: Alert, now: int) -> dict[str, Any]:
         rule = self.engine.rule_of(a)

@@ -19,7 +19,7 @@ from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
 
-__all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS"]
+__all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS", "device_link"]
 
 DASHBOARD_KEYS = ("noc", "power", "cooling", "gpu", "energy")
 
@@ -326,3 +326,28 @@ def build_dashboards(site: Site) -> dict[str, Dashboard]:
     """key -> dashboard, in DASHBOARD_KEYS order."""
     return {"noc": noc_overview(site), "power": power_chain(site), "cooling": cooling(site),
             "gpu": gpu_fleet(site), "energy": energy(site)}
+
+
+#: which dashboard shows a device of a kind (the rest: the NOC overview)
+_DASHBOARD_OF_KIND = {"pdu": "power", "ups": "power", "switchgear": "power", "transformer": "power", "meter": "power",
+                      "chiller": "cooling", "cdu": "cooling", "crah": "cooling", "crac": "cooling",
+                      "gpu_node": "gpu", "server": "gpu"}
+
+
+def device_link(site: Site, grafana_url: str, device_id: str) -> str:
+    """The Grafana URL of the dashboard that shows ``device_id``, its hall/row/rack selected.
+
+    Alert notifications carry it (Alertmanager ``generatorURL`` and the ``dashboard``
+    annotation), so the on-call engineer lands on the right panel in one click."""
+    from urllib.parse import urlencode
+
+    if not grafana_url:
+        return ""
+    key, params = "noc", {}
+    if device_id and site.has_device(device_id):
+        dev = site.device(device_id)
+        key = _DASHBOARD_OF_KIND.get(dev.kind, "noc")
+        loc = site.location_tags(dev)
+        params = {f"var-{k}": loc[k] for k in ("hall", "row", "rack") if loc.get(k)}
+    query = ("?" + urlencode(params)) if params else ""
+    return f"{grafana_url.rstrip('/')}/d/{_uid(site, key)}{query}"

@@ -178,6 +178,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     logging.getLogger().setLevel(cfg.log_level.upper())
 
+    bad = [u for u in args.alertmanager or [] if not u.startswith(("http://", "https://"))]
+    if bad:
+        return _fail(f"--alertmanager {bad[0]!r}: expected http(s)://HOST:PORT")
     if args.state_dir is None and args.alerts:
         return _fail("--alerts needs --state-dir (alert state and the MQTT outbox live there)")
 
@@ -192,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency, traps=traps)
-        periodic = _attach_extras(args, site, service)
+        periodic = _attach_extras(args, site, service, cfg)
         await run_until_stopped(service, args.duration, starts=periodic.starts, ticks=periodic.ticks,
                                 stops=periodic.stops)
         st = service.writer.stats if service.writer else None
@@ -217,15 +220,26 @@ class _Periodic:
         self.stops: list = []
 
 
-def _attach_extras(args: argparse.Namespace, site, service) -> _Periodic:
+def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
     """The rule engine (``--alerts``) and in-process derived metrics (``--derived``) beside collection."""
     p = _Periodic()
     if args.alerts:
+        from alerts.alertmanager_sender import AlertmanagerSettings
         from alerts.mqtt_publisher import MqttSettings
         from alerts.runtime import AlertRuntime
+        from dashboards.catalog import device_link
+        from dcim.service import select_shard
 
-        mqtt = MqttSettings.from_env(args.mqtt, site.site.id) if args.mqtt else None
-        runtime = AlertRuntime(site, args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=service.writer)
+        # with several shards every engine reads the others' firing roots back from the broker
+        mqtt = MqttSettings.from_env(args.mqtt, site.site.id, share_roots=service.shard[1] > 1) if args.mqtt else None
+        am_cfg = cfg.alertmanager
+        urls = list(args.alertmanager or am_cfg.urls)
+        am = AlertmanagerSettings.from_env(urls, resend_s=am_cfg.resend_s, timeout_s=am_cfg.timeout_s) if urls else None
+        grafana = am_cfg.grafana_url
+        runtime = AlertRuntime(site, args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=service.writer,
+                               alertmanager=am, local_devices=[d.id for d in select_shard(site, service.shard)],
+                               link_for=(lambda e: device_link(site, grafana, e.get("device", ""))) if grafana else None,
+                               engine_id=args.engine_id)
         service.add_consumer(runtime.consume)
         p.starts.append(runtime.start)
         p.ticks.append(runtime.tick)
@@ -343,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alerts", type=Path, help="rule file: evaluate this shard's samples (see alerts/README.md)")
     run.add_argument("--state-dir", type=Path, help="with --alerts: alert state, silences and MQTT outbox")
     run.add_argument("--mqtt", help="with --alerts: broker HOST:PORT (TLS and credentials from DCIM_MQTT_* env)")
+    run.add_argument("--alertmanager", action="append", metavar="URL",
+                     help="with --alerts: Alertmanager base URL, repeatable (every peer of the cluster); "
+                          "replaces alertmanager.urls of the config")
+    run.add_argument("--engine-id", help="with --alerts: this replica's name in Alertmanager silences (default: host name)")
     run.add_argument("--derived", action="store_true",
                      help="also compute derived metrics in this process (single-shard sites; else: dcim derived run)")
     run.set_defaults(func=cmd_run)

@@ -16,7 +16,7 @@ from inventory.model import Secret
 from sinks.influx_writer import InfluxConfig
 from storage.tiers import StorageConfig
 
-__all__ = ["RunConfig", "load_run_config", "parse_shard", "open_service"]
+__all__ = ["RunConfig", "AlertmanagerSection", "load_run_config", "parse_shard", "open_service"]
 
 
 class _Strict(BaseModel):
@@ -95,11 +95,30 @@ class TrapsSection(_Strict):
                             poll_gap_s=self.poll_gap_s, stats_interval_s=self.stats_interval_s)
 
 
+class AlertmanagerSection(_Strict):
+    """Where ``dcim run --alerts`` sends alerts (every URL: the peers of one cluster).
+    Credentials and TLS come from ``DCIM_ALERTMANAGER_*`` (alerts/README.md)."""
+
+    urls: list[str] = Field(default_factory=list)
+    resend_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    grafana_url: str = ""  # base URL for the dashboard link on each alert
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for u in value:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"{u!r}: expected http(s)://HOST:PORT")
+        return value
+
+
 class RunConfig(_Strict):
     site: str
     shard: str = "0/1"
     influxdb: InfluxSection = Field(default_factory=InfluxSection)
     concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
+    alertmanager: AlertmanagerSection = Field(default_factory=AlertmanagerSection)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     storage: StorageConfig = Field(default_factory=StorageConfig)
     traps: TrapsSection | None = None

@@ -1,0 +1,195 @@
+"""Real Prometheus Alertmanagers (Debian ``prometheus-alertmanager``) and a webhook receiver.
+
+:class:`AlertmanagerServer` runs one instance on free loopback ports with its own
+storage dir; give two of them each other's cluster address (``peers``) for a
+gossiping HA pair (/work/shared/NOTES.md: the cluster listener is always set,
+empty to disable, or it grabs :9094 on every interface).  :class:`WebhookReceiver`
+is the receiver end: a local HTTP server that records every notification
+Alertmanager posts, so tests count pages instead of guessing.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any, Iterable
+
+from testkit.http import ThreadedHttpServer
+from testkit.process import ManagedProcess, ServerStartError, free_port, require_binary
+
+__all__ = ["AlertmanagerServer", "WebhookReceiver", "webhook_config", "SHIPPED_CONFIG"]
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "alerts" / "alertmanager" / "alertmanager.yml"
+
+
+def webhook_config(url: str, *, group_wait: str = "200ms", group_interval: str = "1s",
+                   repeat_interval: str = "1h") -> str:
+    """A minimal config: everything to one webhook, suppressed alerts to nobody (as the shipped one)."""
+    return f"""\
+route:
+  receiver: webhook
+  group_by: [site, hall, alertname]
+  group_wait: {group_wait}
+  group_interval: {group_interval}
+  repeat_interval: {repeat_interval}
+  routes:
+    - matchers: ['suppressed="true"']
+      receiver: "null"
+receivers:
+  - name: "null"
+  - name: webhook
+    webhook_configs:
+      - url: {url}
+        send_resolved: true
+"""
+
+
+class AlertmanagerServer:
+    def __init__(self, workdir: Path, config_text: str, *, peers: Iterable[str] = (), cluster: bool = True) -> None:
+        self.workdir = Path(workdir)
+        self.config_text = config_text
+        self.port = free_port()
+        self.cluster_port = free_port() if cluster else None
+        self.peers = list(peers)
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def cluster_address(self) -> str:
+        return f"127.0.0.1:{self.cluster_port}"
+
+    def argv(self) -> list[str]:
+        binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+        argv = [binary, f"--config.file={self.workdir / 'alertmanager.yml'}",
+                f"--storage.path={self.workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--cluster.listen-address={self.cluster_address if self.cluster_port else ''}",
+                "--log.level=warn"]
+        if self.cluster_port:
+            # gossip fast on loopback so tests do not wait on the WAN defaults
+            argv += [f"--cluster.advertise-address={self.cluster_address}", "--cluster.gossip-interval=50ms",
+                     "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=2s", "--cluster.peer-timeout=1s"]
+            argv += [f"--cluster.peer={p}" for p in self.peers]
+        return argv
+
+    def start(self) -> "AlertmanagerServer":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "alertmanager.yml").write_text(self.config_text, encoding="utf-8")
+        self.process = ManagedProcess(self.argv(), self.workdir / "alertmanager.log")
+        self.process.start(self._ready)
+        return self
+
+    def _ready(self, proc: ManagedProcess) -> None:
+        deadline = time.monotonic() + 30
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise ServerStartError(f"alertmanager exited with status {proc.proc.returncode}")  # type: ignore[union-attr]
+            try:
+                status = self.api("GET", "/api/v2/status")
+                if status.get("cluster", {}).get("status") in ("ready", "disabled", None):
+                    return
+            except OSError as exc:
+                last = exc
+            time.sleep(0.1)
+        raise ServerStartError(f"alertmanager on {self.url} not ready: {last}")
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            raw = r.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def alerts(self, active_only: bool = True) -> list[dict[str, Any]]:
+        q = "" if not active_only else "?active=true&silenced=true&inhibited=true"
+        return self.api("GET", "/api/v2/alerts" + q)
+
+    def silences(self) -> list[dict[str, Any]]:
+        return [s for s in self.api("GET", "/api/v2/silences") if s["status"]["state"] != "expired"]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def restart(self) -> "AlertmanagerServer":
+        """Stop and start on the same ports and storage (its notification log and silences survive)."""
+        self.stop()
+        return self.start()
+
+    def output(self) -> str:
+        return self.process.output() if self.process else ""
+
+
+class WebhookReceiver:
+    """Records each Alertmanager webhook notification (the JSON body) in arrival order."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    doc = json.loads(body)
+                except ValueError:
+                    doc = {"unparsed": body.decode(errors="replace")}
+                with receiver._cond:
+                    receiver.notifications.append(doc)
+                    receiver._cond.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadedHttpServer(Handler, name="webhook")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/hook"
+
+    def start(self) -> "WebhookReceiver":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        """Wait until ``predicate(notifications)`` holds (a condition with a deadline, no fixed sleeps)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(list(self.notifications)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+            return True
+
+    def alerts(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every alert of every notification (one notification is a group), optionally by status."""
+        with self._cond:
+            out = [a for n in self.notifications for a in n.get("alerts", [])]
+        return [a for a in out if status is None or a.get("status") == status]
+
+    def __enter__(self) -> "WebhookReceiver":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
