@@ -73,7 +73,7 @@ class AlertmanagerServer:
         if self.cluster_port:
             # gossip fast on loopback so tests do not wait on the WAN defaults
             argv += [f"--cluster.advertise-address={self.cluster_address}", "--cluster.gossip-interval=50ms",
-                     "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=2s", "--cluster.peer-timeout=1s"]
+                     "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=2s", "--cluster.peer-timeout=2s"]
             argv += [f"--cluster.peer={p}" for p in self.peers]
         return argv
 
