@@ -18,7 +18,7 @@ from pathlib import Path
 
 from alerts.mqtt_publisher import MqttSettings
 from alerts.runtime import AlertRuntime
-from collectors.sample import Sample
+from contract.sample import Sample
 from dcim.service import CollectionService, select_shard
 from testkit.site import load_relocated
 from testkit.twin import TwinThread

@@ -15,7 +15,7 @@ import pytest
 
 from alerts.alertmanager_sender import AlertmanagerSettings
 from alerts.runtime import AlertRuntime
-from collectors.sample import Sample
+from contract.sample import Sample
 from inventory.loader import load_site
 from testkit.alertmanager import SHIPPED_CONFIG, AlertmanagerServer
 from testkit.process import require_binary
@@ -222,10 +222,12 @@ def test_silence_and_ack_become_alertmanager_silences(site, rules, tmp_path, am_
             assert await tick_until([rt], lambda: len(am_pair[1].silences()) == 2, 15)
             rt.consume([gpu("h1-r02-k01-n3", 60.0)])
             assert await tick_until([rt], lambda: len(am_pair[1].silences()) == 1, 15)
+            # silenced in Alertmanager: no notification for the chiller went out
+            assert not by_status(webhook, "chiller-stopped", "firing")
+            # the silence ends while the chiller is still stopped: now it pages
             rt.silences.expire(s.id, author="amina", now_ns=time.time_ns())
             assert await tick_until([rt], lambda: not am_pair[1].silences(), 15)
+            assert await tick_until([rt], lambda: by_status(webhook, "chiller-stopped", "firing"), 15)
         finally:
             await rt.stop()
     asyncio.run(go())
-    # silenced in Alertmanager: no notification for the chiller went out
-    assert not by_status(webhook, "chiller-stopped", "firing")
