@@ -189,14 +189,15 @@ class TrapReceiver:
                 return self._report(m, "unknown_engine", None, now_s)
             if m.auth and (m.boots != self.boots or abs(m.time - self.engine_time(now_s)) > 150):
                 return self._report(m, "not_in_time_window", user, now_s)
+        target, why = self.index.lookup(host)
+        if target is None:
+            # not acknowledged: the sender must not believe a trap nobody can place was delivered
+            return Received(refused=why, detail=f"no single SNMP device at {host} (user {n.user})")
+        if n.pdu_type == INFORM:
             scoped_reply = encode_scoped_pdu(ctx_engine, ctx_name, response_to(n))
             reply = encode_v3(m.msg_id, 65507, m.flags & 3, self.engine_id, self.boots, self.engine_time(now_s),
                               user, scoped_reply, os.urandom(8))
             self.stats.informs_acked += 1
-        target, why = self.index.lookup(host)
-        if target is None:
-            return Received(refused=why, detail=f"no single SNMP device at {host} (user {n.user})", reply=reply,
-                            notification=n)
         return Received(reply=reply, notification=n, target=target)
 
     def _authenticate(self, data: bytes, m: V3Message, candidates: list[UsmUser]) -> tuple[UsmUser, bytes]:
