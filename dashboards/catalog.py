@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from contract import alert_event as ev
+from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
@@ -53,6 +54,18 @@ def _uid(site: Site, key: str) -> str:
 
 def _site_filter(site: Site) -> str:
     return f'"site" = {_q(site.site.id)}'
+
+
+#: colour per state word (contract.states); a word not listed shows grey
+_STATE_COLOUR = {"normal": "green", "battery": "red", "bypass": "orange", "boost": "yellow", "buck": "yellow",
+                 "off": "dark-red", "other": "blue"}
+
+
+def _state_colours(vocabulary: str) -> list[dict]:
+    """Grafana value mappings for a state-timeline: every word of the vocabulary, coloured."""
+    words = VOCABULARIES[vocabulary]
+    return [{"type": "value", "options": {w: {"color": _STATE_COLOUR.get(w, "gray"), "index": i}
+                                          for i, w in enumerate(words)}}]
 
 
 def _firing_alerts(site: Site) -> str:
@@ -182,7 +195,7 @@ def power_chain(site: Site) -> Dashboard:
         Panel("UPS output state", "state-timeline", [Target(
             f'SELECT last("state") FROM "ups" WHERE {s} AND "hall" =~ /^$hall$/ AND {ups_out} AND "phase" = \'\' '
             f'AND $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=24,
-            height=5),
+            height=5, mappings=_state_colours(UPS_OUTPUT)),
     ])
     return Dashboard(_uid(site, "power"), f"{site.site.id} — power chain", [racks, pdus, upses],
                      tags=["iozera", site.site.id, "power"], variables=_location_variables(site),
