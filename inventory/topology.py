@@ -13,6 +13,7 @@ from functools import cached_property
 
 from contract.protocols import PROTOCOLS
 from inventory.model import ROOT_KINDS, Device, Site
+from inventory.schema import format_path
 
 __all__ = ["PowerGraph", "Problem", "check_references", "endpoint_key"]
 
@@ -154,7 +155,7 @@ def check_references(site: Site) -> list[Problem]:
     seen: dict[str, tuple] = {}
     for path, dev in _walk_devices(site):
         if dev.id in seen:
-            problems.append(Problem(path + ("id",), f"duplicate device id {dev.id!r} (first defined at {_fmt(seen[dev.id])})"))
+            problems.append(Problem(path + ("id",), f"duplicate device id {dev.id!r} (first defined at {format_path(seen[dev.id])})"))
         else:
             seen[dev.id] = path
     for label, ids in (
@@ -263,8 +264,3 @@ def _walk_devices(site: Site):
                 for di, dev in enumerate(rack.devices):
                     yield ("halls", hi, "rows", ri, "racks", ki, "devices", di), dev
 
-
-def _fmt(path: tuple) -> str:
-    from inventory.loader import format_path
-
-    return format_path(path)
