@@ -1,8 +1,9 @@
 """Register-map profiles: YAML data -> validated, compiled points.
 
-A profile is vendor knowledge as data.  It is validated once at load with
-pydantic, and every problem is reported as ``file:line: points[3].type: ...`` so
-the person editing the YAML knows where to look.  Addresses are converted once
+A profile is vendor knowledge as data.  It is validated once at load by the
+schema mechanism every profile shares (:mod:`collectors.profile_schema`:
+pydantic, unknown keys refused), and every problem is reported as
+``file:line: points[3].type: ...`` so the person editing the YAML knows where to look.  Addresses are converted once
 here to 0-based PDU addresses, whatever base the profile was written in.
 """
 from __future__ import annotations
@@ -12,34 +13,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from collectors.modbus.decode import TYPE_WIDTH, Decoder, register_count
+from collectors.profile_schema import ProfileError, Strict, parse_profile, read_profile
 from contract.states import VOCABULARIES, mapping_problems
-from inventory.yaml_lines import YamlProblem, load_with_lines, read_limited
+from inventory.errors import InventoryIssue
+from inventory.schema import format_path, line_for
 
 __all__ = ["Point", "Profile", "ProfileError", "load_profile", "load_profile_text", "profile_names", "PROFILE_DIR"]
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 _STRING_RE = re.compile(r"^string\((\d+)\)$")
+_ONE_BASED = re.compile(r"^address_base:\s*1\s*(#.*)?$", re.M)
 
 
-class ProfileError(ValueError):
-    """A profile that cannot be used; the message names file, line and field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Defaults(_Strict):
+class Defaults(Strict):
     function: Literal["holding", "input", "coil", "discrete"] = "holding"
     type: str = "uint16"
     order: Literal["ABCD", "CDAB", "BADC", "DCBA"] = "ABCD"
     measurement: str | None = None
 
 
-class Point(_Strict):
+class Point(Strict):
     """One value on the device (see README.md for every key and its default)."""
 
     field: str = Field(min_length=0)
@@ -126,7 +122,7 @@ class Point(_Strict):
         )
 
 
-class Profile(_Strict):
+class Profile(Strict):
     """A device's register map: identity, addressing base, defaults and points."""
 
     name: str
@@ -141,68 +137,69 @@ class Profile(_Strict):
     max_registers: int | None = Field(default=None, ge=1, le=125)
     points: list[Point] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_fields(self) -> "Profile":
-        seen: dict[tuple, int] = {}
-        for i, p in enumerate(self.points):
-            names = list(p.bits.values()) if p.bits else []
-            if p.field:
-                names.append(p.field)
-            key_base = (p.measurement or self.measurement, tuple(sorted(p.tags.items())))
-            for n in names:
-                if (key_base, n) in seen:
-                    raise ValueError(f"points[{i}]: field {n!r} with the same tags repeats points[{seen[(key_base, n)]}]")
+
+def _repeated_fields(profile: Profile) -> list[tuple[tuple, str]]:
+    """(path, message) for each point whose field, measurement and tags repeat an earlier point's."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for i, p in enumerate(profile.points):
+        names = list(p.bits.values()) if p.bits else []
+        if p.field:
+            names.append(p.field)
+        key_base = (p.measurement or profile.measurement, tuple(sorted(p.tags.items())))
+        for n in names:
+            if (key_base, n) in seen:
+                out.append((("points", i), f"field {n!r} with the same tags repeats points[{seen[(key_base, n)]}]"))
+            else:
                 seen[(key_base, n)] = i
-        return self
+    return out
 
 
 def _apply_defaults(raw: dict) -> dict:
-    """Fill each point from ``defaults`` and convert 1-based addresses to 0-based, once."""
-    defaults = raw.get("defaults") or {}
+    """Fill each point from ``defaults`` and convert 1-based addresses to 0-based, once.
+
+    Runs before validation, so it leaves anything of the wrong shape for the schema to name.
+    """
+    defaults = raw.get("defaults")
+    defaults = defaults if isinstance(defaults, dict) else {}
     base = raw.get("address_base", 0)
-    points = []
-    for p in raw.get("points") or []:
+    points = raw.get("points")
+    if not isinstance(points, list):
+        return raw
+    out_points = []
+    for p in points:
         if not isinstance(p, dict):
-            points.append(p)
+            out_points.append(p)
             continue
         merged = {k: v for k, v in defaults.items() if k in ("function", "type", "order", "measurement")}
         merged.update(p)
-        if base == 1 and isinstance(merged.get("address"), int):
-            merged["address"] = merged["address"] - 1
-        points.append(merged)
-    out = dict(raw)
-    out["points"] = points
-    return out
+        addr = merged.get("address")
+        if base == 1 and isinstance(addr, int) and not isinstance(addr, bool):
+            merged["address"] = addr - 1
+        out_points.append(merged)
+    return {**raw, "points": out_points}
 
 
 def load_profile_text(text: str, source: str = "<profile>") -> Profile:
     """Parse and validate one profile; errors read ``source:line: field: problem``."""
     try:
-        data, lines = load_with_lines(text)
-    except YamlProblem as exc:
-        raise ProfileError(f"{source}:{exc.line or '?'}: {exc.message}") from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{source}:1: a profile is a mapping with name, measurement and points")
-    try:
-        return Profile.model_validate(_apply_defaults(data))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            m = re.match(r"points\[(\d+)\]: ", msg)
-            if not loc and m:  # a whole-profile check that names the point at fault
-                loc, msg = ("points", int(m.group(1))), msg[m.end():]
-            line = None
-            for n in range(len(loc), -1, -1):  # nearest enclosing key that has a line
-                if loc[:n] in lines:
-                    line = lines[loc[:n]]
-                    break
-            where = ".".join(f"[{x}]" if isinstance(x, int) else str(x) for x in loc).replace(".[", "[")
-            if loc and loc[-1] == "address" and data.get("address_base") == 1:
-                msg += " (address_base is 1: addresses are register numbers, 1..65536)"
-            problems.append(f"{source}:{line or '?'}: {where}: {msg}")
-        raise ProfileError("\n".join(problems)) from None
+        profile, data, lines = parse_profile(text, source, Profile, docs="collectors/modbus/README.md",
+                                             what="a profile is a mapping with name, measurement and points",
+                                             prepare=_apply_defaults)
+    except ProfileError as exc:
+        raise ProfileError([_one_based_hint(i, text) for i in exc.issues]) from None
+    repeated = _repeated_fields(profile)
+    if repeated:
+        raise ProfileError([InventoryIssue(source, line_for(lines, path), format_path(path), msg) for path, msg in repeated])
+    return profile
+
+
+def _one_based_hint(issue: InventoryIssue, text: str) -> InventoryIssue:
+    """An address refused in a 1-based profile: say so in its own numbering (0 is not a register number)."""
+    if issue.field.endswith(".address") and _ONE_BASED.search(text) and "must be >=" in issue.message:
+        return InventoryIssue(issue.file, issue.line, issue.field,
+                              "must be 1..65536 (address_base is 1: addresses are register numbers)")
+    return issue
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
@@ -212,20 +209,16 @@ def load_profile(name_or_path: str | Path) -> Profile:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise ProfileError(f"unknown Modbus profile {str(name_or_path)!r} (known: {', '.join(profile_names())})")
-    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ProfileError([InventoryIssue(str(path), None, "", f"cannot read profile: {exc.strerror}")]) from None
+    return _load_cached(str(path.resolve()), mtime)
 
 
 @lru_cache(maxsize=256)
 def _load_cached(path: str, _mtime: int) -> Profile:
-    try:
-        text = read_limited(path)
-    except YamlProblem as exc:
-        raise ProfileError(f"{path}: {exc.message}") from None
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return load_profile_text(text, path)
+    return load_profile_text(read_profile(path), path)
 
 
 def profile_names() -> list[str]:

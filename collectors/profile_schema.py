@@ -1,0 +1,65 @@
+"""What SNMP and Modbus profiles share: one schema mechanism and one error.
+
+Profiles are vendor knowledge as YAML, edited by people.  Both kinds are
+pydantic models with ``extra='forbid'`` (a misspelt key such as
+``sysobjectids:`` is refused instead of loading as a profile that never
+matches), parsed and validated by :mod:`inventory.schema`, so every problem
+reads ``file:line: field: message`` exactly like a site-file problem.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from inventory.errors import InventoryError, InventoryIssue
+from inventory.schema import parse_yaml, validate
+from inventory.yaml_lines import Path as DataPath, YamlProblem, read_limited
+
+__all__ = ["ProfileError", "Strict", "parse_profile", "read_profile"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; one ``file:line: field: message`` line per problem."""
+
+    def __init__(self, issues: list[InventoryIssue] | str) -> None:
+        self.issues = [InventoryIssue("", None, "", issues)] if isinstance(issues, str) else list(issues)
+        super().__init__(issues if isinstance(issues, str) else "\n".join(str(i) for i in self.issues))
+
+
+class Strict(BaseModel):
+    """Base of every profile model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def read_profile(path: str | Path) -> str:
+    """A profile file's text (size-capped, :func:`inventory.yaml_lines.read_limited`), or a :class:`ProfileError` naming it."""
+    try:
+        return read_limited(path)
+    except YamlProblem as exc:
+        raise ProfileError([InventoryIssue(str(path), None, "", exc.message)]) from None
+    except OSError as exc:
+        raise ProfileError([InventoryIssue(str(path), None, "", f"cannot read profile: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError([InventoryIssue(str(path), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+
+
+def parse_profile(text: str, source: str, model: type[M], docs: str, what: str,
+                  prepare: Callable[[dict], dict] | None = None) -> tuple[M, Any, dict[DataPath, int]]:
+    """YAML text -> validated ``model``, the parsed data and its line table.
+
+    ``prepare`` rewrites the parsed mapping before validation (Modbus fills
+    points from ``defaults``); it must tolerate any shape, since it runs before
+    the schema has looked at anything.
+    """
+    try:
+        data, lines = parse_yaml(text, source)
+        if not isinstance(data, dict):
+            raise InventoryError([InventoryIssue(source, 1, "", what)])
+        return validate(prepare(data) if prepare else data, lines, source, model, docs=docs, what=what), data, lines
+    except InventoryError as exc:
+        raise ProfileError(exc.issues) from None
