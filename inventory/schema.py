@@ -175,6 +175,8 @@ def _message(err: dict, docs: str = _DOCS) -> str:
     if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
         return f"must be a number; got {short(err.get('input'))}"
     if kind in ("string_type",):
+        if isinstance(err.get("input"), bool):  # YAML 1.1 reads on/off/yes/no unquoted as booleans
+            return f"must be text; got {err['input']!r} (quote it: unquoted on/off/yes/no are booleans in YAML)"
         return f"must be text; got {type(err.get('input')).__name__}"
     if kind in ("list_type",):
         return "must be a list"

@@ -236,7 +236,7 @@ def _endpoint_problems(site: Site) -> list[Problem]:
             other, other_path = seen[key]
             problems.append(Problem(path + ("host" if dev.host else "serial",),
                                     f"duplicate endpoint {dev.protocol} {where}{unit}: already used by {other!r} "
-                                    f"({_fmt(other_path)}); give each device its own address"))
+                                    f"({format_path(other_path)}); give each device its own address"))
             continue
         seen[key] = (dev.id, path)
         if key[0] == "serial":
@@ -246,7 +246,7 @@ def _endpoint_problems(site: Site) -> list[Problem]:
         first = listeners.setdefault(listener, (family, dev.id, path))
         if first[0] != family:
             problems.append(Problem(path + ("host",),
-                                    f"duplicate endpoint {dev.protocol} {where}: {first[1]!r} ({_fmt(first[2])}) "
+                                    f"duplicate endpoint {dev.protocol} {where}: {first[1]!r} ({format_path(first[2])}) "
                                     f"is polled there over {first[0]}; give each device its own address"))
     return problems
 

@@ -99,8 +99,11 @@ def load_with_lines(text: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[Any, di
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise YamlProblem(line, f"YAML syntax: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: no mark, a position
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlProblem(line, f"YAML syntax: character {exc.character!r} is not allowed in YAML text") from None
     except (yaml.YAMLError, RecursionError) as exc:
-        raise YamlProblem(None, f"YAML syntax: {exc}") from None
+        raise YamlProblem(None, f"YAML syntax: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     lines: dict[Path, int] = {}
     if node is None:
         return None, lines

@@ -18,14 +18,18 @@ Profile file layout (see README.md for every key)::
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional, Union
 
+from pydantic import BaseModel, BeforeValidator, Field, PlainValidator, StringConstraints, model_validator
+
+from collectors.profile_schema import ProfileError, Strict, parse_profile, read_profile
 from contract.states import VOCABULARIES, mapping_problems
-from inventory.yaml_lines import YamlProblem, load_with_lines, read_limited
+from inventory.errors import InventoryIssue
 
 __all__ = ["ProfileError", "ValueSpec", "Group", "Profile", "load_profile", "load_profiles",
            "PROFILE_DIR", "default_profiles", "MEASUREMENTS"]
@@ -34,12 +38,6 @@ PROFILE_DIR = Path(__file__).with_name("profiles")
 MEASUREMENTS = ("pdu", "ups", "env", "crah", "meter", "cdu", "chiller", "node")
 _OID_RE = re.compile(r"^\.?[0-2](\.\d+)+$")
 _FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_CONVERTS = ("f_to_c",)
-_TYPES = ("number", "int", "string", "enum", "bool")
-
-
-class ProfileError(Exception):
-    """A profile that cannot be used; the message says file, line, field and what to do."""
 
 
 def _oid(s: str) -> str:
@@ -110,205 +108,242 @@ class Profile:
     max_repetitions: int = 25
 
 
-class _Ctx:
-    def __init__(self, path: str, lines: dict) -> None:
-        self.path, self.lines, self.issues = path, lines, []
+# ---- the schema: what a profile file may say (pydantic, unknown keys refused) ----
 
-    def err(self, p: tuple, msg: str) -> None:
-        line = None
-        q = p
-        while q is not None:
-            if q in self.lines:
-                line = self.lines[q]
-                break
-            q = q[:-1] if q else None
-        where = f"{self.path}:{line}" if line else self.path
-        dotted = ".".join(f"[{x}]" if isinstance(x, int) else str(x) for x in p).replace(".[", "[")
-        self.issues.append(f"{where}: {dotted}: {msg}" if dotted else f"{where}: {msg}")
+def _oid_value(v: Any) -> str:
+    if isinstance(v, str) and _OID_RE.match(v):
+        return _oid(v)
+    raise ValueError(f"must be a numeric OID like 1.3.6.1.2.1.33.1.2.4.0; got {v!r}")
 
 
-_SPEC_KEYS = {"field", "tag", "type", "multiply", "divide", "convert", "invalid", "enum", "counter",
-              "decimals_from", "divisor_from", "units_from", "units", "optional", "col", "oid", "by_index",
-              "vocabulary", "states"}
+def _col_ref(v: Any) -> int | str:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    if isinstance(v, str) and _OID_RE.match(v):
+        return _oid(v)
+    raise ValueError(f"must be a column number under the Entry OID or a full OID; got {v!r}")
 
 
-def _vocabulary(c: _Ctx, d: dict, p: tuple, enum: dict | None) -> tuple[str | None, dict | None]:
-    """``vocabulary:`` + ``states:``: the enum's vendor words mapped onto a contract.states vocabulary."""
-    vocabulary, states = d.get("vocabulary"), d.get("states") or {}
-    if vocabulary is None:
-        if "states" in d:
-            c.err(p + ("states",), "needs vocabulary: (the contract.states vocabulary its words belong to)")
-        elif enum and d.get("field") == "state":
-            c.err(p + ("vocabulary",), "a state field needs vocabulary: (one of "
-                                        f"{', '.join(sorted(VOCABULARIES))}), see docs/conventions.md")
-        return None, None
-    if not enum:
-        c.err(p + ("vocabulary",), "needs enum: (the vendor's words to map)")
-        return None, None
-    if not isinstance(states, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in states.items()):
-        c.err(p + ("states",), "must map the enum's vendor words to vocabulary words")
-        return None, None
-    problems = mapping_problems(str(vocabulary), enum.values(), states)
-    for msg in problems:
-        c.err(p + ("vocabulary" if msg.startswith("unknown vocabulary") else "states",), msg)
-    if problems:
-        return None, None
-    return str(vocabulary), {w: states.get(w, w) for w in enum.values()}
+def _field_name(v: Any) -> str:
+    if isinstance(v, str) and _FIELD_RE.match(v):
+        return v
+    raise ValueError(f"must be snake_case with its unit as suffix, e.g. current_a; got {v!r}")
 
 
-def _spec(c: _Ctx, d: Any, p: tuple, table: str | None, need_target: bool = True) -> ValueSpec | None:
-    if not isinstance(d, dict):
-        c.err(p, "must be a mapping like {field: power_w, ...}")
-        return None
-    for k in d:
-        if k not in _SPEC_KEYS:
-            c.err(p + (k,), f"unknown key (known: {', '.join(sorted(_SPEC_KEYS))})")
-    fld, tag = d.get("field"), d.get("tag")
-    if need_target and not fld and not tag and "units_from" not in d and "by_index" not in d:
-        c.err(p, "needs 'field' (or 'tag', 'units_from', 'by_index')")
-    if fld is not None and (not isinstance(fld, str) or not _FIELD_RE.match(fld)):
-        c.err(p + ("field",), "must be snake_case with its unit as suffix, e.g. current_a")
-    typ = d.get("type", "enum" if "enum" in d else ("string" if tag else "number"))
-    if typ not in _TYPES:
-        c.err(p + ("type",), f"must be one of {', '.join(_TYPES)}")
-    nums = {}
-    for k in ("multiply", "divide"):
-        v = d.get(k, 1)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v == 0:
-            c.err(p + (k,), "must be a non-zero number")
-            v = 1
-        nums[k] = float(v)
+def _non_zero(v: Any) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0 and math.isfinite(v):
+        return float(v)
+    raise ValueError(f"must be a non-zero number; got {v!r}")
+
+
+def _counter(v: Any) -> int:
+    if isinstance(v, int) and not isinstance(v, bool) and v in (0, 31, 32, 64):
+        return v
+    raise ValueError("must be 32 or 64 (wrap width in bits), 31 for INTEGER, 0 for reset detection only")
+
+
+def _text_keys(v: Any) -> Any:
+    """``units: {1: ...}`` and ``units: {"1": ...}`` mean the same unit string."""
+    if isinstance(v, dict):
+        return {str(k) if isinstance(k, (int, str)) and not isinstance(k, bool) else k: x for k, x in v.items()}
+    return v
+
+
+def _text_values(v: Any) -> Any:
+    """Static tags: ``{phase: 1}`` is the tag value "1"."""
+    if v is None:
+        return {}
+    if isinstance(v, dict):
+        return {k: str(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x for k, x in v.items()}
+    return v
+
+
+Oid = Annotated[str, PlainValidator(_oid_value)]
+ColRef = Annotated[Union[int, str], PlainValidator(_col_ref)]
+FieldName = Annotated[str, PlainValidator(_field_name)]
+NonZero = Annotated[float, PlainValidator(_non_zero)]
+Raw = Union[int, float, str]
+
+
+class ValueDoc(Strict):
+    """The value keys of a column or a scalar: how one raw value becomes a field or a tag."""
+
+    field: Optional[FieldName] = None
+    tag: Optional[str] = None
+    type: Optional[Literal["number", "int", "string", "enum", "bool"]] = None
+    multiply: NonZero = 1.0
+    divide: NonZero = 1.0
+    convert: Optional[Literal["f_to_c"]] = None
+    invalid: list[Raw] = []
+    enum: Optional[dict[int, str]] = None
+    counter: Optional[Annotated[int, PlainValidator(_counter)]] = None
+    decimals_from: Optional[ColRef] = None
+    divisor_from: Optional[ColRef] = None
+    units_from: Optional[ColRef] = None
+    units: Optional[Annotated[dict[str, "ValueDoc"], BeforeValidator(_text_keys)]] = None
+    optional: bool = False
+    #: contract.states vocabulary the enum's words map onto; ``states`` maps the words that are not already its own
+    vocabulary: Optional[str] = None
+    states: Optional[dict[str, str]] = None
+
+    @model_validator(mode="after")
+    def _vocabulary(self) -> "ValueDoc":
+        if self.vocabulary is None:
+            if self.states is not None:
+                raise ValueError("states: needs vocabulary: (the contract.states vocabulary its words belong to)")
+            if self.enum and self.field == "state":
+                raise ValueError(f"vocabulary: a state field needs one (one of {', '.join(sorted(VOCABULARIES))}), "
+                                 "see docs/conventions.md")
+            return self
+        if not self.enum:
+            raise ValueError("vocabulary: needs enum: (the vendor's words to map)")
+        problems = mapping_problems(self.vocabulary, self.enum.values(), self.states or {})
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def has_target(self) -> bool:
+        return bool(self.field or self.tag or self.units_from is not None)
+
+
+class ByIndexDoc(Strict):
+    position: int = Field(ge=0)
+    fields: dict[int, ValueDoc]
+
+
+class ColumnDoc(ValueDoc):
+    col: ColRef
+    by_index: Optional[ByIndexDoc] = None
+
+    @model_validator(mode="after")
+    def _target(self) -> "ColumnDoc":
+        if self.by_index is None and not self.has_target():
+            raise ValueError("needs 'field' (or 'tag', 'units_from', 'by_index')")
+        return self
+
+
+class ScalarDoc(ValueDoc):
+    oid: Oid
+
+    @model_validator(mode="after")
+    def _scalar(self) -> "ScalarDoc":
+        rel = [k for k in ("decimals_from", "divisor_from", "units_from") if getattr(self, k) is not None]
+        if rel:
+            raise ValueError(f"{', '.join(rel)}: only allowed in table columns")
+        if not self.has_target():
+            raise ValueError("needs 'field' (or 'tag')")
+        return self
+
+
+class GroupDoc(Strict):
+    measurement: Literal[MEASUREMENTS]  # type: ignore[valid-type]
+    tags: Annotated[dict[str, str], BeforeValidator(_text_values)] = {}
+    optional: bool = False
+    comment: str = ""
+    table: Optional[Oid] = None
+    walk: Literal["columns", "table"] = "columns"
+    index: Optional[list[Optional[str]]] = None
+    columns: Optional[list[ColumnDoc]] = None
+    scalars: Optional[list[ScalarDoc]] = None
+
+    @model_validator(mode="after")
+    def _table_or_scalars(self) -> "GroupDoc":
+        if self.table is None:
+            if self.columns is not None or self.index is not None:
+                raise ValueError("'columns' and 'index' need a 'table' (the Entry OID)")
+            if not self.scalars:
+                raise ValueError("needs either 'table' + 'index' + 'columns' or a non-empty 'scalars' list")
+            return self
+        if self.scalars is not None:
+            raise ValueError("a group is either a table or scalars, not both")
+        if not self.index:
+            raise ValueError("index: must list one tag name per index sub-id ('~' for sub-ids that are not tags)")
+        if not self.columns:
+            raise ValueError("columns: a table group needs a non-empty 'columns' list")
+        idx = _index_tags(self.index)
+        for i, c in enumerate(self.columns):
+            if c.by_index is not None and (c.by_index.position >= len(idx) or idx[c.by_index.position] is not None):
+                raise ValueError(f"columns[{i}].by_index.position: must point at an index sub-id marked '~'")
+        return self
+
+
+class DetectDoc(Strict):
+    sysobjectid: list[Oid] = []
+    require: Optional[Oid] = None
+    require_invalid: list[Raw] = []
+    generic: bool = False
+    priority: int = 0
+
+
+class ProfileDoc(Strict):
+    """A whole SNMP profile file (see README.md for every key)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    description: str = ""
+    mib: str = ""
+    source: str = ""
+    max_repetitions: int = Field(25, ge=1, le=255)
+    detect: Annotated[DetectDoc, BeforeValidator(lambda v: {} if v is None else v)] = DetectDoc()
+    groups: list[GroupDoc] = Field(min_length=1)
+
+
+def _index_tags(index: list[str | None]) -> tuple[str | None, ...]:
+    return tuple(None if x in (None, "~") else str(x) for x in index)
+
+
+# ---- compile: schema -> the plain tuples the hot path uses ----
+
+def _spec(d: dict[str, Any], table: str | None) -> ValueSpec:
+    """One validated value mapping (a column, a scalar, a unit or a by_index entry) -> ValueSpec."""
+    tag = d.get("tag")
+    typ = d.get("type") or ("enum" if d.get("enum") else ("string" if tag else "number"))
     conv = d.get("convert")
-    if conv is not None and conv not in _CONVERTS:
-        c.err(p + ("convert",), f"must be one of {', '.join(_CONVERTS)}")
-    inv = d.get("invalid", [])
-    if not isinstance(inv, list):
-        c.err(p + ("invalid",), "must be a list of raw values that mean 'not available'")
-        inv = []
-    enum = d.get("enum")
-    if enum is not None and (not isinstance(enum, dict) or not all(isinstance(k, int) for k in enum)):
-        c.err(p + ("enum",), "must map integers to strings")
-        enum = None
-    vocabulary, states = _vocabulary(c, d, p, enum)
-    counter = d.get("counter")
-    if counter is not None and counter not in (0, 31, 32, 64):
-        c.err(p + ("counter",), "must be 32 or 64 (wrap width in bits), 31 for INTEGER, 0 for reset detection only")
 
     def rel(key: str) -> str | None:
         v = d.get(key)
-        if v is None:
+        if v is None or table is None:
             return None
-        if table is None:
-            c.err(p + (key,), "only allowed in table columns")
-            return None
-        if isinstance(v, int):
-            return f"{table}.{v}"
-        if isinstance(v, str) and _OID_RE.match(v):
-            return _oid(v)
-        c.err(p + (key,), "must be a column number or a full OID")
-        return None
+        return f"{table}.{v}" if isinstance(v, int) else v
 
-    units = None
-    if "units" in d:
-        if not isinstance(d["units"], dict):
-            c.err(p + ("units",), "must map a unit string to {field: ...}")
-        else:
-            units = {str(k): _spec(c, v, p + ("units", k), table) for k, v in d["units"].items()}
+    units = d.get("units")
+    vocabulary, enum = d.get("vocabulary"), d.get("enum")
+    states = {w: (d.get("states") or {}).get(w, w) for w in enum.values()} if vocabulary and enum else None
     return ValueSpec(
-        field=fld, tag=tag, type=typ, multiply=nums["multiply"], divide=nums["divide"], convert=conv,
-        invalid=frozenset(inv), enum=dict(enum) if enum else None, counter=counter,
-        decimals_from=rel("decimals_from"), divisor_from=rel("divisor_from"), units_from=rel("units_from"),
-        units=units, optional=bool(d.get("optional", False)), vocabulary=vocabulary, states=states,
-        simple=(typ == "number" and not tag and counter is None and conv is None and not d.get("decimals_from")
-                and not d.get("divisor_from") and not d.get("units_from")),
+        field=d.get("field"), tag=tag, type=typ, multiply=d.get("multiply", 1.0), divide=d.get("divide", 1.0),
+        convert=conv, invalid=frozenset(d.get("invalid") or ()), enum=dict(d["enum"]) if d.get("enum") else None,
+        counter=d.get("counter"), decimals_from=rel("decimals_from"), divisor_from=rel("divisor_from"),
+        units_from=rel("units_from"),
+        units={k: _spec(v, table) for k, v in units.items()} if units is not None else None,
+        optional=bool(d.get("optional", False)), vocabulary=vocabulary if states is not None else None, states=states,
+        simple=(typ == "number" and not tag and d.get("counter") is None and conv is None
+                and d.get("decimals_from") is None and d.get("divisor_from") is None and d.get("units_from") is None),
     )
 
 
-def _group(c: _Ctx, g: Any, p: tuple) -> Group | None:
-    if not isinstance(g, dict):
-        c.err(p, "must be a mapping")
-        return None
-    for k in g:
-        if k not in ("measurement", "tags", "table", "index", "columns", "scalars", "optional", "comment", "walk"):
-            c.err(p + (k,), "unknown key (known: measurement, tags, table, index, columns, scalars, optional, walk)")
-    if g.get("walk", "columns") not in ("columns", "table"):
-        c.err(p + ("walk",), "must be 'columns' (one walk per column, default) or 'table' (one walk of the Entry)")
-    meas = g.get("measurement")
-    if meas not in MEASUREMENTS:
-        c.err(p + ("measurement",), f"must be one of {', '.join(MEASUREMENTS)}")
-    tags = g.get("tags", {}) or {}
-    if not isinstance(tags, dict):
-        c.err(p + ("tags",), "must map tag names to strings")
-        tags = {}
-    table = g.get("table")
+def _values(doc: BaseModel, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keys the file set (so a by_index entry overrides only what it says)."""
+    out = doc.model_dump(exclude_unset=True, exclude=set(drop))
+    if isinstance(doc, ValueDoc) and doc.units is not None:
+        out["units"] = {k: _values(v) for k, v in doc.units.items()}
+    return out
+
+
+def _group(g: GroupDoc) -> Group:
     columns: list[Column] = []
     scalars: list[tuple[str, ValueSpec]] = []
-    index: tuple = ()
-    if table is not None:
-        if not isinstance(table, str) or not _OID_RE.match(table):
-            c.err(p + ("table",), "must be the table Entry OID, e.g. 1.3.6.1.4.1.318.1.1.26.4.3.1")
-            return None
-        table = _oid(table)
-        idx = g.get("index", [])
-        if not isinstance(idx, list) or not idx:
-            c.err(p + ("index",), "must list one tag name per index sub-id ('~' for sub-ids that are not tags)")
-            idx = []
-        index = tuple(None if x in (None, "~") else str(x) for x in idx)
-        cols = g.get("columns")
-        if not isinstance(cols, list) or not cols:
-            c.err(p + ("columns",), "a table group needs a non-empty 'columns' list")
-            cols = []
-        for i, col in enumerate(cols):
-            cp = p + ("columns", i)
-            if not isinstance(col, dict) or "col" not in col:
-                c.err(cp, "needs 'col' (column number under the Entry OID, or a full OID)")
-                continue
-            cv = col["col"]
-            coid = f"{table}.{cv}" if isinstance(cv, int) else (_oid(cv) if isinstance(cv, str) and _OID_RE.match(cv) else None)
-            if coid is None:
-                c.err(cp + ("col",), "must be a column number or a full OID")
-                continue
-            if "by_index" in col:
-                bi = col["by_index"]
-                if not isinstance(bi, dict) or not isinstance(bi.get("position"), int) or not isinstance(bi.get("fields"), dict):
-                    c.err(cp + ("by_index",), "needs {position: N, fields: {SUBID: {field: ...}}}")
-                    continue
-                if bi["position"] >= len(index) or index[bi["position"]] is not None:
-                    c.err(cp + ("by_index", "position"), "must point at an index sub-id marked '~'")
-                specs = {}
-                for k, v in bi["fields"].items():
-                    if not isinstance(k, int):
-                        c.err(cp + ("by_index", "fields", k), "keys must be integers (sub-id values)")
-                        continue
-                    base = {kk: vv for kk, vv in col.items() if kk not in ("col", "by_index")}
-                    merged = {**base, **v} if isinstance(v, dict) else v
-                    s = _spec(c, merged, cp + ("by_index", "fields", k), table)
-                    if s:
-                        specs[k] = s
-                columns.append(Column(coid, None, (bi["position"], specs)))
-            else:
-                s = _spec(c, col, cp, table)
-                if s:
-                    columns.append(Column(coid, s))
-    scal = g.get("scalars")
-    if scal is not None:
-        if table is not None:
-            c.err(p + ("scalars",), "a group is either a table or scalars, not both")
-        elif not isinstance(scal, list) or not scal:
-            c.err(p + ("scalars",), "must be a non-empty list")
+    table = g.table
+    for c in g.columns or ():
+        coid = f"{table}.{c.col}" if isinstance(c.col, int) else c.col
+        if c.by_index is not None:
+            base = _values(c, ("col", "by_index"))
+            specs = {k: _spec({**base, **_values(v)}, table) for k, v in c.by_index.fields.items()}
+            columns.append(Column(coid, None, (c.by_index.position, specs)))
         else:
-            for i, sc in enumerate(scal):
-                sp = p + ("scalars", i)
-                if not isinstance(sc, dict) or not isinstance(sc.get("oid"), str) or not _OID_RE.match(sc["oid"]):
-                    c.err(sp + ("oid",), "needs a numeric 'oid' like 1.3.6.1.2.1.33.1.2.4.0")
-                    continue
-                s = _spec(c, sc, sp, None)
-                if s:
-                    scalars.append((_oid(sc["oid"]), s))
-    elif table is None:
-        c.err(p, "needs either 'table' + 'columns' or 'scalars'")
-    return Group(meas or "", {str(k): str(v) for k, v in tags.items()}, table, index, tuple(columns),
-                 tuple(scalars), bool(g.get("optional", False)), g.get("walk") == "table" and table is not None)
+            columns.append(Column(coid, _spec(_values(c, ("col",)), table)))
+    for sc in g.scalars or ():
+        scalars.append((sc.oid, _spec(_values(sc, ("oid",)), None)))
+    return Group(g.measurement, dict(g.tags), table, _index_tags(g.index or []), tuple(columns), tuple(scalars),
+                 g.optional, g.walk == "table" and table is not None)
 
 
 def _compile(prof: Profile) -> Profile:
@@ -338,68 +373,38 @@ def _compile(prof: Profile) -> Profile:
 
 def load_profile(path: Path) -> Profile:
     """Parse, validate and compile one profile file; raise ProfileError listing every problem."""
-    path = Path(path)
-    try:
-        data, lines = load_with_lines(read_limited(path))
-    except YamlProblem as exc:
-        raise ProfileError(f"{path}:{exc.line}: {exc.message}" if exc.line else f"{path}: {exc.message}") from None
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    c = _Ctx(str(path), lines)
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: a profile is a mapping with name, detect and groups")
-    for k in data:
-        if k not in ("name", "description", "mib", "source", "detect", "groups", "max_repetitions"):
-            c.err((k,), "unknown key (known: name, description, mib, source, detect, groups, max_repetitions)")
-    name = data.get("name")
-    if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]*$", name):
-        c.err(("name",), "must be a lowercase name like apc-rpdu2")
-    det = data.get("detect", {}) or {}
-    sysoids = det.get("sysobjectid", []) if isinstance(det, dict) else []
-    if not isinstance(sysoids, list) or not all(isinstance(s, str) and _OID_RE.match(s) for s in sysoids):
-        c.err(("detect", "sysobjectid"), "must be a list of numeric OID prefixes")
-        sysoids = []
-    req = det.get("require") if isinstance(det, dict) else None
-    if req is not None and not (isinstance(req, str) and _OID_RE.match(req)):
-        c.err(("detect", "require"), "must be a numeric OID that the agent must answer")
-        req = None
-    groups = data.get("groups")
-    out_groups = []
-    if not isinstance(groups, list) or not groups:
-        c.err(("groups",), "must be a non-empty list")
-    else:
-        for i, g in enumerate(groups):
-            gg = _group(c, g, ("groups", i))
-            if gg:
-                out_groups.append(gg)
-    if c.issues:
-        raise ProfileError("\n".join(c.issues))
+    return _load(Path(path))[0]
+
+
+def _load(path: Path) -> tuple[Profile, int | None]:
+    """The compiled profile and the line of its ``name:`` (for a clash between two files)."""
+    doc, _, lines = parse_profile(read_profile(path), str(path), ProfileDoc, docs="collectors/snmp/README.md",
+                              what="a profile is a mapping with name, detect and groups")
+    det = doc.detect
     prof = Profile(
-        name=name, description=str(data.get("description", "")), mib=str(data.get("mib", "")),
-        source=str(path), sysobjectid=tuple(_oid(s) for s in sysoids), require=_oid(req) if req else None,
-        require_invalid=frozenset(det.get("require_invalid", []) or []), priority=int(det.get("priority", 0)),
-        generic=bool(det.get("generic", False)) or not sysoids,
-        groups=tuple(out_groups), max_repetitions=int(data.get("max_repetitions", 25)),
+        name=doc.name, description=doc.description, mib=doc.mib, source=str(path),
+        sysobjectid=tuple(det.sysobjectid), require=det.require, require_invalid=frozenset(det.require_invalid),
+        priority=det.priority, generic=det.generic or not det.sysobjectid,
+        groups=tuple(_group(g) for g in doc.groups), max_repetitions=doc.max_repetitions,
     )
-    return _compile(prof)
+    return _compile(prof), lines.get(("name",))
 
 
 def load_profiles(directory: Path = PROFILE_DIR) -> dict[str, Profile]:
+    """Every ``*.yaml`` in ``directory``; one ProfileError naming every problem in every file."""
     profiles: dict[str, Profile] = {}
-    problems = []
+    problems: list[InventoryIssue] = []
     for p in sorted(Path(directory).glob("*.yaml")):
         try:
-            prof = load_profile(p)
+            prof, line = _load(p)
         except ProfileError as exc:
-            problems.append(str(exc))
+            problems += exc.issues
             continue
         if prof.name in profiles:
-            problems.append(f"{p}: name: {prof.name!r} already defined in {profiles[prof.name].source}")
+            problems.append(InventoryIssue(str(p), line, "name", f"{prof.name!r} already defined in {profiles[prof.name].source}"))
         profiles[prof.name] = prof
     if problems:
-        raise ProfileError("\n".join(problems))
+        raise ProfileError(problems)
     return profiles
 
 

@@ -30,13 +30,10 @@ snmp_values = st.one_of(st.none(), st.integers(min_value=-2**64, max_value=2**64
 @given(name=st.sampled_from(sorted(PROFILES)), data=st.data())
 def test_snmp_profile_decoder_never_crashes(name, data):
     profile = PROFILES[name]
-    oids = [g.oid for g in getattr(profile, "scalars", [])] if hasattr(profile, "scalars") else []
-    gets = {o: data.draw(snmp_values) for o in oids[:20]}
+    assert profile.get_oids or profile.walk_roots  # the compiled plan the collector fetches
+    gets = {o: data.draw(snmp_values) for o in profile.get_oids[:20]}
     walks = {}
-    for group in list(getattr(profile, "tables", []))[:3]:
-        root = getattr(group, "table", None) or getattr(group, "oid", None)
-        if not isinstance(root, str):
-            continue
+    for root in profile.walk_roots[:6]:
         rows = data.draw(st.lists(st.tuples(st.text("0123456789.", min_size=1, max_size=12), snmp_values), max_size=8))
         walks[root] = [(f"{root}.{suffix}", v) for suffix, v in rows]
     samples, problems = decode(profile, Fetched(gets=gets, walks=walks), {"device": "fuzz"}, 1)
