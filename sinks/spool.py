@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sinks.durable import fsync_dir, private_dir, write_atomically
+from sinks.durable import private_dir, write_atomically
 
 __all__ = ["DiskSpool", "SpoolFull", "SpoolWriteError"]
 
@@ -191,6 +191,3 @@ class DiskSpool:
                     self._bytes -= e.size
                     del self._entries[i]
                     return
-
-    def _fsync_dir(self) -> None:
-        fsync_dir(self.dir)

@@ -40,9 +40,5 @@ class CounterState:
         self._last[key] = (raw, offset)
         return raw + offset, flag
 
-    def forget(self, device_id: str) -> None:
-        for k in [k for k in self._last if k and k[0] == device_id]:
-            del self._last[k]
-
     def __len__(self) -> int:
         return len(self._last)

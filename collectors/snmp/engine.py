@@ -176,9 +176,6 @@ class Engine(abc.ABC):
     async def close(self) -> None:
         """Release sockets."""
 
-    async def bulkwalk(self, target: Target, root: str, max_repetitions: int = 25) -> list[VarBind]:
-        return await self.walk(target, root, max_repetitions)
-
 
 # ----------------------------------------------------------------------- pysnmp
 
@@ -471,9 +468,6 @@ class GufoEngine(Engine):
                 if not _codec_panic(exc):
                     raise
                 raise SnmpEngineError("protocol", f"{target.address()}: undecodable reply to {what}") from None
-
-    def _convert(self, value: Any) -> Value:
-        return value  # gufo already yields int / bytes / str (OID, IpAddress) / float / None
 
     def _drop(self, key: tuple) -> None:
         """Forget a session after a timeout: its socket may hold a stale late reply."""
