@@ -149,6 +149,7 @@ class AlertRuntime:
         now = self.clock() if now_ns is None else now_ns
         self._commands(now)
         self.silences.reload_if_changed()
+        self.silences.prune(now)  # silences.json holds what is active or just ended, not all history
         self._refresh_flags(now)  # silences start and end with time, not only when edited
         self._absorb_remote_roots()
         events = self.engine.tick(now)

@@ -26,6 +26,8 @@ from sinks.durable import private_dir
 __all__ = ["Silence", "Ack", "Silences", "parse_duration", "SilenceError"]
 
 _NS = 1_000_000_000
+#: how long an ended silence stays in ``silences.json`` after it ends (operators still see what just ended)
+KEEP_ENDED_NS = 86400 * _NS
 
 
 class SilenceError(ValueError):
@@ -161,12 +163,21 @@ class Silences:
         if self.state.acks.pop(fingerprint, None) is not None:
             self._save("unack", {"fingerprint": fingerprint, "why": "resolved"}, now_ns)
 
-    def prune(self, now_ns: int) -> None:
-        """Forget silences that ended more than a day ago (the audit log keeps them)."""
-        keep = [s for s in self.state.silences if s.ends_ns > now_ns - 86400 * _NS]
-        if len(keep) != len(self.state.silences):
-            self.state.silences = keep
+    def prune(self, now_ns: int) -> bool:
+        """Forget silences that ended more than :data:`KEEP_ENDED_NS` ago, so ``silences.json``
+        does not grow for ever (the audit log keeps them).  The rule engine calls this on
+        every tick; every recorded change prunes too.  True when the file was rewritten."""
+        self.reload_if_changed()  # never write back a stale copy over another process's change
+        if self._drop_ended(now_ns):
             self._write()
+            return True
+        return False
+
+    def _drop_ended(self, now_ns: int) -> bool:
+        keep = [s for s in self.state.silences if s.ends_ns > now_ns - KEEP_ENDED_NS]
+        dropped = len(keep) != len(self.state.silences)
+        self.state.silences = keep
+        return dropped
 
     # -- queries -----------------------------------------------------------------------------
     def silenced_by(self, event: dict[str, Any], now_ns: int) -> str | None:
@@ -194,6 +205,7 @@ class Silences:
         self._mtime = self.path.stat().st_mtime_ns
 
     def _save(self, action: str, record: dict[str, Any], now_ns: int) -> None:
+        self._drop_ended(now_ns)
         self._write()
         private_dir(self.dir)
         line = json.dumps({"action": action, "time_ns": now_ns, **record}, separators=(",", ":")) + "\n"

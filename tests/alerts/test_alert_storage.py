@@ -1,12 +1,13 @@
 """Outbox order/bound/persistence, atomic state files, silences in time, corrupt state handled."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from alerts.outbox import Outbox
 from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
-from alerts.silences import Silences, parse_duration
+from alerts.silences import KEEP_ENDED_NS, Silences, parse_duration
 from alerts.state_store import StateStore
 
 S = 1_000_000_000
@@ -49,6 +50,37 @@ def test_silence_window_and_globs(tmp_path):
     assert s.expire(sil.id, author="b", now_ns=t0 + 700 * S)
     assert s.silenced_by(ev, t0 + 701 * S) is None
     assert [a["action"] for a in s.audit()] == ["silence", "expire"]
+
+
+def _ids_in_file(d) -> list[str]:
+    return [x["id"] for x in json.loads((d / "silences.json").read_text())["silences"]]
+
+
+def test_engine_tick_removes_long_expired_silences_from_the_file(tmp_path):
+    t0 = 1_764_000_000 * S
+    cli = Silences(tmp_path)  # what `dcim alerts silence --state-dir` writes
+    old = cli.add({"device": "ups-1a"}, duration_s=3600, author="a", reason="maintenance", now_ns=t0)
+    recent = cli.add({"device": "ups-1b"}, duration_s=7200, author="a", reason="maintenance", now_ns=t0)
+    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "t")
+    now = t0 + 3600 * S + KEEP_ENDED_NS + S  # `old` ended a day and a second ago, `recent` an hour later
+    rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now)
+    assert _ids_in_file(tmp_path) == [old.id, recent.id]
+    asyncio.run(rt.tick(now))
+    assert _ids_in_file(tmp_path) == [recent.id]
+    assert [a["id"] for a in Silences(tmp_path).audit() if a["action"] == "silence"] == [old.id, recent.id]
+
+
+def test_pruning_keeps_a_silence_another_process_just_added(tmp_path):
+    t0 = 1_764_000_000 * S
+    engine_side = Silences(tmp_path)
+    cli = Silences(tmp_path)
+    old = cli.add({"device": "a"}, duration_s=60, author="a", reason="r", now_ns=t0)
+    later = t0 + KEEP_ENDED_NS + 120 * S
+    new = cli.add({"device": "b"}, duration_s=60, author="a", reason="r", now_ns=later)  # also prunes `old`
+    assert _ids_in_file(tmp_path) == [new.id]
+    assert engine_side.prune(later) is False  # reloads first: nothing stale written back
+    assert _ids_in_file(tmp_path) == [new.id] and [s.id for s in engine_side.state.silences] == [new.id]
+    assert old.id not in _ids_in_file(tmp_path)
 
 
 def test_corrupt_state_is_moved_aside_and_the_engine_starts(tmp_path, caplog):
