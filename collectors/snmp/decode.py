@@ -7,6 +7,7 @@ so the collector can raise a PollError whose ``partial`` holds the good data.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from contract.sample import Sample
@@ -62,6 +63,9 @@ def _apply(spec: ValueSpec, raw: Any, where: str, problems: list[Problem], *, de
         problems.append(("decode", f"{where}: expected a number, got {type(raw).__name__} {_text(raw)[:40]!r}"))
         return None, None
     if n in spec.invalid:
+        return None, None
+    if spec.type in ("enum", "int") and isinstance(n, float) and not math.isfinite(n):
+        problems.append(("decode", f"{where}: expected an integer, got {_text(raw)[:40]!r}"))
         return None, None
     if spec.type == "enum":
         return spec.enum.get(int(n), f"unknown({int(n)})") if spec.enum else str(int(n)), None

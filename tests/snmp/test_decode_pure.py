@@ -39,6 +39,13 @@ def test_profile_unknown_measurement(tmp_path):
         load_profile(p)
 
 
+def test_non_finite_text_for_an_enum_is_a_decode_problem_not_a_crash():
+    prof = default_profiles()["apc-ups"]
+    oid = next(o for g in prof.groups for o, spec in g.scalars if spec.type == "enum")
+    samples, problems = decode(prof, Fetched(gets={oid: b"inf"}), {"device": "u"}, 1)
+    assert any(kind == "decode" and oid in msg and "'inf'" in msg for kind, msg in problems)
+
+
 def test_counter_wrap_and_reset():
     c = CounterState()
     k = ("dev", "pdu", "energy_kwh")
