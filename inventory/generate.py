@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from inventory.walk import walk_devices
+
 __all__ = ["SiteShape", "FULL_SITE", "generate_site", "dump_site", "iter_devices"]
 
 
@@ -208,9 +210,5 @@ def dump_site(site: dict[str, Any], header: str = _GENERATED) -> str:
 
 def iter_devices(site: dict[str, Any]):
     """Every device dict of generated site data, without validating it (fast on the full site)."""
-    yield from site["devices"]
-    for hall in site["halls"]:
-        yield from hall["devices"]
-        for row in hall["rows"]:
-            for rack in row["racks"]:
-                yield from rack["devices"]
+    for _, dev, *_ in walk_devices(site):
+        yield dev

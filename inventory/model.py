@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from contract import tags as T
 from contract.protocols import PROTOCOLS as PROTOCOL_TABLE
 from inventory.secrets import SecretRef
+from inventory.walk import walk_devices
 
 __all__ = [
     "DEVICE_KINDS", "PROTOCOLS", "host_problem", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
@@ -349,7 +350,7 @@ class Site(_Strict):
     def _index(self) -> None:
         """Give every device its hall/row/rack and build the id index.
 
-        Duplicate ids are reported by :func:`inventory.topology.check`; here the
+        Duplicate ids are reported by :func:`inventory.topology.check_references`; here the
         first one wins so the index stays usable for the other checks.
         """
         by_id: dict[str, Device] = {}
@@ -361,18 +362,11 @@ class Site(_Strict):
                 by_id[dev.id] = dev
                 paths[dev.id] = path
 
-        for i, dev in enumerate(self.devices):
-            place(dev, ("devices", i))
-        for hi, hall in enumerate(self.halls):
-            for di, dev in enumerate(hall.devices):
-                place(dev, ("halls", hi, "devices", di), hall.id)
-            for ri, row in enumerate(hall.rows):
-                for di, dev in enumerate(row.devices):
-                    place(dev, ("halls", hi, "rows", ri, "devices", di), hall.id, row.id)
-                for ki, rack in enumerate(row.racks):
-                    self._racks.setdefault(rack.id, rack)
-                    for di, dev in enumerate(rack.devices):
-                        place(dev, ("halls", hi, "rows", ri, "racks", ki, "devices", di), hall.id, row.id, rack.id)
+        for path, dev, hall, row, rack in walk_devices(self):
+            place(dev, path, None if hall is None else hall.id, None if row is None else row.id,
+                  None if rack is None else rack.id)
+        for _, _, rack in self.racks():
+            self._racks.setdefault(rack.id, rack)
         self._by_id, self._paths = by_id, paths
 
     # -- queries every consumer uses -------------------------------------------------

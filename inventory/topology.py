@@ -14,6 +14,7 @@ from functools import cached_property
 from contract.protocols import PROTOCOLS
 from inventory.model import ROOT_KINDS, Device, Site
 from inventory.schema import format_path
+from inventory.walk import walk_devices
 
 __all__ = ["PowerGraph", "Problem", "check_references", "endpoint_key"]
 
@@ -153,7 +154,7 @@ def check_references(site: Site) -> list[Problem]:
     problems: list[Problem] = []
     # duplicate ids (devices) and duplicate rack/row/hall ids
     seen: dict[str, tuple] = {}
-    for path, dev in _walk_devices(site):
+    for path, dev, *_ in walk_devices(site):
         if dev.id in seen:
             problems.append(Problem(path + ("id",), f"duplicate device id {dev.id!r} (first defined at {format_path(seen[dev.id])})"))
         else:
@@ -173,7 +174,7 @@ def check_references(site: Site) -> list[Problem]:
     for proto, name in site.defaults.credentials.items():
         if name not in creds:
             problems.append(Problem(("defaults", "credentials", proto), f"unknown credential set {name!r}"))
-    for path, dev in _walk_devices(site):
+    for path, dev, *_ in walk_devices(site):
         for i, feed in enumerate(dev.fed_by):
             if feed.device == dev.id:
                 problems.append(Problem(path + ("fed_by", i), "a device cannot feed itself"))
@@ -225,7 +226,7 @@ def _endpoint_problems(site: Site) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[tuple, tuple[str, tuple]] = {}
     listeners: dict[tuple, tuple[str, str, tuple]] = {}  # (transport, host, port) -> (protocol family, id, path)
-    for path, dev in _walk_devices(site):
+    for path, dev, *_ in walk_devices(site):
         port = dev.effective_port()
         key = endpoint_key(dev.protocol, dev.host, port, dev.unit, dev.serial)
         if key is None:
@@ -249,18 +250,4 @@ def _endpoint_problems(site: Site) -> list[Problem]:
                                     f"duplicate endpoint {dev.protocol} {where}: {first[1]!r} ({format_path(first[2])}) "
                                     f"is polled there over {first[0]}; give each device its own address"))
     return problems
-
-
-def _walk_devices(site: Site):
-    for i, dev in enumerate(site.devices):
-        yield ("devices", i), dev
-    for hi, hall in enumerate(site.halls):
-        for di, dev in enumerate(hall.devices):
-            yield ("halls", hi, "devices", di), dev
-        for ri, row in enumerate(hall.rows):
-            for di, dev in enumerate(row.devices):
-                yield ("halls", hi, "rows", ri, "devices", di), dev
-            for ki, rack in enumerate(row.racks):
-                for di, dev in enumerate(rack.devices):
-                    yield ("halls", hi, "rows", ri, "racks", ki, "devices", di), dev
 
