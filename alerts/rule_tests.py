@@ -38,7 +38,7 @@ from alerts.evaluate import Alert, Engine
 from alerts.rules import RuleError, load_rules
 from alerts.suppression import Suppressor
 from contract.sample import Sample
-from inventory.errors import InventoryIssue
+from inventory.errors import InventoryIssue, where
 from inventory.loader import line_for, load_model, read_text, format_path
 
 __all__ = ["run_test_file", "TestResult", "expand_values", "MAX_VALUES", "MAX_TICKS", "project_root"]
@@ -270,7 +270,7 @@ def _check(result: TestResult, idx: int, exp: Expect, firing: list[Alert], lines
             unmatched.remove(hit)
     if missing or unmatched:
         line = line_for(lines, ("expect", idx, "at"))
-        out = [f"{result.path}:{line}: at {exp.at:g}s: firing alerts differ"]
+        out = [f"{where(result.path, line)}: at {exp.at:g}s: firing alerts differ"]
         out += [f"  - expected, not firing: {m}" for m in missing]
         out += [f"  + firing, not expected: {_show(a)}" for a in unmatched]
         result.failures.append("\n".join(out))

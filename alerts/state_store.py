@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inventory.errors import where
 from sinks.durable import private_dir, write_atomically
 
 __all__ = ["StateStore", "atomic_write_json", "StateFileError"]
@@ -35,7 +36,7 @@ def read_json(path: Path, default: Any) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StateFileError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        raise StateFileError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg})") from None
 
 
 class StateStore:

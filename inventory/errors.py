@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["InventoryIssue", "InventoryError"]
+__all__ = ["InventoryIssue", "InventoryError", "where"]
+
+
+def where(file: object, line: int | None) -> str:
+    """``file:line``, or ``file`` when the line is unknown: the one spelling of a location in
+    every message a person reads (site, config, rules, profiles, report inputs, state files),
+    so editors and CI annotations can jump to it."""
+    return f"{file}:{line}" if line else str(file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,8 +21,8 @@ class InventoryIssue:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        at = where(self.file, self.line)
+        return f"{at}: {self.field}: {self.message}" if self.field else f"{at}: {self.message}"
 
 
 class InventoryError(Exception):

@@ -11,6 +11,7 @@ import math
 import re
 from pathlib import Path
 
+from inventory.errors import where
 from reports.pue import Certificate, ReportError
 
 __all__ = ["parse_date", "parse_period", "read_certificates", "read_emission_factors"]
@@ -58,7 +59,7 @@ def _rows(path: str | Path, need: tuple[str, ...]) -> list[tuple[int, dict[str, 
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [n for n in need if n not in header]
     if missing:
-        raise ReportError(f"{path}:1: header lacks column(s) {', '.join(missing)} (need {', '.join(need)})")
+        raise ReportError(f"{where(path, 1)}: header lacks column(s) {', '.join(missing)} (need {', '.join(need)})")
     reader.fieldnames = header
     out = []
     for row in reader:
@@ -73,15 +74,15 @@ def _number(path, line: int, col: str, value: str, lo: float, hi: float) -> floa
     try:
         x = float(value)
     except ValueError:
-        raise ReportError(f"{path}:{line}: {col} {value!r} is not a number") from None
+        raise ReportError(f"{where(path, line)}: {col} {value!r} is not a number") from None
     if not math.isfinite(x) or not lo <= x <= hi:
-        raise ReportError(f"{path}:{line}: {col} {value} is outside {lo:g}..{hi:g}")
+        raise ReportError(f"{where(path, line)}: {col} {value} is outside {lo:g}..{hi:g}")
     return x
 
 
 def _month(path, line: int, value: str) -> str:
     if not _MONTH.match(value):
-        raise ReportError(f"{path}:{line}: month {value!r} is not YYYY-MM")
+        raise ReportError(f"{where(path, line)}: month {value!r} is not YYYY-MM")
     return value
 
 
@@ -91,7 +92,7 @@ def read_emission_factors(path: str | Path) -> dict[str, float]:
     for line, row in _rows(path, ("month", "kgco2e_per_kwh")):
         m = _month(path, line, row["month"])
         if m in out:
-            raise ReportError(f"{path}:{line}: month {m} given twice")
+            raise ReportError(f"{where(path, line)}: month {m} given twice")
         out[m] = _number(path, line, "kgco2e_per_kwh", row["kgco2e_per_kwh"], 0.0, 3.0)
     return out
 
@@ -103,9 +104,9 @@ def read_certificates(path: str | Path) -> list[Certificate]:
     for line, row in _rows(path, ("id", "month", "kwh")):
         cid = row["id"]
         if not cid:
-            raise ReportError(f"{path}:{line}: id is empty")
+            raise ReportError(f"{where(path, line)}: id is empty")
         if cid in seen:
-            raise ReportError(f"{path}:{line}: certificate id {cid} given twice")
+            raise ReportError(f"{where(path, line)}: certificate id {cid} given twice")
         seen.add(cid)
         out.append(Certificate(cid, _month(path, line, row["month"]),
                                _number(path, line, "kwh", row["kwh"], 0.0, 1e12), row.get("source") or "other"))
