@@ -2,9 +2,13 @@
 
 The twin emulates each device per the register map its inventory profile
 names (``collectors/modbus/profiles``: address, type, word order, scale and
-offset from the vendor's manual), and encodes values with the test kit's
-``struct``-based encoder, which is written independently of the collector's
-decoder.  A point the model has no quantity for reads 0.
+offset from the vendor's manual): the model's engineering value is unscaled
+(offset, scale, °F where the point converts), clamped to the register type's
+range, and laid out with :func:`collectors.modbus.orders.encode`, the inverse
+of the collector's word-order decoder that lives beside it (so the twin cannot
+catch a word-order bug in that module: the register values written from the vendors' manuals in
+``tests/modbus/testcases`` do).  A point the model has no quantity for reads 0,
+and so do reserved registers between points, as on the real meters.
 """
 from __future__ import annotations
 
