@@ -13,8 +13,8 @@ the collectors shape it (PDU totals/phases/outlets, UPS phases, meters, 192
 GPUs), replicated ``--scale`` times with distinct device ids, so ``consume``
 sees ``--scale`` x the example's samples.  The copies are not in the site's
 inventory, so ``compute`` still covers the one-hall example site (it filters
-the larger table of latest readings, nothing more): this bench does not
-measure ``compute`` for a bigger site.
+the larger table of latest readings, nothing more): for ``compute`` on a
+bigger site use ``--full-site``.
 
 ``--full-site`` measures the whole 386 MW site instead (``dcim inventory
 generate``'s ≈52,700 polled devices, ≈543,000 samples per interval), in CPU
