@@ -60,6 +60,7 @@ def parse_profile(text: str, source: str, model: type[M], docs: str, what: str,
         data, lines = parse_yaml(text, source)
         if not isinstance(data, dict):
             raise InventoryError([InventoryIssue(source, 1, "", what)])
-        return validate(prepare(data) if prepare else data, lines, source, model, docs=docs, what=what), data, lines
+        return validate(prepare(data) if prepare else data, lines, source, model, docs=docs, what=what,
+                        hints=True), data, lines
     except InventoryError as exc:
         raise ProfileError(exc.issues) from None

@@ -33,14 +33,16 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, dict[Path, int]]:
 
 
 def validate(data: Any, lines: dict[Path, int], filename: str, model: type[M], docs: str = _DOCS,
-             what: str = "the file must be a mapping (key: value)") -> M:
-    """Validate parsed YAML against ``model``; every problem at once, with its line."""
+             what: str = "the file must be a mapping (key: value)", hints: bool = False) -> M:
+    """Validate parsed YAML against ``model``; every problem at once, with its line (``hints``: see
+    :func:`pydantic_issues`)."""
     if not isinstance(data, dict):
         raise InventoryError([InventoryIssue(filename, 1, "", what)])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InventoryError(pydantic_issues(exc, data, lines, filename, model=model, docs=docs)) from None
+        raise InventoryError(pydantic_issues(exc, data, lines, filename, model=model if hints else None,
+                                             docs=docs)) from None
 
 
 def load_model(text: str, filename: str, model: type[M], docs: str = _DOCS) -> tuple[M, dict[Path, int]]:
@@ -49,22 +51,31 @@ def load_model(text: str, filename: str, model: type[M], docs: str = _DOCS) -> t
     return validate(data, lines, filename, model, docs), lines
 
 
+_KEY_FIRST = re.compile(r"^([a-z][a-z0-9_]*): ")
+
+
 def pydantic_issues(exc: ValidationError, data: Any, lines: dict[Path, int], filename: str,
                     model: type[BaseModel] | None = None, docs: str = _DOCS) -> list[InventoryIssue]:
     """Map pydantic's errors onto data paths and lines, with messages for people.
 
-    With ``model`` and a ``docs`` other than the inventory's, an unknown key also
-    lists the keys that are known there (a profile author's typo shows its fix).
+    With ``model`` (profiles pass it): an unknown key also lists the keys that
+    are known there (a typo shows its fix), and a model check whose message
+    starts with one of the model's keys (``states: 'x' maps onto ...``) is
+    placed on that key and its line.
     """
     issues: list[InventoryIssue] = []
     seen: set[tuple] = set()
     for err in exc.errors(include_url=False):
         path = _data_path(data, err["loc"])
         message = _message(err, docs)
-        if err["type"] == "extra_forbidden" and model is not None and docs != _DOCS:
+        if model is not None and err["type"] == "extra_forbidden":
             known = _known_keys(model, err["loc"][:-1])
             if known:
                 message += f"; known here: {', '.join(known)}"
+        elif model is not None and err["type"] == "value_error":
+            m = _KEY_FIRST.match(message)
+            if m and m.group(1) in _known_keys(model, err["loc"]):
+                path, message = path + (m.group(1),), message[m.end():]
         key = (path, message)
         if key in seen:
             continue

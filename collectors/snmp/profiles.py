@@ -192,14 +192,15 @@ class ValueDoc(Strict):
             if self.states is not None:
                 raise ValueError("states: needs vocabulary: (the contract.states vocabulary its words belong to)")
             if self.enum and self.field == "state":
-                raise ValueError(f"vocabulary: a state field needs one (one of {', '.join(sorted(VOCABULARIES))}), "
+                raise ValueError(f"vocabulary: a state field needs vocabulary: (one of {', '.join(sorted(VOCABULARIES))}), "
                                  "see docs/conventions.md")
             return self
         if not self.enum:
             raise ValueError("vocabulary: needs enum: (the vendor's words to map)")
         problems = mapping_problems(self.vocabulary, self.enum.values(), self.states or {})
         if problems:
-            raise ValueError("; ".join(problems))
+            key = "vocabulary" if any(p.startswith("unknown vocabulary") for p in problems) else "states"
+            raise ValueError(f"{key}: " + "; ".join(problems))
         return self
 
     def has_target(self) -> bool:
