@@ -25,6 +25,7 @@ from simulator.modbus_server import ModbusGateway, UnitImage
 from simulator.model import SiteModel
 from simulator.registers import unit_image
 from simulator.snmp_agent import OidTable, SnmpAgent
+from simulator.traps import TrapSender
 
 __all__ = ["Twin"]
 
@@ -34,7 +35,7 @@ _BEHAVIOURS = ("no_answer", "slow", "garbage")
 
 class Twin:
     def __init__(self, site: Site, seed: int = 1, refresh_s: float = 1.0, community: str | None = None,
-                 slow_s: float = 3.0) -> None:
+                 slow_s: float = 3.0, trap_to: tuple[str, int] | None = None) -> None:
         self.site = site
         self.model = SiteModel(site, seed=seed)
         self.refresh_s = refresh_s
@@ -50,6 +51,8 @@ class Twin:
         self._servers: list = []
         self._task: asyncio.Task | None = None
         self.endpoints: dict[str, object] = {}
+        #: with ``trap_to``, UPS transfers to battery and back are announced as traps (simulator/traps.py)
+        self.traps = TrapSender(trap_to, self.community) if trap_to else None
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> "Twin":
@@ -100,15 +103,27 @@ class Twin:
             t.close()
         for s in self._servers:
             await s.stop()
+        if self.traps is not None:
+            self.traps.close()
 
     # -- faults --------------------------------------------------------------------
     def inject(self, fault: str, device: str, **params) -> None:
+        was = self.model.has(fault, device)
         self.model.inject(fault, device, **params)
         self._invalidate()
+        if fault == "ups_on_battery" and not was and self.traps is not None:
+            self.step()  # the UPS has transferred before it says so: its agent already serves it
+            dev, st = self.site.device(device), self.model.state[device]
+            self.traps.ups_on_battery(dev.host or "127.0.0.1", time.time() - self.started,
+                                      st.values.get("runtime_s", 600.0), st.values.get("on_battery_s", 0.0))
 
     def clear(self, fault: str, device: str) -> None:
+        was = self.model.has(fault, device)
         self.model.clear(fault, device)
         self._invalidate()
+        if fault == "ups_on_battery" and was and self.traps is not None:
+            self.step()
+            self.traps.ups_on_mains(self.site.device(device).host or "127.0.0.1", time.time() - self.started)
 
     def step(self, t: float | None = None) -> None:
         """Advance the model now (or to ``t``) and serve the new values at once."""

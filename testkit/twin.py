@@ -19,11 +19,12 @@ __all__ = ["TwinThread"]
 
 
 class TwinThread:
-    def __init__(self, site: Site, *, seed: int = 11, refresh_s: float = 3600.0, slow_s: float = 3.0) -> None:
+    def __init__(self, site: Site, *, seed: int = 11, refresh_s: float = 3600.0, slow_s: float = 3.0,
+                 trap_to: tuple[str, int] | None = None) -> None:
         self.site = site
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="twin", daemon=True)
-        self.twin = Twin(site, seed=seed, refresh_s=refresh_s, slow_s=slow_s)
+        self.twin = Twin(site, seed=seed, refresh_s=refresh_s, slow_s=slow_s, trap_to=trap_to)
 
     def start(self) -> "TwinThread":
         self._thread.start()

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from collectors.snmp.ber import (INFORM, INTEGER, IPADDRESS, OCTETS, OID, REPORT, RESPONSE, SEQUENCE, TIMETICKS,
                                  TRAP_V1, TRAP_V2, BerError, children, decode_int, decode_oid, decode_value,
-                                 int_body, read_tlv, tlv)
+                                 encode_value, int_body, oid_body, read_tlv, tlv)
 
 __all__ = ["Notification", "V3Message", "decode_community", "decode_pdu", "split_v3", "encode_scoped_pdu",
-           "encode_pdu", "response_to", "decode_scoped_pdu", "SYS_UPTIME", "SNMP_TRAP_OID", "SNMP_TRAPS", "VarBind"]
+           "encode_pdu", "encode_v2c_trap", "response_to", "decode_scoped_pdu", "SYS_UPTIME", "SNMP_TRAP_OID", "SNMP_TRAPS", "VarBind"]
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
@@ -138,6 +138,20 @@ def decode_pdu(buf: bytes, start: int, end: int, version: str) -> Notification:
 def encode_pdu(tag: int, request_id: int, varbinds_body: bytes) -> bytes:
     body = tlv(INTEGER, int_body(request_id)) + b"\x02\x01\x00\x02\x01\x00" + tlv(SEQUENCE, varbinds_body)
     return tlv(tag, body)
+
+
+def encode_v2c_trap(community: bytes, request_id: int, uptime_ticks: int, trap_oid: tuple[int, ...],
+                    varbinds: list[VarBind] = ()) -> bytes:
+    """A whole v2c SNMPv2-Trap message (RFC 3416 4.2.6): sysUpTime.0, snmpTrapOID.0, then ``varbinds``.
+
+    The twin's agents send their traps with it; the decoder above reads it back.
+    """
+    def vb(oid: tuple[int, ...], tag: int, value: object) -> bytes:
+        return tlv(SEQUENCE, tlv(OID, oid_body(oid)) + encode_value(tag, value))
+
+    body = (vb(SYS_UPTIME, TIMETICKS, uptime_ticks) + vb(SNMP_TRAP_OID, OID, trap_oid)
+            + b"".join(vb(o, t, v) for o, t, v in varbinds))
+    return tlv(SEQUENCE, tlv(INTEGER, b"\x01") + tlv(OCTETS, community) + encode_pdu(TRAP_V2, request_id, body))
 
 
 def response_to(n: Notification) -> bytes:
