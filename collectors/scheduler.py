@@ -38,7 +38,7 @@ from collectors.targets import tag_outlet_feeds
 from contract.protocols import PROTOCOLS
 from contract.sample import Sample, now_ns
 
-__all__ = ["Scheduler", "Job", "PollOutcome", "phase_offset", "poll_once", "poll_sample"]
+__all__ = ["Scheduler", "Job", "PollOutcome", "phase_offset", "poll_once", "poll_sample", "finish_poll"]
 
 log = logging.getLogger("dcim.scheduler")
 
@@ -151,6 +151,20 @@ def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms:
     return Sample("poll", tags, fields, time_ns)
 
 
+def finish_poll(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms: float = 0.0,
+                skipped: int = 0) -> tuple[list[Sample], int]:
+    """What one poll emits: its samples screened and tagged, then its ``poll`` sample; and how many
+    fields the screen removed.  The scheduler and the demo's backfill both call it, so history
+    and live polls go through the same screen."""
+    samples = outcome.samples
+    implausible = screen(samples)
+    if target.outlet_feeds:
+        tag_outlet_feeds(samples, target.outlet_feeds)
+    samples.append(poll_sample(target, outcome, time_ns, queue_ms=queue_ms, skipped=skipped,
+                               implausible=implausible))
+    return samples, len(implausible)
+
+
 @dataclass
 class SchedulerStats:
     polls: int = 0
@@ -259,17 +273,11 @@ class Scheduler:
                 outcome = await poll_once(job.collector, target, deadline)
             t = now_ns()
             self._account(outcome, skipped)
-            samples = outcome.samples
-            implausible = screen(samples)
-            if target.outlet_feeds:
-                tag_outlet_feeds(samples, target.outlet_feeds)
-            if implausible:
-                self.stats.implausible += len(implausible)
-            ps = poll_sample(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0, skipped=skipped,
-                             implausible=implausible)
+            samples, implausible = finish_poll(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0,
+                                               skipped=skipped)
+            self.stats.implausible += implausible
             if early:
-                ps.fields["triggered"] = True
-            samples.append(ps)
+                samples[-1].fields["triggered"] = True  # the poll sample: a trap asked for this poll
             try:
                 self.emit(samples)
             except Exception:

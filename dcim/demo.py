@@ -49,17 +49,42 @@ class DemoOptions:
     interval: float | None = 5.0
     live: bool = True
     faults: bool = True
+    backfill_days: float = 30.0
+    backfill_step_s: float = 21600.0
+    free_ports: bool = False
 
 
-def fault_timeline(duration: float | None) -> list[tuple[float, str, str, str]]:
-    """(at_s, action, fault, device): a UPS goes on battery and comes back, then a chiller trips."""
+def _first(site, kind: str, n: int = 0) -> str | None:
+    found = [d.id for d in site.polled_devices() if d.kind == kind]
+    return found[min(n, len(found) - 1)] if found else None
+
+
+def fault_timeline(site, duration: float | None) -> list[tuple[float, str, str, str]]:
+    """(at_s, action, fault, device): every fault kind the twin has, each injected and cleared.
+
+    Physical faults first (a UPS on battery, an XID storm, a CDU leak, a PDU breaker, a hot GPU,
+    a chiller trip), then the endpoint faults (a BMC that stops answering, a slow CRAH, a PDU
+    answering garbage); devices are the site's first of each kind."""
+    from simulator.model import FAULTS
+
     d = duration or 120.0
-    return [
-        (0.20 * d, "inject", "ups_on_battery", "ups-1a"),
-        (0.45 * d, "clear", "ups_on_battery", "ups-1a"),
-        (0.50 * d, "inject", "chiller_trip", "chiller-1"),
-        (0.85 * d, "clear", "chiller_trip", "chiller-1"),
+    plan = [  # (inject at, clear at) as fractions of the duration
+        (0.10, 0.40, "ups_on_battery", _first(site, "ups")),
+        (0.12, 0.45, "xid_storm", _first(site, "gpu_node")),
+        (0.15, 0.50, "cdu_leak", _first(site, "cdu")),
+        (0.18, 0.55, "pdu_breaker_trip", _first(site, "pdu")),
+        (0.20, 0.90, "gpu_overtemp", _first(site, "gpu_node", 1)),
+        (0.50, 0.85, "chiller_trip", _first(site, "chiller")),
+        (0.55, 0.80, "no_answer", _first(site, "server")),
+        (0.60, 0.75, "slow", _first(site, "crah")),
+        (0.62, 0.78, "garbage", _first(site, "gpu_node", 2)),
     ]
+    assert {f for *_, f, _ in plan} == set(FAULTS), "the demo's timeline must show every fault the twin has"
+    out = []
+    for start, end, fault, device in plan:
+        if device is not None:
+            out += [(start * d, "inject", fault, device), (end * d, "clear", fault, device)]
+    return sorted(out, key=lambda e: e[0])
 
 
 async def run_demo(opts: DemoOptions, console: Console) -> int:
@@ -84,6 +109,15 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
     console.print(f"[bold]Iozera DCIM demo[/] — site [cyan]{site.site.id}[/] from {opts.site}")
     console.print(f"  {len(site.polled_devices())} polled devices; output in {out}")
 
+    if opts.free_ports:
+        from testkit.site import relocate_ports
+
+        relocate_ports(site)
+    now = time.time()
+    backfill_from = None
+    if opts.backfill_days > 0:
+        backfill_from = (now - opts.backfill_days * 86400.0) // opts.backfill_step_s * opts.backfill_step_s
+
     stack = contextlib.AsyncExitStack()
     async with stack:
         influx = InfluxServer(out / "influxdb").start()
@@ -94,7 +128,8 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         stack.callback(mqtt.stop)
         console.print(f"  Mosquitto 127.0.0.1:{mqtt.port}")
 
-        twin = await _start_twin(site)
+        # with a backfill the model starts at its first instant, so the counters integrate the whole history
+        twin = await _start_twin(site, backfill_from)
         stack.push_async_callback(twin.stop)
         console.print("  digital twin: serving every polled device on loopback")
 
@@ -103,15 +138,26 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
 
         cfg = InfluxConfig(url=influx.url, database="dcim", api="auto", spool_dir=str(out / "spool"))
         service = CollectionService(site, cfg)
+        extras = await _start_extras(site, service, mqtt, out, opts.interval or 10.0)
+        stack.push_async_callback(service.stop)
+        period_from = now
+        if backfill_from is not None:
+            from dcim.backfill import backfill, history_faults
+
+            await service.start_writer()
+            console.print(f"  backfilling {opts.backfill_days:g} days of history: the twin's model in 15-min steps, "
+                          f"every device polled each {opts.backfill_step_s / 3600:g} h and around each fault…")
+            result = await backfill(twin, service, backfill_from, opts.backfill_step_s,
+                                    faults=history_faults(site, backfill_from, now), after_step=extras.history_steps)
+            console.print(f"  {result.summary()}; {extras.alert_events} alert events from the rule engine")
+            period_from = backfill_from
         state = LiveState.for_site(site)
         service.add_consumer(state)
-        extras = await _start_extras(site, service, state, mqtt, out, opts.interval or 10.0,
-                                     None if opts.live else console)
+        extras.attach(state, None if opts.live else console)
         started_utc = time.time()
         await service.start()
-        stack.push_async_callback(service.stop)
         started = time.monotonic()
-        timeline = fault_timeline(opts.duration) if opts.faults else []
+        timeline = fault_timeline(site, opts.duration) if opts.faults else []
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -137,6 +183,9 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
                     break
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
+        for _, action, fault, device in timeline:  # stopped early: leave no fault behind in the record
+            if action == "clear":
+                _apply_fault(twin, action, fault, device, state)
         console.print("stopping: flushing samples to InfluxDB…")
         await service.stop()
         for close in extras.closers:
@@ -147,22 +196,40 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         written = service.writer.stats.points_written if service.writer else 0
         for note in extras.notes:
             console.print("  " + note)
-        artefacts = _write_artefacts(site, out, influx.url, started_utc)
+        period_to = time.time() + 1
+        artefacts = _write_artefacts(site, out, influx.url, period_from, period_to)
+        _write_manifest(out, period_from, period_to, started_utc, opts)
     console.print(f"[bold green]done[/]: {written:,} points written to InfluxDB ({influx.url}, stopped now; data in {out / 'influxdb'})")
     for line in artefacts:
         console.print("  " + line)
     return 0
 
 
+def _write_manifest(out: Path, period_from: float, period_to: float, live_from: float, opts: DemoOptions) -> None:
+    """``demo.json``: the period the data covers, for Grafana's time picker and for checks."""
+    import json
+
+    (out / "demo.json").write_text(json.dumps({
+        "from_ms": int(period_from * 1000), "to_ms": int(period_to * 1000), "live_from_ms": int(live_from * 1000),
+        "backfill_days": opts.backfill_days, "backfill_step_s": opts.backfill_step_s,
+    }, indent=2) + "\n", encoding="utf-8")
+
+
 @dataclass
 class _Extras:
     """Parts beside collection, each optional: ``ticks`` run every half second, ``closers`` at the end.
 
-    Both may be plain callables or coroutine functions.
+    Both may be plain callables or coroutine functions.  ``history_steps(t_ns)`` run after each
+    backfill step (derived metrics and the rule engine at that instant); ``attach`` adds the
+    live view and the event printer once the history is written, so they show the live part.
     """
     ticks: list
     closers: list
     notes: list
+    history_steps: list
+    runtime: object = None
+    attach: object = None
+    alert_events: int = 0
 
 
 async def _call(fn) -> None:
@@ -177,10 +244,12 @@ def _start_mosquitto(out: Path):
     return MosquittoServer(out / "mosquitto").start()
 
 
-async def _start_twin(site):
+async def _start_twin(site, at: float | None = None):
     from simulator.twin import Twin
 
     twin = Twin(site, seed=20261124)
+    if at is not None:
+        twin.clock = lambda: at  # the backfill moves it on, then hands it back to the wall clock
     await twin.start()
     return twin
 
@@ -211,37 +280,47 @@ def _event_printer(console: Console):
     return show
 
 
-async def _start_extras(site, service, state: LiveState, mqtt, out: Path, interval: float,
-                        console: Console | None = None) -> _Extras:
+async def _start_extras(site, service, mqtt, out: Path, interval: float) -> _Extras:
     """Derived metrics and the rule engine beside collection."""
     from alerts.mqtt_publisher import MqttSettings
     from alerts.runtime import AlertRuntime
     from derived.job import DerivedMetrics
 
-    extras = _Extras(ticks=[], closers=[], notes=[])
+    extras = _Extras(ticks=[], closers=[], notes=[], history_steps=[])
     writer = service.writer
     derived = DerivedMetrics(site)
     service.add_consumer(derived.consume)
-    # the live view shows the same PUE and loads as the dashboards: the derived job's
-    extras.ticks.append(lambda: derived.tick(interval, writer.write, state))
+    extras.history_steps.append(lambda t_ns: writer.write(derived.compute(t_ns)))
     extras.notes.append("derived metrics: site_power, pue, capacity → InfluxDB every poll interval")
     rules = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "site.yaml"
     settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id)
     runtime = AlertRuntime(site, rules, state_dir=out / "alerts", mqtt=settings, influx_writer=writer)
-    runtime.add_listener(state.alert_event)
-    if console is not None:
-        runtime.add_listener(_event_printer(console))
+
+    def count(event: dict) -> None:
+        extras.alert_events += 1
+    runtime.add_listener(count)
     service.add_consumer(runtime.consume)
     await runtime.start()
+    extras.history_steps.append(runtime.tick)
+    extras.runtime = runtime
     extras.ticks.append(runtime.tick)
     extras.closers.append(runtime.stop)
     extras.notes.append(f"rule engine: {rules.name}; alerts on MQTT topic dcim/{site.site.id}/alerts/# "
                         f"(state in {out / 'alerts'})")
+
+    def attach(state: LiveState, console: Console | None) -> None:
+        # the live view shows the same PUE and loads as the dashboards: the derived job's
+        extras.ticks.insert(0, lambda: derived.tick(interval, writer.write, state))
+        runtime.add_listener(state.alert_event)
+        if console is not None:
+            runtime.add_listener(_event_printer(console))
+    extras.attach = attach
     return extras
 
 
-def _write_artefacts(site, out: Path, influx_url: str, started_utc: float) -> list[str]:
-    """Grafana dashboards + provisioning, and the energy-based PUE report for the demo period."""
+def _write_artefacts(site, out: Path, influx_url: str, period_from: float, period_to: float) -> list[str]:
+    """Grafana dashboards + provisioning, and the energy-based PUE report for the demo period
+    (the backfilled history and the live part)."""
     from dashboards.provisioning import write_build
     from reports.build import ReportRequest, build_pue_report, render
     from reports.pue import ReportError
@@ -257,7 +336,7 @@ def _write_artefacts(site, out: Path, influx_url: str, started_utc: float) -> li
         lines.append(f"[red]dashboards build failed: {exc}")
     try:  # one set of queries for the demo period, three renderings
         report = build_pue_report(site, InfluxQuery(influx_url, "dcim"),
-                                  ReportRequest(float(int(started_utc)), float(int(time.time() + 1)), progress=False))
+                                  ReportRequest(float(int(period_from)), float(int(period_to)), progress=False))
     except (ReportError, QueryError) as exc:
         return lines + [f"[red]PUE report failed: {exc}"]
     for fmt in ("pdf", "html", "json"):
@@ -279,12 +358,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="poll interval for the demo (default 5 s)")
     p.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
     p.add_argument("--no-faults", action="store_true", help="do not inject faults")
+    p.add_argument("--backfill-days", type=float, default=30.0,
+                   help="days of history written before the live part (default 30; 0 = none)")
+    p.add_argument("--backfill-step", default="6h",
+                   help="how often the history polls every device, e.g. 1h, 6h (default 6h; the model steps every 15 min)")
+    p.add_argument("--free-ports", action="store_true",
+                   help="serve the twin on free loopback ports instead of the inventory's (beside another demo)")
     p.set_defaults(func=_cmd)
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    from dcim.backfill import parse_step
+
+    try:
+        step = parse_step(args.backfill_step)
+    except ValueError as exc:
+        print(f"dcim demo: --backfill-step: {exc}", file=sys.stderr)
+        return 2
     opts = DemoOptions(site=args.site, out=args.out, duration=args.duration or None, interval=args.interval,
-                       live=not args.no_live and sys.stdout.isatty(), faults=not args.no_faults)
+                       live=not args.no_live and sys.stdout.isatty(), faults=not args.no_faults,
+                       backfill_days=max(0.0, args.backfill_days), backfill_step_s=step, free_ports=args.free_ports)
     console = Console()
     # the live view owns the terminal: logs go to a file in the output directory
     opts.out.mkdir(parents=True, exist_ok=True)

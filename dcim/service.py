@@ -62,32 +62,39 @@ class CollectionService:
             if cls not in self.collectors:
                 self.collectors[cls] = cls()
             jobs.append(Job(t, self.collectors[cls]))
-        self.scheduler = Scheduler(jobs, self._emit, concurrency=concurrency)
+        self.scheduler = Scheduler(jobs, self.emit, concurrency=concurrency)
         self.traps = None
         if traps is not None:
             from collectors.snmp.traps.listener import TrapListener
 
-            self.traps = TrapListener(targets, self._emit, settings=traps, poll_now=self.scheduler.poll_now)
+            self.traps = TrapListener(targets, self.emit, settings=traps, poll_now=self.scheduler.poll_now)
         self._stats_task: asyncio.Task | None = None
         self._stopped = False
+        self._writer_started = False
         for p in self.problems:
             log.error("device %s not polled: %s", p.device_id, p.message)
 
     def add_consumer(self, consumer: Callable[[list[Sample]], None]) -> None:
         self._consumers.append(consumer)
 
-    def _emit(self, samples: list[Sample]) -> None:
+    def emit(self, samples: list[Sample]) -> None:
+        """Hand one poll's samples to every consumer (the scheduler, and the demo's backfill)."""
         for consumer in self._consumers:
             try:
                 consumer(samples)
             except Exception:
                 log.exception("consumer %r failed", consumer)
 
+    async def start_writer(self) -> None:
+        """Start the writer alone (idempotent): the demo's backfill writes history before polling starts."""
+        if self.writer and not self._writer_started:
+            self._writer_started = True
+            await self.writer.start()
+
     async def start(self) -> None:
         if self.traps is not None:
             await self.traps.start()  # first: a port that cannot be bound stops start-up before anything runs
-        if self.writer:
-            await self.writer.start()
+        await self.start_writer()
         self.scheduler.start()
         log.info("polling %d devices (shard %d/%d)", len(self.scheduler.jobs), *self.shard)
         if self.traps is not None:
@@ -97,7 +104,7 @@ class CollectionService:
         tags = {"site": self.site.site.id, "shard": f"{self.shard[0]}/{self.shard[1]}"}
         while True:
             await asyncio.sleep(self.traps.settings.stats_interval_s)
-            self._emit([self.traps.stats_sample(tags)])
+            self.emit([self.traps.stats_sample(tags)])
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
         if self._stopped:
@@ -108,7 +115,7 @@ class CollectionService:
             if self._stats_task is not None:
                 self._stats_task.cancel()
                 await asyncio.gather(self._stats_task, return_exceptions=True)
-            self._emit([self.traps.stats_sample({"site": self.site.site.id,
+            self.emit([self.traps.stats_sample({"site": self.site.site.id,
                                                  "shard": f"{self.shard[0]}/{self.shard[1]}"})])
         await self.scheduler.stop()
         if self.writer:

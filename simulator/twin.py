@@ -7,6 +7,11 @@ cooling plant, HTTP for DCGM exporters and Redfish BMCs.  One
 ``refresh_s``; endpoints serve tables rebuilt at each step.  Faults are
 injected into the model (physical faults) or into an endpoint's behaviour
 (no answer, slow, garbage).
+
+The model's time comes from ``clock`` (wall time by default).  The demo's
+backfill sets it to instants in the past and polls the endpoints there, so
+history is what the collectors decode from the same endpoints; its refresh
+loop then steps to that same instant (no time passes, nothing is integrated).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Callable
 
 from collectors.fdlimit import raise_open_file_limit
 from collectors.modbus.profile import load_profile
@@ -35,8 +41,10 @@ _BEHAVIOURS = ("no_answer", "slow", "garbage")
 
 class Twin:
     def __init__(self, site: Site, seed: int = 1, refresh_s: float = 1.0, community: str | None = None,
-                 slow_s: float = 3.0, trap_to: tuple[str, int] | None = None) -> None:
+                 slow_s: float = 3.0, trap_to: tuple[str, int] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.site = site
+        self.clock = clock
         self.model = SiteModel(site, seed=seed)
         self.refresh_s = refresh_s
         self.slow_s = slow_s
@@ -126,8 +134,8 @@ class Twin:
             self.traps.ups_on_mains(self.site.device(device).host or "127.0.0.1", time.time() - self.started)
 
     def step(self, t: float | None = None) -> None:
-        """Advance the model now (or to ``t``) and serve the new values at once."""
-        self.model.step(time.time() if t is None else t)
+        """Advance the model to ``clock()`` (or to ``t``) and serve the new values at once."""
+        self.model.step(self.clock() if t is None else t)
         self._invalidate()
 
     def truth(self, device_id: str):
