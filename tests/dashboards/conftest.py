@@ -1,46 +1,46 @@
-"""One InfluxDB database filled once per module by the real pipeline.
+"""One InfluxDB database filled once per module by the real producers, nothing hand-written.
 
 The digital twin serves every polled device of the Tétouan example on fresh
-loopback ports (so parallel test runs do not collide on the inventory's fixed
-ports), the collectors poll it for ~15 s, the derived-metrics job writes
-``site_power``/``pue``/``capacity``, and a few kinds of data the twin cannot
-produce are written directly as line protocol and say so below:
-
-* ``alert`` events: the real rule engine fed a UPS going on battery and back
-  and a chiller trip, its events written as ``contract.alert_event.alert_point``
-  (the same points the running system writes);
-* ``gpu`` samples (the DCGM/Redfish collectors land separately), fed to the
-  derived job as well so IT category 3 is computed from them;
-* chiller/CDU ``power_w`` (the simulated chiller profile exposes no electrical
-  power), also fed to the derived job, so pPUE(cooling) exists;
-* three days of hourly ``energy_kwh`` history for the energy meters, ending
-  where the twin's counters then continue (the twin's counters are set to the
-  last history value), because a daily ``difference(last(energy_kwh))`` needs
-  more than one day.
+loopback ports (so parallel test runs do not collide with the inventory's
+fixed ports or a demo).  First the demo's backfill (:mod:`dcim.backfill`)
+moves the twin's model through the last three days, the collectors poll it,
+the derived-metrics job computes and the rule engine evaluates at each
+instant (with the backfill's history faults); then ~15 s of live polling
+with faults injected into the twin (a UPS on battery, an XID storm, a chiller
+trip), the derived job and the rule engine running beside.  So every panel
+reads what the collectors, the derived job and the rule engine really write
+through the real InfluxDB writer: energy counters, ``gpu`` samples from the
+DCGM collector, ``alert`` points from the engine.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
 import os
-import socket
 import time
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from contract.sample import Sample, now_ns
-from inventory import load_site
-from sinks.lineprotocol import samples_to_lines
-from testkit.process import free_port
+from testkit.site import load_relocated
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "inventory" / "examples" / "tetouan.yaml"
+RULES = REPO / "alerts" / "rules" / "site.yaml"
 SECRETS = {"DCIM_SNMP_COMMUNITY": "tetouan-demo", "DCIM_BMC_USER": "demo", "DCIM_BMC_PASSWORD": "demo-only-password"}
-FILL_S = 15.0
-HISTORY_H = 72
+HISTORY_DAYS = 3
+HISTORY_STEP_S = 6 * 3600.0
+LIVE_S = 15.0
+INTERVAL_S = 2.0
+#: (seconds into the live part, action, fault, device)
+LIVE_FAULTS = [
+    (1.0, "inject", "ups_on_battery", "ups-1a"),
+    (1.0, "inject", "xid_storm", "h1-r01-k02-n3"),
+    (6.0, "inject", "chiller_trip", "chiller-1"),
+    (8.0, "clear", "ups_on_battery", "ups-1a"),
+    (10.0, "clear", "xid_storm", "h1-r01-k02-n3"),
+]
 _db = itertools.count(1)
 
 
@@ -49,99 +49,22 @@ class Filled:
     url: str
     db: str
     site: object
-    start_ms: int
+    start_ms: int  # the backfill's first instant
+    live_ms: int   # when live polling began
     end_ms: int
     samples_written: int
+    #: every event the rule engine emitted (history and live), as its listeners saw them
+    events: list = field(default_factory=list)
 
     @property
     def from_ms(self) -> int:
-        return self.start_ms - (HISTORY_H + 2) * 3_600_000
-
-
-def _repoint_ports(site) -> None:
-    """Give every endpoint a fresh free port, keeping devices that share a port together."""
-    mapping: dict[tuple[str, int], int] = {}
-    for dev in site.polled_devices():
-        key = (dev.protocol, dev.effective_port())
-        if key not in mapping:
-            kind = socket.SOCK_DGRAM if dev.protocol == "snmp" else socket.SOCK_STREAM
-            mapping[key] = free_port(kind)
-        dev.port = mapping[key]
-
-
-def _post(url: str, db: str, lines: list[str]) -> None:
-    req = urllib.request.Request(f"{url}/write?db={db}&precision=ns", data="\n".join(lines).encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 204, resp.read()
-
-
-def _gpu_samples(site, t: int, k: int) -> list[Sample]:
-    out = []
-    for dev in site.all_devices():
-        if dev.kind != "gpu_node":
-            continue
-        for i in range(dev.gpus or 0):
-            tags = {**{k2: v for k2, v in site.location_tags(dev).items() if k2 != "kind"}, "host": dev.id,
-                    "gpu": str(i), "uuid": f"GPU-{dev.id}-{i}"}
-            xid = 79 if (dev.id.endswith("k02-n3") and i == 5) else 0  # integers, as the DCGM collector writes them
-            out.append(Sample("gpu", tags, {"power_w": 600.0 + 10 * i + k, "temp_c": 60.0 + i + k % 3,
-                                            "util_pct": 90.0, "xid_last": xid,
-                                            "clock_event_reasons": 4 if i == 7 else 0}, t))
-    return out
-
-
-def _cooling_power(site, t: int) -> list[Sample]:
-    watts = {"chiller": 180_000.0, "cdu": 12_000.0, "crah": 4_000.0}
-    return [Sample(d.kind, {k: v for k, v in site.location_tags(d).items() if k != "kind"},
-                   {"power_w": watts[d.kind]}, t)
-            for d in site.all_devices() if d.kind in watts]
-
-
-_ALERT_RULES = """
-rules:
-  - {name: ups_on_battery, measurement: ups, field: state, op: "==", threshold: battery, severity: critical,
-     annotations: {summary: "UPS {device} on battery"}}
-  - {name: chiller_trip, measurement: chiller, field: running, op: "==", threshold: false, severity: major,
-     annotations: {summary: "{device} tripped"}}
-"""
-
-
-def _alerts(site, t: int) -> list[str]:
-    """The rule engine's ``alert`` points for: ups-1a on battery, back on mains 5 s later; chiller-1 trips."""
-    from alerts.evaluate import Engine
-    from alerts.rules import load_rules_text
-    from contract.alert_event import alert_point
-
-    def tags(device: str) -> dict[str, str]:
-        return {k: v for k, v in site.location_tags(site.device(device)).items() if k != "kind"}
-
-    engine = Engine(load_rules_text(_ALERT_RULES))
-    events = engine.observe([Sample("ups", {**tags("ups-1a"), "stage": "output"}, {"state": "battery"}, t)])
-    events += engine.observe([Sample("ups", {**tags("ups-1a"), "stage": "output"}, {"state": "normal"}, t + 5 * 10**9)])
-    events += engine.observe([Sample("chiller", tags("chiller-1"), {"running": False}, t + 6 * 10**9)])
-    assert [e["state"] for e in events] == ["firing", "resolved", "firing"], events
-    return samples_to_lines([alert_point(e) for e in events])
-
-
-def _energy_history(site, twin, start_ns: int) -> list[str]:
-    """Hourly counters before ``start_ns`` at each meter's present power; the twin continues from them."""
-    lines = []
-    for dev in site.all_devices():
-        if dev.kind != "meter" or dev.meter is None or dev.meter.role not in ("boundary", "it", "renewable"):
-            continue
-        state = twin.truth(dev.id)
-        kw = max(getattr(state, "power_w", 0.0), 0.0) / 1000.0
-        base = 50_000.0
-        tags = {k: v for k, v in site.location_tags(dev).items() if k != "kind"}
-        lines += samples_to_lines(
-            Sample("meter", tags, {"energy_kwh": base + kw * h}, start_ns - (HISTORY_H + 1 - h) * 3_600 * 10**9)
-            for h in range(HISTORY_H + 1))
-        state.energy_kwh = base + kw * (HISTORY_H + 1)
-    return lines
+        return self.start_ms
 
 
 @pytest.fixture(scope="module")
-def filled(influx_server) -> Filled:
+def filled(influx_server, tmp_path_factory) -> Filled:
+    from alerts.runtime import AlertRuntime
+    from dcim.backfill import backfill, history_faults
     from dcim.service import CollectionService
     from derived.job import DerivedMetrics
     from simulator.twin import Twin
@@ -151,49 +74,57 @@ def filled(influx_server) -> Filled:
     os.environ.update(SECRETS)
     db = f"dash{next(_db)}"
     influx_server.create_database(db)
-    site = load_site(SITE)
-    site.defaults.interval_s = 2.0
+    site = load_relocated(SITE)
+    site.defaults.interval_s = INTERVAL_S
     for dev in site.all_devices():
         if dev.interval_s:
-            dev.interval_s = 2.0
-    _repoint_ports(site)
-    written = 0
+            dev.interval_s = INTERVAL_S
+    events: list[dict] = []
+    state_dir = tmp_path_factory.mktemp("alert-state")
 
-    async def run() -> tuple[int, int]:
-        nonlocal written
-        twin = await Twin(site, seed=7).start()
+    async def run() -> tuple[int, int, int, int]:
+        now = time.time()
+        start = (now - HISTORY_DAYS * 86400) // HISTORY_STEP_S * HISTORY_STEP_S
+        twin = Twin(site, seed=7)
+        twin.clock = lambda: start
+        await twin.start()
         service = CollectionService(site, InfluxConfig(url=influx_server.url, database=db, api="v1"))
+        writer = service.writer
         dm = DerivedMetrics(site)
         service.add_consumer(dm.consume)
-        start = now_ns()
-        history = _energy_history(site, twin, start)
+        runtime = AlertRuntime(site, RULES, state_dir=state_dir, mqtt=None, influx_writer=writer)
+        runtime.add_listener(events.append)
+        service.add_consumer(runtime.consume)
         try:
+            await service.start_writer()
+            await backfill(twin, service, start, HISTORY_STEP_S, faults=history_faults(site, start, now),
+                           after_step=[lambda t: writer.write(dm.compute(t)), runtime.tick])
+            live = time.time_ns()
             await service.start()
-            _post(influx_server.url, db, history + _alerts(site, start))
-            deadline = time.monotonic() + FILL_S
-            k = 0
-            while time.monotonic() < deadline:
-                await asyncio.sleep(2.0)
-                t = now_ns()
-                direct = _gpu_samples(site, t, k) + _cooling_power(site, t)
-                dm.consume(direct)
-                service.writer.write(direct)
-                derived = dm.compute(t)
-                service.writer.write(derived)
-                written += len(direct) + len(derived)
-                k += 1
+            timeline = list(LIVE_FAULTS)
+            began = time.monotonic()
+            next_compute = 0.0
+            while (elapsed := time.monotonic() - began) < LIVE_S:
+                while timeline and timeline[0][0] <= elapsed:
+                    _, action, fault, device = timeline.pop(0)
+                    getattr(twin, action)(fault, device)
+                if elapsed >= next_compute:
+                    next_compute += INTERVAL_S
+                    writer.write(dm.compute(time.time_ns()))
+                await runtime.tick()
+                await asyncio.sleep(0.25)
         finally:
             await service.stop()
+            await runtime.stop()
             await twin.stop()
-        written += service.writer.stats.points_written
-        return start, now_ns()
+        return int(start * 1000), live // 10**6, time.time_ns() // 10**6, writer.stats.points_written
 
     try:
-        start, end = asyncio.run(run())
+        start_ms, live_ms, end_ms, written = asyncio.run(run())
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return Filled(influx_server.url, db, site, start // 10**6, end // 10**6 + 60_000, written)
+    return Filled(influx_server.url, db, site, start_ms, live_ms, end_ms + 60_000, written, events)

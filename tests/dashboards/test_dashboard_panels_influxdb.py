@@ -1,8 +1,9 @@
 """Every panel query of every dashboard runs against the real InfluxDB and returns data.
 
-The database is filled by the real pipeline (twin -> collectors -> writer,
-plus the derived-metrics job): see conftest.py for exactly what is written
-directly and why.
+The database is filled by the real producers only (the twin's model through
+the collectors, the derived-metrics job and the rule engine, all through the
+InfluxDB writer): three days of backfilled history and a live part; see
+conftest.py.
 """
 from __future__ import annotations
 
@@ -97,14 +98,33 @@ def test_preview_writes_one_png_per_panel(filled, dashboards, tmp_path, capsys):
 
 
 def test_alert_annotations_return_the_firing_events(filled, client, dashboards):
+    """Each annotation lists exactly the firing events the rule engine emitted, by their text."""
     from contract import alert_event as ev
     from dashboards.queries import substitute
 
+    firing = sorted(ev.summary_of(e) for e in filled.events if e[ev.STATE] == ev.FIRING)
+    assert any("ups-1a is on battery" in s for s in firing)  # the live fault
+    assert any("XID" in s for s in firing)
     for uid, dash in dashboards.items():
         for ann in dash["annotations"]["list"]:
             if ann.get("builtIn"):
                 continue
             q = substitute(ann["query"], filled.from_ms, filled.end_ms, "10s", {})
             rows = [r for s in client.query(q) for r in s.rows()]
-            assert sorted(r[ev.SUMMARY] for r in rows) == ["UPS ups-1a on battery", "chiller-1 tripped"], uid
+            assert ann["textColumn"] == ev.SUMMARY
+            assert sorted(r[ev.SUMMARY] for r in rows) == firing, uid
             assert {c for c in ann["tagsColumn"].split(",")} <= set(rows[0]), uid
+
+
+def test_history_has_daily_energy_from_the_twins_counters(filled, client):
+    """The backfill's counters are the model's integral: the boundary meters' daily kWh are positive
+    and their sum over the history equals the spread of the counters."""
+    q = (f'SELECT spread("energy_kwh") FROM "meter" WHERE "device" = \'meter-util-a\' AND "phase" = \'\' '
+         f'AND time >= {filled.from_ms}ms AND time <= {filled.end_ms}ms')
+    spread = client.query(q)[0].values[0][1]
+    assert spread > 0
+    q = (f'SELECT difference(last("energy_kwh")) FROM "meter" WHERE "device" = \'meter-util-a\' AND "phase" = \'\' '
+         f'AND time >= {filled.from_ms}ms AND time <= {filled.end_ms}ms GROUP BY time(1d) fill(none)')
+    daily = [v[1] for v in client.query(q)[0].values if v[1] is not None]
+    assert len(daily) >= 2 and all(d > 0 for d in daily)
+    assert sum(daily) <= spread + 1e-6
