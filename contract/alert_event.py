@@ -32,7 +32,7 @@ Payload (JSON object, one per event)::
     suppressed_by  fingerprint(s) of the firing upstream alert(s) that explain it, or ""
     silenced acked renotify notifications               operator flags and delivery count
 
-The ``alert`` point: tags :data:`POINT_TAGS`, fields :data:`POINT_FIELDS`.
+The ``alert`` point: tags :data:`POINT_TAGS` and the series' tags, fields :data:`POINT_FIELDS`.
 """
 from __future__ import annotations
 
@@ -159,8 +159,13 @@ def summary_of(event: Mapping[str, Any]) -> str:
 
 
 def alert_point(event: Mapping[str, Any]) -> Sample:
-    """The InfluxDB ``alert`` point for one event (Grafana annotations and alert tables read it)."""
-    tags = {k: str(event[k]) for k in POINT_TAGS if event.get(k)}
+    """The InfluxDB ``alert`` point for one event (Grafana annotations and alert tables read it).
+
+    Its tags are :data:`POINT_TAGS` plus the series' label set: InfluxDB keeps one point per
+    tag set and instant, and the events of two series at one instant (the eight GPUs of one
+    DCGM poll) must not overwrite each other."""
+    tags = {k: str(v) for k, v in (event.get(SERIES) or {}).items() if v}
+    tags.update((k, str(event[k])) for k in POINT_TAGS if event.get(k))
     fields: dict[str, Any] = {
         SUMMARY: summary_of(event),
         SUPPRESSED_BY: event.get(SUPPRESSED_BY, ""),
