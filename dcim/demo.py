@@ -5,11 +5,17 @@ What it does, in order (everything in a private output directory):
 2. starts a local InfluxDB and Mosquitto on free loopback ports;
 3. starts the digital twin: a real SNMP, Modbus or HTTP endpoint for every
    polled device of the site, driven by one physical model;
-4. starts the collectors, the rule engine and the derived metrics, and shows a
+4. backfills history (:mod:`dcim.backfill`, 30 days by default): the twin's
+   model stepped through the past and polled by the real collectors, the
+   derived metrics and the rule engine evaluating each instant, so the daily
+   energy/PUE panels and the PUE report cover a real month; it prints what
+   that cost;
+5. starts the collectors, the rule engine and the derived metrics, and shows a
    live terminal view (PUE, facility/IT power, hall loads, active alerts, poll health);
-5. injects faults on a timeline so alerts fire and resolve;
-6. at the end writes the Grafana dashboards with provisioning files and a PUE
-   report for the demo period, and says where everything is.
+6. injects every fault kind the twin has on a timeline so alerts fire and resolve;
+7. at the end writes the Grafana dashboards with provisioning files, a PUE
+   report for the whole period (history and live) and ``demo.json`` (that
+   period, for Grafana's time picker and for checks), and says where everything is.
 
 Ctrl-C (or ``--duration``) stops everything cleanly: the collectors flush,
 the servers it started are stopped by pid.

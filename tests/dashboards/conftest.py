@@ -55,6 +55,9 @@ class Filled:
     samples_written: int
     #: every event the rule engine emitted (history and live), as its listeners saw them
     events: list = field(default_factory=list)
+    #: the backfill's last instant (ms) and the model's own meter counters (kWh) then
+    history_end_ms: int = 0
+    history_truth_kwh: dict = field(default_factory=dict)
 
     @property
     def from_ms(self) -> int:
@@ -80,6 +83,7 @@ def filled(influx_server, tmp_path_factory) -> Filled:
         if dev.interval_s:
             dev.interval_s = INTERVAL_S
     events: list[dict] = []
+    history: dict = {}
     state_dir = tmp_path_factory.mktemp("alert-state")
 
     async def run() -> tuple[int, int, int, int]:
@@ -97,8 +101,10 @@ def filled(influx_server, tmp_path_factory) -> Filled:
         service.add_consumer(runtime.consume)
         try:
             await service.start_writer()
-            await backfill(twin, service, start, HISTORY_STEP_S, faults=history_faults(site, start, now),
-                           after_step=[lambda t: writer.write(dm.compute(t)), runtime.tick])
+            result = await backfill(twin, service, start, HISTORY_STEP_S, faults=history_faults(site, start, now),
+                                    after_step=[lambda t: writer.write(dm.compute(t)), runtime.tick])
+            history["end_ms"] = int(result.end_s * 1000)
+            history["truth"] = {d.id: twin.truth(d.id).energy_kwh for d in site.all_devices() if d.kind == "meter"}
             live = time.time_ns()
             await service.start()
             timeline = list(LIVE_FAULTS)
@@ -127,4 +133,5 @@ def filled(influx_server, tmp_path_factory) -> Filled:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return Filled(influx_server.url, db, site, start_ms, live_ms, end_ms + 60_000, written, events)
+    return Filled(influx_server.url, db, site, start_ms, live_ms, end_ms + 60_000, written, events,
+                  history["end_ms"], history["truth"])
