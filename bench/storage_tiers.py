@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Storage tiers at site scale: a year's PUE report from the hourly tier vs raw, and disk per tier.
+
+1. **Annual report.** A generated site of ``--meters`` energy meters (default
+   1,000, the full site's count; the site's role mix: boundary, IT category 1,
+   renewable, water).  The hourly tier holds a year of buckets for all of them,
+   in exactly the shape the rollup writes (``storage.fields.rollups``: counter
+   ``last`` and ``max`` per bucket).  Raw 10 s readings for a year of 1,000 meters
+   (≈3.2 billion) do not fit this machine, so the raw side is a scaled slice
+   (``--raw-meters`` × ``--raw-days`` at 10 s) and its time is extrapolated
+   linearly in readings (the report reads and walks each reading once), and said
+   so.  Same run, alternating: the raw slice, the same slice from the hourly
+   tier, then the full year from the hourly tier.
+2. **Disk per tier.** ``--slice-series`` series of the site's field mix
+   (gauges, low-watch gauges, counters, states) for ``--slice-hours`` at 10 s
+   into raw; ``dcim storage backfill`` fills the 1-minute and hourly tiers
+   server-side; after influxd has compacted, bytes per point per retention
+   policy are measured on disk and scaled to ≈300,000 fields/s.
+
+    python bench/storage_tiers.py [--meters 1000] [--raw-meters 10] [--raw-days 7] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import calendar
+import gzip
+import math
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import urllib3  # noqa: E402
+
+from bench._common import median  # noqa: E402
+from inventory.loader import load_site_text  # noqa: E402
+from reports.build import ReportRequest, build_pue_report  # noqa: E402
+from sinks.influx_query import InfluxQuery  # noqa: E402
+from storage.admin import backfill, init  # noqa: E402
+from storage.tiers import StorageConfig, disk_per_day  # noqa: E402
+from testkit.influx import InfluxServer  # noqa: E402
+
+YEAR = 2025
+H = 3600
+SITE_FIELDS_PER_S = 300_000
+
+
+class CompactingInflux(InfluxServer):
+    """influxd that snapshots and compacts quickly, so what is on disk is what stays there."""
+
+    def config_text(self) -> str:
+        return super().config_text().replace(
+            "  trace-logging-enabled = false",
+            '  trace-logging-enabled = false\n  cache-snapshot-write-cold-duration = "2s"\n'
+            '  compact-full-write-cold-duration = "5s"')
+
+
+def _site(meters: int) -> str:
+    devs = []
+    for i in range(meters):
+        if i < max(1, meters // 50):
+            meter = "{role: boundary, source: grid}"
+        elif i < meters * 0.92:
+            meter = "{role: it, category: 1}"
+        elif i < meters * 0.97:
+            meter = "{role: renewable, source: solar}"
+        else:
+            meter = "{role: water}"
+        devs.append(f"  - {{id: m-{i:04d}, kind: meter, protocol: none, meter: {meter}}}")
+    return "site: {id: bench, name: Bench, grid_emission_kgco2e_per_kwh: 0.5}\ndevices:\n" + "\n".join(devs) + "\n"
+
+
+def _post(http, url: str, db: str, rp: str, lines: list[str]) -> None:
+    body = gzip.compress("\n".join(lines).encode(), 1)
+    r = http.request("POST", f"{url}/write?db={db}&rp={rp}&precision=s", body=body,
+                     headers={"Content-Encoding": "gzip"}, timeout=300.0, retries=False)
+    if r.status != 204:
+        raise RuntimeError(f"write failed {r.status}: {r.data[:300]!r}")
+
+
+
+def load_hourly(url: str, db: str, meters: int, start: int, end: int) -> int:
+    """A year of hourly buckets per meter, as the rollup stores them (last and max of the counter)."""
+    http = urllib3.PoolManager()
+    n = 0
+    batch: list[str] = []
+    water_from = int(meters * 0.97)
+    for i in range(meters):
+        fld = "volume_l" if i >= water_from else "energy_kwh"
+        c = 1000.0 * i
+        for t in range(start - 2 * H, end + 2 * H, H):
+            c += 200.0 + 50 * math.sin(t / 86400 * 2 * math.pi + i)
+            batch.append(f"meter,device=m-{i:04d},site=bench {fld}={c!r},{fld}_max={c!r} {t}")
+            if len(batch) >= 50_000:
+                _post(http, url, db, "rollup_1h", batch)
+                n += len(batch)
+                batch = []
+    if batch:
+        _post(http, url, db, "rollup_1h", batch)
+        n += len(batch)
+    return n
+
+
+def load_raw(url: str, db: str, meters: int, start: int, days: int) -> int:
+    http = urllib3.PoolManager()
+    n = 0
+    batch: list[str] = []
+    for i in range(meters):
+        c = 1000.0 * i
+        for t in range(start - 600, start + days * 86400 + 600, 10):
+            c += (200.0 + 50 * math.sin(t / 86400 * 2 * math.pi + i)) * 10 / H
+            batch.append(f"meter,device=m-{i:04d},site=bench energy_kwh={c!r} {t}")
+            if len(batch) >= 50_000:
+                _post(http, url, db, "autogen", batch)
+                n += len(batch)
+                batch = []
+    if batch:
+        _post(http, url, db, "autogen", batch)
+        n += len(batch)
+    return n
+
+
+def report_s(client: InfluxQuery, site_text: str, start: int, end: int, tier: str) -> tuple[float, float, str]:
+    site = load_site_text(site_text)
+    t0 = time.perf_counter()
+    rep = build_pue_report(site, client, ReportRequest(float(start), float(end), tier=tier, progress=False))
+    return time.perf_counter() - t0, rep.total.e_it_kwh, rep.source
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def disk(server: CompactingInflux, series: int, hours: int) -> None:
+    db = "disk"
+    server.create_database(db)
+    client = InfluxQuery(server.url, db)
+    cfg = StorageConfig(raw={"retention": "3650d"}, mechanism="job")
+    init(client, cfg)
+    rnd = random.Random(7)
+    start = calendar.timegm((2026, 11, 1, 0, 0, 0))
+    http = urllib3.PoolManager()
+    kinds = [("power_w", 0.6), ("voltage_v", 0.2), ("energy_kwh", 0.1), ("state", 0.1)]
+    plan = []
+    for s in range(series):
+        x = rnd.random()
+        acc = 0.0
+        for name, share in kinds:
+            acc += share
+            if x <= acc:
+                plan.append(name)
+                break
+    batch: list[str] = []
+    raw_points = 0
+    values = [rnd.uniform(100, 5000) for _ in range(series)]
+    for t in range(start, start + hours * H, 10):
+        for s, name in enumerate(plan):
+            if name == "state":
+                v = '"normal"' if rnd.random() > 0.001 else '"battery"'
+            elif name == "energy_kwh":
+                values[s] += rnd.uniform(0.5, 1.5)
+                v = f"{round(values[s], 3)!r}"
+            else:
+                values[s] += rnd.gauss(0, values[s] * 0.002)
+                v = f"{round(values[s], 2)!r}"
+            batch.append(f"m,device=d{s // 8},sensor=s{s % 8} {name}={v} {t}")
+        if len(batch) >= 50_000:
+            _post(http, server.url, db, "autogen", batch)
+            raw_points += len(batch)
+            batch = []
+    if batch:
+        _post(http, server.url, db, "autogen", batch)
+        raw_points += len(batch)
+    written = backfill(client, cfg, start * 10**9, (start + hours * H) * 10**9)
+    # wait for snapshots and full compactions: sizes stable and the WAL drained
+    data = server.workdir / "data" / db
+    wal = server.workdir / "wal" / db
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        size = _du(data)
+        if size != last:
+            last, stable_since = size, time.monotonic()
+        elif time.monotonic() - stable_since > 15 and _du(wal) < 1 << 20:
+            break
+        time.sleep(2)
+    points = {"autogen": raw_points, **{f"rollup_{k}": v for k, v in written.items()}}
+    print(f"\ndisk: {series} series of the site's field mix (60% gauge, 20% low-watch gauge, 10% counter, "
+          f"10% state) for {hours} h at 10 s; tiers by dcim storage backfill; measured after compaction")
+    bpp = {}
+    for rp, n in points.items():
+        b = _du(data / rp)
+        bpp[rp] = b / max(n, 1)
+        print(f"  {rp:<10} {n:>10,} points  {b / 1e6:8.2f} MB  {bpp[rp]:5.2f} B/point")
+    ratio_1m = points["rollup_1m"] / raw_points
+    ratio_1h = points["rollup_1h"] / raw_points
+    full = StorageConfig()
+    est = disk_per_day(SITE_FIELDS_PER_S, bpp["autogen"], full)
+    per_day = {"raw": est["raw/day"],
+               "1m": SITE_FIELDS_PER_S * 86400 * ratio_1m * bpp["rollup_1m"],
+               "1h": SITE_FIELDS_PER_S * 86400 * ratio_1h * bpp["rollup_1h"]}
+    keep = {"raw": full.raw.retention_s / 86400, **{t.name: t.retention_s / 86400 for t in full.tiers}}
+    print(f"full site at {SITE_FIELDS_PER_S:,} fields/s (scaled from the slice; tier points per raw point: "
+          f"1m {ratio_1m:.4f}, 1h {ratio_1h:.5f}):")
+    total = 0.0
+    for name in ("raw", "1m", "1h"):
+        held = per_day[name] * keep[name]
+        total += held
+        print(f"  {name:<4} {per_day[name] / 1e9:8.2f} GB/day   kept {keep[name]:6.0f} d -> {held / 1e12:7.2f} TB")
+    print(f"  all tiers at the default retentions: {total / 1e12:.2f} TB")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--meters", type=int, default=1000)
+    ap.add_argument("--raw-meters", type=int, default=10)
+    ap.add_argument("--raw-days", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--slice-series", type=int, default=2000)
+    ap.add_argument("--slice-hours", type=int, default=6)
+    ap.add_argument("--skip-disk", action="store_true")
+    args = ap.parse_args()
+    start, end = calendar.timegm((YEAR, 1, 1, 0, 0, 0)), calendar.timegm((YEAR + 1, 1, 1, 0, 0, 0))
+    with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
+        server = CompactingInflux(Path(tmp) / "influxd").start()
+        try:
+            server.create_database("tiers")
+            client = InfluxQuery(server.url, "tiers", timeout_s=600)
+            init(client, StorageConfig(raw={"retention": "3650d"}, mechanism="job"))
+            t0 = time.perf_counter()
+            n_hourly = load_hourly(server.url, "tiers", args.meters, start, end)
+            n_raw = load_raw(server.url, "tiers", args.raw_meters, start, args.raw_days)
+            print(f"loaded {n_hourly:,} hourly buckets ({args.meters} meters x 1 year) and {n_raw:,} raw readings "
+                  f"({args.raw_meters} meters x {args.raw_days} d at 10 s) in {time.perf_counter() - t0:.0f} s")
+            small_site, full_site = _site(args.raw_meters), _site(args.meters)
+            small_end = start + args.raw_days * 86400
+            raw_t, tier_t, full_t = [], [], []
+            for _ in range(args.rounds):
+                s, e_raw, src = report_s(client, small_site, start, small_end, "raw")
+                raw_t.append(s)
+                s, e_tier, src_t = report_s(client, small_site, start, small_end, "1h")
+                tier_t.append(s)
+                s, _, src_f = report_s(client, full_site, start, end, "auto")
+                full_t.append(s)
+            scale = (args.meters / args.raw_meters) * (365 / args.raw_days)
+            raw_year = median(raw_t) * scale
+            print(f"slice {args.raw_meters} meters x {args.raw_days} d: raw {median(raw_t):.2f} s, "
+                  f"hourly tier {median(tier_t):.3f} s (medians of {args.rounds}); "
+                  f"IT energy raw {e_raw:,.1f} kWh vs tier {e_tier:,.1f} kWh")
+            print(f"year, {args.meters} meters, hourly tier ({src_f}): {median(full_t):.1f} s "
+                  f"(target < 60 s: {'MET' if median(full_t) < 60 else 'NOT MET'})")
+            print(f"year, {args.meters} meters, raw 10 s: ≈{raw_year:,.0f} s, extrapolated x{scale:,.0f} from the "
+                  f"slice (raw year does not fit here: {args.meters * 365 * 8640 / 1e9:.1f} billion readings)")
+            print(f"ratio raw/hourly for the annual report: {raw_year / median(full_t):,.0f}x")
+            if not args.skip_disk:
+                disk(server, args.slice_series, args.slice_hours)
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
