@@ -48,6 +48,7 @@ def methodology(r: PueReport) -> list[tuple[str, str]]:
                      "inside it, at most one poll earlier), the highest bridges a reset or wrap inside the bucket. "
                      "Energy over whole buckets therefore equals the raw counters' difference to within one poll's "
                      "energy at each end of the period; coverage is counted in buckets, not polls."),
-        ("Audit trail", "The exact InfluxQL statements and a SHA-256 over the canonical JSON of all readings used "
+        ("Audit trail", "The exact InfluxQL statements and a SHA-256 over all readings used (canonical binary form: "
+                        "reports/README.md) "
                         "are listed at the end; rerunning the queries must give the same hash."),
     ]

@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from inventory.model import Device
 from reports.energy import Bridge, MeterEnergy, Reading, counter_energy, coverage, hour_grid, power_energy
 
@@ -212,8 +214,10 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
         raise ReportError("--integrate-power names meters the report does not use: " + ", ".join(unknown))
 
     hours = hour_grid(start_s, end_s)
+    hour_edges = np.asarray(hours, dtype=float)    # converted once for every meter's vector maths
     month_of_hour = [_month(s) for s, _ in hours]
     months = sorted(set(month_of_hour))
+    hours_of_month = {m: [i for i, mo in enumerate(month_of_hour) if mo == m] for m in months}
     energies: dict[str, MeterEnergy] = {}
     results: list[MeterResult] = []
     bridges: list[Bridge] = []
@@ -224,14 +228,14 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
         if fld == "power_w":
             me = power_energy(d.id, rs, hours, window=installed(d), max_gap_s=max_power_gap_s)
         else:
-            me = counter_energy(d.id, rs, hours, window=installed(d), field_name=fld,
+            me = counter_energy(d.id, rs, hour_edges, window=installed(d), field_name=fld,
                                 known_max=(wrap_max or {}).get(d.id))
         energies[d.id] = me
         bridges.extend(me.bridges)
-        cov = coverage([t for t, _ in rs], hours, window=windows[d.id])
+        cov = coverage([t for t, _ in rs], hour_edges, window=windows[d.id])
         by_month: dict[str, float] = {}
         for m in months:
-            act = [i for i, mo in enumerate(month_of_hour) if mo == m and me.active[i]]
+            act = [i for i in hours_of_month[m] if me.active[i]]
             if act:
                 by_month[m] = 100.0 * sum(me.has_data[i] for i in act) / len(act)
         if me.readings == 0:

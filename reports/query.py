@@ -8,8 +8,8 @@ is bounded in time, one per field and month for all meters at once
 (``GROUP BY "device"``), plus one ``last()`` before the period and one
 ``first()`` after it so the counter can be interpolated at the period edges.
 
-The exact statements and a SHA-256 over the canonical JSON of the readings go
-into the report: an auditor can rerun the queries and check the hash.
+The exact statements and a SHA-256 over the readings in a canonical binary form
+go into the report: an auditor can rerun the queries and check the hash.
 
 From a rollup tier (``source``, see docs/storage.md) the same plan reads the
 tier's retention policy instead: one ``last`` (and ``max``) per counter and
@@ -20,18 +20,23 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+import numpy as np
+
+from contract.fields import field_kind
 from reports.energy import Reading, month_grid
 from sinks.influx_query import InfluxQuery, QueryError
-from contract.fields import field_kind
 from storage.fields import MAX_SUFFIX
 from storage.read import RAW, TierSource, counter_readings, mean_readings
 
 __all__ = ["FetchResult", "MeterField", "QueryError", "canonical_hash", "fetch_readings", "plan_queries"]
+
+#: Queries in flight at once: InfluxDB encodes one while this process decodes another.
+QUERY_WORKERS = 3
 
 #: How far before/after the period to look for the reading that anchors the counter at its edges.
 EDGE_LOOKBACK_S = 7 * 86400
@@ -60,12 +65,6 @@ def _where(ids: Sequence[str], fld: str) -> str:
     return f"({devs}){phase}"
 
 
-def _columns(fld: str, source: TierSource) -> str:
-    if not source.is_raw and field_kind(fld) == "counter":
-        return f'"{fld}", "{fld}{MAX_SUFFIX}"'
-    return f'"{fld}"'
-
-
 def plan_queries(wanted: Iterable[MeterField], start_s: float, end_s: float,
                  measurement: str = "meter", source: TierSource = RAW) -> list[tuple[str, str]]:
     """(field, InfluxQL) pairs: per field, edge anchors then one SELECT per calendar month.
@@ -83,7 +82,7 @@ def plan_queries(wanted: Iterable[MeterField], start_s: float, end_s: float,
         out.append((fld, f'SELECT last("{fld}") FROM {frm} WHERE {w} AND time >= '
                          f"'{_ts(start_s - EDGE_LOOKBACK_S)}' AND time < '{_ts(start_s)}' GROUP BY \"device\""))
         for a, b in month_grid(start_s, end_s):
-            out.append((fld, f'SELECT {_columns(fld, source)} FROM {frm} WHERE {w} AND time >= '
+            out.append((fld, f'SELECT "{fld}" FROM {frm} WHERE {w} AND time >= '
                              f"'{_ts(a)}' AND time < '{_ts(b)}' GROUP BY \"device\""))
         out.append((fld, f'SELECT first("{fld}") FROM {frm} WHERE {w} AND time >= '
                          f"'{_ts(end_s)}' AND time < '{_ts(end_s + EDGE_LOOKBACK_S)}' GROUP BY \"device\""))
@@ -91,11 +90,23 @@ def plan_queries(wanted: Iterable[MeterField], start_s: float, end_s: float,
 
 
 def canonical_hash(readings: dict[str, dict[str, list[Reading]]]) -> str:
-    """SHA-256 of the readings as canonical JSON (sorted keys, no spaces, repr floats)."""
-    canon = {m: {f: [[float(t), float(v)] for t, v in sorted(rs)] for f, rs in fs.items()}
-             for m, fs in readings.items()}
-    blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """SHA-256 of the readings in canonical form (reports/README.md, "Audit trail").
+
+    For each meter in sorted order, each of its fields in sorted order: the meter
+    id, a NUL byte, the field name, a NUL byte, the number of readings as an
+    unsigned 64-bit little-endian integer, then the readings sorted by time as
+    little-endian float64 pairs (epoch seconds, value).  Binary rather than JSON
+    because a year of hourly buckets for a thousand meters is nine million
+    readings: printing each float costs more than reading it.
+    """
+    h = hashlib.sha256()
+    for m in sorted(readings):
+        for f in sorted(readings[m]):
+            rs = sorted(readings[m][f])
+            h.update(m.encode() + b"\0" + f.encode() + b"\0" + len(rs).to_bytes(8, "little"))
+            if rs:
+                h.update(np.asarray(rs, dtype="<f8").tobytes())
+    return h.hexdigest()
 
 
 def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: float, end_s: float, *,
@@ -111,36 +122,89 @@ def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: f
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    def rows_of(series, fld: str) -> list[tuple]:
+        """(epoch s, value) per row with a value; a clear error naming a non-numeric one."""
+        try:
+            return [(r[0] / 1000.0, float(r[1])) for r in series.values if r[1] is not None]
+        except (TypeError, ValueError):
+            bad = next(r for r in series.values if r[1] is not None and not isinstance(r[1], (int, float)))
+            raise QueryError(f"meter {series.tags.get('device', '')}: field {fld} holds a non-numeric value "
+                             f"{bad[1]!r} at {bad[0]} ms") from None
+
     with Progress(TextColumn("reading meters"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(file=sys.stderr), transient=True, disable=not show) as bar:
+                  console=Console(file=sys.stderr), transient=True, disable=not show) as bar, \
+            ThreadPoolExecutor(max_workers=QUERY_WORKERS) as pool:
         task = bar.add_task("q", total=len(plan))
-        for fld, q in plan:
-            for series in client.query(q, epoch="ms"):
+        # the server encodes one month while this process decodes the one before
+        for (fld, _stmt), result in zip(plan, pool.map(lambda p: client.query(p[1], epoch="ms"), plan)):
+            for series in result:
                 dev = series.tags.get("device", "")
-                if dev not in readings or fld not in readings[dev]:
+                if dev not in readings or fld not in readings[dev] or len(series.columns) < 2:
                     continue
-                if len(series.columns) < 2:
-                    continue
-                col = 1
-                rows = []
-                for row in series.values:
-                    if row[col] is None:
-                        continue
-                    try:
-                        rows.append((row[0] / 1000.0, *(float(x) if x is not None else None for x in row[1:])))
-                    except (TypeError, ValueError):
-                        raise QueryError(f"meter {dev}: field {fld} holds a non-numeric value {row[col]!r} "
-                                         f"at {row[0]} ms") from None
                 if source.is_raw:
-                    readings[dev][fld].extend((r[0], r[1]) for r in rows)
+                    readings[dev][fld].extend(rows_of(series, fld))
                 else:
-                    buckets.setdefault((dev, fld), []).extend(rows)
+                    buckets.setdefault((dev, fld), []).append(_bucket_array(series, fld))
             bar.advance(task)
-    for (dev, fld), rows in buckets.items():
-        rows.sort(key=lambda r: r[0])
-        convert = counter_readings if field_kind(fld) == "counter" else mean_readings
-        readings[dev][fld].extend(convert(rows, source.step_s))
+    queries = [q for _, q in plan]
+    if buckets:
+        queries += _tier_readings(client, source, buckets, readings)
     for fs in readings.values():
         for f in fs:
             fs[f].sort()
-    return FetchResult(readings, [q for _, q in plan], canonical_hash(readings))
+    return FetchResult(readings, queries, canonical_hash(readings))
+
+
+def _bucket_array(series, fld: str) -> np.ndarray:
+    """A tier query's rows as an (n, 2) array of (epoch ms, value); NaN where empty."""
+    try:
+        return np.asarray(series.values, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        bad = next(r for r in series.values if r[1] is not None and not isinstance(r[1], (int, float)))
+        raise QueryError(f"meter {series.tags.get('device', '')}: field {fld} holds a non-numeric value "
+                         f"{bad[1]!r} at {bad[0]} ms") from None
+
+
+#: Bucket conditions per query when fetching the peaks of buckets that hold a drop.
+PEAK_BATCH = 200
+
+
+def _tier_readings(client: InfluxQuery, source: TierSource, buckets: dict, readings: dict) -> list[str]:
+    """Turn a tier's buckets into readings (storage.read); fetch ``<field>_max`` only where a counter dropped.
+
+    A counter's ``last`` is read for every bucket; its ``max`` (the peak before a
+    reset or wrap) matters only in a bucket whose ``last`` is below the one before,
+    so those few are fetched by time afterwards.  Returns the extra statements run.
+    """
+    arrays: dict[tuple[str, str], np.ndarray] = {}
+    wanted_peaks: dict[str, list[tuple[str, int]]] = {}
+    for key, parts in buckets.items():
+        arr = np.concatenate(parts)
+        arr = arr[np.isfinite(arr[:, 1])]
+        arr = arr[np.argsort(arr[:, 0], kind="stable")]
+        arrays[key] = arr
+        if field_kind(key[1]) == "counter" and len(arr) > 1:
+            for i in np.flatnonzero(arr[1:, 1] < arr[:-1, 1]) + 1:
+                wanted_peaks.setdefault(key[1], []).append((key[0], int(arr[i, 0])))
+    peaks: dict[tuple[str, str, int], float] = {}
+    extra: list[str] = []
+    frm = f'"{source.rp}"."meter"'
+    for fld, items in sorted(wanted_peaks.items()):
+        for i in range(0, len(items), PEAK_BATCH):
+            cond = " OR ".join(f'("device" = {_q(d)} AND time = {t}ms)' for d, t in items[i:i + PEAK_BATCH])
+            phase = " AND \"phase\" = ''" if fld in ("energy_kwh", "power_w") else ""
+            q = f'SELECT "{fld}{MAX_SUFFIX}" FROM {frm} WHERE ({cond}){phase} GROUP BY "device"'
+            extra.append(q)
+            for series in client.query(q, epoch="ms"):
+                for row in series.values:
+                    if row[1] is not None:
+                        peaks[(series.tags.get("device", ""), fld, int(row[0]))] = float(row[1])
+    for (dev, fld), arr in arrays.items():
+        t_s = arr[:, 0] / 1000.0
+        if field_kind(fld) == "counter":
+            peak = np.array([peaks.get((dev, fld, int(ms)), np.nan) for ms in arr[:, 0]]) if fld in wanted_peaks \
+                else np.full(len(arr), np.nan)
+            readings[dev][fld].extend(counter_readings(np.column_stack((t_s, arr[:, 1], peak)), source.step_s))
+        else:
+            readings[dev][fld].extend(mean_readings(np.column_stack((t_s, arr[:, 1])), source.step_s))
+    return extra

@@ -13,7 +13,8 @@ middle of the bucket, so the drop is bridged as it is from raw readings.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+
+import numpy as np
 
 __all__ = ["TierSource", "counter_readings", "mean_readings", "RAW"]
 
@@ -37,25 +38,26 @@ class TierSource:
 RAW = TierSource()
 
 
-def counter_readings(rows: Iterable[Sequence], step_s: float) -> list[tuple[float, float]]:
-    """``[(bucket start s, last, max)]`` sorted by time -> counter readings ``(t, value)``."""
-    out: list[tuple[float, float]] = []
-    prev: float | None = None
-    half = step_s / 2.0
-    for row in rows:
-        t, last = float(row[0]), row[1]
-        peak = row[2] if len(row) > 2 else None
-        if last is None:
-            continue
-        last = float(last)
-        if prev is not None and last < prev and peak is not None and float(peak) > last:
-            out.append((t + half, float(peak)))
-        out.append((t + step_s, last))
-        prev = last
-    return out
+def counter_readings(rows, step_s: float) -> list[tuple[float, float]]:
+    """``[(bucket start s, last, max)]`` sorted by time -> counter readings ``(t, value)``.
+
+    ``rows``: a sequence of triples or an (n, 3) array; ``max`` may be None/NaN where unknown.
+    """
+    if len(rows) == 0:
+        return []
+    arr = np.asarray(rows, dtype=float).reshape(-1, 3)
+    arr = arr[np.isfinite(arr[:, 1])]
+    t, last, peak = arr[:, 0], arr[:, 1], arr[:, 2]
+    drop = np.zeros(len(t), dtype=bool)
+    drop[1:] = last[1:] < last[:-1]
+    drop &= peak > last                                   # NaN (no max) compares False
+    times = np.concatenate((t + step_s, t[drop] + step_s / 2.0))
+    values = np.concatenate((last, peak[drop]))
+    order = np.argsort(times, kind="stable")
+    return list(zip(times[order].tolist(), values[order].tolist()))
 
 
-def mean_readings(rows: Iterable[Sequence], step_s: float) -> list[tuple[float, float]]:
-    """``[(bucket start s, mean)]`` -> readings at each bucket's middle."""
+def mean_readings(rows, step_s: float) -> list[tuple[float, float]]:
+    """``[(bucket start s, mean)]`` (or an (n, 2) array) -> readings at each bucket's middle."""
     half = step_s / 2.0
-    return [(float(r[0]) + half, float(r[1])) for r in rows if r[1] is not None]
+    return [(float(r[0]) + half, float(r[1])) for r in rows if r[1] is not None and r[1] == r[1]]
