@@ -46,6 +46,8 @@ def test_alert_point_fields_are_the_schema_names():
                        summary="d on battery", value=1, threshold=1, since_ns=0, time_ns=5)
     p = ev.alert_point(e)
     assert p.measurement == ev.ALERT_MEASUREMENT and p.time_ns == 5
-    assert set(p.tags) <= set(ev.POINT_TAGS) and set(p.fields) <= set(ev.POINT_FIELDS)
+    # tags: the schema's point tags plus the series' label set (two series at one instant stay two points)
+    assert set(p.tags) == {"rule", "severity", "state", "device", "site", "hall", "stage"}
+    assert set(p.tags) <= set(ev.POINT_TAGS) | set(e[ev.SERIES]) and set(p.fields) <= set(ev.POINT_FIELDS)
     assert p.fields[ev.SUMMARY] == "d on battery" == ev.summary_of(e)
     assert ev.identity_labels(e) == {"rule": "r", "device": "d", "stage": "output"}
