@@ -128,6 +128,13 @@ def test_inventory_trap_engine_ids_reach_the_receiver(tmp_path):
     assert "trap_engine_ids" in str(exc.value) and "not hex" in str(exc.value)
 
 
+def test_device_index_finds_ipv4_senders_on_a_dual_stack_socket_and_refuses_shared_addresses():
+    index = DeviceIndex([snmp_target("a", "10.0.0.5"), snmp_target("b", "10.0.0.6"), snmp_target("c", "10.0.0.6")])
+    assert index.lookup("::ffff:10.0.0.5")[0].device_id == "a"
+    assert index.lookup("10.0.0.6") == (None, "ambiguous_sender")
+    assert index.lookup("10.0.0.7") == (None, "unknown_sender")
+
+
 def test_unknown_trap_is_kept_with_its_varbinds():
     cat = TrapCatalog([])
     from collectors.snmp.traps.message import Notification

@@ -89,6 +89,8 @@ class DeviceIndex:
         return sum(len(v) for v in self._by_host.values())
 
     def lookup(self, host: str) -> tuple[Target | None, str]:
+        if host.startswith("::ffff:") and "." in host:  # IPv4 sender on a dual-stack [::] socket
+            host = host[7:]
         found = self._by_host.get(host)
         if not found:
             return None, "unknown_sender"
