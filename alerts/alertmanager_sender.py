@@ -252,6 +252,8 @@ class AlertmanagerCluster:
 
     def _silence_loop(self) -> None:
         backoff = 0.0
+        first = 0  # the peer that answered last is asked first
+        quiet = False  # warned already: say it again only after a success
         while not self._stop.is_set():
             self._wake.wait(backoff or 1.0)
             self._wake.clear()
@@ -259,17 +261,23 @@ class AlertmanagerCluster:
                 want = self._want
             if want is None or (want is self._synced and time.monotonic() < self._next_sync):
                 continue
-            for p in self.peers:
+            order = self.peers[first:] + self.peers[:first]
+            for p in order:
                 try:
                     self._reconcile(p.url, want)
-                    self._synced = want
-                    self._next_sync = time.monotonic() + self.settings.resend_s  # re-check now and then
-                    self.silence_syncs += 1
-                    backoff = 0.0
-                    break
                 except (OSError, urllib.error.URLError, ValueError) as exc:
-                    log.warning("Alertmanager %s: silences not synced: %s", p.url, exc)
+                    if not quiet:
+                        log.warning("Alertmanager %s: silences not synced: %s", p.url, exc)
+                    continue
+                first = self.peers.index(p)
+                self._synced = want
+                self._next_sync = time.monotonic() + self.settings.resend_s  # re-check now and then
+                self.silence_syncs += 1
+                backoff = 0.0
+                quiet = False
+                break
             else:
+                quiet = True
                 backoff = min(self.settings.max_backoff_s, max(0.5, backoff * 2))
 
     def _reconcile(self, url: str, want: dict[str, dict[str, Any]]) -> None:

@@ -231,7 +231,13 @@ def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
         from dcim.service import select_shard
 
         # with several shards every engine reads the others' firing roots back from the broker
-        mqtt = MqttSettings.from_env(args.mqtt, site.site.id, share_roots=service.shard[1] > 1) if args.mqtt else None
+        import socket
+
+        engine_id = args.engine_id or socket.gethostname()
+        # one MQTT session per engine: two engines under one client id would throw each other off the broker
+        mqtt = MqttSettings.from_env(args.mqtt, site.site.id, share_roots=service.shard[1] > 1,
+                                     client_id=f"dcim-alerts-{site.site.id}-{service.shard[0]}-{engine_id}"
+                                     ) if args.mqtt else None
         am_cfg = cfg.alertmanager
         urls = list(args.alertmanager or am_cfg.urls)
         am = AlertmanagerSettings.from_env(urls, resend_s=am_cfg.resend_s, timeout_s=am_cfg.timeout_s) if urls else None
@@ -239,7 +245,7 @@ def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
         runtime = AlertRuntime(site, args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=service.writer,
                                alertmanager=am, local_devices=[d.id for d in select_shard(site, service.shard)],
                                link_for=(lambda e: device_link(site, grafana, e.get("device", ""))) if grafana else None,
-                               engine_id=args.engine_id)
+                               engine_id=engine_id)
         service.add_consumer(runtime.consume)
         p.starts.append(runtime.start)
         p.ticks.append(runtime.tick)
@@ -360,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alertmanager", action="append", metavar="URL",
                      help="with --alerts: Alertmanager base URL, repeatable (every peer of the cluster); "
                           "replaces alertmanager.urls of the config")
-    run.add_argument("--engine-id", help="with --alerts: this replica's name in Alertmanager silences (default: host name)")
+    run.add_argument("--engine-id", help="with --alerts: this replica's name (MQTT client id, Alertmanager silences; default: host name)")
     run.add_argument("--derived", action="store_true",
                      help="also compute derived metrics in this process (single-shard sites; else: dcim derived run)")
     run.set_defaults(func=cmd_run)
