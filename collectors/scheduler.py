@@ -273,6 +273,8 @@ class Scheduler:
                 outcome = await poll_once(job.collector, target, deadline)
             t = now_ns()
             self._account(outcome, skipped)
+            if not outcome.ok:  # the service's log caps this at one line per device and kind a minute
+                log.warning("%s: poll failed (%s): %s", device_id, outcome.error_kind, outcome.error[:300])
             samples, implausible = finish_poll(target, outcome, t, queue_ms=queue_ms if queue_ms > 1 else 0.0,
                                                skipped=skipped)
             self.stats.implausible += implausible

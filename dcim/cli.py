@@ -382,11 +382,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: long-running commands, whose stderr is filtered for native panics (dcim.logs)
+_SERVICES = ("run", "agent", "derived", "demo", "simulate")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from dcim.logs import route_native_stderr, setup
+
+    if argv is None and getattr(args, "command", None) in _SERVICES:
+        route_native_stderr()  # a process of its own: native panics become one capped line
+    setup(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

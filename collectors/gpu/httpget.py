@@ -129,7 +129,7 @@ class HttpGetter:
         got_any[0] = True
         parts = status_line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise _Truncated(f"not an HTTP reply: {status_line[:60]!r}")
+            raise _Truncated(f"not an HTTP reply (starts {status_line[:8]!r})")  # a few bytes, never the body
         version, status = parts[0], int(parts[1])
         headers: dict[str, str] = {}
         for _ in range(_MAX_HEADERS):

@@ -55,6 +55,21 @@ class ReadFailed(Exception):
         self.code = code
 
 
+class _Heard:
+    """pymodbus's ``trace_packet`` hook: notes that bytes came back, so a read that ends
+    without a valid frame can say "garbage" (``protocol``) rather than "silence" (``timeout``)."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def __call__(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self.bytes += len(data)
+        return data
+
+
 _READ = {
     "holding": "read_holding_registers",
     "input": "read_input_registers",
@@ -81,15 +96,19 @@ class Gateway:
         # target's timeout with asyncio.wait_for, and retries itself.  Keeping
         # pymodbus's longer prevents its "N timeouts -> close the connection"
         # rule from dropping a shared connection because one unit is dead.
-        common = dict(timeout=60.0, retries=0, reconnect_delay=0, name=f"dcim-{k.protocol}")
+        heard = _Heard()
+        common = dict(timeout=60.0, retries=0, reconnect_delay=0, name=f"dcim-{k.protocol}", trace_packet=heard)
         if k.protocol == "modbus":
-            return AsyncModbusTcpClient(k.host, port=k.port, framer=FramerType.SOCKET, **common)
-        if k.protocol == "modbus-rtutcp":
-            return AsyncModbusTcpClient(k.host, port=k.port, framer=FramerType.RTU, **common)
-        baud, parity, stopbits, bytesize = k.serial
-        return AsyncModbusSerialClient(
-            k.host, framer=FramerType.RTU, baudrate=baud, parity=parity, stopbits=stopbits, bytesize=bytesize, **common
-        )
+            client = AsyncModbusTcpClient(k.host, port=k.port, framer=FramerType.SOCKET, **common)
+        elif k.protocol == "modbus-rtutcp":
+            client = AsyncModbusTcpClient(k.host, port=k.port, framer=FramerType.RTU, **common)
+        else:
+            baud, parity, stopbits, bytesize = k.serial
+            client = AsyncModbusSerialClient(
+                k.host, framer=FramerType.RTU, baudrate=baud, parity=parity, stopbits=stopbits, bytesize=bytesize, **common
+            )
+        client.dcim_heard = heard
+        return client
 
     async def _acquire(self):
         if self._idle.empty() and self._created < self.size:
@@ -124,11 +143,20 @@ class Gateway:
         try:
             await self._connected(client)
             self.requests += 1
+            heard = getattr(client, "dcim_heard", None)
+            before = heard.bytes if heard is not None else 0
             try:
                 rr = await asyncio.wait_for(
                     getattr(client, _READ[function])(address, count=count, device_id=unit), timeout_s
                 )
             except asyncio.TimeoutError:
+                got = (heard.bytes - before) if heard is not None else 0
+                if got:
+                    # bytes came back but never a valid frame: garbage, not silence; drop the
+                    # connection so the next read does not start in the middle of it
+                    client.close()
+                    raise ReadFailed("protocol", f"unit {unit} at {self.describe()} sent {got} bytes but no valid "
+                                                 f"Modbus reply within {timeout_s:g}s (garbage or wrong framing)") from None
                 raise ReadFailed("timeout", f"no reply from unit {unit} at {self.describe()} within {timeout_s:g}s") from None
             except ConnectionException as exc:
                 client.close()

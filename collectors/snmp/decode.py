@@ -173,7 +173,9 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
             for i in rows:
                 all_idx.setdefault(i, None)
         if not all_idx:
-            if not g.optional:
+            walk_failed = getattr(g, "table", None) in fetched.failed_walks or any(
+                col.oid in fetched.failed_walks for col in g.columns)
+            if not g.optional and not walk_failed:  # a failed walk says why itself (below), not "empty"
                 problems.append(("device", f"{gname}: table empty or not supported by the agent"))
             continue
         def _key(i: str) -> tuple:
@@ -254,6 +256,6 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                     if flag:
                         fields[flag] = True
             emit(g.measurement, row_tags, fields, first_wins=units_rows)
-    for oid, msg in fetched.failed_walks.items():
-        problems.append(("protocol", msg))
+    # the walk failures first: "garbage from the agent" is the news, an empty table its consequence
+    problems[:0] = [("protocol", msg) for msg in fetched.failed_walks.values()]
     return [merged[k] for k in order], problems
