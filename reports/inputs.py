@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from inventory.errors import where
+from inventory.yaml_lines import YamlProblem, read_limited
 from reports.pue import Certificate, ReportError
 
 __all__ = ["parse_date", "parse_period", "read_certificates", "read_emission_factors"]
@@ -51,11 +52,22 @@ def parse_period(start: str, end: str) -> tuple[float, float]:
 
 def _rows(path: str | Path, need: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = read_limited(path).removeprefix("\ufeff")  # size-capped like every file the project reads
+    except YamlProblem as exc:
+        raise ReportError(f"{path}: {exc.message}") from None
     except OSError as exc:
         raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     lines = [ln for ln in text.splitlines()]
     reader = csv.DictReader(lines)
+    try:
+        return _read_rows(path, reader, need)
+    except csv.Error as exc:  # a field over csv's size limit, a NUL byte
+        raise ReportError(f"{where(path, reader.line_num)}: not CSV: {str(exc)[:80]}") from None
+
+
+def _read_rows(path, reader: csv.DictReader, need: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [n for n in need if n not in header]
     if missing:
@@ -74,15 +86,15 @@ def _number(path, line: int, col: str, value: str, lo: float, hi: float) -> floa
     try:
         x = float(value)
     except ValueError:
-        raise ReportError(f"{where(path, line)}: {col} {value!r} is not a number") from None
+        raise ReportError(f"{where(path, line)}: {col} {value[:40]!r} is not a number") from None
     if not math.isfinite(x) or not lo <= x <= hi:
-        raise ReportError(f"{where(path, line)}: {col} {value} is outside {lo:g}..{hi:g}")
+        raise ReportError(f"{where(path, line)}: {col} {value[:40]} is outside {lo:g}..{hi:g}")
     return x
 
 
 def _month(path, line: int, value: str) -> str:
     if not _MONTH.match(value):
-        raise ReportError(f"{where(path, line)}: month {value!r} is not YYYY-MM")
+        raise ReportError(f"{where(path, line)}: month {value[:40]!r} is not YYYY-MM")
     return value
 
 
