@@ -118,11 +118,15 @@ class Variable:
     label: str | None = None
     multi: bool = True
     include_all: bool = True
+    #: Grafana's refresh: 1 on dashboard load, 2 on every time-range change
+    refresh: int = 1
+    description: str = ""
 
     def to_json(self, ds: Datasource) -> dict[str, Any]:
         return {
             "name": self.name, "label": self.label or self.name, "type": "query", "datasource": ds.ref(),
-            "query": self.query, "definition": self.query, "refresh": 1, "multi": self.multi,
+            "description": self.description,
+            "query": self.query, "definition": self.query, "refresh": self.refresh, "multi": self.multi,
             "includeAll": self.include_all, "allValue": ".*" if self.include_all else None, "sort": 1,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]} if self.include_all else {},
             "options": [], "hide": 0, "regex": "", "skipUrlSync": False,

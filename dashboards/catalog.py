@@ -9,6 +9,13 @@ does not contain.
 Every query is InfluxQL against the collectors' and derived-metrics'
 measurements (docs/conventions.md), with ``$timeFilter``, ``$__interval`` and
 ``fill(none)`` so Grafana controls the range and resolution.
+
+Time-series queries (``GROUP BY time(…)``) read the storage tier that fits the
+dashboard's time span (``"$tier"."<measurement>"``, docs/storage.md): raw for
+hours, the 1-minute rollup for days, the hourly rollup beyond.  Rollups keep a
+gauge's mean and a counter's last value under the field's own name, so the
+query text is the same on every tier; latest-value stats and tables and the
+alert annotations read raw.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
+from storage.influxql import tier_variable_query
 
 __all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS", "device_link"]
 
@@ -335,10 +343,38 @@ def energy(site: Site) -> Dashboard:
                      description="Daily PUE from energy counters, energy per role, renewable share.")
 
 
+_TIER_VARIABLE = Variable(
+    "tier", tier_variable_query(), "Storage tier", multi=False, include_all=False, refresh=2,
+    description="Retention policy for this time span (raw, 1-minute or hourly rollup; docs/storage.md). "
+                "Written by `dcim storage init`; pick another to override.")
+_FROM = re.compile(r'FROM "([A-Za-z_][A-Za-z0-9_]*)"(?!\.)')
+
+
+def tiered(query: str) -> str:
+    """A time-series query reads ``"$tier"."measurement"``; any other query stays on raw."""
+    if "GROUP BY time(" not in query:
+        return query
+    return _FROM.sub(r'FROM "$tier"."\1"', query)
+
+
+def _with_tier(d: Dashboard) -> Dashboard:
+    touched = False
+    for row in d.rows:
+        for p in row.panels:
+            for t in p.targets:
+                new = tiered(t.query)
+                touched |= new != t.query
+                t.query = new
+    if touched:
+        d.variables = [_TIER_VARIABLE, *d.variables]
+    return d
+
+
 def build_dashboards(site: Site) -> dict[str, Dashboard]:
     """key -> dashboard, in DASHBOARD_KEYS order."""
-    return {"noc": noc_overview(site), "power": power_chain(site), "cooling": cooling(site),
-            "gpu": gpu_fleet(site), "energy": energy(site)}
+    dashboards = {"noc": noc_overview(site), "power": power_chain(site), "cooling": cooling(site),
+                  "gpu": gpu_fleet(site), "energy": energy(site)}
+    return {k: _with_tier(d) for k, d in dashboards.items()}
 
 
 #: which dashboard shows a device of a kind (the rest: the NOC overview)

@@ -157,6 +157,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
                                     faults=history_faults(site, backfill_from, now), after_step=extras.history_steps)
             console.print(f"  {result.summary()}; {extras.alert_events} alert events from the rule engine")
             period_from = backfill_from
+        console.print("  " + _init_tiers(influx.url))
         state = LiveState.for_site(site)
         service.add_consumer(state)
         extras.attach(state, None if opts.live else console)
@@ -203,6 +204,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         for note in extras.notes:
             console.print("  " + note)
         period_to = time.time() + 1
+        console.print("  " + _fill_tiers(influx.url, period_from, period_to))
         artefacts = _write_artefacts(site, out, influx.url, period_from, period_to)
         _write_manifest(out, period_from, period_to, started_utc, opts)
     console.print(f"[bold green]done[/]: {written:,} points written to InfluxDB ({influx.url}, stopped now; data in {out / 'influxdb'})")
@@ -322,6 +324,36 @@ async def _start_extras(site, service, mqtt, out: Path, interval: float) -> _Ext
             runtime.add_listener(_event_printer(console))
     extras.attach = attach
     return extras
+
+
+#: The demo's tiers: the defaults, with raw kept long enough that the backfilled month never expires.
+def _demo_storage():
+    from storage.tiers import RawTier, StorageConfig
+
+    return StorageConfig(raw=RawTier(retention="400d"))
+
+
+def _init_tiers(influx_url: str) -> str:
+    """``dcim storage init`` on the demo's database: tiers, continuous queries for the live part."""
+    from sinks.influx_query import InfluxQuery
+    from storage.admin import init
+
+    res = init(InfluxQuery(influx_url, "dcim"), _demo_storage())
+    how = "continuous queries" if res.use_cq else "no continuous queries"
+    return (f"storage tiers: raw, " + ", ".join(t.rp for t in _demo_storage().tiers) +
+            f" ({len(res.statements)} statements, {how} for {res.measurements} measurements)")
+
+
+def _fill_tiers(influx_url: str, period_from: float, period_to: float) -> str:
+    """``dcim storage backfill`` over the demo period, so 30-day dashboards read the hourly tier."""
+    from sinks.influx_query import InfluxQuery
+    from storage.admin import backfill
+
+    t0 = time.monotonic()
+    written = backfill(InfluxQuery(influx_url, "dcim", timeout_s=120), _demo_storage(),
+                       int(period_from) * 10**9, int(period_to + 60) * 10**9)
+    return (f"rollups filled for the demo period in {time.monotonic() - t0:.1f} s: " +
+            ", ".join(f"{k} {v:,} points" for k, v in written.items()))
 
 
 def _write_artefacts(site, out: Path, influx_url: str, period_from: float, period_to: float) -> list[str]:

@@ -64,6 +64,19 @@ class Filled:
         return self.start_ms
 
 
+def _fill_tiers(url: str, db: str, start_ms: int, end_ms: int) -> None:
+    """``dcim storage init`` and ``backfill``: the time-series panels read the tier for their span."""
+    from sinks.influx_query import InfluxQuery
+    from storage.admin import backfill, init
+    from storage.tiers import RawTier, StorageConfig
+
+    cfg = StorageConfig(raw=RawTier(retention="30d"))
+    client = InfluxQuery(url, db)
+    init(client, cfg)
+    written = backfill(client, cfg, start_ms * 10**6, end_ms * 10**6)
+    assert all(written.values()), written
+
+
 @pytest.fixture(scope="module")
 def filled(influx_server, tmp_path_factory) -> Filled:
     from alerts.runtime import AlertRuntime
@@ -127,6 +140,7 @@ def filled(influx_server, tmp_path_factory) -> Filled:
 
     try:
         start_ms, live_ms, end_ms, written = asyncio.run(run())
+        _fill_tiers(influx_server.url, db, start_ms, end_ms + 60_000)
     finally:
         for k, v in saved.items():
             if v is None:

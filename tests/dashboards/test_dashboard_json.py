@@ -112,9 +112,26 @@ def test_every_referenced_variable_exists(build):
 def test_power_drill_down_variables_chain(build):
     power = next(d for d in build[1].values() if "power" in d["tags"])
     names = [v["name"] for v in power["templating"]["list"]]
-    assert names == ["hall", "row", "rack"]
+    assert names == ["tier", "hall", "row", "rack"]
     by = {v["name"]: v for v in power["templating"]["list"]}
     assert "$hall" in by["row"]["query"] and "$row" in by["rack"]["query"] and "$hall" in by["rack"]["query"]
+
+
+def test_time_series_read_the_tier_for_their_span_and_the_rest_raw(build):
+    for name, d in build[1].items():
+        variables = {v["name"]: v for v in d["templating"]["list"]}
+        for t in (t for p in d["panels"] for t in p.get("targets", [])):
+            q = t["query"]
+            if "GROUP BY time(" in q:
+                assert 'FROM "$tier".' in q and not re.search(r'FROM "[a-z_]+" ', q), (name, q)
+            else:
+                assert "$tier" not in q, (name, q)
+        if any("$tier" in t["query"] for p in d["panels"] for t in p.get("targets", [])):
+            tier = variables["tier"]
+            assert tier["refresh"] == 2 and tier["multi"] is False and tier["includeAll"] is False
+            assert "${__to} - ${__from}" in tier["query"]
+        for a in d["annotations"]["list"]:
+            assert "$tier" not in a.get("query", "")
 
 
 def test_energy_dashboard_uses_inventory_meters():

@@ -142,3 +142,17 @@ def test_history_counters_are_the_models_integral(filled, client):
         assert series[0].values[0][1] == pytest.approx(kwh, rel=1e-3, abs=1.0), device
         checked += 1
     assert checked >= 5
+
+
+def test_the_tier_variable_follows_the_time_span(filled, client, dashboards):
+    from dashboards.queries import resolve_variables
+
+    noc = next(d for d in dashboards.values() if "noc" in d["tags"])
+    tier = [v for v in noc["templating"]["list"] if v["name"] == "tier"]
+
+    def run(q):
+        return [row for s in client.query(q) for row in s.values]
+
+    end = filled.end_ms
+    for span_h, rp in ((6, "autogen"), (3 * 24, "rollup_1m"), (30 * 24, "rollup_1h")):
+        assert resolve_variables(tier, run, end - span_h * 3_600_000, end, "1m") == {"tier": [rp]}, span_h
