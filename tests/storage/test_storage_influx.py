@@ -77,7 +77,7 @@ def _raw_span(influx_server, db) -> tuple[int, int]:
     return first["values"][0][0], last["values"][0][0]
 
 
-def test_continuous_queries_fill_the_tier_while_dcim_run_writes(tmp_path, influx_server, influx_db, twin_site):
+def test_continuous_queries_fill_the_tier_while_dcim_run_writes(tmp_path, influx_server, influx_db, twin_site, capsys):
     cfg = _config(tmp_path, twin_site, influx_server, influx_db, "continuous_queries")
     proc = _run(cfg, 45)
     try:
@@ -90,7 +90,12 @@ def test_continuous_queries_fill_the_tier_while_dcim_run_writes(tmp_path, influx
         names = [r[0] for s in cqs if s["name"] == influx_db for r in s["values"]]
         assert any(n.startswith("dcim_s10_pdu_") for n in names) and not any("_alert_" in n for n in names)
         # a second init changes nothing (idempotent): only the tier table is rewritten
+        capsys.readouterr()
         assert main(["storage", "init", "--config", cfg, "--dry-run"]) == 0
+        assert capsys.readouterr().out == ""                      # no statement planned
+        assert main(["storage", "status", "--config", cfg]) == 0
+        status = capsys.readouterr().out
+        assert "s10  rollup_s10" in status and "[present]" in status
         assert proc.wait(timeout=120) == 0, proc.stderr.read()[-2000:]
     finally:
         if proc.poll() is None:
