@@ -23,7 +23,7 @@ EXTENSIONS = (
     "alerts.cli",
     "dashboards.cli",
     "reports.cli",
-    "storage.cli",
+    "dcim.storage_cli",
     "derived.cli",
     "collectors.gpu.agent",
     "collectors.snmp.traps.cli",

@@ -152,12 +152,13 @@ def load_run_config(path: str | Path) -> RunConfig:
     return cfg
 
 
-def open_service(path: str | Path, prog: str):
+def open_service(path: str | Path, prog: str, *, with_site: bool = True):
     """(config, site, InfluxConfig) for a command that runs against a service config, or the exit code.
 
-    The one place ``dcim run``, ``dcim derived run`` and ``dcim agent`` turn a bad
-    config or site file into ``file:line`` lines (exit 1) or a one-line reason
-    naming the variable or file of an unreadable secret (exit 2), never a traceback.
+    The one place ``dcim run``, ``dcim derived run``, ``dcim agent`` and ``dcim
+    storage`` turn a bad config or site file into ``file:line`` lines (exit 1) or a
+    one-line reason naming the variable or file of an unreadable secret (exit 2),
+    never a traceback.  ``with_site=False``: the site is not loaded (``site`` is None).
     """
     import sys
 
@@ -166,7 +167,7 @@ def open_service(path: str | Path, prog: str):
 
     try:
         cfg = load_run_config(path)
-        site = load_site(cfg.site_path())
+        site = load_site(cfg.site_path()) if with_site else None
         influx = cfg.influxdb.to_config(Path(path).parent)
     except InventoryError as exc:
         exc.print_issues()

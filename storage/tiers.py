@@ -54,18 +54,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RawTier(_Strict):
-    """The raw samples as collectors write them: the database's default retention policy."""
+class _Kept(_Strict):
+    """What raw and every tier share: how long data is kept, the longest span dashboards read from it."""
 
-    rp: str = "autogen"
-    retention: str = "30d"
-    #: Longest dashboard time span read from raw; longer spans read a rollup tier.
-    max_span: str = "1d"
-
-    @field_validator("rp")
-    @classmethod
-    def _rp(cls, v: str) -> str:
-        return _ident(v)
+    retention: str
+    max_span: str = ""
 
     @field_validator("retention")
     @classmethod
@@ -82,16 +75,30 @@ class RawTier(_Strict):
         return parse_duration(self.max_span)
 
 
-class Tier(_Strict):
-    """One rollup tier: buckets of ``step`` kept for ``retention`` in retention policy ``rp``."""
+class RawTier(_Kept):
+    """The raw samples as collectors write them: the database's default retention policy."""
+
+    rp: str = "autogen"
+    retention: str = "30d"
+    #: Longest dashboard time span read from raw; longer spans read a rollup tier.
+    max_span: str = "1d"
+
+    @field_validator("rp")
+    @classmethod
+    def _rp(cls, v: str) -> str:
+        return _ident(v)
+
+
+class Tier(_Kept):
+    """One rollup tier: buckets of ``step`` kept for ``retention`` in retention policy ``rp``.
+
+    ``max_span``: the longest dashboard time span read from this tier (default: 7 days
+    per minute of step; the last tier serves every longer span).
+    """
 
     name: str
     step: str
-    retention: str
     rp: str = ""
-    #: Longest dashboard time span read from this tier (default: 7 days per minute of step;
-    #: the last tier serves every longer span).
-    max_span: str = ""
 
     @field_validator("name")
     @classmethod
@@ -106,12 +113,6 @@ class Tier(_Strict):
         s = parse_duration(v)
         if s < _MIN_STEP_S or 86400 % s:
             raise ValueError(f"step {v}: must be at least {_MIN_STEP_S}s and divide a day (10s, 1m, 5m, 1h, …)")
-        return v
-
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, v: str) -> str:
-        _check_retention(v)
         return v
 
     @model_validator(mode="after")
@@ -129,14 +130,6 @@ class Tier(_Strict):
     @property
     def step_s(self) -> int:
         return parse_duration(self.step)
-
-    @property
-    def retention_s(self) -> int:
-        return parse_duration(self.retention)
-
-    @property
-    def max_span_s(self) -> int:
-        return parse_duration(self.max_span)
 
 
 class StorageConfig(_Strict):

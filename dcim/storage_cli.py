@@ -18,20 +18,13 @@ __all__ = ["register"]
 
 
 def _open(args: argparse.Namespace):
-    from dcim.config import load_run_config
-    from inventory import InventoryError
-    from inventory.secrets import SecretError
+    from dcim.config import open_service
     from sinks.influx_query import InfluxQuery
 
-    try:
-        cfg = load_run_config(args.config)
-        influx = cfg.influxdb.to_config(Path(args.config).parent)
-    except InventoryError as exc:
-        exc.print_issues()
-        return 1
-    except (SecretError, ValueError) as exc:
-        print(f"dcim storage: {exc}", file=sys.stderr)
-        return 2
+    opened = open_service(args.config, "dcim storage", with_site=False)
+    if isinstance(opened, int):
+        return opened
+    cfg, _, influx = opened
     return cfg, influx, InfluxQuery(influx.url, influx.database, influx.token)
 
 
