@@ -37,15 +37,24 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 # -- inventory check ----------------------------------------------------------------
-def _check_secrets(site, file) -> None:
-    """Raise InventoryError (file:line) for secrets ``dcim run`` could not read on this host."""
+def _preflight(site, file, *, secrets: bool) -> None:
+    """Raise InventoryError (file:line) for what ``dcim run`` would refuse or fail on every poll:
+    secrets it could not read on this host, profiles that do not exist for the device's protocol."""
+    from collectors.preflight import profile_problem
     from inventory import InventoryError
     from inventory.errors import InventoryIssue
     from inventory.loader import format_path, line_for, load_model, read_text
     from inventory.model import Site
     from inventory.preflight import secret_problems
 
-    problems = secret_problems(site)
+    problems = secret_problems(site) if secrets else []
+    seen: dict[tuple[str, str], str | None] = {}
+    for dev in site.polled_devices():
+        key = (dev.protocol, dev.profile)
+        if key not in seen:
+            seen[key] = profile_problem(*key)
+        if seen[key]:
+            problems.append((site.device_path(dev.id) + ("profile",), seen[key]))
     if problems:  # only the failing path pays for the line table
         _, lines = load_model(read_text(file), str(file), Site)
         raise InventoryError([InventoryIssue(str(file), line_for(lines, path), format_path(path), msg)
@@ -58,8 +67,7 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
 
     try:
         site = load_site(args.file)
-        if not args.no_secrets:
-            _check_secrets(site, args.file)
+        _preflight(site, args.file, secrets=not args.no_secrets)
     except InventoryError as exc:
         exc.print_issues()
         print(f"{args.file}: {len(exc.issues)} problem(s); nothing was started", file=sys.stderr)
