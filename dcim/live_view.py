@@ -88,11 +88,11 @@ class LiveState:
                         self._halls_from_pdus()
             elif m == "site_power" and "hall" not in s.tags:
                 self._derived = True
-                self.facility_w = _num(s.fields.get("facility_power_w"), self.facility_w)
-                self.it_w = _num(s.fields.get("it_power_w"), self.it_w)
-                self.renewable_w = _num(s.fields.get("renewable_power_w"), self.renewable_w)
+                self.facility_w = _num(s.fields.get("facility_w"), self.facility_w)
+                self.it_w = _num(s.fields.get("it_w"), self.it_w)
+                self.renewable_w = _num(s.fields.get("renewable_w"), self.renewable_w)
             elif m == "pue" and "hall" not in s.tags:
-                self.pue = _num(s.fields.get("pue_instant"), self.pue)
+                self.pue = _num(s.fields.get("pue"), self.pue)
             elif m == "capacity" and s.tags.get("level") == "hall":
                 load, rated = s.fields.get("load_w"), s.fields.get("rated_w")
                 if isinstance(load, (int, float)) and isinstance(rated, (int, float)):

@@ -410,9 +410,9 @@ def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today:
         fields: dict = {"sources": ",".join(facility.sources + it.sources),
                         "missing": facility.missing + it.missing}
         if facility.value is not None:
-            fields["facility_w"] = fields["facility_power_w"] = facility.value
+            fields["facility_w"] = facility.value
         if primary is not None:
-            fields["it_w"] = fields["it_power_w"] = it.value
+            fields["it_w"] = it.value
             fields["category"] = primary
         for c, d in its.items():
             if d.value is not None:
@@ -422,13 +422,13 @@ def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today:
         if hall is None:
             ren = renewable_power(plan, idx, today)
             if ren.value is not None:
-                fields["renewable_w"] = fields["renewable_power_w"] = ren.value
+                fields["renewable_w"] = ren.value
         if len(fields) > 2:
             out.append(Sample("site_power", dict(tags), fields, now_ns))
         pue_fields: dict = {}
         if it.value:
             if facility.value is not None:
-                pue_fields["pue"] = pue_fields["pue_instant"] = facility.value / it.value
+                pue_fields["pue"] = facility.value / it.value
             if cooling.value is not None:
                 pue_fields["ppue_cooling"] = (it.value + cooling.value) / it.value
         if pue_fields:

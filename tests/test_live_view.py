@@ -13,25 +13,67 @@ def _text(state: LiveState) -> str:
     return console.export_text()
 
 
-def test_view_shows_pue_power_halls_alerts_and_failing_devices():
-    st = LiveState(site="tetouan")
-    st([
-        Sample("site_power", {"site": "tetouan"}, {"facility_power_w": 1_234_000.0, "it_power_w": 1_000_000.0}, 1),
-        Sample("pue", {"site": "tetouan"}, {"pue_instant": 1.234}, 1),
-        Sample("capacity", {"site": "tetouan", "level": "hall", "id": "h1"}, {"load_w": 900_000.0, "rated_w": 1_000_000.0}, 1),
-        Sample("poll", {"device": "pdu-1"}, {"ok": True, "duration_ms": 3.5}, 1),
-        Sample("poll", {"device": "ups-9"}, {"ok": False, "duration_ms": 2000.0, "error_kind": "timeout", "error": "no reply"}, 1),
-    ])
-    st.alert_event({"fingerprint": "abc", "state": "firing", "severity": "critical", "rule": "ups_on_battery",
-                    "device": "ups-1a", "annotations": {"summary": "UPS ups-1a on battery"}})
+def test_view_shows_what_the_derived_job_and_the_rule_engine_write(tmp_path, monkeypatch):
+    """Fed as in the demo: the twin polled by the collectors (through the demo's backfill, a few
+    rounds), the derived job's samples and the rule engine's events; a UPS on battery and a BMC
+    that stops answering."""
+    import asyncio
+    import time
+
+    from alerts.runtime import AlertRuntime
+    from dcim.backfill import HistoryFault, backfill
+    from dcim.demo import DEMO_SECRETS
+    from dcim.service import CollectionService
+    from derived.job import DerivedMetrics
+    from simulator.twin import Twin
+    from testkit.site import EXAMPLE_SITE, load_relocated
+
+    for k, v in DEMO_SECRETS.items():
+        monkeypatch.setenv(k, v)
+    site = load_relocated(EXAMPLE_SITE)
+    st = LiveState.for_site(site)
+    derived_out: list = []
+
+    async def run() -> None:
+        start = time.time() - 3 * 900
+        twin = Twin(site, seed=3, clock=lambda: start)
+        await twin.start()
+        service = CollectionService(site, None)
+        dm = DerivedMetrics(site)
+        runtime = AlertRuntime(site, EXAMPLE_SITE.parents[2] / "alerts" / "rules" / "site.yaml",
+                               state_dir=tmp_path / "alerts", mqtt=None)
+        runtime.add_listener(st.alert_event)
+        for consumer in (dm.consume, runtime.consume, st):
+            service.add_consumer(consumer)
+
+        def derive(t_ns: int) -> None:
+            derived_out[:] = dm.compute(t_ns)
+            st(derived_out)
+        faults = [HistoryFault("ups_on_battery", "ups-1a", start, float("inf")),
+                  HistoryFault("no_answer", "h1-r01-k01-n1-bmc", start, float("inf"))]
+        try:
+            await backfill(twin, service, start, 900, faults=faults, after_step=[derive, runtime.tick])
+        finally:
+            await runtime.stop()
+            await service.stop()
+            await twin.stop()
+    asyncio.run(run())
+
+    site_power = next(s for s in derived_out if s.measurement == "site_power" and "hall" not in s.tags)
+    pue = next(s for s in derived_out if s.measurement == "pue" and "hall" not in s.tags)
+    assert st.facility_w == site_power.fields["facility_w"] and st.it_w == site_power.fields["it_w"]
+    assert st.renewable_w == site_power.fields["renewable_w"]
+    assert st.pue == pue.fields["pue"]
+    halls = {s.tags["id"]: s.fields for s in derived_out if s.measurement == "capacity" and s.tags.get("level") == "hall"}
+    assert halls and st.hall_load == {h: (f["load_w"], f["rated_w"]) for h, f in halls.items()}
     out = _text(st)
-    assert "1.234" in out and "1,234.0 kW" in out and "1,000.0 kW" in out
-    assert "h1" in out and "90" in out
-    assert "ups_on_battery" in out and "UPS ups-1a on battery" in out
-    assert "1 ok" in out and "1 failed" in out
-    assert "ups-9" in out and "timeout: no reply" in out
-    st.alert_event({"fingerprint": "abc", "state": "resolved"})
-    assert "Active alerts (0)" in _text(st)
+    assert f"{st.pue:.3f}" in out and f"{st.it_w / 1000:,.1f} kW" in out
+    assert "ups-on-battery" in out and "ups-1a is on battery" in out
+    assert f"{st.polls.ok} ok" in out and f"{st.polls.failed} failed" in out and st.polls.failed >= 3
+    assert "h1-r01-k01-n1-bmc" in out and "timeout" in out
+    fp = next(fp for fp, e in st.active_alerts.items() if e["rule"] == "ups-on-battery")
+    st.alert_event({"fingerprint": fp, "state": "resolved"})
+    assert "ups-on-battery" not in _text(st).split("Active alerts")[1].split("\n\n")[0]
 
 
 def test_view_computes_instant_pue_from_meter_roles_of_the_inventory():
