@@ -156,3 +156,24 @@ def test_the_tier_variable_follows_the_time_span(filled, client, dashboards):
     end = filled.end_ms
     for span_h, rp in ((6, "autogen"), (3 * 24, "rollup_1m"), (30 * 24, "rollup_1h")):
         assert resolve_variables(tier, run, end - span_h * 3_600_000, end, "1m") == {"tier": [rp]}, span_h
+
+
+def test_pue_report_on_the_history_is_the_models_energy(filled):
+    """The auditors' report over the backfilled history, read from what the collectors wrote,
+    finds the energy the twin's model integrated: the IT and boundary meters' counters started
+    at zero with the history, so their totals are the model's counters at its end."""
+    import json
+
+    from reports.build import ReportRequest, build_pue_report, render
+
+    report = json.loads(render(build_pue_report(
+        filled.site, InfluxQuery(filled.url, filled.db),
+        ReportRequest(filled.from_ms / 1000, (filled.history_end_ms + 1) / 1000, progress=False)), "json"))
+    truth = filled.history_truth_kwh
+    roles = {d.id: d.meter.role for d in filled.site.all_devices() if d.kind == "meter" and d.meter}
+    it = sum(kwh for dev, kwh in truth.items() if roles[dev] == "it")
+    boundary = sum(kwh for dev, kwh in truth.items() if roles[dev] == "boundary")
+    total = report["total"]
+    assert total["e_it_kwh"] == pytest.approx(it, rel=1e-3)
+    assert total["boundary_kwh"] == pytest.approx(boundary, rel=1e-3)
+    assert total["pue"] == pytest.approx(boundary / it, rel=1e-3)
