@@ -238,12 +238,31 @@ class Scheduler:
             pass
         await self.stop()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 3.0) -> list[str]:
+        """Stop polling at once: cancel every device's loop and wait up to ``timeout`` s.
+
+        A loop that does not end when cancelled (a client library that swallows the
+        cancellation) is left behind rather than holding the shutdown: its device id is
+        logged and returned, and the process exits without it.
+        """
         self._stopping.set()
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for fut in list(self._sleeping.values()):
+            if not fut.done():
+                fut.cancel()
+        stuck: list[str] = []
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            stuck = sorted(t.get_name().removeprefix("poll:") for t in pending)
+            if stuck:
+                log.warning("%d device loop(s) did not stop within %.1f s of cancellation, left behind: %s",
+                            len(stuck), timeout, ", ".join(stuck[:10]) + (" …" if len(stuck) > 10 else ""))
+                for t in list(pending)[:3]:
+                    log.warning("stack of %s: %s", t.get_name(), "".join(
+                        f"\n  {f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in t.get_stack(limit=12)))
         self._tasks.clear()
+        return stuck
 
     def deadline_for(self, target: Target) -> float:
         budget = target.timeout_s * (target.retries + 1) + 0.1 * target.retries
@@ -258,7 +277,11 @@ class Scheduler:
         next_at = t0 + (phase_offset(target.device_id, interval) if self.spread else 0.0)
         skipped = 0
         device_id = target.device_id
-        while True:
+        stopping = self._stopping
+        # the loop also ends on ``stopping``, not only on cancellation: Python 3.11's
+        # asyncio.wait_for can swallow a cancellation that arrives as the poll completes,
+        # and the loop would then sleep on to its next tick
+        while not stopping.is_set():
             delay = next_at - loop.time()
             early = False
             if device_id in self._again:
@@ -284,6 +307,8 @@ class Scheduler:
                 self.emit(samples)
             except Exception:
                 log.exception("sample consumer failed; samples of %s for this poll dropped", target.device_id)
+            if stopping.is_set():
+                return
             if early:
                 self.stats.triggered += 1
                 skipped = 0

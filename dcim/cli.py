@@ -279,10 +279,11 @@ def cmd_inventory_generate(args: argparse.Namespace) -> int:
     from inventory.generate import FULL_SITE, dump_site, generate_site
 
     changes = {k: v for k, v in (("halls", args.halls), ("rows_per_hall", args.rows), ("racks_per_row", args.racks),
-                                 ("nodes_per_rack", args.nodes), ("ups_per_hall", args.ups)) if v is not None}
+                                 ("nodes_per_rack", args.nodes), ("ups_per_hall", args.ups),
+                                 ("interval_s", args.interval)) if v is not None}
     if args.loopback:
         changes["address_plan"] = "loopback"
-    bad = [k for k, v in changes.items() if isinstance(v, int) and v < 1]
+    bad = [k for k, v in changes.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 1]
     if bad:
         return _fail(f"inventory generate: {', '.join(bad)} must be >= 1")
     try:
@@ -334,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--racks", type=int, help="racks per row (full site: 20)")
     gen.add_argument("--nodes", type=int, help="GPU nodes per rack (full site: 18)")
     gen.add_argument("--ups", type=int, help="UPS modules per hall (full site: 40)")
+    gen.add_argument("--interval", type=float, help="defaults.interval_s, seconds between polls (full site: 10)")
     gen.add_argument("--loopback", action="store_true", help="every endpoint on its own 127.0.0.0/8 address (for the twin; see docs/inventory.md)")
     gen.set_defaults(func=cmd_inventory_generate)
     shards = inv_sub.add_parser("shards", help="how a site file splits over N collector shards")

@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from typing import Callable
 
 from collectors.base import Collector
@@ -106,10 +107,21 @@ class CollectionService:
             await asyncio.sleep(self.traps.settings.stats_interval_s)
             self.emit([self.traps.stats_sample(tags)])
 
-    async def stop(self, flush_timeout: float = 10.0) -> None:
+    async def stop(self, budget_s: float = 8.0) -> None:
+        """Stop polling at once, then flush (or spool) everything, within ``budget_s`` seconds.
+
+        Order and bounds, so SIGTERM on the full site exits within 10 s:
+        1. polling stops (every device loop cancelled; at most 3 s for loops to end, the
+           rest are left behind and named in the log);
+        2. the writer flushes what it holds for what remains of the budget, less 1 s, and
+           spools the rest to disk (nothing polled is lost); meanwhile the collectors close
+           their clients (Redfish sessions logged out), bounded by the same budget.
+        """
         if self._stopped:
             return
         self._stopped = True
+        t0 = time.monotonic()
+        end = t0 + budget_s
         if self.traps is not None:
             self.traps.close()
             if self._stats_task is not None:
@@ -117,14 +129,23 @@ class CollectionService:
                 await asyncio.gather(self._stats_task, return_exceptions=True)
             self.emit([self.traps.stats_sample({"site": self.site.site.id,
                                                  "shard": f"{self.shard[0]}/{self.shard[1]}"})])
-        await self.scheduler.stop()
-        if self.writer:
-            await self.writer.close(flush_timeout)
-        for c in self.collectors.values():
+        await self.scheduler.stop(timeout=min(3.0, budget_s / 3))
+        log.info("polling stopped in %.2f s", time.monotonic() - t0)
+
+        async def close_writer() -> None:
+            if self.writer:
+                await self.writer.close(max(0.5, end - time.monotonic() - 1.0))
+
+        async def close_collector(c: Collector) -> None:
             try:
-                await c.close()
+                await asyncio.wait_for(c.close(), timeout=max(0.2, end - time.monotonic()))
+            except asyncio.TimeoutError:
+                log.warning("closing %s took longer than the stop budget: left open", type(c).__name__)
             except Exception:
                 log.exception("closing %s", type(c).__name__)
+
+        await asyncio.gather(close_writer(), *(close_collector(c) for c in self.collectors.values()))
+        log.info("stopped in %.2f s", time.monotonic() - t0)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -45,6 +45,7 @@ class SiteShape:
     chillers_per_hall: int = 2
     bmc_per_rack: int = 1             # Redfish BMCs polled beside DCGM (one per rack in this plan)
     address_plan: str = "production"  # or "loopback"
+    interval_s: float = 10.0          # defaults.interval_s: the site polls every 10 s
     #: loopback plan's ports (the production plan uses the protocols' standard ports)
     snmp_port: int = 16100
     modbus_port: int = 15020
@@ -112,7 +113,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
     site = {
         "site": {"id": site_id, "name": "Iozera Tétouan AI Campus", "timezone": "Africa/Casablanca",
                  "latitude": 35.57, "longitude": -5.37, "grid_emission_kgco2e_per_kwh": 0.61},
-        "defaults": {"interval_s": 10, "timeout_s": 2, "retries": 1,
+        "defaults": {"interval_s": shape.interval_s, "timeout_s": 2, "retries": 1,
                      "credentials": {"snmp": "snmp-ro", "redfish": "bmc"}},
         "credentials": {"snmp-ro": {"version": "2c", "community": {"env": "DCIM_SNMP_COMMUNITY"}},
                         "bmc": {"username": {"env": "DCIM_BMC_USER"}, "password": {"env": "DCIM_BMC_PASSWORD"}}},

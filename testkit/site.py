@@ -15,7 +15,7 @@ from inventory.loader import load_site
 from inventory.model import Site
 from testkit.process import server_port
 
-__all__ = ["relocate_ports", "load_relocated", "write_site", "EXAMPLE_SITE"]
+__all__ = ["relocate_ports", "load_relocated", "write_site", "write_loopback_slice", "EXAMPLE_SITE"]
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "inventory" / "examples" / "tetouan.yaml"
 
@@ -46,4 +46,22 @@ def write_site(site: Site, path: Path) -> Path:
 
     data = site.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     path.write_text(dump_site(data, header="# written by a test from a site moved to free ports\n"), encoding="utf-8")
+    return path
+
+
+def write_loopback_slice(path: Path, **shape) -> Path:
+    """A generated site (``inventory.generate``, loopback plan) whose four protocol ports
+    are free ones, so it never collides with another twin of the same shape on this machine.
+
+    The plan gives every device its own 127.0.0.0/8 address on one port per protocol; two
+    twins of the same shape on the default ports would share every socket.
+    """
+    import dataclasses
+
+    from inventory.generate import FULL_SITE, dump_site, generate_site
+
+    ports = {"snmp_port": server_port(socket.SOCK_DGRAM), "dcgm_port": server_port(),
+             "redfish_port": server_port(), "modbus_port": server_port()}
+    chosen = dataclasses.replace(FULL_SITE, address_plan="loopback", **{**ports, **shape})
+    path.write_text(dump_site(generate_site(chosen)), encoding="utf-8")
     return path

@@ -71,8 +71,12 @@ def _make_nobody_readable(path: Path) -> None:
 class SnmpsimServer:
     """snmpsim serving copies of recordings from a private temp dir."""
 
-    def __init__(self, recordings: Iterable[Path], workdir: Path | None = None, python: str = sys.executable) -> None:
+    def __init__(self, recordings: Iterable[Path], workdir: Path | None = None, python: str = sys.executable,
+                 hosts: int = 1) -> None:
         self.recordings = [Path(r) for r in recordings]
+        #: the agent answers on 127.0.0.1 … 127.0.0.<hosts>, same port: several inventory
+        #: devices backed by one agent, each on its own endpoint as the inventory demands
+        self.hosts = [f"127.0.0.{i}" for i in range(1, hosts + 1)]
         self.python = python
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="snmpsim-"))
@@ -93,7 +97,7 @@ class SnmpsimServer:
         self.port = free_port(socket.SOCK_DGRAM)
         argv = [self.python, "-c", _SNMPSIM_LAUNCHER,
                 f"--data-dir={data}", f"--cache-dir={cache}",
-                f"--agent-udpv4-endpoint=127.0.0.1:{self.port}", "--log-level=error"]
+                *(f"--agent-udpv4-endpoint={h}:{self.port}" for h in self.hosts), "--log-level=error"]
         if os.geteuid() == 0:
             argv += ["--process-user=nobody", "--process-group=nogroup"]
         first = self.recordings[0].stem if self.recordings else "public"

@@ -19,12 +19,13 @@ def site_yaml(port: int, devices: int = 4, interval: float = 0.5) -> str:
         "  - {id: ups-1, kind: ups}",
     ]
     for i in range(devices):
-        lines.append(f"  - {{id: pdu-{i}, kind: pdu, fed_by: [ups-1], protocol: snmp, host: 127.0.0.1, port: {port}}}")
+        # one agent, one endpoint per device (pdu_agent answers on 127.0.0.1 … 127.0.0.4)
+        lines.append(f"  - {{id: pdu-{i}, kind: pdu, fed_by: [ups-1], protocol: snmp, host: 127.0.0.{i + 1}, port: {port}}}")
     return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="package")
 def pdu_agent():
-    server = SnmpsimServer([shared_testdata() / "snmp" / f"{RECORDING}.snmprec"]).start()
+    server = SnmpsimServer([shared_testdata() / "snmp" / f"{RECORDING}.snmprec"], hosts=4).start()
     yield server
     server.stop()
