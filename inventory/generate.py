@@ -101,6 +101,11 @@ def _plan(shape: SiteShape):
     return endpoint, gateway
 
 
+def _number(x: float) -> float | int:
+    """10.0 is written ``10``, as a person would."""
+    return int(x) if float(x).is_integer() else x
+
+
 def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dict[str, Any]:
     """The inventory as plain data (what the YAML file holds)."""
     endpoint, gateway = _plan(shape)
@@ -113,7 +118,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
     site = {
         "site": {"id": site_id, "name": "Iozera Tétouan AI Campus", "timezone": "Africa/Casablanca",
                  "latitude": 35.57, "longitude": -5.37, "grid_emission_kgco2e_per_kwh": 0.61},
-        "defaults": {"interval_s": shape.interval_s, "timeout_s": 2, "retries": 1,
+        "defaults": {"interval_s": _number(shape.interval_s), "timeout_s": 2, "retries": 1,
                      "credentials": {"snmp": "snmp-ro", "redfish": "bmc"}},
         "credentials": {"snmp-ro": {"version": "2c", "community": {"env": "DCIM_SNMP_COMMUNITY"}},
                         "bmc": {"username": {"env": "DCIM_BMC_USER"}, "password": {"env": "DCIM_BMC_PASSWORD"}}},
