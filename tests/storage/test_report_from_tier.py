@@ -108,3 +108,14 @@ def test_a_period_the_tier_does_not_hold_reads_raw(influx_server, month):
     assert main(["report", "pue", "--site", str(site), "--influx", influx_server.url, "--db", db,
                  "--from", "2026-09", "--to", "2026-10", "--format", "json", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["source"].startswith("raw readings (the 1h tier holds no bucket")
+
+
+def test_many_meters_read_without_a_device_filter_give_the_same_report(influx_server, month, monkeypatch):
+    import reports.query as rq
+
+    filtered = _report(influx_server, month, "auto")
+    monkeypatch.setattr(rq, "DEVICE_FILTER_MAX", 0)      # as for a site of a thousand meters
+    unfiltered = _report(influx_server, month, "auto")
+    assert not any('"device" =' in q for q in unfiltered["queries"] if "_max" not in q)
+    assert unfiltered["total"] == filtered["total"] and unfiltered["meters"] == filtered["meters"]
+    assert unfiltered["input_sha256"] == filtered["input_sha256"]
