@@ -80,6 +80,15 @@ def test_decoder_reads_what_net_snmp_sends(wire):
     assert decode_pdu(wire["inform"], s, e, "2c").pdu_type == INFORM
 
 
+def test_v1_trap_relayed_by_a_proxy_is_mapped_by_its_agent_addr(wire):
+    index = DeviceIndex([snmp_target("ups-far", "10.1.2.3")])
+    r = TrapReceiver(index, started_s=0.0).handle(wire["v1"], ("127.0.0.9", 162), 1.0)
+    assert not r.refused and r.target.device_id == "ups-far"
+    r = TrapReceiver(DeviceIndex([snmp_target("other", "10.9.9.9")]), started_s=0.0).handle(
+        wire["v1"], ("127.0.0.9", 162), 1.0)
+    assert r.refused == "unknown_sender" and "agent-addr 10.1.2.3" in r.detail
+
+
 def test_v1_translated_ups_mib_trap_finds_its_definition(wire):
     cat = default_catalog()
     _, _, s, e = decode_community(wire["v1"])
@@ -204,6 +213,9 @@ def test_mutated_real_datagrams_never_raise(wire, which, pos, byte, cut):
                       started_s=0.0)
     r = rx.handle(data, ("127.0.0.1", 1), 10.0)
     assert r.refused or r.notification is not None
+    if r.notification is not None and r.target is not None:  # what got through maps to samples, or says why not
+        samples, _ = default_catalog().samples(r.notification, r.target.tags, 1)
+        assert samples[0].measurement == "trap"
 
 
 def test_ber_errors_are_value_errors():

@@ -168,8 +168,12 @@ class TrapListener(asyncio.DatagramProtocol):
         if r.notification is None or r.target is None:
             return
         suppressed = self.limiter.take_suppressed(sender)
-        samples, d = self.catalog.samples(r.notification, r.target.tags, now_ns(),
-                                          extra_fields={"suppressed": suppressed} if suppressed else None)
+        try:
+            samples, d = self.catalog.samples(r.notification, r.target.tags, now_ns(),
+                                              extra_fields={"suppressed": suppressed} if suppressed else None)
+        except Exception:  # a mapping bug must not stop the socket; the poll still tells the state
+            log.exception("trap from %s (%s): mapping to samples failed", sender, r.target.device_id)
+            samples, d = [], None
         self.samples_emitted += len(samples)
         try:
             self.emit(samples)
