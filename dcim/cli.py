@@ -176,6 +176,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dcim.config import open_service, parse_shard
     from dcim.service import CollectionService, run_until_stopped
 
+    bad = [u for u in args.alertmanager or [] if not u.startswith(("http://", "https://"))]
+    if bad:
+        return _fail(f"--alertmanager {bad[0]!r}: expected http(s)://HOST:PORT")
     opened = open_service(args.config, "dcim")
     if isinstance(opened, int):
         return opened
@@ -186,9 +189,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     logging.getLogger().setLevel(cfg.log_level.upper())
 
-    bad = [u for u in args.alertmanager or [] if not u.startswith(("http://", "https://"))]
-    if bad:
-        return _fail(f"--alertmanager {bad[0]!r}: expected http(s)://HOST:PORT")
     if args.state_dir is None and args.alerts:
         return _fail("--alerts needs --state-dir (alert state and the MQTT outbox live there)")
 

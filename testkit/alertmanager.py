@@ -139,6 +139,7 @@ class WebhookReceiver:
 
     def __init__(self) -> None:
         self.notifications: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.time() of each notification's arrival (benchmarks)
         self._cond = threading.Condition()
         receiver = self
 
@@ -151,6 +152,7 @@ class WebhookReceiver:
                     doc = {"unparsed": body.decode(errors="replace")}
                 with receiver._cond:
                     receiver.notifications.append(doc)
+                    receiver.arrivals.append(time.time())
                     receiver._cond.notify_all()
                 self.send_response(200)
                 self.end_headers()
@@ -181,6 +183,13 @@ class WebhookReceiver:
                     return False
                 self._cond.wait(min(left, 0.5))
             return True
+
+    def first_arrival(self, device: str, status: str, after: float) -> float | None:
+        """When the first notification with ``device``'s alert in ``status`` arrived after ``after``."""
+        with self._cond:
+            pairs = list(zip(self.arrivals, self.notifications))
+        return min((t for t, n in pairs if t > after for a in n.get("alerts", [])
+                    if a["labels"].get("device") == device and a.get("status") == status), default=None)
 
     def alerts(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every alert of every notification (one notification is a group), optionally by status."""

@@ -40,3 +40,24 @@ def test_parse_shard(text, want):
 def test_parse_shard_rejects(text):
     with pytest.raises(ValueError):
         parse_shard(text)
+
+
+def test_alertmanager_section(tmp_path):
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text("site: site.yaml\nalertmanager:\n  urls: [http://127.0.0.1:9093, https://am-1:9093]\n  resend_s: 30\n")
+    am = load_run_config(cfg).alertmanager
+    assert am.urls == ["http://127.0.0.1:9093", "https://am-1:9093"] and am.resend_s == 30
+    cfg.write_text("site: site.yaml\nalertmanager:\n  urls: [am-0:9093]\n  resend_s: 0\n")
+    with pytest.raises(InventoryError) as err:
+        load_run_config(cfg)
+    text = [str(i).replace(str(cfg), "dcim.yaml") for i in err.value.issues]
+    assert any(t.startswith("dcim.yaml:3: alertmanager.urls") and "http(s)://" in t for t in text), text
+    assert any(t.startswith("dcim.yaml:4: alertmanager.resend_s") for t in text), text
+
+
+def test_cli_run_refuses_bad_alertmanager_url(tmp_path):
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text("site: nowhere.yaml\n")
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--alertmanager", "am:9093"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--alertmanager 'am:9093': expected http(s)://HOST:PORT" in proc.stderr
