@@ -143,10 +143,10 @@ class AlertmanagerPeer:
 
     def drain(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.outbox):
+        while time.monotonic() < deadline and not self.outbox.empty():
             self._wake.set()
             time.sleep(0.02)
-        return len(self.outbox) == 0
+        return self.outbox.empty()
 
     def _pump(self) -> None:
         backoff = 0.0
@@ -171,7 +171,7 @@ class AlertmanagerPeer:
             backoff = 0.0
             self.outbox.ack([r.seq for r in rows])
             self.posted += len(rows)
-            if len(self.outbox):
+            if not self.outbox.empty():
                 self._wake.set()
 
     def _post(self, rows) -> None:

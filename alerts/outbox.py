@@ -90,6 +90,11 @@ class Outbox:
         with self._lock:
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
+    def empty(self) -> bool:
+        """Nothing waiting (cheaper than ``len``: SQLite counts rows one by one)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+
     def keys(self) -> set[str]:
         """The distinct topics (keys) of the rows still waiting."""
         with self._lock:
