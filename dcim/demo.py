@@ -81,7 +81,7 @@ def fault_timeline(site, duration: float | None) -> list[tuple[float, str, str, 
         (0.18, 0.55, "pdu_breaker_trip", _first(site, "pdu")),
         (0.20, 0.90, "gpu_overtemp", _first(site, "gpu_node", 1)),
         (0.50, 0.85, "chiller_trip", _first(site, "chiller")),
-        (0.55, 0.80, "no_answer", _first(site, "server")),
+        (0.45, 0.85, "no_answer", _first(site, "server")),
         (0.60, 0.75, "slow", _first(site, "crah")),
         (0.62, 0.78, "garbage", _first(site, "gpu_node", 2)),
     ]
