@@ -383,8 +383,13 @@ _DASHBOARD_OF_KIND = {"pdu": "power", "ups": "power", "switchgear": "power", "tr
                       "gpu_node": "gpu", "server": "gpu"}
 
 
+#: dashboards with the hall/row/rack variables (``_location_variables``)
+_LOCATED = frozenset({"power"})
+
+
 def device_link(site: Site, grafana_url: str, device_id: str) -> str:
-    """The Grafana URL of the dashboard that shows ``device_id``, its hall/row/rack selected.
+    """The Grafana URL of the dashboard that shows ``device_id``, its hall/row/rack selected
+    where that dashboard has those variables.
 
     Alert notifications carry it (Alertmanager ``generatorURL`` and the ``dashboard``
     annotation), so the on-call engineer lands on the right panel in one click."""
@@ -397,6 +402,7 @@ def device_link(site: Site, grafana_url: str, device_id: str) -> str:
         dev = site.device(device_id)
         key = _DASHBOARD_OF_KIND.get(dev.kind, "noc")
         loc = site.location_tags(dev)
-        params = {f"var-{k}": loc[k] for k in ("hall", "row", "rack") if loc.get(k)}
+        if key in _LOCATED:
+            params = {f"var-{k}": loc[k] for k in ("hall", "row", "rack") if loc.get(k)}
     query = ("?" + urlencode(params)) if params else ""
     return f"{grafana_url.rstrip('/')}/d/{_uid(site, key)}{query}"

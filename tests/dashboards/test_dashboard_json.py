@@ -176,3 +176,27 @@ def test_site_without_it_meters_falls_back_to_derived_power():
     assert not any("difference" in q and "sum(\"i\")" in q for q in energy_q)
     assert all(d.uid.startswith("s1-") for d in dashes.values())
     assert len({json.dumps(d.to_json(Datasource())) for d in dashes.values()}) == 5
+
+
+def test_device_link_points_at_a_built_dashboard_and_its_variables():
+    """The link the engine puts on Alertmanager alerts opens a dashboard that exists, with
+    template variables it defines."""
+    from urllib.parse import parse_qs, urlparse
+
+    from dashboards.builder import Datasource
+    from dashboards.catalog import build_dashboards, device_link
+
+    site = load_site(Path(__file__).resolve().parents[2] / "inventory" / "examples" / "tetouan.yaml")
+    boards = {d.uid: d.to_json(Datasource()) for d in build_dashboards(site).values()}
+    seen = set()
+    for device, kind in (("h1-r01-k01-pdu-a", "power"), ("chiller-1", "cooling"), ("h1-r01-k01-n2", "gpu"),
+                         ("no-such-device", "noc")):
+        url = urlparse(device_link(site, "https://grafana.example/", device))
+        uid = url.path.removeprefix("/d/")
+        assert url.netloc == "grafana.example" and uid in boards and uid.endswith(kind), url
+        names = {v["name"] for v in boards[uid].get("templating", {}).get("list", [])}
+        for key in parse_qs(url.query):
+            assert key.removeprefix("var-") in names, (device, key, names)
+        seen.add(uid)
+    assert len(seen) == 4
+    assert device_link(site, "", "chiller-1") == ""
