@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv python3-dev gcc influxdb mosquitto snmp snmpd snmptrapd mbpoll prometheus-snmp-exporter poppler-utils)
+APT_PACKAGES=(python3 python3-venv python3-dev gcc influxdb mosquitto snmp snmpd snmptrapd mbpoll prometheus-snmp-exporter prometheus-alertmanager poppler-utils)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
