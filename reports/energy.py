@@ -137,8 +137,8 @@ def clean(readings: Iterable[Reading]) -> list[Reading]:
 def _clean_arrays(readings: Iterable[Reading],
                   window: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`clean` then :func:`_window`, as arrays (times, values): same rule, one pass in numpy."""
-    rs = readings if isinstance(readings, (list, tuple)) else list(readings)
-    if not rs:
+    rs = readings if isinstance(readings, (list, tuple, np.ndarray)) else list(readings)
+    if len(rs) == 0:
         return np.empty(0), np.empty(0)
     arr = np.asarray(rs, dtype=float).reshape(-1, 2)      # None becomes NaN and is dropped below
     t, v = arr[:, 0], arr[:, 1]

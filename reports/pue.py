@@ -232,7 +232,8 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
                                 known_max=(wrap_max or {}).get(d.id))
         energies[d.id] = me
         bridges.extend(me.bridges)
-        cov = coverage([t for t, _ in rs], hour_edges, window=windows[d.id])
+        cov = coverage(rs[:, 0] if isinstance(rs, np.ndarray) else [t for t, _ in rs], hour_edges,
+                       window=windows[d.id])
         by_month: dict[str, float] = {}
         for m in months:
             act = [i for i in hours_of_month[m] if me.active[i]]

@@ -110,16 +110,23 @@ def canonical_hash(readings: dict[str, dict[str, list[Reading]]]) -> str:
     h = hashlib.sha256()
     for m in sorted(readings):
         for f in sorted(readings[m]):
-            rs = sorted(readings[m][f])
-            h.update(m.encode() + b"\0" + f.encode() + b"\0" + len(rs).to_bytes(8, "little"))
-            if rs:
-                h.update(np.asarray(rs, dtype="<f8").tobytes())
+            rs = readings[m][f]
+            if isinstance(rs, np.ndarray):
+                arr = rs.astype("<f8").reshape(-1, 2)
+                arr = arr[np.argsort(arr[:, 0], kind="stable")]
+            else:
+                arr = np.asarray(sorted(rs), dtype="<f8").reshape(-1, 2)
+            h.update(m.encode() + b"\0" + f.encode() + b"\0" + len(arr).to_bytes(8, "little"))
+            h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
 
 
 def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: float, end_s: float, *,
                    progress: bool | None = None, source: TierSource = RAW) -> FetchResult:
-    """Run the planned queries; readings keyed ``[meter][field] -> [(epoch s, value)]`` sorted by time."""
+    """Run the planned queries; readings keyed ``[meter][field] -> [(epoch s, value)]`` sorted by time.
+
+    From a tier, a counter's readings are an (n, 2) array of the same pairs (storage.read).
+    """
     wanted = list(wanted)
     plan = plan_queries(wanted, start_s, end_s, source=source)
     readings: dict[str, dict[str, list[Reading]]] = {m: {f: []} for m, f in wanted}
@@ -159,7 +166,8 @@ def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: f
         queries += _tier_readings(client, source, buckets, readings)
     for fs in readings.values():
         for f in fs:
-            fs[f].sort()
+            if isinstance(fs[f], list):
+                fs[f].sort()
     return FetchResult(readings, queries, canonical_hash(readings))
 
 
@@ -215,9 +223,11 @@ def _tier_readings(client: InfluxQuery, source: TierSource, buckets: dict, readi
     for (dev, fld), arr in arrays.items():
         t_s = arr[:, 0] / 1000.0
         if field_kind(fld) == "counter":
-            peak = np.array([peaks.get((dev, fld, int(ms)), np.nan) for ms in arr[:, 0]]) if fld in wanted_peaks \
-                else np.full(len(arr), np.nan)
-            readings[dev][fld].extend(counter_readings(np.column_stack((t_s, arr[:, 1], peak)), source.step_s))
+            peak = np.full(len(arr), np.nan)
+            for i, ms in enumerate(arr[:, 0].tolist()) if fld in wanted_peaks else ():
+                peak[i] = peaks.get((dev, fld, int(ms)), np.nan)
+            # an (n, 2) array: the report's counter maths take it as it is
+            readings[dev][fld] = counter_readings(np.column_stack((t_s, arr[:, 1], peak)), source.step_s)
         else:
             readings[dev][fld].extend(mean_readings(np.column_stack((t_s, arr[:, 1])), source.step_s))
     return extra

@@ -38,13 +38,15 @@ class TierSource:
 RAW = TierSource()
 
 
-def counter_readings(rows, step_s: float) -> list[tuple[float, float]]:
-    """``[(bucket start s, last, max)]`` sorted by time -> counter readings ``(t, value)``.
+def counter_readings(rows, step_s: float) -> np.ndarray:
+    """``[(bucket start s, last, max)]`` sorted by time -> counter readings, an (n, 2) array of (t, value).
 
     ``rows``: a sequence of triples or an (n, 3) array; ``max`` may be None/NaN where unknown.
+    An array, not a list of tuples: a year of a thousand meters' buckets goes
+    straight into the report's vector maths.
     """
     if len(rows) == 0:
-        return []
+        return np.empty((0, 2))
     arr = np.asarray(rows, dtype=float).reshape(-1, 3)
     arr = arr[np.isfinite(arr[:, 1])]
     t, last, peak = arr[:, 0], arr[:, 1], arr[:, 2]
@@ -54,7 +56,7 @@ def counter_readings(rows, step_s: float) -> list[tuple[float, float]]:
     times = np.concatenate((t + step_s, t[drop] + step_s / 2.0))
     values = np.concatenate((last, peak[drop]))
     order = np.argsort(times, kind="stable")
-    return list(zip(times[order].tolist(), values[order].tolist()))
+    return np.column_stack((times[order], values[order]))
 
 
 def mean_readings(rows, step_s: float) -> list[tuple[float, float]]:

@@ -107,7 +107,7 @@ def test_counter_read_from_a_tier_bridges_a_reset_inside_a_bucket():
     # raw: 100.0 at the end of hour 0; in hour 1 it climbs to 100.5, resets, counts up to 0.7
     rows = [(0, 100.0, 100.0), (3600, 0.7, 100.5), (7200, 1.9, 1.9)]
     rs = counter_readings(rows, 3600)
-    assert rs == [(3600, 100.0), (5400, 100.5), (7200, 0.7), (10800, 1.9)]
+    assert rs.tolist() == [[3600, 100.0], [5400, 100.5], [7200, 0.7], [10800, 1.9]]
 
 
 def test_disk_estimate_scales_with_retention():
