@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.alert_event import SEVERITIES
+from contract.states import VOCABULARIES, raw_field
 from inventory.errors import InventoryError, InventoryIssue
 from inventory.loader import line_for, load_model, read_text
 
@@ -260,6 +261,27 @@ def load_rules_text(text: str, filename: str = "<rules>") -> RuleSet:
                                          f"duplicate rule name {r.name!r} (first at rules[{seen[r.name]}])"))
             continue
         seen[r.name] = i
+        word_problem = _state_word_problem(r)
+        if word_problem:
+            issues.append(InventoryIssue(filename, line_for(lines, ("rules", i, "threshold")), f"rules[{i}].threshold",
+                                         word_problem))
     if issues:
         raise RuleError(issues)
     return RuleSet(rf.rules, source=filename)
+
+
+def _state_word_problem(rule: Rule) -> str | None:
+    """A rule comparing a state field with a word no vocabulary has can never fire: say so.
+
+    State fields (``state``, ``*_state``) hold vocabulary words (contract/states.py); the
+    vendor's own word is in ``<field>_raw``, which any word may be compared with.
+    """
+    f = rule.field or ""
+    if rule.kind != "threshold" or rule.op not in ("==", "!=") or not isinstance(rule.threshold, str):
+        return None
+    if not (f == "state" or f.endswith("_state")):
+        return None
+    if any(rule.threshold in words for words in VOCABULARIES.values()):
+        return None
+    return (f"{rule.threshold!r} is not a state word: {f} holds a vocabulary word (docs/conventions.md, States); "
+            f"compare {raw_field(f)} for the vendor's own word")

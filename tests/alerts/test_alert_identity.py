@@ -134,3 +134,18 @@ rules:
     assert [(e[ev.STATE], e[ev.SERIES]) for e in fired] == [
         (ev.FIRING, {"device": "ups-1", "stage": "output", "phase": "2"})]
     assert eng.snapshot()["version"] == SNAPSHOT_VERSION
+
+
+def test_a_rule_comparing_a_state_with_a_vendor_word_is_refused():
+    """``state == onBattery`` can never fire since states are vocabulary words: a load error, not silence."""
+    import pytest
+
+    from alerts.rules import RuleError
+
+    text = "rules:\n  - name: on-batt\n    measurement: ups\n    field: state\n    op: '=='\n    threshold: onBattery\n"
+    with pytest.raises(RuleError) as ei:
+        load_rules_text(text, "r.yaml")
+    assert "r.yaml:6: rules[0].threshold: 'onBattery' is not a state word" in str(ei.value)
+    assert "compare state_raw" in str(ei.value)
+    assert load_rules_text(text.replace("field: state", "field: state_raw"), "r.yaml").by_name["on-batt"]
+    assert load_rules_text(text.replace("onBattery", "battery"), "r.yaml").by_name["on-batt"]
