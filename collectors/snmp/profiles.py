@@ -1,6 +1,11 @@
 """Vendor profiles: YAML data, validated once with ``file:line: field: problem`` errors
 and compiled to plain tuples so the hot path does no MIB or YAML work.
 
+Validation is the schema below (pydantic models, unknown keys refused, no type
+coercion) through :mod:`collectors.profile_schema`, the mechanism Modbus
+profiles and the site file share; compilation (``_group``, ``_compile``) only
+ever sees validated data.
+
 Profile file layout (see README.md for every key)::
 
     name: apc-rpdu2
