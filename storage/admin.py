@@ -16,13 +16,12 @@ from typing import Callable
 from sinks.influx_query import InfluxQuery, QueryError
 from sinks.influx_transport import V1Transport, V2Transport, detect_api
 from storage.influxql import ident, into_window, tier_rows
+from storage.raw import raw_fields, windows
 from storage.read import TierSource
 from storage.plan import RetentionPolicy, ServerState, plan_init, wanted_rollups
 from storage.tiers import META_RP, TIER_MEASUREMENT, StorageConfig, Tier
 
 __all__ = ["StorageError", "read_state", "init", "backfill", "uses_cq", "raw_fields", "read_tiers"]
-
-DAY_NS = 86400 * 10**9
 
 
 class StorageError(Exception):
@@ -42,18 +41,6 @@ def _duration_s(text: str) -> int | None:
             total += int(num or 0) * {"h": 3600, "m": 60, "s": 1}.get(ch, 0)
             num = ""
     return total
-
-
-def raw_fields(client: InfluxQuery, config: StorageConfig) -> dict[str, dict[str, str]]:
-    """measurement -> field -> type, in the raw retention policy."""
-    out: dict[str, dict[str, str]] = {}
-    names = [str(r[0]) for s in client.query("SHOW MEASUREMENTS LIMIT 100000") for r in s.values]
-    for m in names:
-        series = client.query(f'SHOW FIELD KEYS FROM "{config.raw.rp}"."{m}"')
-        for s in series:
-            for key, typ in s.values:
-                out.setdefault(m, {})[str(key)] = str(typ)
-    return out
 
 
 def read_state(client: InfluxQuery, config: StorageConfig) -> ServerState:
@@ -151,18 +138,6 @@ def init(client: InfluxQuery, config: StorageConfig, *, dry_run: bool = False, t
         # fields appear only once collectors have written; a later init adds their queries
         state = read_state(client, config)
     return InitResult(stmts, cq, len(wanted_rollups(config, state.fields)), meta)
-
-
-def windows(start_ns: int, end_ns: int, step_ns: int, chunk_ns: int = DAY_NS) -> list[tuple[int, int]]:
-    """``[start, end)`` cut at multiples of ``chunk_ns``, start and end aligned out to the tier's step."""
-    a = start_ns - start_ns % step_ns
-    b = end_ns + (-end_ns) % step_ns
-    out = []
-    while a < b:
-        nxt = min(b, a - a % chunk_ns + chunk_ns)
-        out.append((a, nxt))
-        a = nxt
-    return out
 
 
 def backfill(client: InfluxQuery, config: StorageConfig, start_ns: int, end_ns: int, *,

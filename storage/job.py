@@ -27,7 +27,7 @@ from contract.sample import Sample
 from sinks.durable import write_atomically
 from sinks.influx_query import InfluxQuery, QueryError, Series
 from sinks.influx_writer import InfluxConfig, InfluxWriter
-from storage.admin import raw_fields, windows
+from storage.raw import raw_fields, windows
 from storage.influxql import rollup_select
 from storage.plan import wanted_rollups
 from storage.tiers import StorageConfig, Tier
