@@ -42,7 +42,7 @@ def start_twin(scale: str, site_path, control_port: int, python: str | None = No
     import subprocess
     import sys
 
-    from testkit.process import wait_for_port
+    from localservers.process import wait_for_port
 
     proc = subprocess.Popen([python or sys.executable, "-m", "dcim.cli", "simulate", "--scale", scale,
                              "--write-site", str(site_path), "--control-port", str(control_port), "--duration", "900"],

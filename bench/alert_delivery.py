@@ -81,8 +81,8 @@ def _post(url: str, alerts: list[dict]) -> None:
 
 def latency(args, work: Path) -> None:
     from dcim.service import CollectionService
-    from testkit.site import load_relocated
-    from testkit.twin import TwinThread
+    from localservers.site import load_relocated
+    from localservers.twin import TwinThread
     import os
 
     os.environ.setdefault("DCIM_SNMP_COMMUNITY", "public")

@@ -23,7 +23,7 @@ from bench._common import calibrate, median, stable  # noqa: E402
 from contract.sample import Sample  # noqa: E402
 from sinks.influx_writer import InfluxConfig, InfluxWriter  # noqa: E402
 from sinks.lineprotocol import sample_line  # noqa: E402
-from testkit.influx import InfluxServer  # noqa: E402
+from localservers.influx import InfluxServer  # noqa: E402
 
 
 def make_samples(n: int) -> list[Sample]:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collectors.base import Target  # noqa: E402
 from collectors.modbus.collector import ModbusCollector  # noqa: E402
-from testkit import ManagedProcess, free_port, wait_for_port  # noqa: E402
+from localservers.process import ManagedProcess, free_port, wait_for_port  # noqa: E402
 
 REGS = 125
 

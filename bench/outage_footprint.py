@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contract.sample import Sample  # noqa: E402
 from sinks.influx_writer import InfluxConfig, InfluxWriter  # noqa: E402
-from testkit.influx import InfluxServer  # noqa: E402
+from localservers.influx import InfluxServer  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import calibrate, median, stable  # noqa: E402
 from reports.query import canonical_hash, fetch_readings  # noqa: E402
 from sinks.influx_query import InfluxQuery  # noqa: E402
-from testkit.influx import InfluxServer  # noqa: E402
+from localservers.influx import InfluxServer  # noqa: E402
 
 
 def load(url: str, db: str, meters: int, start: int, end: int, step: int) -> int:

@@ -205,7 +205,7 @@ def latency(args) -> None:
 
     from alerts.mqtt_publisher import MqttSettings
     from alerts.runtime import AlertRuntime
-    from testkit.mosquitto import MosquittoServer
+    from localservers.mosquitto import MosquittoServer
 
     rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "bench")
     tmp = Path(tempfile.mkdtemp(prefix="bench-rules-"))

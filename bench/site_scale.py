@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import calibrate, proc_cpu_s, stable, start_twin  # noqa: E402
-from testkit.process import free_port, wait_for_port  # noqa: E402
+from localservers.process import free_port, wait_for_port  # noqa: E402
 
 
 def _null_influx(port: int, points, polls) -> None:

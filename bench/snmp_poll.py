@@ -41,7 +41,7 @@ from collectors.snmp.collector import SnmpCollector  # noqa: E402
 from collectors.snmp.engine import ENGINES  # noqa: E402
 from collectors.snmp.profiles import load_profile  # noqa: E402
 from inventory.secrets import SecretValue  # noqa: E402
-from testkit import ManagedProcess, ServerStartError, free_port, wait_for_port  # noqa: E402
+from localservers.process import ManagedProcess, ServerStartError, free_port, wait_for_port  # noqa: E402
 from testkit.snmp import SnmpdServer  # noqa: E402
 
 ENT = "1.3.6.1.4.1.99999.1"

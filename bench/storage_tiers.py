@@ -41,7 +41,7 @@ from reports.build import ReportRequest, build_pue_report  # noqa: E402
 from sinks.influx_query import InfluxQuery  # noqa: E402
 from storage.admin import backfill, init  # noqa: E402
 from storage.tiers import StorageConfig, disk_per_day  # noqa: E402
-from testkit.influx import InfluxServer  # noqa: E402
+from localservers.influx import InfluxServer  # noqa: E402
 
 YEAR = 2025
 H = 3600

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from collectors.snmp.traps.listener import TrapListener, TrapSettings  # noqa: E402
-from testkit import free_port  # noqa: E402
+from localservers.process import free_port  # noqa: E402
 
 COMMUNITY = "bench"
 ENGINE = "8000000001020304"
@@ -203,8 +203,8 @@ def latency(n: int, work: Path, env: dict[str, str]) -> list[float]:
 
     from alerts.mqtt_publisher import MqttSettings
     from alerts.runtime import AlertRuntime
-    from testkit.mosquitto import MosquittoServer
-    from testkit.site import load_relocated
+    from localservers.mosquitto import MosquittoServer
+    from localservers.site import load_relocated
 
     site = load_relocated()
     ups = site.device("ups-1a")

@@ -29,7 +29,7 @@ from collectors.base import PollError  # noqa: E402
 from collectors.registry import make_collector  # noqa: E402
 from collectors.targets import build_targets  # noqa: E402
 from inventory.loader import load_site  # noqa: E402
-from testkit.process import free_port  # noqa: E402
+from localservers.process import free_port  # noqa: E402
 
 
 async def poll_round(targets, collectors, sem) -> dict[str, int]:

@@ -20,14 +20,14 @@ __all__ = ["main", "build_parser"]
 
 EXTENSIONS = (
     "dcim.demo",
-    "alerts.cli",
-    "dashboards.cli",
-    "reports.cli",
-    "dcim.storage_cli",
-    "derived.cli",
-    "collectors.gpu.agent",
-    "collectors.snmp.traps.cli",
-    "simulator.cli",
+    "dcim.commands.alerts",
+    "dcim.commands.dashboards",
+    "dcim.commands.report",
+    "dcim.commands.storage",
+    "dcim.commands.derived",
+    "dcim.commands.agent",
+    "dcim.commands.traps",
+    "dcim.commands.simulate",
 )
 
 

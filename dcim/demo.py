@@ -95,7 +95,7 @@ def fault_timeline(site, duration: float | None) -> list[tuple[float, str, str, 
 
 async def run_demo(opts: DemoOptions, console: Console) -> int:
     from inventory import InventoryError, load_site
-    from testkit.influx import InfluxServer
+    from localservers.influx import InfluxServer
 
     out = opts.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
     console.print(f"  {len(site.polled_devices())} polled devices; output in {out}")
 
     if opts.free_ports:
-        from testkit.site import relocate_ports
+        from localservers.site import relocate_ports
 
         relocate_ports(site)
     now = time.time()
@@ -247,7 +247,7 @@ async def _call(fn) -> None:
 
 
 def _start_mosquitto(out: Path):
-    from testkit.mosquitto import MosquittoServer
+    from localservers.mosquitto import MosquittoServer
 
     return MosquittoServer(out / "mosquitto").start()
 
@@ -275,7 +275,7 @@ def _apply_fault(twin, action: str, fault: str, device: str, state: LiveState) -
 
 def _event_printer(console: Console):
     """Without the live view (logs, CI): one line per alert event, coloured by severity."""
-    from alerts.cli import SEVERITY_STYLE
+    from dcim.commands.alerts import SEVERITY_STYLE
 
     def show(event: dict) -> None:
         state = event.get(ae.STATE, "")

@@ -1,10 +1,7 @@
-"""Real servers for tests, benchmarks and the demo, started on free loopback ports.
+"""Test-only servers and helpers: snmpsim/snmpd, Modbus servers, HTTP/Redfish/Alertmanager
+fakes and launchers, TLS material, tmpfs, the shared recordings.
 
-Not part of collection: only ``dcim demo`` (its private InfluxDB and Mosquitto) and
-the tests and benchmarks import this package.  Every starter
-raises :class:`ServerStartError` with the server's own output when it cannot
-start, so a fixture fails loudly instead of skipping.
+The servers the demo also starts (influxd, Mosquitto, the twin, site port
+relocation, the process helpers) live in :mod:`localservers`; nothing outside ``tests/`` and
+``bench/`` imports this package.
 """
-from testkit.process import ManagedProcess, ServerStartError, free_port, wait_for_port
-
-__all__ = ["ManagedProcess", "ServerStartError", "free_port", "wait_for_port"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from testkit.http import ThreadedHttpServer
-from testkit.process import ManagedProcess, ServerStartError, free_port, require_binary
+from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
 
 __all__ = ["AlertmanagerServer", "WebhookReceiver", "webhook_config", "SHIPPED_CONFIG"]
 

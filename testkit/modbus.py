@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from collectors.modbus.orders import encode
-from testkit.process import ServerStartError, free_port
+from localservers.process import ServerStartError, free_port
 
 __all__ = ["encode", "DeviceImage", "ModbusTestServer", "GarbageServer"]
 

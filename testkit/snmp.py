@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from testkit.process import ManagedProcess, ServerStartError, free_port, require_binary
+from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
 
 __all__ = ["SnmpsimServer", "SnmpdServer", "wait_for_snmp", "V3User"]
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from testkit.process import ServerStartError
+from localservers.process import ServerStartError
 
 __all__ = ["Tmpfs"]
 

@@ -1,6 +1,6 @@
 """Session-wide real servers.  Protocol areas add their own in tests/<area>/conftest.py.
 
-A server that cannot start raises testkit.ServerStartError with its output:
+A server that cannot start raises localservers.ServerStartError with its output:
 the tests fail loudly, they never skip.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.influx import InfluxServer, V2WriteFront
+from localservers.influx import InfluxServer, V2WriteFront
 from testkit.testdata import shared_testdata
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 
 from dcim.backfill import SUBSTEP_S, history_faults, parse_step
 from simulator.model import FAULTS
-from testkit.site import EXAMPLE_SITE, load_relocated
+from localservers.site import EXAMPLE_SITE, load_relocated
 
 
 @pytest.mark.parametrize("text, seconds", [("15m", 900.0), ("6h", 21600.0), ("900s", 900.0), ("3600", 3600.0)])

@@ -22,7 +22,7 @@ import pytest
 
 from dashboards.queries import auto_interval, resolve_variables, substitute
 from sinks.influx_query import InfluxQuery
-from testkit.influx import InfluxServer
+from localservers.influx import InfluxServer
 
 BACKFILL_DAYS = 3  # the daily panels need two whole days; the default 30 costs more than a test should
 DURATION_S = 40

@@ -88,7 +88,7 @@ def test_missing_database_is_not_retryable(influx_server):
 
 
 def test_unreachable_influx_is_retryable_and_never_leaks_the_token():
-    from testkit import free_port
+    from localservers.process import free_port
 
     t = V1Transport(f"http://127.0.0.1:{free_port()}", "db", token=SecretValue("s3cr3t-token"), timeout_s=1)
     with pytest.raises(WriteFailed) as err:

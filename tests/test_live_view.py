@@ -26,7 +26,7 @@ def test_view_shows_what_the_derived_job_and_the_rule_engine_write(tmp_path, mon
     from dcim.service import CollectionService
     from derived.job import DerivedMetrics
     from simulator.twin import Twin
-    from testkit.site import EXAMPLE_SITE, load_relocated
+    from localservers.site import EXAMPLE_SITE, load_relocated
 
     for k, v in DEMO_SECRETS.items():
         monkeypatch.setenv(k, v)

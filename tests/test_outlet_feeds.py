@@ -5,8 +5,8 @@ import asyncio
 
 from collectors.targets import build_targets, outlet_feeds
 from dcim.service import CollectionService
-from testkit.site import load_relocated
-from testkit.twin import TwinThread
+from localservers.site import load_relocated
+from localservers.twin import TwinThread
 
 
 def test_feeds_map_follows_fed_by(monkeypatch):

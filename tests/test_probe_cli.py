@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from testkit import free_port
+from localservers.process import free_port
 from testkit.modbus import ModbusTestServer
 from tests.modbus.modbus_cases import image_from_case, load_case
 from testkit.snmp import SnmpsimServer

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 from inventory.loader import load_site
-from testkit.site import load_relocated, write_site
-from testkit.twin import TwinThread
+from localservers.site import load_relocated, write_site
+from localservers.twin import TwinThread
 
 
 def test_run_with_derived_writes_pue_for_the_twin(tmp_path, influx_server, influx_db, monkeypatch):

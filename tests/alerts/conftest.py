@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from testkit.mosquitto import MosquittoServer
+from localservers.mosquitto import MosquittoServer
 
 
 @pytest.fixture()

@@ -18,8 +18,8 @@ from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
 from contract.sample import Sample
 from mqtt_helpers import Subscriber
-from testkit.mosquitto import SHIPPED_CONF, MosquittoServer
-from testkit.process import free_port, require_binary
+from localservers.mosquitto import SHIPPED_CONF, MosquittoServer
+from localservers.process import free_port, require_binary
 from testkit.tls import make_tls
 
 ENGINE_PW = "engine-Secret-7f3a"

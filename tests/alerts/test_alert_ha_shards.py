@@ -24,10 +24,10 @@ from pathlib import Path
 
 from dcim.service import select_shard
 from testkit.alertmanager import AlertmanagerServer, webhook_config
-from testkit.mosquitto import MosquittoServer
-from testkit.process import free_port
-from testkit.site import load_relocated, write_site
-from testkit.twin import TwinThread
+from localservers.mosquitto import MosquittoServer
+from localservers.process import free_port
+from localservers.site import load_relocated, write_site
+from localservers.twin import TwinThread
 
 ROOT = Path(__file__).resolve().parents[2]
 COOLED_BY_CHILLER_1 = [f"h1-r01-k0{k}-n{n}" for k in (1, 2, 3) for n in (1, 2, 3, 4)]

@@ -10,7 +10,7 @@ from alerts.rules import load_rules_text
 from alerts.runtime import AlertRuntime
 from contract.sample import Sample
 from mqtt_helpers import Subscriber
-from testkit.mosquitto import MosquittoServer, queue_settings_from
+from localservers.mosquitto import MosquittoServer, queue_settings_from
 
 S = 1_000_000_000
 N_DEVICES = 25_000  # each fires then resolves: 50,000 events

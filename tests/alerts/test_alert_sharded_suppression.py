@@ -20,8 +20,8 @@ from alerts.mqtt_publisher import MqttSettings
 from alerts.runtime import AlertRuntime
 from contract.sample import Sample
 from dcim.service import CollectionService, select_shard
-from testkit.site import load_relocated
-from testkit.twin import TwinThread
+from localservers.site import load_relocated
+from localservers.twin import TwinThread
 from tests.alerts.mqtt_helpers import Subscriber
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules" / "site.yaml"

@@ -18,7 +18,7 @@ from alerts.runtime import AlertRuntime
 from contract.sample import Sample
 from inventory.loader import load_site
 from testkit.alertmanager import SHIPPED_CONFIG, AlertmanagerServer
-from testkit.process import require_binary
+from localservers.process import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "inventory" / "examples" / "tetouan.yaml"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.site import load_relocated
+from localservers.site import load_relocated
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "inventory" / "examples" / "tetouan.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards.cli import cmd_build
+from dcim.commands.dashboards import cmd_build
 from dashboards.queries import referenced_variables
 from inventory import load_site
 

@@ -80,7 +80,7 @@ def test_derived_pue_is_consistent_with_meters(filled, client):
 
 
 def test_preview_writes_one_png_per_panel(filled, dashboards, tmp_path, capsys):
-    from dashboards.cli import cmd_preview
+    from dcim.commands.dashboards import cmd_preview
 
     out = tmp_path / "preview"
     args = argparse.Namespace(site=SITE, datasource_uid="iozera-influxdb", influx=filled.url, db=filled.db,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.cli import cmd_push
+from dcim.commands.dashboards import cmd_push
 
 SITE = Path(__file__).resolve().parents[2] / "inventory" / "examples" / "tetouan.yaml"
 TOKEN = "glsa_test-token-0123456789"
@@ -211,7 +211,7 @@ def test_wrong_token_and_missing_env_are_clear_errors(grafana, monkeypatch, caps
 
 
 def test_unreachable_grafana_is_one_line(monkeypatch, capsys):
-    from testkit.process import free_port
+    from localservers.process import free_port
 
     monkeypatch.setenv("TEST_GRAFANA_TOKEN", TOKEN)
     url = f"http://127.0.0.1:{free_port()}"

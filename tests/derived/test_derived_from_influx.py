@@ -36,7 +36,7 @@ def _poll_site(influx_server, db: str, at_s: float, consumers=()) -> tuple:
     from dcim.service import CollectionService
     from simulator.twin import Twin
     from sinks.influx_writer import InfluxConfig
-    from testkit.site import EXAMPLE_SITE, load_relocated
+    from localservers.site import EXAMPLE_SITE, load_relocated
 
     site = load_relocated(EXAMPLE_SITE)
 

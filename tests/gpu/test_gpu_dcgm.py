@@ -9,7 +9,7 @@ from collectors.base import PollError, Target
 from collectors.gpu.dcgm import DcgmCollector, samples_from_page
 from collectors.gpu.promtext import parse
 from testkit.collect import poll_each
-from testkit.process import free_port
+from localservers.process import free_port
 from testkit.testdata import shared_testdata
 
 PAGE = shared_testdata() / "gpu" / "nvidia-aicr_h100x8_dcgm-exporter_sample.prom"

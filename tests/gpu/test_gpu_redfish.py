@@ -10,7 +10,7 @@ from collectors.base import PollError, Target
 from collectors.gpu.redfish import RedfishCollector
 from inventory.secrets import SecretValue
 from testkit.collect import poll_each
-from testkit.process import free_port
+from localservers.process import free_port
 from testkit.redfish import RedfishMockupServer
 from testkit.testdata import shared_testdata
 from testkit.tls import make_tls

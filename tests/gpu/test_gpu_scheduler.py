@@ -12,7 +12,7 @@ from collectors.targets import device_target
 from inventory.loader import load_site
 from simulator.http_endpoints import HttpEndpoint, dcgm_page
 from simulator.model import DeviceState, GpuState
-from testkit.process import free_port
+from localservers.process import free_port
 
 SITE = Path(__file__).resolve().parents[2] / "inventory" / "examples" / "tetouan.yaml"
 

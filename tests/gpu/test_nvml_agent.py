@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from testkit.site import EXAMPLE_SITE
+from localservers.site import EXAMPLE_SITE
 
 
 def _gpu_present() -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from collectors.base import PollError, Target
 from collectors.modbus.collector import ModbusCollector
-from testkit import free_port
+from localservers.process import free_port
 from testkit.modbus import DeviceImage, GarbageServer, ModbusTestServer
 
 CDU_PROFILE = "generic_cdu"

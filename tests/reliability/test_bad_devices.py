@@ -13,8 +13,8 @@ from collections import defaultdict
 import pytest
 
 from dcim.service import CollectionService
-from testkit.site import load_relocated
-from testkit.twin import TwinThread
+from localservers.site import load_relocated
+from localservers.twin import TwinThread
 
 RUN_S = 6.0
 LIARS = {"h1-r01-k01-pdu-a": "garbage", "h1-r01-k02-pdu-b": "slow", "meter-util-b": "no_answer"}

@@ -17,7 +17,7 @@ import time
 import urllib.request
 from collections import Counter
 
-from testkit.process import free_port, wait_for_port
+from localservers.process import free_port, wait_for_port
 
 RUN_S = 16
 REPEAT_S = 5

@@ -19,7 +19,7 @@ from inventory import load_site_text
 from sinks.influx_query import InfluxQuery
 from sinks.influx_writer import InfluxConfig, InfluxWriter
 from sinks.lineprotocol import sample_line
-from testkit.process import free_port
+from localservers.process import free_port
 from testkit.tmpfs import Tmpfs
 from tests.reliability.conftest import RECORDING, site_yaml
 

@@ -64,7 +64,7 @@ def test_bad_certificate_file_names_file_line_and_field(influx_server, site_b, t
 
 
 def test_unreachable_influx_exits_3(site_b, capsys):
-    from testkit.process import free_port
+    from localservers.process import free_port
     _, site, _ = site_b
     code = main(["report", "pue", "--site", str(site), "--influx", f"http://127.0.0.1:{free_port()}", "--db", "x",
                  "--from", "2026-01", "--to", "2026-02"])

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from testkit.process import free_port, wait_for_port
-from testkit.site import write_loopback_slice
+from localservers.process import free_port, wait_for_port
+from localservers.site import write_loopback_slice
 
 STOP_BOUND_S = 10.0
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from testkit.site import load_relocated
-from testkit.twin import TwinThread
+from localservers.site import load_relocated
+from localservers.twin import TwinThread
 
 
 @pytest.fixture(scope="module")

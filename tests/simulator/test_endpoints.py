@@ -18,7 +18,7 @@ from collectors.base import PollError
 from collectors.registry import make_collector
 from collectors.targets import build_targets
 from simulator.model import PF, VOLTAGE
-from testkit.process import require_binary
+from localservers.process import require_binary
 
 
 def _target(site, device_id, **changes):

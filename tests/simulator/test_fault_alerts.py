@@ -13,8 +13,8 @@ from pathlib import Path
 
 from alerts.runtime import AlertRuntime
 from dcim.service import CollectionService
-from testkit.site import load_relocated
-from testkit.twin import TwinThread
+from localservers.site import load_relocated
+from localservers.twin import TwinThread
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules" / "site.yaml"
 FAULTS = [  # (fault, device, rule that must fire on that device)

@@ -12,7 +12,7 @@ import pytest
 from inventory.loader import load_site
 from inventory.topology import PowerGraph
 from simulator.model import SiteModel
-from testkit.site import EXAMPLE_SITE
+from localservers.site import EXAMPLE_SITE
 
 T0 = 1_795_000_000.0  # a fixed instant (2026-11-18 ~10:13 UTC) so runs are reproducible
 

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from testkit.process import free_port, wait_for_port
-from simulator.cli import parse_scale
+from localservers.process import free_port, wait_for_port
+from dcim.commands.simulate import parse_scale
 
 
 def _dcim(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -15,8 +15,8 @@ import pytest
 from dcim.cli import main
 from inventory.loader import load_site
 from rollup_truth import count_points, expected, field_types, mismatches, read_series
-from testkit.site import load_relocated, write_site
-from testkit.twin import TwinThread
+from localservers.site import load_relocated, write_site
+from localservers.twin import TwinThread
 
 MEASUREMENTS = ("pdu", "ups", "meter", "gpu")
 STEP_NS = 10 * 10**9

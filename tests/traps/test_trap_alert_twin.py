@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from testkit.mosquitto import MosquittoServer
-from testkit.process import server_port
-from testkit.site import load_relocated, write_site
-from testkit.twin import TwinThread
+from localservers.mosquitto import MosquittoServer
+from localservers.process import server_port
+from localservers.site import load_relocated, write_site
+from localservers.twin import TwinThread
 from tests.alerts.mqtt_helpers import Subscriber
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules" / "site.yaml"

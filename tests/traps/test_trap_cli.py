@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from testkit.process import server_port
+from localservers.process import server_port
 
 SITE = """site: {id: t, name: T}
 defaults: {credentials: {snmp: ro}}

@@ -10,7 +10,7 @@ from collectors.snmp.ber import TRAP_V2
 from collectors.snmp.traps.definitions import default_catalog
 from collectors.snmp.traps.message import Notification
 from contract.sample import Sample
-from testkit.site import load_relocated
+from localservers.site import load_relocated
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules" / "site.yaml"
 S = 1_000_000_000

@@ -1,4 +1,4 @@
-"""The digital twin on its own event-loop thread, for tests that poll it.
+"""The digital twin on its own event-loop thread, for tests and benchmarks that poll it.
 
 Tests drive collectors (or net-snmp command-line tools) from their own thread
 and loop; the twin must keep answering meanwhile, so it runs on a private loop
@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from inventory.model import Site
 from simulator.twin import Twin
-from testkit.process import ServerStartError
+from localservers.process import ServerStartError
 
 __all__ = ["TwinThread"]
 

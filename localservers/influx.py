@@ -14,7 +14,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from testkit.process import ManagedProcess, ServerStartError, free_port, require_binary, wait_for_port
+from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary, wait_for_port
 
 __all__ = ["InfluxServer", "V2WriteFront"]
 

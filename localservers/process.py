@@ -1,4 +1,4 @@
-"""Subprocess lifecycle for test servers: start, wait until ready, stop by pid."""
+"""Subprocess lifecycle for local servers (demo, tests, benchmarks): start, wait until ready, stop by pid."""
 from __future__ import annotations
 
 import os

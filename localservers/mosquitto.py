@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from testkit.process import ManagedProcess, ServerStartError, free_port, require_binary
+from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
 
 __all__ = ["MosquittoServer", "queue_settings_from", "SHIPPED_CONF"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from contract.protocols import PROTOCOLS
 from inventory.loader import load_site
 from inventory.model import Site
-from testkit.process import server_port
+from localservers.process import server_port
 
 __all__ = ["relocate_ports", "load_relocated", "write_site", "write_loopback_slice", "EXAMPLE_SITE"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["register"]
 
-_EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "inventory" / "examples" / "tetouan.yaml"
+_EXAMPLE_SITE = Path(__file__).resolve().parents[2] / "inventory" / "examples" / "tetouan.yaml"
 
 
 def _load(path: Path):
