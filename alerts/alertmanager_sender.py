@@ -12,7 +12,10 @@ Each peer has its own thread (blocking HTTP is simplest here and never touches
 the collectors' event loop).  It posts the oldest rows in batches, the newest
 row per label set winning within a batch (a firing then resolved alert is
 sent once, resolved), fills ``endsAt`` of firing alerts at send time
-(``now + 4 × resend_s``), and backs off exponentially while the peer is down.
+(``now + 4 × resend_s``), and backs off exponentially while the peer is down
+or refuses the credentials.  A batch refused as malformed (400) is sent again
+row by row and only the refused rows are dropped and logged: retried whole,
+it would block every alert behind it forever.
 
 Silences are reconciled, not queued: :meth:`AlertmanagerCluster.set_silences`
 hands over the wanted set (dcim silences and acks as Alertmanager silences);
@@ -118,7 +121,8 @@ class AlertmanagerPeer:
         self.settings = settings
         self.outbox = outbox
         self.posted = 0        # alerts acknowledged by this peer
-        self.failures = 0      # failed POSTs
+        self.failures = 0      # failed POSTs (retried)
+        self.rejected = 0      # alerts Alertmanager refused as invalid (400): dropped, logged
         self.up = False
         self._ctx = settings.ssl_context()
         self._wake = threading.Event()
@@ -158,6 +162,16 @@ class AlertmanagerPeer:
                 continue
             try:
                 self._post(rows)
+            except urllib.error.HTTPError as exc:
+                if exc.code in (400, 422):  # refused as malformed: retrying would block everything behind it
+                    self._one_by_one(rows)
+                    continue
+                self.failures += 1
+                if self.up or backoff == 0:
+                    log.warning("Alertmanager %s: %s; %d alert(s) wait in its outbox", self.url, exc, len(self.outbox))
+                self.up = False
+                backoff = min(self.settings.max_backoff_s, max(0.25, backoff * 2))
+                continue
             except (OSError, urllib.error.URLError, ValueError) as exc:
                 self.failures += 1
                 if self.up or backoff == 0:
@@ -173,6 +187,24 @@ class AlertmanagerPeer:
             self.posted += len(rows)
             if not self.outbox.empty():
                 self._wake.set()
+
+    def _one_by_one(self, rows) -> None:
+        """A batch was refused as invalid: send its rows one at a time, drop (and log) only the bad ones."""
+        done = []
+        for r in rows:
+            try:
+                self._post([r])
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (400, 422):
+                    break
+                log.error("Alertmanager %s refused alert %s as invalid (%s); dropped", self.url, r.topic, exc)
+                self.rejected += 1
+            except (OSError, urllib.error.URLError, ValueError):
+                break
+            else:
+                self.posted += 1
+            done.append(r.seq)
+        self.outbox.ack(done)
 
     def _post(self, rows) -> None:
         now = time.time_ns()

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from testkit.http import ThreadedHttpServer
 from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
 
-__all__ = ["AlertmanagerServer", "WebhookReceiver", "webhook_config", "SHIPPED_CONFIG"]
+__all__ = ["AlertmanagerServer", "WebhookReceiver", "webhook_config", "bcrypt_hash", "SHIPPED_CONFIG"]
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "alerts" / "alertmanager" / "alertmanager.yml"
 
@@ -47,10 +47,26 @@ receivers:
 """
 
 
+def bcrypt_hash(password: str) -> str:
+    """The bcrypt hash Alertmanager's ``basic_auth_users`` wants (glibc's crypt does bcrypt)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # deprecated in 3.11, enough for a test server
+
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+
+
 class AlertmanagerServer:
-    def __init__(self, workdir: Path, config_text: str, *, peers: Iterable[str] = (), cluster: bool = True) -> None:
+    def __init__(self, workdir: Path, config_text: str, *, peers: Iterable[str] = (), cluster: bool = True,
+                 tls=None, basic_auth: tuple[str, str] | None = None) -> None:
+        """``tls``: a :class:`testkit.tls.TlsFiles` to serve HTTPS with; ``basic_auth``: (user, password)
+        the API demands (``--web.config.file``)."""
         self.workdir = Path(workdir)
         self.config_text = config_text
+        self.tls = tls
+        self.basic_auth = basic_auth
         self.port = free_port()
         self.cluster_port = free_port() if cluster else None
         self.peers = list(peers)
@@ -58,7 +74,7 @@ class AlertmanagerServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def cluster_address(self) -> str:
@@ -70,6 +86,8 @@ class AlertmanagerServer:
                 f"--storage.path={self.workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
                 f"--cluster.listen-address={self.cluster_address if self.cluster_port else ''}",
                 "--log.level=warn"]
+        if self.tls or self.basic_auth:
+            argv.append(f"--web.config.file={self.workdir / 'web.yml'}")
         if self.cluster_port:
             # gossip fast on loopback so tests do not wait on the WAN defaults
             argv += [f"--cluster.advertise-address={self.cluster_address}", "--cluster.gossip-interval=50ms",
@@ -80,6 +98,13 @@ class AlertmanagerServer:
     def start(self) -> "AlertmanagerServer":
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "alertmanager.yml").write_text(self.config_text, encoding="utf-8")
+        web = []
+        if self.tls:
+            web += ["tls_server_config:", f"  cert_file: {self.tls.server_cert}", f"  key_file: {self.tls.server_key}"]
+        if self.basic_auth:
+            web += ["basic_auth_users:", f"  {self.basic_auth[0]}: '{bcrypt_hash(self.basic_auth[1])}'"]
+        if web:
+            (self.workdir / "web.yml").write_text("\n".join(web) + "\n", encoding="utf-8")
         self.process = ManagedProcess(self.argv(), self.workdir / "alertmanager.log")
         self.process.start(self._ready)
         return self
@@ -101,9 +126,18 @@ class AlertmanagerServer:
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as r:
+        headers = {"Content-Type": "application/json"}
+        if self.basic_auth:
+            import base64
+
+            headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
+        ctx = None
+        if self.tls:
+            import ssl
+
+            ctx = ssl.create_default_context(cafile=str(self.tls.ca_cert))
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
             raw = r.read()
         return json.loads(raw) if raw.strip() else None
 

@@ -231,3 +231,108 @@ def test_silence_and_ack_become_alertmanager_silences(site, rules, tmp_path, am_
         finally:
             await rt.stop()
     asyncio.run(go())
+
+
+def test_cli_silence_and_ack_by_state_dir_reach_alertmanager(site, rules, tmp_path, am_pair, webhook):
+    """``dcim alerts silence|ack --state-dir``, the operator's one command: the running engine
+    picks the file up and Alertmanager gets the silence; no second silence to make there."""
+    import os
+    import sys
+
+    state = tmp_path / "r"
+    rt = runtime(site, rules, state, am_pair, engine_id="engine-0")
+
+    def cli(*argv: str) -> None:
+        out = subprocess.run([sys.executable, "-m", "dcim.cli", "alerts", *argv, "--state-dir", str(state)],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    async def go() -> None:
+        await rt.start()
+        try:
+            rt.consume([gpu("h1-r02-k01-n3", 95.0)])
+            node = next(a for a in rt.active() if a.rule == "gpu-temp-high")
+            assert await tick_until([rt], lambda: by_status(webhook, "gpu-temp-high", "firing"), 15)
+            await asyncio.get_running_loop().run_in_executor(
+                None, cli, "silence", "--select", "hall=h1", "--duration", "30m", "--author", "amina",
+                "--reason", "maintenance")
+            await asyncio.get_running_loop().run_in_executor(None, cli, "ack", node.fingerprint, "--author", "youssef")
+            assert await tick_until([rt], lambda: len(am_pair[0].silences()) == 2, 15)
+            by_creator = {s["createdBy"]: s for s in am_pair[0].silences()}
+            assert by_creator["amina"]["matchers"] == [{"name": "hall", "value": "h1", "isRegex": False,
+                                                        "isEqual": True}]
+            assert by_creator["youssef"]["matchers"][0] == {"name": "fingerprint", "value": node.fingerprint,
+                                                           "isRegex": False, "isEqual": True}
+        finally:
+            await rt.stop()
+    asyncio.run(go())
+
+
+def test_tls_and_basic_auth_from_env_and_files(site, rules, tmp_path, webhook, caplog):
+    """HTTPS with the site's CA and basic auth whose password comes from a 0600 file; a wrong
+    password delivers nothing and never reaches a log line."""
+    import logging
+
+    from alerts.alertmanager_sender import AlertmanagerSettings
+    from testkit.alertmanager import webhook_config
+    from testkit.tls import make_tls
+
+    tls = make_tls(tmp_path / "tls")
+    am = AlertmanagerServer(tmp_path / "am", webhook_config(webhook.url), cluster=False, tls=tls,
+                            basic_auth=("dcim-engine", "s3cret-pass")).start()
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for f, text in ((good, "s3cret-pass\n"), (bad, "wrong-pass-42\n")):
+        f.write_text(text)
+        f.chmod(0o600)
+
+    def settings(pw_file: Path) -> AlertmanagerSettings:
+        return AlertmanagerSettings.from_env([am.url], environ={
+            "DCIM_ALERTMANAGER_USERNAME": "dcim-engine", "DCIM_ALERTMANAGER_PASSWORD_FILE": str(pw_file),
+            "DCIM_ALERTMANAGER_CA": str(tls.ca_cert)}, resend_s=1, max_backoff_s=0.5)
+
+    async def go() -> None:
+        caplog.set_level(logging.DEBUG)
+        refused = AlertRuntime(site, rules, state_dir=tmp_path / "refused", mqtt=None, alertmanager=settings(bad))
+        await refused.start()
+        refused.consume([chiller(False)])
+        assert await tick_until([refused], lambda: refused.am.peers[0].failures >= 2, 15)
+        await refused.stop(timeout=0.5)
+        assert not am.alerts()
+        ok = AlertRuntime(site, rules, state_dir=tmp_path / "ok", mqtt=None, alertmanager=settings(good))
+        await ok.start()
+        try:
+            ok.consume([chiller(False)])
+            assert await tick_until([ok], lambda: [a for a in am.alerts()
+                                                   if a["labels"]["alertname"] == "chiller-stopped"], 15)
+        finally:
+            await ok.stop()
+    try:
+        asyncio.run(go())
+    finally:
+        am.stop()
+    assert "401" in caplog.text  # the refusal is logged...
+    assert "s3cret-pass" not in caplog.text and "wrong-pass-42" not in caplog.text  # ...the secrets are not
+
+
+def test_a_batch_refused_as_invalid_does_not_block_the_rest(site, rules, tmp_path, am_pair, webhook):
+    """A row Alertmanager answers 400 to (here: written by hand with an invalid label name) is
+    dropped and counted; the row in the same batch and the alert behind it still go out."""
+    import json as _json
+
+    rt = runtime(site, rules, tmp_path / "r", am_pair)
+    bad = {"labels": {"alertname": "x", "bad-label": "y"}, "annotations": {}, "startsAt": "2026-01-01T00:00:00Z"}
+    good = {"labels": {"alertname": "hand-written", "site": "tetouan"}, "annotations": {},
+            "startsAt": "2026-01-01T00:00:00Z"}
+    for p in rt.am.peers:
+        p.outbox.append([("bad", _json.dumps(bad).encode(), 0, False), ("good", _json.dumps(good).encode(), 0, False)])
+
+    async def go() -> None:
+        await rt.start()
+        try:
+            assert await tick_until([rt], lambda: all(p.rejected == 1 for p in rt.am.peers), 15)
+            assert [a["labels"]["alertname"] for a in am_pair[0].alerts()] == ["hand-written"]
+            rt.consume([chiller(False)])
+            assert await tick_until([rt], lambda: by_status(webhook, "chiller-stopped", "firing"), 15)
+        finally:
+            await rt.stop()
+    asyncio.run(go())
