@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract import poll
 from contract.alert_event import SEVERITIES
 from contract.states import VOCABULARIES, raw_field
 from inventory.errors import InventoryError, InventoryIssue
@@ -154,8 +155,8 @@ class Rule(_Strict):
     def _consistent(self) -> "Rule":
         k = self.kind
         if k == "device_down":
-            self.measurement = self.measurement or "poll"
-            self.field = self.field or "ok"
+            self.measurement = self.measurement or poll.POLL_MEASUREMENT
+            self.field = self.field or poll.OK
             return self
         if not self.measurement:
             raise ValueError(f"a {k} rule needs measurement:")

@@ -12,22 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from contract.sample import Sample
+from contract.poll import ERROR_KINDS
 from inventory.secrets import SecretValue
 
-__all__ = ["Target", "PollError", "Collector", "ERROR_KINDS"]
-
-#: The error kinds a poll can end with; the ``poll`` measurement's ``error_kind``
-#: tag takes one of these so dashboards can group failures.
-ERROR_KINDS = (
-    "timeout",       # no reply within the deadline
-    "unreachable",   # connection refused / no route / DNS
-    "auth",          # bad community, v3 key, credentials, token
-    "protocol",      # garbage, malformed or truncated reply
-    "device",        # the device answered with an error (SNMP error-status, Modbus exception)
-    "decode",        # reply well-formed but values could not be decoded per the profile
-    "config",        # the target itself is wrong (unknown profile, missing secret)
-    "internal",      # a bug in the collector; reported, never fatal to the others
-)
+__all__ = ["Target", "PollError", "Collector"]
 
 
 @dataclass(slots=True)
@@ -78,7 +66,7 @@ class PollError(Exception):
     """
 
     def __init__(self, kind: str, message: str, partial: list[Sample] | None = None, *, excess: int = 0) -> None:
-        if kind not in ERROR_KINDS:
+        if kind not in ERROR_KINDS:  # contract/poll.py
             raise ValueError(f"unknown poll error kind {kind!r}")
         super().__init__(message)
         self.kind = kind

@@ -35,6 +35,7 @@ from typing import Callable, Iterable
 from collectors.base import Collector, PollError, Target
 from collectors.plausibility import screen
 from collectors.targets import tag_outlet_feeds
+from contract import poll as P
 from contract.protocols import PROTOCOLS
 from contract.sample import Sample, now_ns
 
@@ -128,27 +129,27 @@ def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms:
                 implausible: list[str] | None = None) -> Sample:
     """The ``poll`` measurement: the collector's own view of one device poll."""
     tags = dict(target.tags)
-    tags["protocol"] = target.protocol
+    tags[P.PROTOCOL] = target.protocol
     fields: dict = {
-        "ok": outcome.ok,
-        "duration_ms": round(outcome.duration_ms, 3),
-        "attempts": outcome.attempts,
-        "samples": len(outcome.samples),
-        "error_kind": outcome.error_kind,
+        P.OK: outcome.ok,
+        P.DURATION_MS: round(outcome.duration_ms, 3),
+        P.ATTEMPTS: outcome.attempts,
+        P.SAMPLES: len(outcome.samples),
+        P.ERROR_KIND: outcome.error_kind,
     }
     if outcome.error:
-        fields["error"] = outcome.error[:300]
+        fields[P.ERROR] = outcome.error[:300]
     if queue_ms:
-        fields["queue_ms"] = round(queue_ms, 3)
+        fields[P.QUEUE_MS] = round(queue_ms, 3)
     if skipped:
-        fields["skipped"] = skipped
+        fields[P.SKIPPED] = skipped
     if outcome.excess:
-        fields["excess"] = outcome.excess
+        fields[P.EXCESS] = outcome.excess
     if implausible:
-        fields["implausible"] = len(implausible)
+        fields[P.IMPLAUSIBLE] = len(implausible)
         note = "; ".join(implausible[:3]) + (f"; +{len(implausible) - 3} more" if len(implausible) > 3 else "")
-        fields["error"] = (fields["error"] + "; " if "error" in fields else "") + note[:300]
-    return Sample("poll", tags, fields, time_ns)
+        fields[P.ERROR] = (fields[P.ERROR] + "; " if P.ERROR in fields else "") + note[:300]
+    return Sample(P.POLL_MEASUREMENT, tags, fields, time_ns)
 
 
 def finish_poll(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms: float = 0.0,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from contract import alert_event as ev
+from contract import poll
 from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
 
@@ -130,8 +131,9 @@ def noc_overview(site: Site) -> Dashboard:
             result_format="table")], width=12,
             description="Last firing event per rule and device in the time range (measurement alert)."),
         Panel("Slowest poll per protocol", "timeseries", [Target(
-            f'SELECT max("duration_ms") FROM "poll" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "protocol" fill(none)', alias="$tag_protocol")], width=12, unit="ms"),
+            f'SELECT max("{poll.DURATION_MS}") FROM "{poll.POLL_MEASUREMENT}" WHERE {s} AND $timeFilter '
+            f'GROUP BY time($__interval), "{poll.PROTOCOL}" fill(none)', alias=f"$tag_{poll.PROTOCOL}")],
+            width=12, unit="ms"),
     ])
     return Dashboard(_uid(site, "noc"), f"{site.site.name or site.site.id} — NOC overview", [top, halls, ops],
                      tags=["iozera", site.site.id, "noc"], annotations=[_alert_annotation(site)],

@@ -16,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from contract import alert_event as ae
+from contract import poll
+from contract.tags import DEVICE
 from contract.sample import Sample
 
 __all__ = ["LiveState", "render"]
@@ -67,15 +69,15 @@ class LiveState:
         self.samples += len(samples)
         for s in samples:
             m = s.measurement
-            if m == "poll":
-                dev = s.tags.get("device", "?")
-                if s.fields.get("ok"):
+            if m == poll.POLL_MEASUREMENT:
+                dev = s.tags.get(DEVICE, "?")
+                if s.fields.get(poll.OK):
                     self.polls.ok += 1
                     self.polls.last_error.pop(dev, None)
                 else:
                     self.polls.failed += 1
-                    self.polls.last_error[dev] = f"{s.fields.get('error_kind', '')}: {s.fields.get('error', '')}"[:60]
-                self.polls.last_ms[dev] = float(s.fields.get("duration_ms", 0.0))
+                    self.polls.last_error[dev] = f"{s.fields.get(poll.ERROR_KIND, '')}: {s.fields.get(poll.ERROR, '')}"[:60]
+                self.polls.last_ms[dev] = float(s.fields.get(poll.DURATION_MS, 0.0))
             elif m == "meter" and s.tags.get("device") in self.meter_roles and "phase" not in s.tags:
                 if isinstance(s.fields.get("power_w"), (int, float)):
                     self._meter_w[s.tags["device"]] = float(s.fields["power_w"])
