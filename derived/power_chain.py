@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from contract.sample import Sample
+from contract.tags import KIND, LOCATION_TAGS
 from inventory.model import Site
 from inventory.topology import PowerGraph
 
@@ -49,9 +50,9 @@ __all__ = [
     "power_samples", "compute_all", "selections",
 ]
 
-#: tags that say *where* a device is or *what* it is, not which part of it
-IDENTITY_TAGS = frozenset({"site", "hall", "row", "rack", "device", "vendor", "model", "kind", "host",
-                           "uuid", "serial", "protocol"})
+#: tags that say *where* a device is or *what* it is, not which part of it: the location tags
+#: (contract/tags.py) plus the device-level series tags a reading may carry
+IDENTITY_TAGS = frozenset({*LOCATION_TAGS, KIND, "host", "uuid", "serial", "protocol"})
 ReadingKey = tuple[str, str, tuple[tuple[str, str], ...], str]
 Readings = Mapping[ReadingKey, float]
 
