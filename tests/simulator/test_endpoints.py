@@ -183,3 +183,28 @@ def test_slow_device_answers_late(twin, twin_site):
         assert err.value.kind == "timeout"
     finally:
         twin.call(twin.twin.clear, "slow", device)
+
+
+def test_every_state_the_twin_serves_decodes_to_a_vocabulary_word(twin, twin_site):
+    """One device per (protocol, profile): each enum state field decodes to a contract.states word."""
+    from contract.protocols import PROTOCOLS
+    from contract.states import RAW_SUFFIX, UPS_OUTPUT, VOCABULARIES
+
+    words = {w for ws in VOCABULARIES.values() for w in ws}
+    picked: dict[tuple, str] = {}
+    for dev in twin_site.polled_devices():
+        if PROTOCOLS[dev.protocol].family in ("snmp", "modbus"):
+            picked.setdefault((dev.protocol, dev.profile, dev.kind), dev.id)
+    seen_states = 0
+    for device_id in picked.values():
+        for s in _poll(twin_site, device_id):
+            for name, raw in s.fields.items():
+                if not name.endswith(RAW_SUFFIX):
+                    continue
+                field = name[: -len(RAW_SUFFIX)]
+                assert s.fields[field] in words, (device_id, s.measurement, s.tags, field, s.fields[field], raw)
+                assert s.fields[field] != "unknown", (device_id, field, raw)  # the twin serves known values
+                if s.measurement == "ups" and s.tags.get("stage") == "output" and field == "state":
+                    assert s.fields[field] in VOCABULARIES[UPS_OUTPUT]
+                seen_states += 1
+    assert seen_states >= 3, picked  # UPS battery+output state, CDU pump and unit states at least
