@@ -18,6 +18,7 @@ TARGETS = [
                 priv="AES-256", priv_key="privpass-aes256"),
     snmp_target("pdu-md5", "127.0.0.4", community=None, user="old", auth="MD5", auth_key="authpass-md5",
                 priv="AES", priv_key="privpass-md5"),
+    snmp_target("ats-an", "127.0.0.7", community=None, user="signer", auth="SHA-224", auth_key="authpass-224"),
 ]
 
 
@@ -75,16 +76,19 @@ def test_v3_authpriv_traps_and_informs_many_users(netsnmp_env):
                               MINUTES_LEFT, "i", "9") == 0
             assert await send(netsnmp_env, "snmptrap", *noc, "--clientaddr=127.0.0.3", dest, "", UPS_ON_BATTERY) == 0
             assert await send(netsnmp_env, "snmptrap", *old, "--clientaddr=127.0.0.4", dest, "", UPS_ON_BATTERY) == 0
+            # authNoPriv (SHA-224): signed, not encrypted
+            assert await send(netsnmp_env, "snmptrap", "-v3", "-l", "authNoPriv", "-u", "signer", "-a", "SHA-224",
+                              "-A", "authpass-224", "--clientaddr=127.0.0.7", dest, "", UPS_ON_BATTERY) == 0
             # informs: engine-ID discovery (Report), then the inform, acknowledged (exit 0)
             for args, src in ((ops, "127.0.0.2"), (noc, "127.0.0.3")):
                 assert await send(netsnmp_env, "snmpinform", *args, f"--clientaddr={src}", "-t", "2", "-r", "1",
                                   dest, "", UPS_ON_BATTERY) == 0
-            assert await wait_until(lambda: len([s for s in got if s.measurement == "ups"]) == 5)
+            assert await wait_until(lambda: len([s for s in got if s.measurement == "ups"]) == 6)
         finally:
             lis.close()
         assert [s.fields["runtime_s"] for s in _domain(got, "ups-v3") if "runtime_s" in s.fields] == [540.0]
         assert len(_domain(got, "ups-v3")) == 2 and len(_domain(got, "ups-v3b")) == 2
-        assert len(_domain(got, "pdu-md5")) == 1
+        assert len(_domain(got, "pdu-md5")) == 1 and len(_domain(got, "ats-an")) == 1
         st = lis.receiver.stats
         assert st.informs_acked == 2
         assert st.refused["unknown_engine"] == 2  # one discovery per inform exchange
