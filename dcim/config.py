@@ -90,7 +90,7 @@ class TrapsSection(_Strict):
 
         host, port = parse_listen(self.listen)
         return TrapSettings(host=host, port=port, rate_per_s=self.rate_per_s, burst=self.burst,
-                            communities=[c.ref().resolve().reveal() for c in self.communities],
+                            communities=[c.ref().resolve() for c in self.communities],
                             engine_id=bytes.fromhex(self.engine_id) if self.engine_id else None,
                             poll_gap_s=self.poll_gap_s, stats_interval_s=self.stats_interval_s)
 

@@ -134,3 +134,21 @@ def test_wrong_keys_and_communities_are_refused_counted_and_logged_once(netsnmp_
 
     caplog.set_level(logging.WARNING, logger="dcim.traps")
     asyncio.run(main())
+
+
+def test_extra_trap_community_is_accepted_and_never_printed(netsnmp_env):
+    from inventory.secrets import SecretValue
+
+    async def main():
+        got: list = []
+        settings = TrapSettings(host="127.0.0.1", port=0, communities=[SecretValue("site-traps")])
+        assert "site-traps" not in repr(settings)
+        lis = await TrapListener(TARGETS, got.extend, settings=settings).start()
+        try:
+            assert await send(netsnmp_env, "snmptrap", "-v2c", "-c", "site-traps", f"127.0.0.1:{lis.port}", "",
+                              UPS_ON_BATTERY) == 0
+            assert await wait_until(lambda: len(_domain(got, "ups-v2")) == 1)
+        finally:
+            lis.close()
+
+    asyncio.run(main())

@@ -25,6 +25,7 @@ from collectors.snmp.traps.limiter import TrapLimiter
 from collectors.snmp.traps.receiver import DeviceIndex, Received, TrapReceiver
 from collectors.snmp.traps.usm import UsmUser
 from contract.sample import Sample, now_ns
+from inventory.secrets import SecretValue
 
 __all__ = ["TrapListener", "TrapSettings", "TrapListenError", "usm_users", "parse_listen", "STATS_MEASUREMENT"]
 
@@ -42,8 +43,8 @@ class TrapSettings:
     port: int = 162
     rate_per_s: float = 5.0
     burst: int = 20
-    #: communities accepted from any inventory device, beyond each device's own
-    communities: list[str] = field(default_factory=list)
+    #: communities accepted from any inventory device, beyond each device's own (masked in repr)
+    communities: list[SecretValue] = field(default_factory=list)
     engine_id: bytes | None = None
     #: at most one trap-triggered poll per device per this many seconds
     poll_gap_s: float = 1.0
@@ -93,7 +94,7 @@ class TrapListener(asyncio.DatagramProtocol):
         users, problems = usm_users(targets)
         for p in problems:
             log.error("trap receiver: %s (that user's traps are refused)", p)
-        self.index = DeviceIndex(targets, [c.encode() for c in self.settings.communities])
+        self.index = DeviceIndex(targets, [c.reveal().encode() for c in self.settings.communities])
         self.clock = clock
         self.receiver = TrapReceiver(self.index, users, engine_id=self.settings.engine_id, started_s=clock())
         self.catalog = catalog or default_catalog()
