@@ -14,8 +14,6 @@ nonsense, not unusual-but-real values; alert rules handle the latter.
 """
 from __future__ import annotations
 
-import math
-
 from contract.sample import Sample
 
 __all__ = ["bounds_for", "screen"]
@@ -45,6 +43,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 }
 _SUFFIXES = sorted(_BOUNDS, key=len, reverse=True)
 _cache: dict[str, tuple[float, float] | None] = {}
+_UNSEEN = object()
 
 
 def bounds_for(field: str) -> tuple[float, float] | None:
@@ -70,17 +69,21 @@ def screen(samples: list[Sample]) -> list[str]:
     """
     problems: list[str] = []
     emptied = False
+    cached = _cache.get
     for s in samples:
         bad = None
         for name, value in s.fields.items():
-            if type(value) is float:
-                if value != value or value in (math.inf, -math.inf):
+            t = type(value)
+            if t is float:
+                if value - value != 0.0:  # NaN or ±Inf
                     bad = bad or []
                     bad.append((name, value))
                     continue
-            elif type(value) is not int:
+            elif t is not int:
                 continue
-            b = bounds_for(name)
+            b = cached(name, _UNSEEN)
+            if b is _UNSEEN:
+                b = bounds_for(name)
             if b is not None and not b[0] <= value <= b[1]:
                 bad = bad or []
                 bad.append((name, value))

@@ -61,32 +61,45 @@ def _tagset(tags: dict[str, str], cache: dict) -> str:
     return text
 
 
+#: field key -> its escaped form (field names are few and repeat on every sample)
+_FIELD_KEYS: dict[str, str] = {}
+
+
+def _field_key(k: str) -> str:
+    ek = _FIELD_KEYS.get(k)
+    if ek is None:
+        ek = escape_key(k)
+        if len(_FIELD_KEYS) < 10_000:
+            _FIELD_KEYS[k] = ek
+    return ek
+
+
 def sample_line(sample: Sample, cache: dict | None = None) -> str | None:
     """One line (no trailing newline), or None when no field can be stored."""
     fields = []
+    append = fields.append
+    keys = _FIELD_KEYS
     for k, v in sample.fields.items():
+        ek = keys.get(k) or _field_key(k)
         t = type(v)
         if t is float:
-            if not _isfinite(v):
+            if v - v != 0.0:  # NaN or ±Inf (inf - inf is NaN, and NaN != 0)
                 continue
-            fv = repr(v)
-        elif t is bool:
-            fv = "true" if v else "false"
+            append(f"{ek}={v!r}")
         elif t is int:
-            fv = f"{v}i"
+            append(f"{ek}={v}i")
+        elif t is bool:
+            append(f"{ek}=true" if v else f"{ek}=false")
         elif t is str:
-            fv = f'"{v.translate(_STR)}"'
+            append(f'{ek}="{v.translate(_STR)}"')
         elif isinstance(v, bool):
-            fv = "true" if v else "false"
+            append(f"{ek}=true" if v else f"{ek}=false")
         elif isinstance(v, int):
-            fv = f"{int(v)}i"
+            append(f"{ek}={int(v)}i")
         elif isinstance(v, float):
             if not _isfinite(v):
                 continue
-            fv = repr(float(v))
-        else:
-            continue
-        fields.append(f"{escape_key(k)}={fv}")
+            append(f"{ek}={float(v)!r}")
     if not fields:
         return None
     tags = _tagset(sample.tags, cache if cache is not None else {})

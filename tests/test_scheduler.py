@@ -149,3 +149,60 @@ def test_phases_spread_over_the_interval_and_stay_stable():
         buckets[int(o)] += 1
     assert min(buckets) > 400 and max(buckets) < 600  # roughly uniform
     assert phase_offset("pdu-7", 10.0) == offsets[7]
+
+
+def test_timer_wheel_wakes_a_slot_from_one_timer_and_survives_a_cancelled_waiter():
+    from collectors.scheduler import TimerWheel
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        wheel = TimerWheel(0.05)
+        base = (int(loop.time() / 0.05) + 3) * 0.05          # a slot boundary 0.1-0.15 s ahead
+        woke: list[tuple[int, float]] = []
+
+        async def waiter(i: int) -> None:
+            await wheel.wait_until(base + 0.01 + (i % 3) * 0.01)  # all inside the slot starting at ``base``
+            woke.append((i, loop.time()))
+        tasks = [asyncio.create_task(waiter(i)) for i in range(200)]
+        await asyncio.sleep(0)
+        slots = len(wheel._slots)
+        tasks[7].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return slots, woke, base
+    slots, woke, base = asyncio.run(go())
+    assert slots == 1                                   # 200 waiters, one timer
+    assert sorted(i for i, _ in woke) == [i for i in range(200) if i != 7]
+    assert all(base - 1e-6 <= t < base + 0.05 for _, t in woke)  # at the slot's start, before their own time
+
+
+def test_dcgm_devices_sleep_on_the_wheel_one_timer_per_slot():
+    """Batched protocols wake from the wheel: ~10 slot timers per interval for 300 devices, not 300."""
+    from collectors.scheduler import BATCHED_PROTOCOLS, TimerWheel, _wake
+
+    class Quick(LineCollector):
+        async def poll(self, target):
+            return [Sample("env", dict(target.tags), {"value": 1.0}, now_ns())]
+
+    async def go(protocol: str):
+        loop = asyncio.get_running_loop()
+        timers = {"wheel": 0, "device": 0}
+        call_at = loop.call_at
+
+        def counting(when, callback, *args, **kw):
+            if getattr(callback, "__func__", None) is TimerWheel._fire:
+                timers["wheel"] += 1
+            elif callback is _wake:
+                timers["device"] += 1
+            return call_at(when, callback, *args, **kw)
+        loop.call_at = counting
+        polls = []
+        jobs = [Job(Target(f"n{i}", protocol, "127.0.0.1", 1, tags={"device": f"n{i}"}, interval_s=1.0), Quick())
+                for i in range(300)]
+        sched = Scheduler(jobs, polls.extend, tick_s=0.1)
+        await sched.run(1.2)
+        return timers, sum(1 for s in polls if s.measurement == "poll")
+    assert "dcgm" in BATCHED_PROTOCOLS and "snmp" not in BATCHED_PROTOCOLS
+    (dcgm, dcgm_polls), (line, line_polls) = asyncio.run(go("dcgm")), asyncio.run(go("line"))
+    assert dcgm_polls >= 300 and line_polls >= 300
+    assert dcgm["device"] == 0 and 8 <= dcgm["wheel"] <= 25, dcgm  # this interval's slots and the next one's
+    assert line["wheel"] == 0 and line["device"] >= 300, line

@@ -21,7 +21,7 @@ from typing import Iterable
 
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.httpget import HttpGetter
-from collectors.gpu.promtext import PromSample, parse
+from collectors.gpu.promtext import PromSample
 from contract.sample import Sample, now_ns
 from contract.protocols import served_by
 
@@ -243,20 +243,21 @@ class DcgmCollector(Collector):
 
     def __init__(self, max_body: int | None = None) -> None:
         self._http = HttpGetter(max_body) if max_body else HttpGetter()
+        from collectors.gpu.dcgm_fastpath import PageDecoder  # it imports this module's tables
+        self._decoder = PageDecoder()
 
     async def poll(self, target: Target) -> list[Sample]:
         path = str(target.options.get("path", "/metrics"))
         body = await self._http.get(target.host, target.port or 9400, path, target.timeout_s)
         time_ns = now_ns()
-        try:
-            metrics = parse(body)
-        except ValueError as exc:
-            raise PollError("protocol", f"{target.address()}{path}: {exc}") from None
         expected = _gpu_count(target.options.get("gpus"))
         excess: set = set()
-        samples = samples_from_page(metrics, target.tags, time_ns, expected, excess)
+        try:
+            samples, metrics = self._decoder.decode(target.device_id, body, target.tags, time_ns, expected, excess)
+        except ValueError as exc:
+            raise PollError("protocol", f"{target.address()}{path}: {exc}") from None
         if not samples:
-            raise PollError("decode", f"{target.address()}{path}: page has {len(metrics)} metrics but no DCGM GPU counters",
+            raise PollError("decode", f"{target.address()}{path}: page has {metrics} metrics but no DCGM GPU counters",
                             excess=len(excess))
         missing = missing_gpus(samples, expected)
         problems = []
