@@ -18,6 +18,7 @@ import time
 from typing import Callable
 
 from collectors.base import Collector
+from collectors.fdlimit import raise_open_file_limit
 from collectors.registry import collector_class
 from contract.sample import Sample
 from collectors.scheduler import Job, Scheduler
@@ -64,6 +65,10 @@ class CollectionService:
                 self.collectors[cls] = cls()
             jobs.append(Job(t, self.collectors[cls]))
         self.scheduler = Scheduler(jobs, self.emit, concurrency=concurrency)
+        # one socket per poll in flight, plus kept-alive HTTP connections (one per DCGM/Redfish endpoint)
+        limit = raise_open_file_limit(len(jobs))
+        if limit < len(jobs):
+            log.warning("open-file limit %d is below the %d devices polled: raise it (ulimit -n)", limit, len(jobs))
         self.traps = None
         if traps is not None:
             from collectors.snmp.traps.listener import TrapListener

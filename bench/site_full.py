@@ -1,0 +1,306 @@
+"""The whole site on this machine: the twin serves every endpoint, one ``dcim run`` with rules and
+derived metrics polls them all into a real InfluxDB, for a bounded number of intervals.
+
+What it runs (all on loopback, every process started here and stopped by pid):
+- the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
+  loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
+- a real influxd and Mosquitto (testkit), the twin (``dcim simulate --site``);
+- ``dcim run --derived --alerts alerts/rules/site.yaml --mqtt …`` for ``--intervals`` intervals,
+  then the same site with ``--shards N`` processes (``dcim run --shard i/N``), so the cost of
+  sharding is measured beside one process in the same run.
+
+What it prints, per run: start-up (process start → "polling" logged → first write in InfluxDB);
+polls per interval against the devices (from InfluxDB, interval windows aligned on the
+scheduler's start: every device should appear once per window); skipped ticks and failed polls
+(from ``dcim run``'s own stop line); collector CPU per device-poll (the run's CPU over the
+measured windows / polls); derived CPU per interval (the derived job's own ``dcim_derived`` point); RSS of each
+process; the twin's CPU beside it; and the projection to a 10 s interval (cores, shards at one
+core each).  Collector CPU by protocol comes from ``--by-protocol``: one short extra run per
+protocol (the same site with only that protocol's devices polled).
+
+The machine is 2 shared cores: absolute figures drift with the other engineers' load, so the
+calibration loop is printed before and after, and ratios (N shards vs 1) are the figure to trust.
+
+    python bench/site_full.py --halls 2 --intervals 2                  # ≈4,400 endpoints, a few minutes
+    python bench/site_full.py                                           # the full site: 3 × 60 s per run
+    python bench/site_full.py --halls 24 --intervals 3 --shards 2 --by-protocol
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._common import calibrate, proc_cpu_s, stable  # noqa: E402
+from testkit.process import free_port, wait_for_port  # noqa: E402
+
+RULES = ROOT / "alerts" / "rules" / "site.yaml"
+_TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def log_time(line: str) -> float | None:
+    """Epoch seconds of a ``dcim`` log line (local time, as logging writes it)."""
+    m = _TS.match(line)
+    if not m:
+        return None
+    return time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(m.group(1)[20:]) / 1000
+
+
+def count(influx, db: str, q: str) -> int:
+    series = influx.query(q, db=db)["results"][0].get("series")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def polls_in(influx, db: str, a: float, b: float, where: str = "") -> tuple[int, int]:
+    """(poll points, distinct devices) with a time in [a, b)."""
+    q = (f"SELECT count(ok) FROM poll WHERE time >= {int(a * 1e9)} AND time < {int(b * 1e9)}{where} "
+         "GROUP BY device")
+    series = influx.query(q, db=db)["results"][0].get("series") or []
+    return sum(int(s["values"][0][1]) for s in series), len(series)
+
+
+@dataclasses.dataclass
+class RunResult:
+    label: str
+    procs: int
+    startup_polling_s: float
+    first_write_s: float
+    windows: list[tuple[int, int]]
+    polls: int
+    failed: int
+    skipped: int
+    cpu_s: float
+    derived_cpu: list[float]
+    rss: list[float]
+    stop_s: list[float]
+    exit_codes: list[int]
+
+
+def run_collectors(label: str, site: Path, shards: int, interval: float, intervals: int, influx, db: str,
+                   mqtt: str, work: Path, env: dict, devices: int, derived: bool = True,
+                   alerts: bool = True) -> RunResult:
+    """``shards`` dcim run processes for ``intervals`` whole intervals after start-up."""
+    cfg = work / f"run-{label}.yaml"
+    cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
+                   f"spool_dir: {work}/spool-{label}}}\n"
+                   "concurrency: {snmp: 1000, modbus: 200, dcgm: 1000, redfish: 200}\nlog_level: info\n")
+    procs, logs = [], []
+    t_start = time.time()
+    for i in range(shards):
+        argv = [sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--duration", "3600"]
+        if shards > 1:
+            argv += ["--shard", f"{i}/{shards}"]
+        if derived and shards == 1:
+            argv += ["--derived"]
+        if alerts:
+            argv += ["--alerts", str(RULES), "--state-dir", str(work / f"state-{label}-{i}"), "--mqtt", mqtt]
+        log = work / f"run-{label}-{i}.log"
+        logs.append(log)
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w")))
+    try:
+        # start-up: every process logged "polling", then the first poll point arrived
+        t0s: list[float] = []
+        deadline = time.time() + 600
+        while len(t0s) < shards:
+            t0s = []
+            for p, log in zip(procs, logs):
+                if p.poll() is not None:
+                    raise SystemExit(f"{label}: dcim run exited {p.returncode}:\n{log.read_text()[-3000:]}")
+                for line in log.read_text().splitlines():
+                    if "dcim.service: polling " in line:
+                        t0s.append(log_time(line) or time.time())
+                        break
+            if time.time() > deadline:
+                raise SystemExit(f"{label}: not polling after 600 s")
+            time.sleep(0.5)
+        first = None
+        while first is None and time.time() < deadline:
+            if count(influx, db, f"SELECT count(ok) FROM poll WHERE time >= {int(t_start * 1e9)}"):
+                first = time.time()
+            else:
+                time.sleep(0.2)
+        t0 = max(t0s)
+        # measured: whole intervals after the first one (start-up transients left out)
+        w0 = t0 + interval
+        end = w0 + intervals * interval
+        while time.time() < w0:
+            time.sleep(0.5)
+        c0 = sum(proc_cpu_s(p.pid) for p in procs)
+        while time.time() < end + 2.0:  # polls that end just after the window
+            time.sleep(0.5)
+        c1 = sum(proc_cpu_s(p.pid) for p in procs)
+        rss = [rss_mib(p.pid) for p in procs]
+    finally:
+        stops = []
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        t_term = time.time()
+        codes = []
+        for p in procs:
+            try:
+                codes.append(p.wait(60))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes.append(p.wait(10))
+            stops.append(time.time() - t_term)
+    time.sleep(1.0)
+    windows = [polls_in(influx, db, w0 + k * interval, w0 + (k + 1) * interval) for k in range(intervals)]
+    polls = failed = skipped = 0
+    derived_cpu: list[float] = []
+    for log in logs:
+        text = log.read_text()
+        m = re.search(r"stopped: (\d+) polls \((\d+) failed\)", text)
+        if m:
+            polls += int(m.group(1))
+            failed += int(m.group(2))
+    skipped = count(influx, db, f"SELECT sum(skipped) FROM poll WHERE time >= {int(t_start * 1e9)}")
+    rows = influx.query(f"SELECT compute_cpu_s FROM dcim_derived WHERE time >= {int(t_start * 1e9)}", db=db)
+    for series in rows["results"][0].get("series") or []:
+        derived_cpu += [float(v[1]) for v in series["values"]]
+    measured_polls = sum(w[0] for w in windows)
+    return RunResult(label, shards, t0 - t_start, (first or float("nan")) - t_start, windows, measured_polls,
+                     failed, skipped, c1 - c0, derived_cpu[1:], rss, stops, codes)
+
+
+def only_protocol(site_text: str, protocol: str) -> str:
+    """The same site with only ``protocol``'s devices polled (the others: ``protocol: none``)."""
+    import yaml
+
+    from inventory.generate import dump_site, iter_devices
+
+    data = yaml.load(site_text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    for d in iter_devices(data):
+        if d.get("protocol") not in (None, protocol):
+            for k in ("protocol", "host", "port", "unit", "profile", "credentials"):
+                d.pop(k, None)
+    return dump_site(data)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--halls", type=int, default=24, help="halls of the generated site (24: the full site)")
+    ap.add_argument("--interval", type=float, default=60.0, help="poll interval, s (default 60)")
+    ap.add_argument("--intervals", type=int, default=3, help="measured intervals per run (after one warm-up)")
+    ap.add_argument("--shards", type=int, default=2, help="second run with N shard processes (1: skip it)")
+    ap.add_argument("--by-protocol", action="store_true", help="also one short run per protocol (CPU per poll)")
+    ap.add_argument("--no-alerts", action="store_true", help="leave the rule engine out")
+    args = ap.parse_args()
+    if not (1 <= args.halls <= 24 and 1 <= args.intervals <= 10 and 10 <= args.interval <= 300
+            and 1 <= args.shards <= 8):
+        raise SystemExit("--halls 1..24, --intervals 1..10, --interval 10..300, --shards 1..8")
+    from testkit.influx import InfluxServer
+    from testkit.mosquitto import MosquittoServer
+    from testkit.site import write_loopback_slice
+
+    env = {**os.environ, "DCIM_SNMP_COMMUNITY": "public", "DCIM_BMC_USER": "bench", "DCIM_BMC_PASSWORD": "bench",
+           "PYTHONPATH": str(ROOT)}
+    cal0 = calibrate()
+    results: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="site-full-") as tmp:
+        work = Path(tmp)
+        env["DCIM_SITE_CACHE"] = str(work / "cache")
+        site = write_loopback_slice(work / "site.yaml", halls=args.halls, interval_s=args.interval)
+        from inventory.loader import load_site
+
+        os.environ["DCIM_SITE_CACHE"] = env["DCIM_SITE_CACHE"]
+        t = time.process_time()
+        mix = Counter(d.protocol for d in load_site(site).polled_devices())  # also fills the cache
+        print(f"site: {args.halls} hall(s), {sum(mix.values()):,} endpoints "
+              f"({', '.join(f'{k} {v:,}' for k, v in sorted(mix.items()))}), interval {args.interval:.0f} s; "
+              f"first load {time.process_time() - t:.1f} s CPU", flush=True)
+        devices = sum(mix.values())
+        influx = InfluxServer(work / "influx").start()
+        mosquitto = MosquittoServer(work / "mqtt").start()
+        control = free_port()
+        t = time.time()
+        twin = subprocess.Popen([sys.executable, "-m", "dcim.cli", "simulate", "--site", str(site),
+                                 "--control-port", str(control), "--duration", "7200"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=open(work / "twin.log", "w"))
+        try:
+            wait_for_port(control, timeout=900, proc=twin)
+            print(f"twin: serving after {time.time() - t:.1f} s, RSS {rss_mib(twin.pid):.0f} MiB", flush=True)
+            runs = [("1-process", 1)] + ([(f"{args.shards}-shards", args.shards)] if args.shards > 1 else [])
+            twin_cpu = {}
+            for label, n in runs:
+                db = f"b{label.replace('-', '')}"
+                influx.create_database(db)
+                tc = proc_cpu_s(twin.pid)
+                r = run_collectors(label, site, n, args.interval, args.intervals, influx, db, mosquitto.url,
+                                   work, env, devices, alerts=not args.no_alerts)
+                twin_cpu[label] = proc_cpu_s(twin.pid) - tc
+                results.append(r)
+                report(r, devices, args.interval, twin_cpu[label])
+            if args.by_protocol:
+                text = site.read_text()
+                print("by protocol (one short run each, same twin, 10 s interval, no rules or derived):", flush=True)
+                for proto in sorted(mix):
+                    p_site = work / f"site-{proto}.yaml"
+                    p_text = only_protocol(text, proto).replace(f"interval_s: {int(args.interval)}", "interval_s: 10", 1)
+                    p_site.write_text(p_text)
+                    db = f"p{proto.replace('-', '')}"
+                    influx.create_database(db)
+                    r = run_collectors(proto, p_site, 1, 10.0, 2, influx, db, mosquitto.url, work, env,
+                                       mix[proto], derived=False, alerts=False)
+                    print(f"  {proto:8s} {mix[proto]:6,} devices: {r.polls:7,} polls, "
+                          f"{1000 * r.cpu_s / max(r.polls, 1):.3f} ms collector CPU per device-poll "
+                          f"({r.failed} failed, {r.skipped} skipped ticks)", flush=True)
+        finally:
+            twin.terminate()
+            try:
+                twin.wait(60)
+            except subprocess.TimeoutExpired:
+                twin.kill()
+            mosquitto.stop()
+            influx.stop()
+    cal1 = calibrate()
+    if len(results) == 2:
+        a, b = results
+        pa, pb = a.cpu_s / max(a.polls, 1), b.cpu_s / max(b.polls, 1)
+        print(f"{b.label} vs 1 process, collector CPU per device-poll: {pb / pa:.2f}x "
+              f"(1 process also runs rules and derived metrics; shards run rules only)")
+    print(f"calibration {cal0:.3f} s -> {cal1:.3f} s ({'stable' if stable(cal0, cal1) else 'UNSTABLE: the load moved'}); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    return 0
+
+
+def report(r: RunResult, devices: int, interval: float, twin_cpu: float) -> None:
+    per_poll = r.cpu_s / max(r.polls, 1)
+    full = 52_707
+    cores10 = full / 10.0 * per_poll
+    print(f"[{r.label}] {r.procs} process(es): polling after {r.startup_polling_s:.1f} s, first write after "
+          f"{r.first_write_s:.1f} s; RSS {', '.join(f'{x:.0f}' for x in r.rss)} MiB", flush=True)
+    for k, (n, devs) in enumerate(r.windows):
+        print(f"  interval {k + 1}: {n:,} polls of {devs:,} distinct devices / {devices:,} "
+              f"({'every device' if devs == devices else f'{devices - devs:,} missing'})", flush=True)
+    print(f"  skipped ticks {r.skipped:,}; failed polls {r.failed:,}; collector CPU {r.cpu_s:.1f} s over "
+          f"{len(r.windows)} intervals = {1000 * per_poll:.3f} ms per device-poll "
+          f"({r.cpu_s / (len(r.windows) * interval):.2f} cores); twin CPU {twin_cpu:.1f} s", flush=True)
+    if r.derived_cpu:
+        print(f"  derived compute per interval: {', '.join(f'{x:.3f}' for x in r.derived_cpu)} s CPU", flush=True)
+    print(f"  SIGTERM -> exit: {', '.join(f'{s:.1f}' for s in r.stop_s)} s, codes {r.exit_codes}", flush=True)
+    print(f"  projection, full site ({full:,} endpoints) at 10 s: {full / 10:,.0f} polls/s x {1000 * per_poll:.3f} ms "
+          f"= {cores10:.1f} cores -> {max(1, round(cores10 / 0.7 + 0.499))} shards at 70 % of a core each", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
