@@ -57,8 +57,11 @@ def test_kill_9_while_spooling_then_restart_and_sigterm(pdu_agent, influx_server
     t_start = time.time_ns()
     run1 = _start(cfg, log)
     try:
-        time.sleep(4.0)
+        deadline = time.monotonic() + 30  # start-up time drifts with the machine's load: wait for the spool
+        while not list(spool.glob("*.lp.gz")) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert list(spool.glob("*.lp.gz")), "run 1 should be spooling while InfluxDB is down"
+        time.sleep(1.0)  # a little more spooled history before the kill
         t_kill = time.time_ns()
         run1.send_signal(signal.SIGKILL)
         run1.wait(10)
