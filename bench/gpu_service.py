@@ -46,7 +46,7 @@ from collectors.base import Target  # noqa: E402
 from collectors.gpu.dcgm import DcgmCollector  # noqa: E402
 from collectors.scheduler import Job, Scheduler  # noqa: E402
 from sinks.influx_writer import InfluxConfig, InfluxWriter  # noqa: E402
-from testkit.process import free_port, wait_for_port  # noqa: E402
+from localservers.process import free_port, wait_for_port  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- child: the twin pages
@@ -196,9 +196,7 @@ async def main_async(args: argparse.Namespace) -> int:
             before = calibrate(300_000)
             # A: ours, Prometheus paused
             prom.send_signal(signal.SIGSTOP)
-            n0 = twin.counts()["ours"]
             cpu_a, polls_a = await service.window(args.settle, args.window)
-            pages_a = twin.counts()["ours"] - n0
             prom.send_signal(signal.SIGCONT)
             # B: Prometheus, our scheduler stopped
             await asyncio.sleep(args.settle)
@@ -213,7 +211,7 @@ async def main_async(args: argparse.Namespace) -> int:
             ours.append(a)
             peer.append(b)
             ratios.append(a / b)
-            print(f"  pair {pair + 1}: ours {a:.3f} ms CPU/page ({polls_a} polls, {pages_a} pages served), "
+            print(f"  pair {pair + 1}: ours {a:.3f} ms CPU/page ({polls_a} polls), "
                   f"Prometheus {b:.3f} ms ({pages_b} pages), ratio {a / b:.2f}", flush=True)
         await service.close()
         if service.failed:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from collectors.gpu.dcgm import FIELDS, samples_from_page
-from collectors.gpu.dcgm_fastpath import PageDecoder
+from collectors.gpu.dcgm import PageDecoder
 from collectors.gpu.promtext import parse
 from simulator.http_endpoints import dcgm_page
 from simulator.model import DeviceState, GpuState
