@@ -32,7 +32,7 @@ from typing import Callable, Iterable
 from collectors.scheduler import finish_poll, poll_once
 from inventory.model import Site
 
-__all__ = ["HistoryFault", "BackfillResult", "history_faults", "backfill", "parse_step"]
+__all__ = ["HistoryFault", "BackfillResult", "history_faults", "backfill", "parse_step", "first_device"]
 
 log = logging.getLogger("dcim.backfill")
 _NS = 1_000_000_000
@@ -67,12 +67,14 @@ class BackfillResult:
     samples: int = 0
     seconds: float = 0.0
     cpu_s: float = 0.0  # this process: the twin's endpoints and the collectors polling them
+    stopped: bool = False  # stopped before reaching now
 
     def summary(self) -> str:
         days = (self.end_s - self.start_s) / 86400.0
         return (f"backfill: {days:.1f} days of the twin's model ({self.model_steps:,} steps), the site polled at "
                 f"{self.rounds:,} instants and the meters at {self.meter_rounds:,} more ({self.polls:,} polls, "
-                f"{self.samples:,} samples) in {self.seconds:.1f} s ({self.cpu_s:.1f} s CPU)")
+                f"{self.samples:,} samples) in {self.seconds:.1f} s ({self.cpu_s:.1f} s CPU)"
+                + ("; stopped before reaching now" if self.stopped else ""))
 
 
 def parse_step(text: str) -> float:
@@ -88,9 +90,11 @@ def parse_step(text: str) -> float:
     return value
 
 
-def _first(site: Site, kind: str, pick: Callable | None = None) -> str | None:
-    devices = [d for d in site.polled_devices() if d.kind == kind and (pick is None or pick(d))]
-    return devices[0].id if devices else None
+def first_device(site: Site, kind: str, n: int = 0) -> str | None:
+    """The site's ``n``-th polled device of ``kind`` (the last one if it has fewer), or None:
+    where the demo's history and live timeline put their faults."""
+    found = [d.id for d in site.polled_devices() if d.kind == kind]
+    return found[min(n, len(found) - 1)] if found else None
 
 
 def history_faults(site: Site, start_s: float, end_s: float, step_s: float = SUBSTEP_S) -> list[HistoryFault]:
@@ -100,11 +104,11 @@ def history_faults(site: Site, start_s: float, end_s: float, step_s: float = SUB
     only make the backfill wait on timeouts."""
     span = end_s - start_s
     plan = [  # (fraction of the span, length in model steps, fault, device kind)
-        (0.15, 3, "chiller_trip", _first(site, "chiller")),
-        (0.35, 2, "ups_on_battery", _first(site, "ups")),
-        (0.55, 3, "cdu_leak", _first(site, "cdu")),
-        (0.70, 2, "xid_storm", _first(site, "gpu_node")),
-        (0.85, 2, "pdu_breaker_trip", _first(site, "pdu")),
+        (0.15, 3, "chiller_trip", first_device(site, "chiller")),
+        (0.35, 2, "ups_on_battery", first_device(site, "ups")),
+        (0.55, 3, "cdu_leak", first_device(site, "cdu")),
+        (0.70, 2, "xid_storm", first_device(site, "gpu_node")),
+        (0.85, 2, "pdu_breaker_trip", first_device(site, "pdu")),
     ]
     faults = []
     for frac, steps, fault, device in plan:
@@ -122,8 +126,9 @@ async def _call(fn, *args) -> None:
 
 
 async def backfill(twin, service, start_s: float, step_s: float, *, substep_s: float = SUBSTEP_S,
-                   meter_step_s: float = METER_STEP_S, faults: Iterable[HistoryFault] = (), after_step: Iterable[Callable[[int], object]] = (),
-                   wall_clock: Callable[[], float] = time.time) -> BackfillResult:
+                   meter_step_s: float = METER_STEP_S, faults: Iterable[HistoryFault] = (),
+                   after_step: Iterable[Callable[[int], object]] = (), wall_clock: Callable[[], float] = time.time,
+                   stop: asyncio.Event | None = None) -> BackfillResult:
     """Step ``twin`` from ``start_s`` to now and poll ``service``'s devices every ``step_s``.
 
     The model steps every ``substep_s`` (its energy counters integrate at that resolution
@@ -132,7 +137,8 @@ async def backfill(twin, service, start_s: float, step_s: float, *, substep_s: f
     clear.  Samples go to the service's consumers (its writer first); each ``after_step(t_ns)``
     (the derived job, the rule engine's tick; plain or coroutine functions) runs after each
     round of polls.  The last round is at the wall clock's now, so the live part continues
-    without a gap in the counters.  The twin's clock is handed back to ``wall_clock`` at the end.
+    without a gap in the counters.  The twin's clock is handed back to ``wall_clock`` at the end,
+    or when ``stop`` is set (Ctrl-C): what was written so far stays, ``result.stopped`` says so.
     """
     began, began_cpu = time.monotonic(), time.process_time()
     faults = list(faults)
@@ -150,6 +156,9 @@ async def backfill(twin, service, start_s: float, step_s: float, *, substep_s: f
     was_faulty = False
     try:
         while True:
+            if stop is not None and stop.is_set():
+                result.stopped = True
+                break
             t = start_s + k * substep_s
             last = t >= wall_clock()
             if last:

@@ -60,30 +60,26 @@ class DemoOptions:
     free_ports: bool = False
 
 
-def _first(site, kind: str, n: int = 0) -> str | None:
-    found = [d.id for d in site.polled_devices() if d.kind == kind]
-    return found[min(n, len(found) - 1)] if found else None
-
-
 def fault_timeline(site, duration: float | None) -> list[tuple[float, str, str, str]]:
     """(at_s, action, fault, device): every fault kind the twin has, each injected and cleared.
 
     Physical faults first (a UPS on battery, an XID storm, a CDU leak, a PDU breaker, a hot GPU,
-    a chiller trip), then the endpoint faults (a BMC that stops answering, a slow CRAH, a PDU
+    a chiller trip), then the endpoint faults (a BMC that stops answering, a slow CRAH, a GPU node
     answering garbage); devices are the site's first of each kind."""
+    from dcim.backfill import first_device
     from simulator.model import FAULTS
 
     d = duration or 120.0
     plan = [  # (inject at, clear at) as fractions of the duration
-        (0.10, 0.40, "ups_on_battery", _first(site, "ups")),
-        (0.12, 0.45, "xid_storm", _first(site, "gpu_node")),
-        (0.15, 0.50, "cdu_leak", _first(site, "cdu")),
-        (0.18, 0.55, "pdu_breaker_trip", _first(site, "pdu")),
-        (0.20, 0.90, "gpu_overtemp", _first(site, "gpu_node", 1)),
-        (0.50, 0.85, "chiller_trip", _first(site, "chiller")),
-        (0.45, 0.85, "no_answer", _first(site, "server")),
-        (0.60, 0.75, "slow", _first(site, "crah")),
-        (0.62, 0.78, "garbage", _first(site, "gpu_node", 2)),
+        (0.10, 0.40, "ups_on_battery", first_device(site, "ups")),
+        (0.12, 0.45, "xid_storm", first_device(site, "gpu_node")),
+        (0.15, 0.50, "cdu_leak", first_device(site, "cdu")),
+        (0.18, 0.55, "pdu_breaker_trip", first_device(site, "pdu")),
+        (0.20, 0.90, "gpu_overtemp", first_device(site, "gpu_node", 1)),
+        (0.50, 0.85, "chiller_trip", first_device(site, "chiller")),
+        (0.45, 0.85, "no_answer", first_device(site, "server")),
+        (0.60, 0.75, "slow", first_device(site, "crah")),
+        (0.62, 0.78, "garbage", first_device(site, "gpu_node", 2)),
     ]
     assert {f for *_, f, _ in plan} == set(FAULTS), "the demo's timeline must show every fault the twin has"
     out = []
@@ -147,6 +143,10 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         extras = await _start_extras(site, service, mqtt, out, opts.interval or 10.0)
         stack.push_async_callback(service.stop)
         period_from = now
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         if backfill_from is not None:
             from dcim.backfill import backfill, history_faults
 
@@ -154,7 +154,8 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
             console.print(f"  backfilling {opts.backfill_days:g} days of history: the twin's model in 15-min steps, "
                           f"every device polled each {opts.backfill_step_s / 3600:g} h and around each fault…")
             result = await backfill(twin, service, backfill_from, opts.backfill_step_s,
-                                    faults=history_faults(site, backfill_from, now), after_step=extras.history_steps)
+                                    faults=history_faults(site, backfill_from, now), after_step=extras.history_steps,
+                                    stop=stop)
             console.print(f"  {result.summary()}; {extras.alert_events} alert events from the rule engine")
             period_from = backfill_from
         console.print("  " + _init_tiers(influx.url))
@@ -164,11 +165,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> int:
         started_utc = time.time()
         await service.start()
         started = time.monotonic()
-        timeline = fault_timeline(site, opts.duration) if opts.faults else []
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        timeline = fault_timeline(site, opts.duration) if opts.faults and not stop.is_set() else []
         live_ctx = Live(render(state), console=console, refresh_per_second=2, transient=False) if opts.live else contextlib.nullcontext()
         next_status = 10.0
         with live_ctx as live:
