@@ -164,4 +164,7 @@ def _pump(r: int, real: int) -> None:
                 skipping = False
                 os.write(real, raw)
             except Exception:  # noqa: BLE001 - never lose stderr because the filter failed
-                os.write(real, raw)
+                try:
+                    os.write(real, raw)
+                except OSError:  # the real stderr is gone (closed pipe): keep draining, or writers block
+                    pass
