@@ -18,6 +18,7 @@
    policy are measured on disk and scaled to ≈300,000 fields/s.
 
     python bench/storage_tiers.py [--meters 1000] [--raw-meters 10] [--raw-days 7] [--rounds 3]
+                                  [--slice-series 500] [--slice-hours 24]
 """
 from __future__ import annotations
 
@@ -82,45 +83,48 @@ def _post(http, url: str, db: str, rp: str, lines: list[str]) -> None:
 
 
 
+class _Batches:
+    """Lines posted 50,000 at a time into one retention policy; ``n`` counts what was sent."""
+
+    def __init__(self, url: str, db: str, rp: str) -> None:
+        self.http, self.url, self.db, self.rp = urllib3.PoolManager(), url, db, rp
+        self.lines: list[str] = []
+        self.n = 0
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        if len(self.lines) >= 50_000:
+            self.flush()
+
+    def flush(self) -> int:
+        if self.lines:
+            _post(self.http, self.url, self.db, self.rp, self.lines)
+            self.n += len(self.lines)
+            self.lines = []
+        return self.n
+
+
 def load_hourly(url: str, db: str, meters: int, start: int, end: int) -> int:
     """A year of hourly buckets per meter, as the rollup stores them (last and max of the counter)."""
-    http = urllib3.PoolManager()
-    n = 0
-    batch: list[str] = []
+    out = _Batches(url, db, "rollup_1h")
     water_from = int(meters * 0.97)
     for i in range(meters):
         fld = "volume_l" if i >= water_from else "energy_kwh"
         c = 1000.0 * i
         for t in range(start - 2 * H, end + 2 * H, H):
             c += 200.0 + 50 * math.sin(t / 86400 * 2 * math.pi + i)
-            batch.append(f"meter,device=m-{i:04d},site=bench {fld}={c!r},{fld}_max={c!r} {t}")
-            if len(batch) >= 50_000:
-                _post(http, url, db, "rollup_1h", batch)
-                n += len(batch)
-                batch = []
-    if batch:
-        _post(http, url, db, "rollup_1h", batch)
-        n += len(batch)
-    return n
+            out.add(f"meter,device=m-{i:04d},site=bench {fld}={c!r},{fld}_max={c!r} {t}")
+    return out.flush()
 
 
 def load_raw(url: str, db: str, meters: int, start: int, days: int) -> int:
-    http = urllib3.PoolManager()
-    n = 0
-    batch: list[str] = []
+    out = _Batches(url, db, "autogen")
     for i in range(meters):
         c = 1000.0 * i
         for t in range(start - 600, start + days * 86400 + 600, 10):
             c += (200.0 + 50 * math.sin(t / 86400 * 2 * math.pi + i)) * 10 / H
-            batch.append(f"meter,device=m-{i:04d},site=bench energy_kwh={c!r} {t}")
-            if len(batch) >= 50_000:
-                _post(http, url, db, "autogen", batch)
-                n += len(batch)
-                batch = []
-    if batch:
-        _post(http, url, db, "autogen", batch)
-        n += len(batch)
-    return n
+            out.add(f"meter,device=m-{i:04d},site=bench energy_kwh={c!r} {t}")
+    return out.flush()
 
 
 def report_s(client: InfluxQuery, site_text: str, start: int, end: int, tier: str) -> tuple[float, float, str]:
@@ -150,7 +154,10 @@ def settle(server: CompactingInflux, db: str, timeout_s: float = 240.0) -> float
     return time.monotonic() - t0
 
 
-def disk(server: CompactingInflux, series: int, hours: int) -> None:
+def disk(server: CompactingInflux, series: int, hours: int, year_hourly: tuple[int, int] | None = None) -> None:
+    """``year_hourly``: (points, bytes) of the annual part's hourly tier: a year per series,
+    the density the hourly tier really has (a day's slice holds 24 points per series, where the
+    per-series index dominates)."""
     db = "disk"
     server.create_database(db)
     client = InfluxQuery(server.url, db)
@@ -158,7 +165,6 @@ def disk(server: CompactingInflux, series: int, hours: int) -> None:
     init(client, cfg)
     rnd = random.Random(7)
     start = calendar.timegm((2026, 11, 1, 0, 0, 0))
-    http = urllib3.PoolManager()
     kinds = [("power_w", 0.6), ("voltage_v", 0.2), ("energy_kwh", 0.1), ("state", 0.1)]
     plan = []
     for s in range(series):
@@ -169,8 +175,7 @@ def disk(server: CompactingInflux, series: int, hours: int) -> None:
             if x <= acc:
                 plan.append(name)
                 break
-    batch: list[str] = []
-    raw_points = 0
+    out = _Batches(server.url, db, "autogen")
     values = [rnd.uniform(100, 5000) for _ in range(series)]
     for t in range(start, start + hours * H, 10):
         for s, name in enumerate(plan):
@@ -182,25 +187,25 @@ def disk(server: CompactingInflux, series: int, hours: int) -> None:
             else:
                 values[s] += rnd.gauss(0, values[s] * 0.002)
                 v = f"{round(values[s], 2)!r}"
-            batch.append(f"m,device=d{s // 8},sensor=s{s % 8} {name}={v} {t}")
-        if len(batch) >= 50_000:
-            _post(http, server.url, db, "autogen", batch)
-            raw_points += len(batch)
-            batch = []
-    if batch:
-        _post(http, server.url, db, "autogen", batch)
-        raw_points += len(batch)
+            out.add(f"m,device=d{s // 8},sensor=s{s % 8} {name}={v} {t}")
+    raw_points = out.flush()
     written = backfill(client, cfg, start * 10**9, (start + hours * H) * 10**9)
     settle(server, db)
     data = server.workdir / "data" / db
     points = {"autogen": raw_points, **{f"rollup_{k}": v for k, v in written.items()}}
     print(f"\ndisk: {series} series of the site's field mix (60% gauge, 20% low-watch gauge, 10% counter, "
-          f"10% state) for {hours} h at 10 s; tiers by dcim storage backfill; measured after compaction")
+          f"10% state) for {hours} h at 10 s; tiers by dcim storage backfill; measured after compaction "
+          "(a point is one line: a tier's line holds its mean/max/min or last/max fields)")
     bpp = {}
     for rp, n in points.items():
         b = _du(data / rp)
         bpp[rp] = b / max(n, 1)
         print(f"  {rp:<10} {n:>10,} points  {b / 1e6:8.2f} MB  {bpp[rp]:5.2f} B/point")
+    if year_hourly:
+        n, b = year_hourly
+        bpp["rollup_1h"] = b / n
+        print(f"  rollup_1h  {n:>10,} points, a year per series (the annual part): {b / 1e6:8.2f} MB  "
+              f"{bpp['rollup_1h']:5.2f} B/point -> used for the 1h tier")
     ratio_1m = points["rollup_1m"] / raw_points
     ratio_1h = points["rollup_1h"] / raw_points
     full = StorageConfig()
@@ -225,8 +230,8 @@ def main() -> int:
     ap.add_argument("--raw-meters", type=int, default=10)
     ap.add_argument("--raw-days", type=int, default=7)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--slice-series", type=int, default=2000)
-    ap.add_argument("--slice-hours", type=int, default=6)
+    ap.add_argument("--slice-series", type=int, default=500)
+    ap.add_argument("--slice-hours", type=int, default=24)
     ap.add_argument("--skip-disk", action="store_true")
     args = ap.parse_args()
     start, end = calendar.timegm((YEAR, 1, 1, 0, 0, 0)), calendar.timegm((YEAR + 1, 1, 1, 0, 0, 0))
@@ -264,7 +269,8 @@ def main() -> int:
                   f"slice (raw year does not fit here: {args.meters * 365 * 8640 / 1e9:.1f} billion readings)")
             print(f"ratio raw/hourly for the annual report: {raw_year / median(full_t):,.0f}x")
             if not args.skip_disk:
-                disk(server, args.slice_series, args.slice_hours)
+                year = (n_hourly, _du(server.workdir / "data" / "tiers" / "rollup_1h"))
+                disk(server, args.slice_series, args.slice_hours, year)
         finally:
             server.stop()
     return 0
