@@ -28,6 +28,19 @@ def influx_server(tmp_path_factory) -> InfluxServer:
 
 
 @pytest.fixture()
+def own_influx(tmp_path_factory):
+    """(server, database) of the test's own influxd, for tests that stop and restart it.
+
+    An outage test must never take the session's server down with it: if the
+    restart failed (its port taken meanwhile, say), every later test would fail.
+    """
+    server = InfluxServer(tmp_path_factory.mktemp("influxd-own")).start()
+    server.create_database("own")
+    yield server, "own"
+    server.stop()
+
+
+@pytest.fixture()
 def influx_db(influx_server) -> str:
     """A fresh, empty database on the session's influxd."""
     name = f"t{next(_db_counter)}"

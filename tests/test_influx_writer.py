@@ -101,8 +101,9 @@ def test_detect_api_reads_the_version_header(influx_server, v2_front):
     assert detect_api(v2_front.url) == "v2"
 
 
-def test_outage_spools_to_disk_and_replays_in_order(influx_server, influx_db, tmp_path):
+def test_outage_spools_to_disk_and_replays_in_order(own_influx, tmp_path):
     """InfluxDB down while samples keep coming: nothing lost, none duplicated."""
+    influx_server, influx_db = own_influx   # its own server: this test stops it
     spool = tmp_path / "spool"
 
     async def run():

@@ -43,13 +43,26 @@ def _start(cfg, log):
                             stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def _all_ticks(times: list[int], step: int) -> bool:
-    """No tick lost: one sample per interval over the span (±1 for the ends), no gap of two ticks."""
+def _all_ticks(rows: list[tuple[int, int]], step: int) -> bool:
+    """No tick lost: every interval over the span has a poll sample or is counted ``skipped`` by the
+    poll after it (an overrun, which a loaded machine causes), ±1 for the ends; no unexplained gap."""
+    times = [t for t, _ in rows]
     expected = (times[-1] - times[0]) / step + 1
-    return len(times) >= expected - 1 and max((b - a for a, b in zip(times, times[1:])), default=0) < 2 * step
+    accounted = len(rows) + sum(skipped for _, skipped in rows[1:])
+    gaps_ok = all(b - a < (2 + skipped) * step for (a, _), (b, skipped) in zip(rows, rows[1:]))
+    return accounted >= expected - 1 and gaps_ok
 
 
-def test_kill_9_while_spooling_then_restart_and_sigterm(pdu_agent, influx_server, influx_db, tmp_path):
+def _wait(cond, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def test_kill_9_while_spooling_then_restart_and_sigterm(pdu_agent, own_influx, tmp_path):
+    influx_server, influx_db = own_influx   # its own server: this test stops it
     cfg = _config(tmp_path, influx_server.url, influx_db, pdu_agent.port)
     spool = tmp_path / "spool"
     log = open(tmp_path / "run.log", "wb")
@@ -57,11 +70,10 @@ def test_kill_9_while_spooling_then_restart_and_sigterm(pdu_agent, influx_server
     t_start = time.time_ns()
     run1 = _start(cfg, log)
     try:
-        deadline = time.monotonic() + 30  # start-up time drifts with the machine's load: wait for the spool
-        while not list(spool.glob("*.lp.gz")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert list(spool.glob("*.lp.gz")), "run 1 should be spooling while InfluxDB is down"
-        time.sleep(1.0)  # a little more spooled history before the kill
+        # spooling for a while: batch files on disk for at least 2 s (a condition, not a fixed
+        # sleep: start-up takes longer on a loaded machine)
+        _wait(lambda: list(spool.glob("*.lp.gz")), 60, "run 1 spooling while InfluxDB is down")
+        time.sleep(2.0)
         t_kill = time.time_ns()
         run1.send_signal(signal.SIGKILL)
         run1.wait(10)
@@ -70,8 +82,13 @@ def test_kill_9_while_spooling_then_restart_and_sigterm(pdu_agent, influx_server
             run1.kill()
     influx_server.start_same()
     run2 = _start(cfg, log)
+    q = InfluxQuery(influx_server.url, influx_db)
     try:
-        time.sleep(3.0)
+        # replayed and polling again: the spool drained and every device has points after the kill
+        _wait(lambda: not list(spool.glob("*.lp.gz")) and len(q.query(
+            f'SELECT count("ok") FROM "poll" WHERE time > {t_kill} GROUP BY "device"')) == 3, 60,
+            "run 2 replaying the spool and polling")
+        time.sleep(1.0)
         t_term = time.time_ns()
         run2.send_signal(signal.SIGTERM)
         assert run2.wait(20) == 0, (tmp_path / "run.log").read_text()[-2000:]
@@ -80,23 +97,23 @@ def test_kill_9_while_spooling_then_restart_and_sigterm(pdu_agent, influx_server
             run2.kill()
     assert not list(spool.glob("*.lp.gz")), "the spool must be empty after the replay"
 
-    q = InfluxQuery(influx_server.url, influx_db)
-    series = q.query('SELECT "ok" FROM "poll" GROUP BY "device"')
+    series = q.query('SELECT "ok", "skipped" FROM "poll" GROUP BY "device"')
     assert {s.tags["device"] for s in series} == {"pdu-0", "pdu-1", "pdu-2"}
     step = int(INTERVAL * 1e9)
     for s in series:
-        times = [r["time"] for r in s.rows()]
+        rows = [(r["time"], int(r.get("skipped") or 0)) for r in s.rows()]
+        times = [t for t, _ in rows]
         assert len(times) == len(set(times))
-        run1 = [t for t in times if t < t_kill]
-        run2 = [t for t in times if t > t_kill]
+        run1 = [r for r in rows if r[0] < t_kill]
+        run2 = [r for r in rows if r[0] > t_kill]
         # run 1: every tick there (a sample's time is when the reply arrived, so single gaps
         # jitter with the agent's load: count ticks rather than demand an exact spacing), and it
         # reaches to within the unflushed window of the kill
         assert run1 and _all_ticks(run1, step)
-        assert run1[0] - t_start < 3e9
-        assert t_kill - run1[-1] < FLUSH * 1e9 + 2 * step
+        assert run1[0][0] - t_start < 15e9      # from the first poll on (start-up is slower under load)
+        assert t_kill - run1[-1][0] < FLUSH * 1e9 + 2 * step
         # run 2: polled until SIGTERM and flushed on the way out
         assert run2 and _all_ticks(run2, step)
-        assert t_term - run2[-1] < 1.6 * step
+        assert t_term - run2[-1][0] < 3 * step     # one slow poll at most (a loaded machine)
     pdu_rows = q.query('SELECT count("power_w") FROM "pdu" WHERE "device" = \'pdu-0\' AND "pdu" = \'1\'')
     assert pdu_rows and pdu_rows[0].values[0][1] >= 8

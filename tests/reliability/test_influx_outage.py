@@ -20,7 +20,8 @@ def _key(measurement: str, tags: dict, time_ns: int) -> tuple:
     return measurement, tuple(sorted((k, v) for k, v in tags.items() if v)), time_ns
 
 
-def test_influx_outage_loses_nothing_and_duplicates_nothing(pdu_agent, influx_server, influx_db, tmp_path):
+def test_influx_outage_loses_nothing_and_duplicates_nothing(pdu_agent, own_influx, tmp_path):
+    influx_server, influx_db = own_influx   # its own server: this test stops it
     os.environ["REL_COMMUNITY"] = RECORDING
     site = load_site_text(site_yaml(pdu_agent.port), "rel.yaml")
     produced: list[Sample] = []

@@ -36,7 +36,8 @@ def _key(s: Sample) -> tuple:
     return s.measurement, tuple(sorted((k, v) for k, v in s.tags.items() if v)), s.time_ns
 
 
-def test_full_disk_loss_is_exactly_what_was_reported(pdu_agent, influx_server, influx_db, tmp_path, caplog):
+def test_full_disk_loss_is_exactly_what_was_reported(pdu_agent, own_influx, tmp_path, caplog):
+    influx_server, influx_db = own_influx   # its own server: this test stops it
     caplog.set_level(logging.INFO, logger="dcim.influx")
     os.environ["REL_COMMUNITY"] = RECORDING
     site = load_site_text(site_yaml(pdu_agent.port, devices=1), "rel.yaml")
