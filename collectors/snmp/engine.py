@@ -179,6 +179,28 @@ class Engine(abc.ABC):
 
 # ----------------------------------------------------------------------- pysnmp
 
+def _counting_targets(hl: Any, heard: dict[tuple[str, int], int]) -> tuple[type, type]:
+    """pysnmp's UDP/UDP6 transport targets whose transport counts datagrams per source in ``heard``."""
+    from pysnmp.carrier.asyncio.dgram import udp, udp6
+
+    def counting(base: type) -> type:
+        class Counting(base):  # type: ignore[misc, valid-type]
+            def datagram_received(self, datagram, transportAddress):
+                key = (str(transportAddress[0]), int(transportAddress[1]))
+                if len(heard) < 100_000 or key in heard:
+                    heard[key] = heard.get(key, 0) + 1
+                super().datagram_received(datagram, transportAddress)
+        return Counting
+
+    class Udp(hl.UdpTransportTarget):
+        PROTO_TRANSPORT = counting(udp.UdpAsyncioTransport)
+
+    class Udp6(hl.Udp6TransportTarget):
+        PROTO_TRANSPORT = counting(udp6.Udp6AsyncioTransport)
+
+    return Udp, Udp6
+
+
 class PysnmpEngine(Engine):
     """pysnmp 7 (asyncio): v1/v2c/v3 with every USM auth/priv protocol it ships."""
 
@@ -190,6 +212,10 @@ class PysnmpEngine(Engine):
         self._hl = hl
         self._snmp_engine = hl.SnmpEngine()
         self._transports: dict[tuple, Any] = {}
+        #: datagrams received per source (host, port): pysnmp drops what it cannot decode and then
+        #: reports a timeout; a reply that came but never decoded is garbage (``protocol``), not silence
+        self._heard: dict[tuple[str, int], int] = {}
+        self._targets = _counting_targets(hl, self._heard)
         self._auth: dict[tuple, Any] = {}
         self._context = hl.ContextData()
         self._rcvbuf_done = False
@@ -225,7 +251,7 @@ class PysnmpEngine(Engine):
         key = (target.host, target.port or 161, target.timeout_s, target.retries)
         t = self._transports.get(key)
         if t is None:
-            cls = self._hl.Udp6TransportTarget if ":" in target.host else self._hl.UdpTransportTarget
+            cls = self._targets[1] if ":" in target.host else self._targets[0]
             try:
                 t = await cls.create((target.host, target.port or 161), timeout=target.timeout_s, retries=target.retries)
             except Exception as exc:  # resolution failure
@@ -264,10 +290,18 @@ class PysnmpEngine(Engine):
             return int(value)
         return None
 
-    def _raise_for(self, target: Target, err_ind: Any, err_stat: Any, err_idx: Any, what: str) -> None:
+    def _heard_from(self, target: Target) -> int:
+        return self._heard.get((target.host, target.port or 161), 0)
+
+    def _raise_for(self, target: Target, err_ind: Any, err_stat: Any, err_idx: Any, what: str,
+                   heard_before: int | None = None) -> None:
         if err_ind:
             text = str(err_ind)
             low = text.lower()
+            came = self._heard_from(target) - heard_before if heard_before is not None else 0
+            if came > 0 and ("timeout" in low or "no snmp response" in low):
+                raise SnmpEngineError("protocol", f"{target.address()}: {came} datagram(s) came back for {what} "
+                                                  "but none was a valid SNMP reply (garbage)")
             if "timeout" in low or "no snmp response" in low:
                 raise SnmpEngineError("timeout", f"{target.address()}: no reply to {what} within "
                                                  f"{target.timeout_s:g}s x {target.retries + 1} tries{_timeout_hint(target)}")
@@ -288,10 +322,11 @@ class PysnmpEngine(Engine):
         out: list[VarBind] = []
         for chunk in _chunks(list(oids), MAX_GET_VARBINDS):
             vbs = [hl.ObjectType(hl.ObjectIdentity(o)) for o in chunk]
+            heard = self._heard_from(target)
             err_ind, err_stat, err_idx, res = await hl.get_cmd(
                 self._snmp_engine, auth, transport, self._context, *vbs, lookupMib=False)
             self._size_buffer()
-            self._raise_for(target, err_ind, err_stat, err_idx, "GET")
+            self._raise_for(target, err_ind, err_stat, err_idx, "GET", heard)
             if len(res) != len(chunk):
                 raise SnmpEngineError("protocol", f"{target.address()}: GET reply has {len(res)} varbinds for "
                                                   f"{len(chunk)} requested")
@@ -309,6 +344,7 @@ class PysnmpEngine(Engine):
         last = _oid_tuple(root)
         while True:
             ot = hl.ObjectType(hl.ObjectIdentity(current))
+            heard = self._heard_from(target)
             if version == "1":
                 err_ind, err_stat, err_idx, res = await hl.next_cmd(
                     self._snmp_engine, auth, transport, self._context, ot, lookupMib=False)
@@ -321,7 +357,7 @@ class PysnmpEngine(Engine):
             if version == "1" and err_stat and str(err_stat.prettyPrint()) == "noSuchName":
                 return out
             try:
-                self._raise_for(target, err_ind, err_stat, err_idx, f"GETBULK {current}")
+                self._raise_for(target, err_ind, err_stat, err_idx, f"GETBULK {current}", heard)
             except SnmpEngineError as exc:
                 exc.partial = out
                 raise

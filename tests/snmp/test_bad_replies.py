@@ -165,8 +165,8 @@ def test_garbage_answers_end_in_a_flagged_error_not_a_crash(engine):
         elapsed = time.monotonic() - t0
     finally:
         agent.close()
-    # gufo rejects the datagram as undecodable; pysnmp drops it and times out
-    assert ei.value.kind in ("protocol", "timeout")
+    # gufo rejects the datagram as undecodable; pysnmp drops it, but the datagrams came: garbage, not silence
+    assert ei.value.kind == "protocol", ei.value.message
     assert elapsed < 5
 
 
