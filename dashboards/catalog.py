@@ -341,7 +341,7 @@ def energy(site: Site) -> Dashboard:
         f'GROUP BY "device"', result_format="table")], width=12, unit="kwatth",
         description="max − min of each meter's cumulative counter over the range."))
     return Dashboard(_uid(site, "energy"), f"{site.site.id} — energy & PUE", [Row("Energy", panels)],
-                     tags=["iozera", site.site.id, "energy"], time_from="now-7d", refresh="5m",
+                     tags=["iozera", site.site.id, "energy"], time_from="now-30d", refresh="5m",
                      description="Daily PUE from energy counters, energy per role, renewable share.")
 
 
