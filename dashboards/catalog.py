@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from contract import alert_event as ev
+from contract import derived as D
 from contract import poll
 from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
@@ -94,33 +95,33 @@ def noc_overview(site: Site) -> Dashboard:
     site_level = f'{s} AND "hall" = \'\''
     top = Row("Site", [
         Panel("PUE (instantaneous)", "stat", [Target(
-            f'SELECT last("pue") AS "PUE" FROM "pue" WHERE {site_level} AND "kind" = \'instantaneous\' AND $timeFilter')],
+            f'SELECT last("{D.PUE_VALUE}") AS "PUE" FROM "{D.PUE}" WHERE {site_level} AND "{D.PUE_KIND}" = {_q(D.INSTANTANEOUS)} AND $timeFilter')],
             width=4, height=6, decimals=2, thresholds=_PUE_STEPS,
             description="Facility power / IT power (ISO/IEC 30134-2, lowest category with data)."),
         Panel("Facility, IT and renewable power", "stat", [Target(
-            f'SELECT last("facility_w") AS "Facility", last("it_w") AS "IT", last("renewable_w") AS "Renewable" '
-            f'FROM "site_power" WHERE {site_level} AND $timeFilter')], width=8, height=6, unit="watt"),
+            f'SELECT last("{D.FACILITY_W}") AS "Facility", last("{D.IT_W}") AS "IT", last("{D.RENEWABLE_W}") AS "Renewable" '
+            f'FROM "{D.SITE_POWER}" WHERE {site_level} AND $timeFilter')], width=8, height=6, unit="watt"),
         Panel("PUE trend", "timeseries", [Target(
-            f'SELECT mean("pue") AS "PUE", mean("ppue_cooling") AS "pPUE cooling" FROM "pue" WHERE {site_level} '
-            f'AND "kind" = \'instantaneous\' AND $timeFilter GROUP BY time($__interval) fill(none)')],
+            f'SELECT mean("{D.PUE_VALUE}") AS "PUE", mean("{D.PPUE_COOLING}") AS "pPUE cooling" FROM "{D.PUE}" WHERE {site_level} '
+            f'AND "{D.PUE_KIND}" = {_q(D.INSTANTANEOUS)} AND $timeFilter GROUP BY time($__interval) fill(none)')],
             width=12, height=6, decimals=2),
         Panel("Facility vs IT power", "timeseries", [Target(
-            f'SELECT mean("facility_w") AS "Facility", mean("it_w") AS "IT", mean("cooling_w") AS "Cooling" '
-            f'FROM "site_power" WHERE {site_level} AND $timeFilter GROUP BY time($__interval) fill(none)')],
+            f'SELECT mean("{D.FACILITY_W}") AS "Facility", mean("{D.IT_W}") AS "IT", mean("{D.COOLING_W}") AS "Cooling" '
+            f'FROM "{D.SITE_POWER}" WHERE {site_level} AND $timeFilter GROUP BY time($__interval) fill(none)')],
             width=12, unit="watt"),
         Panel("Inputs missing from derived metrics", "timeseries", [Target(
-            f'SELECT max("missing") AS "missing inputs" FROM "site_power" WHERE {site_level} AND $timeFilter '
+            f'SELECT max("{D.MISSING}") AS "missing inputs" FROM "{D.SITE_POWER}" WHERE {site_level} AND $timeFilter '
             f'GROUP BY time($__interval) fill(none)')], width=12, decimals=0,
             description="Meters/devices expected by the PUE computation that had no fresh reading."),
     ])
     halls = Row("Halls", [
         Panel("Hall load vs capacity", "bargauge", [Target(
-            f'SELECT last("load_pct") FROM "capacity" WHERE {s} AND "level" = \'hall\' AND $timeFilter GROUP BY "id"',
-            alias="$tag_id")], width=12, unit="percent", min=0, max=100, thresholds=_LOAD_STEPS,
+            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_HALL)} AND $timeFilter GROUP BY "{D.ID}"',
+            alias=f"$tag_{D.ID}")], width=12, unit="percent", min=0, max=100, thresholds=_LOAD_STEPS,
             options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Hall capacity", "table", [Target(
-            f'SELECT last("load_w") AS "load W", last("rated_w") AS "rated W", last("headroom_w") AS "headroom W" '
-            f'FROM "capacity" WHERE {s} AND "level" = \'hall\' AND $timeFilter GROUP BY "id"',
+            f'SELECT last("{D.LOAD_W}") AS "load W", last("{D.RATED_W}") AS "rated W", last("{D.HEADROOM_W}") AS "headroom W" '
+            f'FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_HALL)} AND $timeFilter GROUP BY "{D.ID}"',
             result_format="table")], width=12, unit="watt"),
     ])
     ops = Row("Alerts and collection", [
@@ -143,9 +144,9 @@ def noc_overview(site: Site) -> Dashboard:
 def _location_variables(site: Site) -> list[Variable]:
     s = _site_filter(site)
     return [
-        Variable("hall", f'SHOW TAG VALUES FROM "capacity" WITH KEY = "hall" WHERE {s}', "Hall"),
-        Variable("row", f'SHOW TAG VALUES FROM "capacity" WITH KEY = "row" WHERE {s} AND "hall" =~ /^$hall$/', "Row"),
-        Variable("rack", f'SHOW TAG VALUES FROM "capacity" WITH KEY = "rack" WHERE {s} AND "hall" =~ /^$hall$/ '
+        Variable("hall", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "hall" WHERE {s}', "Hall"),
+        Variable("row", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "row" WHERE {s} AND "hall" =~ /^$hall$/', "Row"),
+        Variable("rack", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "rack" WHERE {s} AND "hall" =~ /^$hall$/ '
                          f'AND "row" =~ /^$row$/', "Rack"),
     ]
 
@@ -154,12 +155,12 @@ def power_chain(site: Site) -> Dashboard:
     s = _site_filter(site)
     racks = Row("Racks", [
         Panel("Rack load vs rating", "bargauge", [Target(
-            f'SELECT last("load_pct") FROM "capacity" WHERE {s} AND "level" = \'rack\' AND {_HALL_RACK} '
-            f'AND $timeFilter GROUP BY "id"', alias="$tag_id")], width=12, unit="percent", min=0, max=100,
+            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_RACK)} AND {_HALL_RACK} '
+            f'AND $timeFilter GROUP BY "{D.ID}"', alias=f"$tag_{D.ID}")], width=12, unit="percent", min=0, max=100,
             thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Rack headroom (redundancy-aware)", "timeseries", [Target(
-            f'SELECT mean("headroom_w") FROM "capacity" WHERE {s} AND "level" = \'rack\' AND {_HALL_RACK} '
-            f'AND $timeFilter GROUP BY time($__interval), "id" fill(none)', alias="$tag_id")], width=12, unit="watt",
+            f'SELECT mean("{D.HEADROOM_W}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_RACK)} AND {_HALL_RACK} '
+            f'AND $timeFilter GROUP BY time($__interval), "id" fill(none)', alias=f"$tag_{D.ID}")], width=12, unit="watt",
             description="2N: one side's rating minus both sides' load; N+1: all but the largest unit."),
     ])
     pdus = Row("PDUs", [
@@ -174,8 +175,8 @@ def power_chain(site: Site) -> Dashboard:
             width=12, unit="percent", decimals=1,
             description="(max - min) / mean of the latest phase currents of each PDU."),
         Panel("PDU load vs rating", "bargauge", [Target(
-            f'SELECT last("load_pct") FROM "capacity" WHERE {s} AND "level" = \'pdu\' AND {_HALL_RACK} '
-            f'AND $timeFilter GROUP BY "id"', alias="$tag_id")], width=12, unit="percent", min=0, max=100,
+            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_PDU)} AND {_HALL_RACK} '
+            f'AND $timeFilter GROUP BY "{D.ID}"', alias=f"$tag_{D.ID}")], width=12, unit="percent", min=0, max=100,
             thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Top outlets", "table", [Target(
             f'SELECT last("power_w") AS "W" FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "outlet" =~ /./ '
@@ -199,9 +200,9 @@ def power_chain(site: Site) -> Dashboard:
             f'GROUP BY time($__interval), "device", "phase" fill(none)', alias="$tag_device $tag_phase")],
             width=12, unit="percent", min=0, max=100),
         Panel("UPS capacity and group headroom", "table", [Target(
-            f'SELECT last("load_w") AS "load W", last("rated_w") AS "rated W", last("headroom_w") AS "headroom W", '
-            f'last("redundancy") AS "redundancy" FROM "capacity" WHERE {s} AND "level" = \'ups\' '
-            f'AND "hall" =~ /^$hall$/ AND $timeFilter GROUP BY "id"', result_format="table")], width=12),
+            f'SELECT last("{D.LOAD_W}") AS "load W", last("{D.RATED_W}") AS "rated W", last("{D.HEADROOM_W}") AS "headroom W", '
+            f'last("{D.REDUNDANCY}") AS "redundancy" FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_UPS)} '
+            f'AND "hall" =~ /^$hall$/ AND $timeFilter GROUP BY "{D.ID}"', result_format="table")], width=12),
         Panel("UPS output state", "state-timeline", [Target(
             f'SELECT last("state") FROM "ups" WHERE {s} AND "hall" =~ /^$hall$/ AND {ups_out} AND "phase" = \'\' '
             f'AND $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=24,
@@ -232,9 +233,9 @@ def cooling(site: Site) -> Dashboard:
             f'SELECT mean("capacity_pct") FROM "chiller" WHERE {s} AND $timeFilter '
             f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, unit="percent"),
         Panel("Cooling power and pPUE", "timeseries", [
-            Target(f'SELECT mean("cooling_w") AS "cooling W" FROM "site_power" WHERE {s} AND "hall" = \'\' '
+            Target(f'SELECT mean("{D.COOLING_W}") AS "cooling W" FROM "{D.SITE_POWER}" WHERE {s} AND "hall" = \'\' '
                    f'AND $timeFilter GROUP BY time($__interval) fill(none)'),
-            Target(f'SELECT mean("ppue_cooling") AS "pPUE cooling" FROM "pue" WHERE {s} AND "hall" = \'\' '
+            Target(f'SELECT mean("{D.PPUE_COOLING}") AS "pPUE cooling" FROM "{D.PUE}" WHERE {s} AND "hall" = \'\' '
                    f'AND $timeFilter GROUP BY time($__interval) fill(none)')], width=12),
     ])
     cdus = Row("CDUs and air", [
@@ -318,7 +319,7 @@ def energy(site: Site) -> Dashboard:
             description="Σ boundary kWh / Σ IT kWh per day (ISO/IEC 30134-2 annualisable PUE)."))
     else:
         panels.append(Panel("Daily PUE (derived power)", "timeseries", [Target(
-            f'SELECT integral("facility_w") / integral("it_w") AS "PUE" FROM "site_power" WHERE {s} AND "hall" = \'\' '
+            f'SELECT integral("{D.FACILITY_W}") / integral("{D.IT_W}") AS "PUE" FROM "{D.SITE_POWER}" WHERE {s} AND "hall" = \'\' '
             f'AND $timeFilter GROUP BY time(1d) fill(none)')], width=12, decimals=3))
     energy_targets = []
     for alias, ids in (("facility kWh", boundary), ("IT kWh", it_meters), ("renewable kWh", renewable)):

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from contract import alert_event as ae
 from contract import poll
-from contract.tags import DEVICE
+from contract import derived as D
+from contract.tags import DEVICE, HALL
 from contract.sample import Sample
 
 __all__ = ["LiveState", "render"]
@@ -88,17 +89,17 @@ class LiveState:
                     self._pdu_w[s.tags["device"]] = float(s.fields["power_w"])
                     if not self._derived:
                         self._halls_from_pdus()
-            elif m == "site_power" and "hall" not in s.tags:
+            elif m == D.SITE_POWER and HALL not in s.tags:
                 self._derived = True
-                self.facility_w = _num(s.fields.get("facility_w"), self.facility_w)
-                self.it_w = _num(s.fields.get("it_w"), self.it_w)
-                self.renewable_w = _num(s.fields.get("renewable_w"), self.renewable_w)
-            elif m == "pue" and "hall" not in s.tags:
-                self.pue = _num(s.fields.get("pue"), self.pue)
-            elif m == "capacity" and s.tags.get("level") == "hall":
-                load, rated = s.fields.get("load_w"), s.fields.get("rated_w")
+                self.facility_w = _num(s.fields.get(D.FACILITY_W), self.facility_w)
+                self.it_w = _num(s.fields.get(D.IT_W), self.it_w)
+                self.renewable_w = _num(s.fields.get(D.RENEWABLE_W), self.renewable_w)
+            elif m == D.PUE and HALL not in s.tags:
+                self.pue = _num(s.fields.get(D.PUE_VALUE), self.pue)
+            elif m == D.CAPACITY and s.tags.get(D.LEVEL) == D.LEVEL_HALL:
+                load, rated = s.fields.get(D.LOAD_W), s.fields.get(D.RATED_W)
                 if isinstance(load, (int, float)) and isinstance(rated, (int, float)):
-                    self.hall_load[s.tags.get("id", s.tags.get("hall", "?"))] = (float(load), float(rated))
+                    self.hall_load[s.tags.get(D.ID, s.tags.get(HALL, "?"))] = (float(load), float(rated))
 
     def _from_meters(self) -> None:
         by_role: dict[str, float] = {}

@@ -37,6 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+from contract import derived as D
 from contract.sample import Sample
 from contract.tags import KIND, LOCATION_TAGS
 from inventory.model import Site
@@ -281,18 +282,18 @@ def _pct(load: float | None, rated: float | None) -> float | None:
 
 def _capacity_sample(level: str, ident: str, tags: dict[str, str], load: Derived, rated: float | None,
                      headroom: float | None, redundancy: str, now_ns: int) -> Sample:
-    fields: dict = {"sources": load.sources_text, "missing": load.missing, "redundancy": redundancy}
+    fields: dict = {D.SOURCES: load.sources_text, D.MISSING: load.missing, D.REDUNDANCY: redundancy}
     if load.value is not None:
-        fields["load_w"] = load.value
+        fields[D.LOAD_W] = load.value
     if rated is not None:
-        fields["rated_w"] = rated
+        fields[D.RATED_W] = rated
     pct = _pct(load.value, rated)
     if pct is not None:
-        fields["load_pct"] = pct
+        fields[D.LOAD_PCT] = pct
     if headroom is not None:
-        fields["headroom_w"] = headroom
-    t = {"level": level, "id": ident, **{k: v for k, v in tags.items() if v}}
-    return Sample("capacity", t, fields, now_ns)
+        fields[D.HEADROOM_W] = headroom
+    t = {D.LEVEL: level, D.ID: ident, **{k: v for k, v in tags.items() if v}}
+    return Sample(D.CAPACITY, t, fields, now_ns)
 
 
 def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
@@ -318,7 +319,7 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
             headroom = usable_capacity([[r] for r in ups.group_ratings], ups.redundancy) - group_load.value  # type: ignore[list-item]
             if ups.hall:
                 hall_ups[ups.hall][tuple(sorted(ups.members))] = (headroom, ups.redundancy)
-        out.append(_capacity_sample("ups", ups.id, {"site": site_id, "hall": ups.hall or ""}, load,
+        out.append(_capacity_sample(D.LEVEL_UPS, ups.id, {"site": site_id, "hall": ups.hall or ""}, load,
                                     ups.rated_w, headroom, ups.redundancy, now_ns))
 
     rack_stats: dict[str, tuple[Derived, float | None, float | None]] = {}
@@ -329,7 +330,7 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
         headroom = usable - load.value if usable is not None and load.value is not None else None
         rack_stats[rack.id] = (load, rated if rated is not None else usable, headroom)
         tags = {"site": site_id, "hall": rack.hall, "row": rack.row, "rack": rack.id}
-        out.append(_capacity_sample("rack", rack.id, tags, load, rack_stats[rack.id][1], headroom,
+        out.append(_capacity_sample(D.LEVEL_RACK, rack.id, tags, load, rack_stats[rack.id][1], headroom,
                                     rack.redundancy, now_ns))
         # a PDU of a redundant rack must be able to carry the load its partners lose
         for p, r in rack.pdus:
@@ -341,7 +342,7 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
             else:
                 must_carry = mine.value
             h = r - must_carry if r is not None and must_carry is not None else None
-            out.append(_capacity_sample("pdu", p, tags, mine, r, h, rack.redundancy, now_ns))
+            out.append(_capacity_sample(D.LEVEL_PDU, p, tags, mine, r, h, rack.redundancy, now_ns))
 
     for hall_id in plan.halls:
         hall_loads: list[Derived] = []
@@ -350,7 +351,7 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
             load = _merge([s[0] for s in stats])
             rated = _total([s[1] for s in stats])
             headroom = _total([s[2] for s in stats])
-            out.append(_capacity_sample("row", row_id, {"site": site_id, "hall": hall_id, "row": row_id}, load,
+            out.append(_capacity_sample(D.LEVEL_ROW, row_id, {"site": site_id, "hall": hall_id, "row": row_id}, load,
                                         rated, headroom, next(iter(reds)) if len(reds) == 1 else "mixed", now_ns))
             hall_loads.append(load)
         # PDUs directly under a hall or row (not in a rack) count too
@@ -365,7 +366,7 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
             upstream = sum(h for h, _ in ups_room.values())
             headroom = upstream if headroom is None else min(headroom, upstream)
         reds = {r for _, r in ups_room.values()}
-        out.append(_capacity_sample("hall", hall_id, {"site": site_id, "hall": hall_id}, load, rated, headroom,
+        out.append(_capacity_sample(D.LEVEL_HALL, hall_id, {"site": site_id, "hall": hall_id}, load, rated, headroom,
                                     reds.pop() if len(reds) == 1 else ("mixed" if reds else ""), now_ns))
     return out
 
@@ -408,35 +409,35 @@ def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today:
         primary = next((c for c in (1, 2, 3) if its[c].value is not None), None)
         it = its[primary] if primary else Derived(None, (), sum(d.missing for d in its.values()))
         cooling = cooling_power(plan, idx, hall, today)
-        fields: dict = {"sources": ",".join(facility.sources + it.sources),
-                        "missing": facility.missing + it.missing}
+        fields: dict = {D.SOURCES: ",".join(facility.sources + it.sources),
+                        D.MISSING: facility.missing + it.missing}
         if facility.value is not None:
-            fields["facility_w"] = facility.value
+            fields[D.FACILITY_W] = facility.value
         if primary is not None:
-            fields["it_w"] = it.value
-            fields["category"] = primary
+            fields[D.IT_W] = it.value
+            fields[D.CATEGORY] = primary
         for c, d in its.items():
             if d.value is not None:
-                fields[f"it_cat{c}_w"] = d.value
+                fields[D.it_category_w(c)] = d.value
         if cooling.value is not None:
-            fields["cooling_w"] = cooling.value
+            fields[D.COOLING_W] = cooling.value
         if hall is None:
             ren = renewable_power(plan, idx, today)
             if ren.value is not None:
-                fields["renewable_w"] = ren.value
+                fields[D.RENEWABLE_W] = ren.value
         if len(fields) > 2:
-            out.append(Sample("site_power", dict(tags), fields, now_ns))
+            out.append(Sample(D.SITE_POWER, dict(tags), fields, now_ns))
         pue_fields: dict = {}
         if it.value:
             if facility.value is not None:
-                pue_fields["pue"] = facility.value / it.value
+                pue_fields[D.PUE_VALUE] = facility.value / it.value
             if cooling.value is not None:
-                pue_fields["ppue_cooling"] = (it.value + cooling.value) / it.value
+                pue_fields[D.PPUE_COOLING] = (it.value + cooling.value) / it.value
         if pue_fields:
-            used_cooling = cooling.missing if "ppue_cooling" in pue_fields else 0
-            pue_fields.update(category=primary, sources=fields["sources"],
-                              missing=facility.missing + it.missing + used_cooling)
-            out.append(Sample("pue", {**tags, "kind": "instantaneous"}, pue_fields, now_ns))
+            used_cooling = cooling.missing if D.PPUE_COOLING in pue_fields else 0
+            pue_fields.update({D.CATEGORY: primary, D.SOURCES: fields[D.SOURCES],
+                               D.MISSING: facility.missing + it.missing + used_cooling})
+            out.append(Sample(D.PUE, {**tags, D.PUE_KIND: D.INSTANTANEOUS}, pue_fields, now_ns))
     return out
 
 

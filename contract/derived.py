@@ -1,0 +1,60 @@
+"""The derived measurements: what the derived-metrics job writes and dashboards and the live view read.
+
+``site_power`` (per site, and per hall with a ``hall`` tag): facility, IT (by
+ISO/IEC 30134-2 category), cooling and renewable power, with the sources used
+and the count of expected inputs that had no fresh reading.  ``pue``:
+instantaneous PUE and pPUE(cooling) (tag ``kind=instantaneous``).
+``capacity``: load, rating and redundancy-aware headroom per ``level`` (pdu,
+ups, rack, row, hall) and ``id``.  Written by ``derived.power_chain``; read by
+``dashboards/catalog.py`` and ``dcim/live_view.py``.
+"""
+from __future__ import annotations
+
+__all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "RENEWABLE_W", "CATEGORY",
+           "SOURCES", "MISSING", "it_category_w", "PUE_VALUE", "PPUE_COOLING", "PUE_KIND", "INSTANTANEOUS",
+           "LEVEL", "ID", "LOAD_W", "RATED_W", "LOAD_PCT", "HEADROOM_W", "REDUNDANCY", "LEVELS",
+           "LEVEL_PDU", "LEVEL_UPS", "LEVEL_RACK", "LEVEL_ROW", "LEVEL_HALL"]
+
+# -- measurements ---------------------------------------------------------------------------
+SITE_POWER = "site_power"
+PUE = "pue"
+CAPACITY = "capacity"
+
+# -- site_power fields (W) ------------------------------------------------------------------
+FACILITY_W = "facility_w"
+IT_W = "it_w"
+COOLING_W = "cooling_w"
+RENEWABLE_W = "renewable_w"
+#: the lowest ISO/IEC 30134-2 IT category (1, 2, 3) with data: the one ``it_w`` and ``pue`` use
+CATEGORY = "category"
+#: comma-separated device ids the value was computed from
+SOURCES = "sources"
+#: expected inputs that had no fresh reading
+MISSING = "missing"
+
+
+def it_category_w(category: int) -> str:
+    """IT power measured at one category's point (``it_cat1_w``: UPS output, ... ``it_cat3_w``: IT input)."""
+    return f"it_cat{category}_w"
+
+
+# -- pue ------------------------------------------------------------------------------------
+PUE_VALUE = "pue"
+PPUE_COOLING = "ppue_cooling"
+#: tag: how the PUE was computed
+PUE_KIND = "kind"
+INSTANTANEOUS = "instantaneous"
+
+# -- capacity -------------------------------------------------------------------------------
+#: tag: pdu | ups | rack | row | hall
+LEVEL = "level"
+#: tag: the inventory id of the thing at that level
+ID = "id"
+LEVEL_PDU, LEVEL_UPS, LEVEL_RACK, LEVEL_ROW, LEVEL_HALL = "pdu", "ups", "rack", "row", "hall"
+LEVELS = (LEVEL_PDU, LEVEL_UPS, LEVEL_RACK, LEVEL_ROW, LEVEL_HALL)
+LOAD_W = "load_w"
+RATED_W = "rated_w"
+LOAD_PCT = "load_pct"
+HEADROOM_W = "headroom_w"
+#: N, N+1, 2N, 2N+1
+REDUNDANCY = "redundancy"
