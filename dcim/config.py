@@ -36,7 +36,7 @@ class InfluxSection(_Strict):
     gzip_level: Annotated[int, Field(ge=0, le=9)] = 1
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     spool_dir: str | None = None
-    spool_max_mb: Annotated[int, Field(ge=1)] = 1024
+    spool_max_mb: Annotated[int, Field(ge=1, le=1 << 20)] = 1024  # at most 1 TiB
     spool_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
     spill_after_s: Annotated[float, Field(ge=0, le=600)] = 2.0
     max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
