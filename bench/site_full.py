@@ -4,7 +4,7 @@ derived metrics polls them all into a real InfluxDB, for a bounded number of int
 What it runs (all on loopback, every process started here and stopped by pid):
 - the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
-- a real influxd and Mosquitto (testkit), the twin (``dcim simulate --site``);
+- a real influxd and Mosquitto (localservers), the twin (``dcim simulate --site``);
 - ``dcim run --derived --alerts alerts/rules/site.yaml --mqtt …`` for ``--intervals`` intervals,
   then the same site with ``--shards N`` processes (``dcim run --shard i/N``), so the cost of
   sharding is measured beside one process in the same run.
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import calibrate, proc_cpu_s, stable  # noqa: E402
-from testkit.process import free_port, wait_for_port  # noqa: E402
+from localservers.process import free_port, wait_for_port  # noqa: E402
 
 RULES = ROOT / "alerts" / "rules" / "site.yaml"
 _TS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
@@ -208,9 +208,9 @@ def main() -> int:
     if not (1 <= args.halls <= 24 and 1 <= args.intervals <= 10 and 10 <= args.interval <= 300
             and 1 <= args.shards <= 8):
         raise SystemExit("--halls 1..24, --intervals 1..10, --interval 10..300, --shards 1..8")
-    from testkit.influx import InfluxServer
-    from testkit.mosquitto import MosquittoServer
-    from testkit.site import write_loopback_slice
+    from localservers.influx import InfluxServer
+    from localservers.mosquitto import MosquittoServer
+    from localservers.site import write_loopback_slice
 
     env = {**os.environ, "DCIM_SNMP_COMMUNITY": "public", "DCIM_BMC_USER": "bench", "DCIM_BMC_PASSWORD": "bench",
            "PYTHONPATH": str(ROOT)}
