@@ -347,8 +347,10 @@ def _fill_tiers(influx_url: str, period_from: float, period_to: float) -> str:
     from storage.admin import backfill
 
     t0 = time.monotonic()
-    written = backfill(InfluxQuery(influx_url, "dcim", timeout_s=120), _demo_storage(),
-                       int(period_from) * 10**9, int(period_to + 60) * 10**9)
+    span_ns = int(period_to + 60 - period_from) * 10**9
+    # one statement per measurement and tier for the whole (sparse) month: far fewer round trips
+    written = backfill(InfluxQuery(influx_url, "dcim", timeout_s=300), _demo_storage(),
+                       int(period_from) * 10**9, int(period_to + 60) * 10**9, chunk_ns=max(span_ns, 86400 * 10**9))
     return (f"rollups filled for the demo period in {time.monotonic() - t0:.1f} s: " +
             ", ".join(f"{k} {v:,} points" for k, v in written.items()))
 

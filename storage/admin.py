@@ -10,13 +10,14 @@ and re-running a window rewrites the same points (no double counting).
 from __future__ import annotations
 
 import gzip
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 from sinks.influx_query import InfluxQuery, QueryError
 from sinks.influx_transport import V1Transport, V2Transport, detect_api
 from storage.influxql import ident, into_window, tier_rows
-from storage.raw import raw_fields, windows
+from storage.raw import DAY_NS, raw_fields, windows
 from storage.read import TierSource
 from storage.plan import RetentionPolicy, ServerState, plan_init, wanted_rollups
 from storage.tiers import META_RP, TIER_MEASUREMENT, StorageConfig, Tier
@@ -140,12 +141,20 @@ def init(client: InfluxQuery, config: StorageConfig, *, dry_run: bool = False, t
     return InitResult(stmts, cq, len(wanted_rollups(config, state.fields)), meta)
 
 
+#: Server-side ``SELECT … INTO`` statements in flight at once during a backfill.
+BACKFILL_WORKERS = 2
+
+
 def backfill(client: InfluxQuery, config: StorageConfig, start_ns: int, end_ns: int, *,
-             tiers: list[Tier] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, int]:
+             tiers: list[Tier] | None = None, progress: Callable[[str], None] | None = None,
+             chunk_ns: int = DAY_NS) -> dict[str, int]:
     """Fill ``tiers`` (all by default) from raw for ``[start, end)``; points written per tier.
 
-    On 1.x the server computes and writes each window (``SELECT … INTO``); elsewhere
-    the rollup job's path does the same through the writer (see ``storage.job``).
+    On 1.x the server computes and writes each window (``SELECT … INTO``, one per
+    measurement and ``chunk_ns`` of time, two at once); elsewhere the rollup job's
+    path does the same through the writer (see ``storage.job``).  A day per
+    statement bounds the server's memory on a full site; a small or sparse
+    database (the demo's month of history) is filled faster in one chunk.
     """
     state = read_state(client, config)
     if not state.database_exists:
@@ -158,15 +167,18 @@ def backfill(client: InfluxQuery, config: StorageConfig, start_ns: int, end_ns: 
 
         return run_windows(client, config, tiers or config.tiers, start_ns, end_ns, progress=progress)
     wanted = wanted_rollups(config, state.fields)
+
+    def run(stmt: str) -> int:
+        return sum(int(row[1] or 0) for s in client.query(stmt) for row in s.values)
+
     written: dict[str, int] = {}
-    for t in tiers or config.tiers:
-        n = 0
-        for a, b in windows(start_ns, end_ns, t.step_s * 10**9):
-            for m, rs in wanted.items():
-                for s in client.query(into_window(client.database, config, t, m, rs, a, b)):
-                    for row in s.values:
-                        n += int(row[1] or 0)
-            if progress:
-                progress(f"{t.name}: up to {b // 10**9} s, {n} points")
-        written[t.name] = n
+    with ThreadPoolExecutor(max_workers=BACKFILL_WORKERS) as pool:
+        for t in tiers or config.tiers:
+            n = 0
+            for a, b in windows(start_ns, end_ns, t.step_s * 10**9, chunk_ns):
+                n += sum(pool.map(run, [into_window(client.database, config, t, m, rs, a, b)
+                                        for m, rs in wanted.items()]))
+                if progress:
+                    progress(f"{t.name}: up to {b // 10**9} s, {n} points")
+            written[t.name] = n
     return written

@@ -28,6 +28,16 @@ def _open(args: argparse.Namespace):
     return cfg, influx, InfluxQuery(influx.url, influx.database, influx.token)
 
 
+def _duration(text: str) -> int:
+    """An argparse type: ``30d`` -> seconds, or a usage error naming the option's rule."""
+    from storage.tiers import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _when(text: str, option: str) -> int:
     """``YYYY-MM``, ``YYYY-MM-DD`` or an ISO 8601 time (UTC unless it says otherwise) -> epoch ns."""
     s = text.strip()
@@ -87,7 +97,7 @@ def _cmd_backfill(args, cfg, influx, client) -> int:
         print("dcim storage: --to must be after --from (the end is exclusive)", file=sys.stderr)
         return 2
     tiers = [cfg.storage.tier(args.tier)] if args.tier else None
-    written = backfill(client, cfg.storage, start, end, tiers=tiers,
+    written = backfill(client, cfg.storage, start, end, tiers=tiers, chunk_ns=args.chunk * 10**9,
                        progress=(lambda m: print(f"# {m}", file=sys.stderr)) if args.verbose_progress else None)
     for name, n in written.items():
         print(f"{name}: {n} points")
@@ -174,6 +184,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", required=True, help="start, inclusive (YYYY-MM[-DD] or ISO time, UTC)")
     p.add_argument("--to", dest="end", required=True, help="end, exclusive")
     p.add_argument("--tier", help="only this tier (default: all)")
+    p.add_argument("--chunk", default=86400, type=_duration, help="time per server-side statement (default 1d; a sparse or small "
+                                                 "database fills faster with e.g. 30d)")
     p.add_argument("--progress", dest="verbose_progress", action="store_true", help="progress on stderr")
     p.set_defaults(func=_cmd_backfill)
 

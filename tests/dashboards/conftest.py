@@ -73,7 +73,7 @@ def _fill_tiers(url: str, db: str, start_ms: int, end_ms: int) -> None:
     cfg = StorageConfig(raw=RawTier(retention="30d"))
     client = InfluxQuery(url, db)
     init(client, cfg)
-    written = backfill(client, cfg, start_ms * 10**6, end_ms * 10**6)
+    written = backfill(client, cfg, start_ms * 10**6, end_ms * 10**6, chunk_ns=7 * 86400 * 10**9)
     assert all(written.values()), written
 
 
