@@ -55,9 +55,15 @@ def detect_profile(sysoid: str, required: dict[str, Any], profiles: dict[str, Pr
 def _split_columns(entry: str, rows: list, walks: dict) -> None:
     """File an Entry walk's rows under their column OIDs, as per-column walks would."""
     plen = len(entry) + 1
-    for oid, value in rows:
-        col = oid[plen:].split(".", 1)[0]
-        walks.setdefault(f"{entry}.{col}", []).append((oid, value))
+    by_col: dict[str, list] = {}  # column sub-id -> its rows (one f-string per column, not per row)
+    for row in rows:
+        oid = row[0]
+        dot = oid.find(".", plen)
+        col = oid[plen:dot] if dot >= 0 else oid[plen:]
+        found = by_col.get(col)
+        if found is None:
+            found = by_col[col] = walks.setdefault(f"{entry}.{col}", [])
+        found.append(row)
 
 
 class SnmpCollector(Collector):

@@ -99,7 +99,25 @@ def _apply(spec: ValueSpec, raw: Any, where: str, problems: list[Problem], *, de
     return round(value, 6), flag
 
 
+#: (index names, index text) -> parsed index; rows repeat every poll, so each is parsed once
+_INDEX_CACHE: dict[tuple, tuple[dict[str, str], tuple[int, ...]] | None] = {}
+_MISS = object()
+
+
 def _index_tags(group: Group, idx: str) -> tuple[dict[str, str], tuple[int, ...]] | None:
+    """(index tags, index as integers) of a table row; the tags dict is shared: read it, never change it."""
+    key = (group.index, idx)
+    hit = _INDEX_CACHE.get(key, _MISS)
+    if hit is not _MISS:
+        return hit
+    found = _parse_index(group, idx)
+    if len(_INDEX_CACHE) >= 100_000:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = found
+    return found
+
+
+def _parse_index(group: Group, idx: str) -> tuple[dict[str, str], tuple[int, ...]] | None:
     parts = idx.split(".")
     n = len(group.index)
     if len(parts) < n:
