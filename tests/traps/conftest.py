@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,24 @@ def netsnmp_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNMP")}
     env.update({"SNMP_PERSISTENT_DIR": str(d), "SNMPCONFPATH": str(d), "MIBS": "", "MIBDIRS": str(d)})
     return env
+
+
+def capture(env: dict[str, str], *args: str) -> bytes:
+    """The datagram a net-snmp sender really puts on the wire: ``args`` are the tool and its options,
+    the last one the trap's own arguments joined by ``|`` (the destination goes in between)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    try:
+        port = sock.getsockname()[1]
+        proc = subprocess.Popen([args[0], *args[1:-1], f"127.0.0.1:{port}", *args[-1].split("|")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        data, _ = sock.recvfrom(65535)
+        proc.kill()
+        proc.wait()
+        return data
+    finally:
+        sock.close()
 
 
 async def send(env: dict[str, str], *args: str, timeout: float = 20.0) -> int:

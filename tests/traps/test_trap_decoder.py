@@ -2,8 +2,6 @@
 trap definitions (file:line errors, v1 translation), storm limits; garbage fuzzed with hypothesis."""
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 
 import pytest
@@ -17,7 +15,7 @@ from collectors.snmp.traps.message import decode_community, decode_pdu
 from collectors.snmp.traps.receiver import DeviceIndex, TrapReceiver
 from collectors.snmp.traps.usm import UsmUser, localize, password_to_key
 from inventory.errors import InventoryError
-from tests.traps.conftest import snmp_target
+from tests.traps.conftest import capture, snmp_target
 
 
 def test_rfc3414_key_localization_vectors():
@@ -31,23 +29,6 @@ def test_rfc3414_key_localization_vectors():
     assert localize(ku, engine, "sha1").hex() == "6695febc9288e36282235fc7151f128497b38f3f"
 
 
-def _capture(netsnmp_env, *args: str) -> bytes:
-    """The datagram a net-snmp sender really puts on the wire."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(10)
-    try:
-        port = sock.getsockname()[1]
-        proc = subprocess.Popen([args[0], *args[1:-1], f"127.0.0.1:{port}", *args[-1].split("|")], env=netsnmp_env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        data, _ = sock.recvfrom(65535)
-        proc.kill()
-        proc.wait()
-        return data
-    finally:
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def wire(tmp_path_factory):
     """Datagrams from snmptrap/snmpinform (v1, v2c, v2c inform, v3 authPriv trap)."""
@@ -57,11 +38,11 @@ def wire(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNMP")}
     env.update({"SNMP_PERSISTENT_DIR": str(d), "SNMPCONFPATH": str(d), "MIBS": "", "MIBDIRS": str(d)})
     return {
-        "v1": _capture(env, "snmptrap", "-v1", "-c", "trapc",
+        "v1": capture(env, "snmptrap", "-v1", "-c", "trapc",
                        "1.3.6.1.2.1.33.2|10.1.2.3|6|1||1.3.6.1.2.1.33.1.2.3.0|i|7"),
-        "v2c": _capture(env, "snmptrap", "-v2c", "-c", "trapc", "|1.3.6.1.4.1.318.0.9|1.3.6.1.4.1.318.2.3.3.0|s|back"),
-        "inform": _capture(env, "snmpinform", "-v2c", "-c", "trapc", "-r", "0", "|1.3.6.1.2.1.33.2.1"),
-        "v3": _capture(env, "snmptrap", "-v3", "-l", "authPriv", "-u", "ops", "-a", "SHA-256", "-A", "authpass-256",
+        "v2c": capture(env, "snmptrap", "-v2c", "-c", "trapc", "|1.3.6.1.4.1.318.0.9|1.3.6.1.4.1.318.2.3.3.0|s|back"),
+        "inform": capture(env, "snmpinform", "-v2c", "-c", "trapc", "-r", "0", "|1.3.6.1.2.1.33.2.1"),
+        "v3": capture(env, "snmptrap", "-v3", "-l", "authPriv", "-u", "ops", "-a", "SHA-256", "-A", "authpass-256",
                        "-x", "AES", "-X", "privpass-aes", "-e", "8000000001020304", "|1.3.6.1.2.1.33.2.1"),
     }
 

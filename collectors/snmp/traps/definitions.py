@@ -59,13 +59,17 @@ class VarbindMap(_Strict):
     divide: float = 1.0
     #: raw value (number, text, or dotted OID) -> word; or the name of a table under the file's ``lookups:``
     lookup: dict[str, str] | str = Field(default_factory=dict)
+    #: tags named by the instance suffix after ``oid`` (a table row's index, e.g. ``[pdu, inlet, outlet]``
+    #: for ``st4OutletStatus.1.1.5``), named as the polling profile's ``index:`` so the trap's
+    #: sample lands on the polled series
+    index: list[str] = Field(default_factory=list)
 
     _oid = field_validator("oid")(classmethod(lambda cls, v: _check_oid(v)))
 
     def model_post_init(self, __context: Any) -> None:
         if bool(self.field) == bool(self.tag):
             raise ValueError("a varbind needs exactly one of field: or tag:")
-        for name in (self.field, self.tag):
+        for name in (self.field, self.tag, *self.index):
             if name and not _NAME_RE.match(name):
                 raise ValueError(f"{name!r}: field and tag names are snake_case (e.g. runtime_s, phase)")
         self._prefix = parse_oid(self.oid)
@@ -182,6 +186,9 @@ class TrapCatalog:
                 for oid, _tag, value in n.varbinds:
                     if oid[:len(vm._prefix)] != vm._prefix:
                         continue
+                    suffix = oid[len(vm._prefix):]
+                    for tag, sub in zip(vm.index, suffix):
+                        stags[tag] = str(sub)
                     raw = oid_text(value) if isinstance(value, tuple) else (
                         value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
                     word = vm.lookup.get(str(raw))  # type: ignore[union-attr]

@@ -1,0 +1,96 @@
+"""Vendor trap definitions (APC rPDU, ServerTech Sentry4) on datagrams net-snmp's snmptrap really sends:
+the trap OID and varbind OIDs each definition names (read from the vendor's MIB) find the definition,
+and the sample it becomes carries the polled series' tags and words of the shared vocabularies."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from collectors.snmp.traps.definitions import default_catalog
+from collectors.snmp.traps.message import decode_community, decode_pdu
+from contract.states import ALARM, OUTLET, STATUS, VOCABULARIES
+from tests.traps.conftest import capture
+
+RPDU = "1.3.6.1.4.1.318.1.1.12"       # PowerNet-MIB rPDU
+ST4 = "1.3.6.1.4.1.1718.4.1"          # Sentry4-MIB st4Objects
+VERSION = {0: "1", 1: "2c"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("netsnmp")
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SNMP")}
+    e.update({"SNMP_PERSISTENT_DIR": str(d), "SNMPCONFPATH": str(d), "MIBS": "", "MIBDIRS": str(d)})
+    return e
+
+
+def _samples(datagram: bytes):
+    v, _, s, e = decode_community(datagram)
+    return default_catalog().samples(decode_pdu(datagram, s, e, VERSION[v]), {"device": "pdu-1"}, 1)
+
+
+def test_apc_rpdu_outlet_off_v1_trap_sets_the_polled_outlet_state(env):
+    # the v1 Trap-PDU a Switched Rack PDU sends: ENTERPRISE apc, specific-trap 269 (rPDUOutletOff)
+    dgram = capture(env, "snmptrap", "-v1", "-c", "trapc",
+                    f"1.3.6.1.4.1.318|10.1.2.3|6|269||{RPDU}.1.1.0|s|PDU R15 A1|{RPDU}.3.3.1.1.1.4|i|4|"
+                    f"{RPDU}.3.3.1.1.2.4|s|db-01 PSU1|1.3.6.1.4.1.318.2.3.3.0|s|Outlet 4 turned off.")
+    (trap, pdu), d = _samples(dgram)
+    assert d.name == "rPDUOutletOff" and trap.fields["oid"] == "1.3.6.1.4.1.318.0.269"
+    assert (pdu.measurement, pdu.tags) == ("pdu", {"device": "pdu-1", "outlet": "4"})
+    assert pdu.fields == {"state": "off", "state_raw": "rPDUOutletOff", "outlet_name": "db-01 PSU1",
+                          "message": "Outlet 4 turned off.", "trap": "rPDUOutletOff"}
+    assert pdu.fields["state"] in VOCABULARIES[OUTLET]
+
+
+@pytest.mark.parametrize("specific,name,field,value", [
+    (276, "rPDUOverload", "overload", True), (277, "rPDUOverloadCleared", "overload", False),
+    (274, "rPDUNearOverload", "near_overload", True), (275, "rPDUNearOverloadCleared", "near_overload", False),
+    (272, "rPDULowLoad", "low_load", True), (273, "rPDULowLoadCleared", "low_load", False),
+])
+def test_apc_rpdu_phase_load_traps_set_and_clear_their_flag_on_the_phase(env, specific, name, field, value):
+    dgram = capture(env, "snmptrap", "-v1", "-c", "trapc",
+                    f"1.3.6.1.4.1.318|10.1.2.3|6|{specific}||{RPDU}.2.3.1.1.4.2|i|2|"
+                    "1.3.6.1.4.1.318.2.3.3.0|s|Metered Rack PDU: load.")
+    (_, pdu), d = _samples(dgram)
+    assert d.name == name and pdu.tags == {"device": "pdu-1", "phase": "2"}
+    assert pdu.fields[field] is value and "state" not in pdu.fields
+
+
+def test_sentry4_outlet_status_event_maps_status_onto_vocabularies_and_the_polled_index(env):
+    # st4OutletStatusEvent (v2c) for outlet AA5 (unit 1, cord 1, outlet 5): a breaker trip
+    dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc",
+                    f"|1.3.6.1.4.1.1718.4.100.0.15|{ST4}.1.1.2.0|s|rack 12|{ST4}.8.2.1.2.1.1.5|s|AA5|"
+                    f"{ST4}.8.2.1.3.1.1.5|s|gpu-07 PSU2|{ST4}.8.3.1.1.1.1.5|i|2|{ST4}.8.3.1.2.1.1.5|i|12|"
+                    f"{ST4}.8.5.1.1.1.1.5|i|6|{ST4}.99.1.0|s|Breaker Tripped|{ST4}.99.2.0|i|1")
+    (_, pdu), d = _samples(dgram)
+    assert d.name == "st4OutletStatusEvent"
+    # the sentry4 profile's st4OutletMonitorEntry index is [pdu, inlet, outlet]
+    assert pdu.tags == {"device": "pdu-1", "pdu": "1", "inlet": "1", "outlet": "5"}
+    assert pdu.fields == {"alarm_state": "critical", "outlet_state": "off", "status": "fault",
+                          "status_raw": "Breaker Tripped", "trap": "st4OutletStatusEvent"}
+
+
+def test_sentry4_v1_translated_event_and_a_return_to_normal(env):
+    # the same notification sent as SNMPv1 (ENTERPRISE st4Notifications, specific 2) finds st4Events 2
+    dgram = capture(env, "snmptrap", "-v1", "-c", "trapc",
+                    f"1.3.6.1.4.1.1718.4.100|10.1.2.4|6|2||{ST4}.3.3.1.1.2.1|i|1|{ST4}.3.3.1.2.2.1|i|0|"
+                    f"{ST4}.99.1.0|s|Normal|{ST4}.99.2.0|i|0")
+    (trap, pdu), d = _samples(dgram)
+    assert trap.fields["oid"] == "1.3.6.1.4.1.1718.4.100.0.2" and d.name == "st4InputCordStatusEvent"
+    assert pdu.tags == {"device": "pdu-1", "pdu": "2", "inlet": "1"}
+    assert pdu.fields == {"alarm_state": "ok", "inlet_state": "on", "status": "ok", "status_raw": "Normal",
+                          "trap": "st4InputCordStatusEvent"}
+
+
+def test_every_shipped_lookup_word_is_a_vocabulary_word():
+    vocab_of = {"alarm_state": ALARM, "status": STATUS, "outlet_state": OUTLET, "inlet_state": OUTLET,
+                "line_state": OUTLET, "branch_state": OUTLET}
+    checked = 0
+    for f in default_catalog().files:
+        for t in f.traps:
+            for vm in t.varbinds:
+                if vm.field in vocab_of:
+                    assert set(vm.lookup.values()) <= set(VOCABULARIES[vocab_of[vm.field]]), (f.name, t.name)
+                    checked += 1
+    assert checked >= 10
