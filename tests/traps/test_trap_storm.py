@@ -5,8 +5,7 @@ import asyncio
 import socket
 
 from collectors.snmp.traps.listener import TrapListener, TrapSettings
-from tests.traps.conftest import send, snmp_target, wait_until
-from tests.traps.test_trap_decoder import _capture
+from tests.traps.conftest import capture, send, snmp_target, wait_until
 
 FLOOD = 3000
 QUIET = 20
@@ -14,7 +13,7 @@ QUIET = 20
 
 def test_storm_from_one_device_does_not_starve_another(netsnmp_env):
     # one real datagram (net-snmp's), replayed: the flood costs the test nothing per trap
-    datagram = _capture(netsnmp_env, "snmptrap", "-v2c", "-c", "trapc", "|1.3.6.1.2.1.33.2.1")
+    datagram = capture(netsnmp_env, "snmptrap", "-v2c", "-c", "trapc", "|1.3.6.1.2.1.33.2.1")
     targets = [snmp_target("ats-1", "127.0.0.3", tags={"device": "ats-1"}),
                snmp_target("ups-1", "127.0.0.4", tags={"device": "ups-1"})]
     polls: list[str] = []
