@@ -84,7 +84,7 @@ def test_sentry4_v1_translated_event_and_a_return_to_normal(env):
 
 
 def test_every_shipped_lookup_word_is_a_vocabulary_word():
-    vocab_of = {"alarm_state": ALARM, "status": STATUS, "outlet_state": OUTLET, "inlet_state": OUTLET,
+    vocab_of = {"alarm_state": ALARM, "sensor_state": ALARM, "status": STATUS, "outlet_state": OUTLET, "inlet_state": OUTLET,
                 "line_state": OUTLET, "branch_state": OUTLET}
     checked = 0
     for f in default_catalog().files:
@@ -94,3 +94,63 @@ def test_every_shipped_lookup_word_is_a_vocabulary_word():
                     assert set(vm.lookup.values()) <= set(VOCABULARIES[vocab_of[vm.field]]), (f.name, t.name)
                     checked += 1
     assert checked >= 10
+
+
+RARITAN = "1.3.6.1.4.1.13742.6"
+
+
+def test_raritan_ocp_trip_names_the_breaker_and_grades_its_state(env):
+    # overCurrentProtectorSensorStateChange: the trip(15) sensor of OCP 2 on PDU 1 went to fail(14)
+    dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc",
+                    f"|{RARITAN}.0.65|{RARITAN}.5.3.3.1.3.1.2.15|i|14|{RARITAN}.5.3.3.1.4.1.2.15|u|0")
+    (trap, pdu), d = _samples(dgram)
+    assert d.name == "overCurrentProtectorSensorStateChange"
+    assert pdu.tags == {"device": "pdu-1", "pdu": "1", "branch": "2", "sensor_type": "trip"}
+    assert pdu.fields == {"sensor_state": "critical", "sensor_state_raw": "fail",
+                          "trap": "overCurrentProtectorSensorStateChange"}
+    assert trap.fields[f"{RARITAN}.5.3.3.1.4.1.2.15"] == 0.0  # every varbind still kept on the trap sample
+
+
+def test_raritan_external_and_inlet_sensor_state_changes(env):
+    dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc", f"|{RARITAN}.0.66|{RARITAN}.5.5.3.1.3.1.7|i|9")
+    (_, s), d = _samples(dgram)
+    assert d.name == "externalSensorStateChange" and s.measurement == "env"
+    assert s.tags == {"device": "pdu-1", "pdu": "1", "sensor": "7"}
+    assert (s.fields["sensor_state"], s.fields["sensor_state_raw"]) == ("warning", "detected")
+    # an inlet's rmsCurrent(1) back to normal(4), sent as SNMPv1 (ENTERPRISE traps' parent, specific 61)
+    dgram = capture(env, "snmptrap", "-v1", "-c", "trapc",
+                    f"{RARITAN}|10.1.2.5|6|61||{RARITAN}.5.2.3.1.3.1.1.1|i|4")
+    (_, s), d = _samples(dgram)
+    assert d.name == "inletSensorStateChange"
+    assert s.tags == {"device": "pdu-1", "pdu": "1", "inlet": "1", "sensor_type": "rmsCurrent"}
+    assert (s.fields["sensor_state"], s.fields["sensor_state_raw"]) == ("ok", "normal")
+
+
+def test_raritan_state_tables_agree_with_the_polling_profile():
+    """The trap file repeats the profile's SensorStateEnumeration grading (one YAML cannot import another):
+    the two must say the same, or a trap and the poll it triggers would grade one state differently."""
+    import yaml
+
+    from collectors.snmp.profiles import PROFILE_DIR
+
+    profile = yaml.safe_load((PROFILE_DIR / "raritan-pdu2.yaml").read_text())
+    col = next(c for g in profile["groups"] for c in g.get("columns", []) if c.get("field") == "alarm_state")
+    words = {str(k): v for k, v in col["enum"].items()}
+    graded = {k: col["states"].get(w, w) for k, w in words.items()}
+    lookups = next(f for f in default_catalog().files if f.name == "raritan-pdu2").lookups
+    assert lookups["state_word"] == words and lookups["state_alarm"] == graded
+
+
+def test_index_lookup_mistakes_name_file_line_and_field(tmp_path):
+    from collectors.snmp.traps.definitions import load_trap_files
+    from inventory.errors import InventoryError
+
+    head = "name: x\nmib: X-MIB\ntraps:\n  - name: t\n    oid: 1.3.6.1\n    measurement: pdu\n    varbinds:\n"
+    (tmp_path / "x.yaml").write_text(head + "      - {oid: 1.3.6.1.2, field: f, index: [pdu], index_lookup: {zone: z}}\n")
+    with pytest.raises(InventoryError) as exc:
+        load_trap_files(tmp_path)
+    assert "x.yaml:8: traps[0].varbinds[0]" in str(exc.value) and "index_lookup 'zone'" in str(exc.value)
+    (tmp_path / "x.yaml").write_text(head + "      - {oid: 1.3.6.1.2, field: f, index: [pdu], index_lookup: {pdu: nope}}\n")
+    with pytest.raises(InventoryError) as exc:
+        load_trap_files(tmp_path)
+    assert "index_lookup 'nope' is not one of lookups" in str(exc.value)

@@ -63,6 +63,8 @@ class VarbindMap(_Strict):
     #: for ``st4OutletStatus.1.1.5``), named as the polling profile's ``index:`` so the trap's
     #: sample lands on the polled series
     index: list[str] = Field(default_factory=list)
+    #: index tag -> lookup (inline or a ``lookups:`` name) turning its sub-id into a word (e.g. a sensor type)
+    index_lookup: dict[str, dict[str, str] | str] = Field(default_factory=dict)
 
     _oid = field_validator("oid")(classmethod(lambda cls, v: _check_oid(v)))
 
@@ -72,6 +74,9 @@ class VarbindMap(_Strict):
         for name in (self.field, self.tag, *self.index):
             if name and not _NAME_RE.match(name):
                 raise ValueError(f"{name!r}: field and tag names are snake_case (e.g. runtime_s, phase)")
+        for name in self.index_lookup:
+            if name not in self.index:
+                raise ValueError(f"index_lookup {name!r} is not one of index: ({', '.join(self.index) or 'none'})")
         self._prefix = parse_oid(self.oid)
 
 
@@ -122,6 +127,12 @@ class TrapFile(_Strict):
                         raise ValueError(f"trap {t.name}: lookup {vm.lookup!r} is not one of lookups: "
                                          f"({', '.join(sorted(self.lookups)) or 'none defined'})")
                     vm.lookup = self.lookups[vm.lookup]
+                for tag, table in list(vm.index_lookup.items()):
+                    if isinstance(table, str):
+                        if table not in self.lookups:
+                            raise ValueError(f"trap {t.name}: index_lookup {table!r} is not one of lookups: "
+                                             f"({', '.join(sorted(self.lookups)) or 'none defined'})")
+                        vm.index_lookup[tag] = self.lookups[table]
         return self
 
 
@@ -188,7 +199,7 @@ class TrapCatalog:
                         continue
                     suffix = oid[len(vm._prefix):]
                     for tag, sub in zip(vm.index, suffix):
-                        stags[tag] = str(sub)
+                        stags[tag] = vm.index_lookup.get(tag, {}).get(str(sub), str(sub))  # type: ignore[union-attr]
                     raw = oid_text(value) if isinstance(value, tuple) else (
                         value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
                     word = vm.lookup.get(str(raw))  # type: ignore[union-attr]
