@@ -13,11 +13,12 @@ from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from contract.tags import LOCATION_TAGS
 from inventory.errors import InventoryError, InventoryIssue
 from inventory.schema import parse_yaml, validate
 from inventory.yaml_lines import Path as DataPath, YamlProblem, read_limited
 
-__all__ = ["ProfileError", "Strict", "parse_profile", "read_profile"]
+__all__ = ["ProfileError", "Strict", "parse_profile", "read_profile", "component_tag"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,6 +29,18 @@ class ProfileError(ValueError):
     def __init__(self, issues: list[InventoryIssue] | str) -> None:
         self.issues = [InventoryIssue("", None, "", issues)] if isinstance(issues, str) else list(issues)
         super().__init__(issues if isinstance(issues, str) else "\n".join(str(i) for i in self.issues))
+
+
+def component_tag(name: Any) -> Any:
+    """A tag a profile sets must be a component tag: the location tags are the inventory's.
+
+    A profile tag named ``device`` or ``rack`` would overwrite the inventory's
+    value (or be overwritten by it) and break series identity, so it is refused.
+    """
+    if isinstance(name, str) and name in LOCATION_TAGS:
+        raise ValueError(f"{name!r} is a location tag ({', '.join(LOCATION_TAGS)}), added by the inventory; "
+                         "name the component instead (e.g. pdu, phase, outlet, sensor)")
+    return name
 
 
 class Strict(BaseModel):

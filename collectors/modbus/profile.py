@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from collectors.modbus.decode import TYPE_WIDTH, Decoder, register_count
-from collectors.profile_schema import ProfileError, Strict, parse_profile, read_profile
+from collectors.profile_schema import ProfileError, Strict, component_tag, parse_profile, read_profile
 from contract.states import VOCABULARIES, mapping_problems
 from inventory.errors import InventoryIssue
 from inventory.schema import format_path, line_for
@@ -48,7 +48,7 @@ class Point(Strict):
     convert: Literal["f_to_c"] | None = None
     unit: str = ""
     measurement: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[Annotated[str, AfterValidator(component_tag)], str] = Field(default_factory=dict)
     enum: dict[int, str] | None = None
     #: contract.states vocabulary the enum's words map onto; ``states`` maps the words that are not already its own
     vocabulary: str | None = None

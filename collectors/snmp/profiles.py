@@ -30,9 +30,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainValidator, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainValidator, StringConstraints, model_validator
 
-from collectors.profile_schema import ProfileError, Strict, parse_profile, read_profile
+from collectors.profile_schema import ProfileError, Strict, component_tag, parse_profile, read_profile
 from contract.states import VOCABULARIES, mapping_problems
 from inventory.errors import InventoryIssue
 
@@ -174,7 +174,7 @@ class ValueDoc(Strict):
     """The value keys of a column or a scalar: how one raw value becomes a field or a tag."""
 
     field: Optional[FieldName] = None
-    tag: Optional[str] = None
+    tag: Optional[Annotated[str, AfterValidator(component_tag)]] = None
     type: Optional[Literal["number", "int", "string", "enum", "bool"]] = None
     multiply: NonZero = 1.0
     divide: NonZero = 1.0
@@ -243,12 +243,12 @@ class ScalarDoc(ValueDoc):
 
 class GroupDoc(Strict):
     measurement: Literal[MEASUREMENTS]  # type: ignore[valid-type]
-    tags: Annotated[dict[str, str], BeforeValidator(_text_values)] = {}
+    tags: Annotated[dict[Annotated[str, AfterValidator(component_tag)], str], BeforeValidator(_text_values)] = {}
     optional: bool = False
     comment: str = ""
     table: Optional[Oid] = None
     walk: Literal["columns", "table"] = "columns"
-    index: Optional[list[Optional[str]]] = None
+    index: Optional[list[Optional[Annotated[str, AfterValidator(component_tag)]]]] = None
     columns: Optional[list[ColumnDoc]] = None
     scalars: Optional[list[ScalarDoc]] = None
 
