@@ -9,7 +9,7 @@ import pytest
 
 from collectors.snmp.traps.definitions import default_catalog
 from collectors.snmp.traps.message import decode_community, decode_pdu
-from contract.states import ALARM, OUTLET, STATUS, VOCABULARIES
+from contract.states import ALARM, LEAK, LOAD, OUTLET, STATUS, VOCABULARIES
 from tests.traps.conftest import capture
 
 RPDU = "1.3.6.1.4.1.318.1.1.12"       # PowerNet-MIB rPDU
@@ -85,7 +85,7 @@ def test_sentry4_v1_translated_event_and_a_return_to_normal(env):
 
 def test_every_shipped_lookup_word_is_a_vocabulary_word():
     vocab_of = {"alarm_state": ALARM, "sensor_state": ALARM, "status": STATUS, "outlet_state": OUTLET, "inlet_state": OUTLET,
-                "line_state": OUTLET, "branch_state": OUTLET}
+                "line_state": OUTLET, "branch_state": OUTLET, "load_state": LOAD, "leak_state": LEAK}
     checked = 0
     for f in default_catalog().files:
         for t in f.traps:
@@ -154,3 +154,25 @@ def test_index_lookup_mistakes_name_file_line_and_field(tmp_path):
     with pytest.raises(InventoryError) as exc:
         load_trap_files(tmp_path)
     assert "index_lookup 'nope' is not one of lookups" in str(exc.value)
+
+
+ST3 = "1.3.6.1.4.1.1718.3"   # Sentry3-MIB sentry3
+
+
+def test_sentry3_outlet_fuse_error_and_water_sensor_events(env):
+    # outletStatusEvent: outlet AA3 (tower 1, infeed 1, outlet 3) is onFuse(9) -- on, but its fuse blew
+    dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc",
+                    f"|{ST3}.100.0.4|{ST3}.2.3.1.2.1.1.3|s|AA3|{ST3}.2.3.1.5.1.1.3|i|9|"
+                    f"{ST3}.99.1.0|s|On Fuse|{ST3}.99.2.0|i|1")
+    (_, pdu), d = _samples(dgram)
+    assert d.name == "outletStatusEvent"
+    assert pdu.tags == {"device": "pdu-1", "pdu": "1", "inlet": "1", "outlet": "3"}
+    assert pdu.fields == {"outlet_state": "on", "alarm_state": "critical", "status": "fault",
+                          "status_raw": "On Fuse", "trap": "outletStatusEvent"}
+    # envMonWaterSensorEvent from SNMPv1 (ENTERPRISE sentry3Traps, specific 8): water sensor on monitor 1 alarms
+    dgram = capture(env, "snmptrap", "-v1", "-c", "trapc",
+                    f"{ST3}.100|10.1.2.6|6|8||{ST3}.2.4.1.6.1|i|1|{ST3}.99.1.0|s|Alarm|{ST3}.99.2.0|i|1")
+    (_, s), d = _samples(dgram)
+    assert d.name == "envMonWaterSensorEvent" and s.measurement == "env"
+    assert s.tags == {"device": "pdu-1", "pdu": "1"}
+    assert (s.fields["leak_state"], s.fields["status"], s.fields["status_raw"]) == ("leak", "fault", "Alarm")
