@@ -57,6 +57,16 @@ def test_apc_rpdu_phase_load_traps_set_and_clear_their_flag_on_the_phase(env, sp
     assert pdu.fields[field] is value and "state" not in pdu.fields
 
 
+def test_apc_rpdu_bank_overload_lands_on_the_polled_bank_row(env):
+    # rPDUBankPhaseOverload (226) for bank 2 (phase number 0: bank data), then its clearing trap (227)
+    for specific, value in ((226, True), (227, False)):
+        dgram = capture(env, "snmptrap", "-v1", "-c", "trapc",
+                        f"1.3.6.1.4.1.318|10.1.2.3|6|{specific}||{RPDU}.2.3.1.1.5.3|i|2|{RPDU}.2.3.1.1.4.3|i|0")
+        (_, pdu), d = _samples(dgram)
+        assert d.name == ("rPDUBankPhaseOverload" if value else "rPDUBankPhaseOverloadCleared")
+        assert pdu.tags == {"device": "pdu-1", "phase": "0", "branch": "2"} and pdu.fields["overload"] is value
+
+
 def test_sentry4_outlet_status_event_maps_status_onto_vocabularies_and_the_polled_index(env):
     # st4OutletStatusEvent (v2c) for outlet AA5 (unit 1, cord 1, outlet 5): a breaker trip
     dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc",
