@@ -204,6 +204,10 @@ def main() -> int:
     ap.add_argument("--shards", type=int, default=2, help="second run with N shard processes (1: skip it)")
     ap.add_argument("--by-protocol", action="store_true", help="also one short run per protocol (CPU per poll)")
     ap.add_argument("--no-alerts", action="store_true", help="leave the rule engine out")
+    ap.add_argument("--twin-shards", type=int, default=1,
+                    help="twin processes (dcim simulate --shard i/K); the full site needs 3 under a 20,000 open-file limit")
+    ap.add_argument("--no-single", action="store_true",
+                    help="skip the 1-process run (the full site's ≈45,600 HTTP connections exceed one process's 20,000 files)")
     args = ap.parse_args()
     if not (1 <= args.halls <= 24 and 1 <= args.intervals <= 10 and 10 <= args.interval <= 300
             and 1 <= args.shards <= 8):
@@ -231,23 +235,34 @@ def main() -> int:
         devices = sum(mix.values())
         influx = InfluxServer(work / "influx").start()
         mosquitto = MosquittoServer(work / "mqtt").start()
-        control = free_port()
         t = time.time()
-        twin = subprocess.Popen([sys.executable, "-m", "dcim.cli", "simulate", "--site", str(site),
-                                 "--control-port", str(control), "--duration", "7200"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=open(work / "twin.log", "w"))
+        twins = []
+        for i in range(args.twin_shards):
+            control = free_port()
+            argv = [sys.executable, "-m", "dcim.cli", "simulate", "--site", str(site), "--control-port", str(control),
+                    "--duration", "7200", "--refresh", "10"]
+            if args.twin_shards > 1:
+                argv += ["--shard", f"{i}/{args.twin_shards}"]
+            twins.append((subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                           stderr=open(work / f"twin-{i}.log", "w")), control))
         try:
-            wait_for_port(control, timeout=900, proc=twin)
-            print(f"twin: serving after {time.time() - t:.1f} s, RSS {rss_mib(twin.pid):.0f} MiB", flush=True)
-            runs = [("1-process", 1)] + ([(f"{args.shards}-shards", args.shards)] if args.shards > 1 else [])
+            for (twin, control), i in zip(twins, range(len(twins))):
+                try:
+                    wait_for_port(control, timeout=900, proc=twin)
+                except Exception:
+                    raise SystemExit(f"twin {i} did not start:\n{(work / f'twin-{i}.log').read_text()[-2000:]}")
+            print(f"twin: {len(twins)} process(es) serving after {time.time() - t:.1f} s, RSS "
+                  f"{', '.join(f'{rss_mib(tw.pid):.0f}' for tw, _ in twins)} MiB", flush=True)
+            runs = ([] if args.no_single else [("1-process", 1)]) + \
+                ([(f"{args.shards}-shards", args.shards)] if args.shards > 1 else [])
             twin_cpu = {}
             for label, n in runs:
                 db = f"b{label.replace('-', '')}"
                 influx.create_database(db)
-                tc = proc_cpu_s(twin.pid)
+                tc = sum(proc_cpu_s(tw.pid) for tw, _ in twins)
                 r = run_collectors(label, site, n, args.interval, args.intervals, influx, db, mosquitto.url,
                                    work, env, devices, alerts=not args.no_alerts)
-                twin_cpu[label] = proc_cpu_s(twin.pid) - tc
+                twin_cpu[label] = sum(proc_cpu_s(tw.pid) for tw, _ in twins) - tc
                 results.append(r)
                 report(r, devices, args.interval, twin_cpu[label])
             if args.by_protocol:
@@ -265,11 +280,13 @@ def main() -> int:
                           f"{1000 * r.cpu_s / max(r.polls, 1):.3f} ms collector CPU per device-poll "
                           f"({r.failed} failed, {r.skipped} skipped ticks)", flush=True)
         finally:
-            twin.terminate()
-            try:
-                twin.wait(60)
-            except subprocess.TimeoutExpired:
-                twin.kill()
+            for twin, _ in twins:
+                twin.terminate()
+            for twin, _ in twins:
+                try:
+                    twin.wait(60)
+                except subprocess.TimeoutExpired:
+                    twin.kill()
             mosquitto.stop()
             influx.stop()
     cal1 = calibrate()

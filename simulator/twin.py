@@ -42,8 +42,11 @@ _BEHAVIOURS = ("no_answer", "slow", "garbage")
 class Twin:
     def __init__(self, site: Site, seed: int = 1, refresh_s: float = 1.0, community: str | None = None,
                  slow_s: float = 3.0, trap_to: tuple[str, int] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, devices: list[Device] | None = None) -> None:
         self.site = site
+        #: the devices this twin serves (a shard of the site: one process cannot hold the full
+        #: site's ≈52,700 sockets under a 20,000 open-file hard limit); the model runs the whole site
+        self.devices = devices if devices is not None else site.polled_devices()
         self.clock = clock
         self.model = SiteModel(site, seed=seed)
         self.refresh_s = refresh_s
@@ -65,7 +68,7 @@ class Twin:
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> "Twin":
         self.step()
-        polled = self.site.polled_devices()
+        polled = self.devices
         limit = raise_open_file_limit(len(polled))
         if limit < len(polled):
             log.warning("open-file limit %d is below the %d endpoints to serve: raise it (ulimit -n)", limit, len(polled))

@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refresh", type=float, default=1.0, help="model step in seconds (default 1)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--shard", help="i/N: serve only this shard of the devices (the collectors' split); "
+                                   "N twins serve a site too big for one process's open-file limit")
     p.set_defaults(func=_cmd_simulate)
     fsub = p.add_subparsers(dest="simulate_command", metavar="ACTION")
     f = fsub.add_parser("fault", help="inject, clear or list faults on a running twin")
@@ -120,7 +122,16 @@ async def _serve(site, args: argparse.Namespace) -> int:
     from simulator.control import ControlServer
     from simulator.twin import Twin
 
-    twin = Twin(site, seed=args.seed, refresh_s=args.refresh)
+    devices = None
+    if args.shard:
+        from dcim.config import parse_shard
+        from dcim.service import select_shard
+
+        try:
+            devices = select_shard(site, parse_shard(args.shard))
+        except ValueError as exc:
+            return _fail(str(exc))
+    twin = Twin(site, seed=args.seed, refresh_s=args.refresh, devices=devices)
     try:
         await twin.start()
     except OSError as exc:
