@@ -186,3 +186,22 @@ def test_sentry3_outlet_fuse_error_and_water_sensor_events(env):
     assert d.name == "envMonWaterSensorEvent" and s.measurement == "env"
     assert s.tags == {"device": "pdu-1", "pdu": "1"}
     assert (s.fields["leak_state"], s.fields["status"], s.fields["status_raw"]) == ("leak", "fault", "Alarm")
+
+
+VERTIV = "1.3.6.1.4.1.21239.5.2"   # VERTIV-V5-MIB imd
+
+
+def test_vertiv_phase_current_alarm_and_clear(env):
+    # pduPhaseCurrentNOTIFY (trapPrefix 10328): phase 2 at 31.50 A crossed its high alarm threshold
+    dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc",
+                    f"|{VERTIV}.32767.0.10328|{VERTIV}.3.2.1.8.2|u|3150|{VERTIV}.32767.1.2.0|i|2|"
+                    f"{VERTIV}.32767.1.1.0|i|2|1.3.6.1.2.1.1.5.0|s|pdu-r12-a")
+    (_, pdu), d = _samples(dgram)
+    assert d.name == "pduPhaseCurrentNOTIFY" and pdu.tags == {"device": "pdu-1", "phase": "2"}
+    assert pdu.fields == {"current_a": 31.5, "alarm_state": "critical", "alarm_state_raw": "alarm",
+                          "threshold": "high", "trap": "pduPhaseCurrentNOTIFY"}
+    dgram = capture(env, "snmptrap", "-v2c", "-c", "trapc",
+                    f"|{VERTIV}.32767.0.20328|{VERTIV}.3.2.1.8.2|u|2480|{VERTIV}.32767.1.1.0|i|0")
+    (_, pdu), d = _samples(dgram)
+    assert d.name == "pduPhaseCurrentCLEAR"
+    assert pdu.fields == {"alarm_state": "ok", "current_a": 24.8, "trap": "pduPhaseCurrentCLEAR"}
