@@ -40,6 +40,7 @@ class InfluxSection(_Strict):
     spool_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
     spill_after_s: Annotated[float, Field(ge=0, le=600)] = 2.0
     max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    stats_interval_s: Annotated[float, Field(ge=1, le=3600)] = 10.0
 
     def to_config(self, base: Path) -> InfluxConfig:
         spool = str((base / self.spool_dir).resolve()) if self.spool_dir else None
@@ -49,6 +50,7 @@ class InfluxSection(_Strict):
             batch_size=self.batch_size, flush_interval_s=self.flush_interval_s, gzip_level=self.gzip_level,
             timeout_s=self.timeout_s, spool_dir=spool, spool_max_bytes=self.spool_max_mb << 20,
             spool_policy=self.spool_policy, spill_after_s=self.spill_after_s, max_backoff_s=self.max_backoff_s,
+            stats_interval_s=self.stats_interval_s,
         )
 
 

@@ -6,6 +6,9 @@ same consumers as polled ones, and each trap asks the scheduler to poll its
 device at once.  Extra
 consumers (rule engine, derived metrics) are plain callables taking a list of
 samples, added with :meth:`add_consumer`; the service knows nothing of them.
+With a writer, the service also writes the writer's own ``writer`` sample
+(contract/writer.py: points dropped by reason, spool state) every
+``stats_interval_s`` and once more when it stops.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Callable
 from collectors.base import Collector
 from collectors.fdlimit import raise_open_file_limit
 from collectors.registry import collector_class
+from contract import writer as W
 from contract.sample import Sample
 from collectors.scheduler import Job, Scheduler
 from collectors.targets import TargetProblem, build_targets
@@ -76,6 +80,7 @@ class CollectionService:
 
             self.traps = TrapListener(targets, self.emit, settings=traps, poll_now=self.scheduler.poll_now)
         self._stats_task: asyncio.Task | None = None
+        self._writer_task: asyncio.Task | None = None
         self._stopped = False
         self._writer_started = False
         for p in self.problems:
@@ -106,9 +111,22 @@ class CollectionService:
         log.info("polling %d devices (shard %d/%d)", len(self.scheduler.jobs), *self.shard)
         if self.traps is not None:
             self._stats_task = asyncio.create_task(self._trap_stats(), name="trap-stats")
+        if self.writer is not None:
+            self._writer_task = asyncio.create_task(self._writer_stats(), name="writer-stats")
+
+    def _service_tags(self) -> dict[str, str]:
+        return {"site": self.site.site.id, W.SHARD: f"{self.shard[0]}/{self.shard[1]}"}
+
+    async def _writer_stats(self) -> None:
+        """Every ``stats_interval_s``: the writer's losses and spool state, as a ``writer`` sample."""
+        assert self.writer is not None
+        tags = self._service_tags()
+        while True:
+            await asyncio.sleep(self.writer.config.stats_interval_s)
+            self.emit([self.writer.status_sample(tags)])
 
     async def _trap_stats(self) -> None:
-        tags = {"site": self.site.site.id, "shard": f"{self.shard[0]}/{self.shard[1]}"}
+        tags = self._service_tags()
         while True:
             await asyncio.sleep(self.traps.settings.stats_interval_s)
             self.emit([self.traps.stats_sample(tags)])
@@ -133,10 +151,13 @@ class CollectionService:
             if self._stats_task is not None:
                 self._stats_task.cancel()
                 await asyncio.gather(self._stats_task, return_exceptions=True)
-            self.emit([self.traps.stats_sample({"site": self.site.site.id,
-                                                 "shard": f"{self.shard[0]}/{self.shard[1]}"})])
+            self.emit([self.traps.stats_sample(self._service_tags())])
         await self.scheduler.stop(timeout=min(3.0, budget_s / 3))
         log.info("polling stopped in %.2f s", time.monotonic() - t0)
+        if self._writer_task is not None:
+            self._writer_task.cancel()
+            await asyncio.gather(self._writer_task, return_exceptions=True)
+            self.emit([self.writer.status_sample(self._service_tags())])  # the last word, flushed below
 
         async def close_writer() -> None:
             if self.writer:

@@ -20,7 +20,11 @@ batch stays in memory (up to ``max_memory_batches``), the disk is tried again
 every ``spool_retry_s`` and spooling resumes by itself when it has room.  What
 finally cannot be kept is counted (``points_dropped``, by measurement in
 ``dropped_by_measurement``) and logged with the reason, once per reason and
-then at most once a minute (:class:`~sinks.losses.LossLog`).  The sender and
+then at most once a minute (:class:`~sinks.losses.LossLog`); by reason
+(``dropped_by_kind``: disk full, read-only, spool policy, other) it goes into
+the ``writer`` samples (:meth:`InfluxWriter.status_sample`, names in
+``contract/writer.py``) that the collection service writes, so Grafana shows the
+loss as well as the log.  The sender and
 flush loops run under a supervisor that restarts them (and says so) whatever
 they raise.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import errno
 import gzip
 import logging
 import random
@@ -35,7 +40,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
-from contract.sample import Sample
+from contract import writer as W
+from contract.sample import Sample, now_ns
 from inventory.secrets import SecretValue
 from sinks.influx_transport import V1Transport, V2Transport, WriteFailed, detect_api
 from sinks.lineprotocol import sample_line
@@ -72,6 +78,8 @@ class InfluxConfig:
     reject_retry_s: float = 60.0
     max_backoff_s: float = 30.0
     spool_retry_s: float = 5.0
+    #: how often the collection service writes a ``writer`` sample (contract/writer.py)
+    stats_interval_s: float = 10.0
 
     def v2_bucket(self) -> str:
         if self.bucket:
@@ -91,6 +99,8 @@ class WriterStats:
     #: points that could not be kept (spool unwritable and memory full, spool cap, shutdown), by measurement
     points_dropped: int = 0
     dropped_by_measurement: dict = field(default_factory=dict)
+    #: the same points by reason (``contract.writer.DROP_KINDS``)
+    dropped_by_kind: dict = field(default_factory=dict)
     spool_errors: int = 0
     #: times the supervisor restarted the sender or flush loop after an error
     restarts: int = 0
@@ -110,6 +120,8 @@ class InfluxWriter:
         self._losses = LossLog(log)
         self._spool_down_since: float | None = None
         self._spool_retry_at = 0.0
+        #: ``dropped_by_kind`` as of the last :meth:`status_sample`
+        self._reported: dict[str, int] = {}
         self._spool = (DiskSpool(config.spool_dir, config.spool_max_bytes, config.spool_policy, on_drop=self._drop)
                        if config.spool_dir else None)
         if self._spool is not None and self._spool.error:
@@ -195,8 +207,9 @@ class InfluxWriter:
         if self._batches:
             why = ("no spool configured" if self._spool is None
                    else f"spool {self._spool.dir} unwritable ({self._spool.error})")
+            kind = self._unwritable_kind()
             while self._batches:
-                self._drop(*self._batches.popleft(), f"writer closed with points unsent and {why}")
+                self._drop(*self._batches.popleft(), f"writer closed with points unsent and {why}", kind)
         self._losses.flush(time.monotonic())
         if isinstance(self._transport, V2Transport):
             self._transport.close()
@@ -219,10 +232,34 @@ class InfluxWriter:
             self._spill_all()
         self._wake.set()
 
-    def _drop(self, payload: bytes | None, points: int, reason: str) -> None:
+    def status_sample(self, tags: dict[str, str], time_ns: int | None = None) -> Sample:
+        """One ``writer`` sample: points dropped by reason since the previous call, the total so
+        far, and the spool's state, so the loss shows in Grafana and not only in the log."""
+        by_kind = self.stats.dropped_by_kind
+        fields: dict = {W.dropped_field(k): by_kind.get(k, 0) - self._reported.get(k, 0) for k in W.DROP_KINDS}
+        self._reported = dict(by_kind)
+        fields[W.DROPPED] = sum(fields.values())
+        fields[W.DROPPED_TOTAL] = self.stats.points_dropped
+        spool = self._spool
+        fields[W.SPOOLING] = spool is not None and self._spool_down_since is None and not spool.error
+        fields[W.SPOOL_BYTES] = spool.bytes if spool is not None else 0
+        fields[W.SPOOL_POINTS] = spool.points if spool is not None else 0
+        fields[W.MEMORY_POINTS] = self.pending_points - fields[W.SPOOL_POINTS]
+        fields[W.SPOOL_ERROR] = spool.error if spool is not None else ""
+        return Sample(W.WRITER_MEASUREMENT, dict(tags), fields, time_ns or now_ns())
+
+    def _unwritable_kind(self) -> str:
+        """Why memory batches cannot go to disk now, as a ``contract.writer`` drop kind."""
+        if self._spool is None:
+            return W.DROP_OTHER
+        return {errno.ENOSPC: W.DROP_DISK_FULL, errno.EDQUOT: W.DROP_DISK_FULL,
+                errno.EROFS: W.DROP_READ_ONLY}.get(self._spool.errno, W.DROP_OTHER)
+
+    def _drop(self, payload: bytes | None, points: int, reason: str, kind: str = W.DROP_OTHER) -> None:
         """Count and name a batch that cannot be kept (also the spool's ``on_drop``)."""
         by = measurements_in(payload) if payload is not None else collections.Counter({"?": points})
         self.stats.points_dropped += points
+        self.stats.dropped_by_kind[kind] = self.stats.dropped_by_kind.get(kind, 0) + points
         for m, n in by.items():
             self.stats.dropped_by_measurement[m] = self.stats.dropped_by_measurement.get(m, 0) + n
         self._losses.add(by, points, reason, time.monotonic())
@@ -251,7 +288,7 @@ class InfluxWriter:
         while len(self._batches) > self.config.max_memory_batches:
             why = ("no spool configured" if self._spool is None
                    else f"spool {self._spool.dir} unwritable ({self._spool.error})")
-            self._drop(*self._batches.popleft(), f"memory queue full and {why}")
+            self._drop(*self._batches.popleft(), f"memory queue full and {why}", self._unwritable_kind())
 
     def _spill_all(self) -> None:
         """Move memory batches to the spool, oldest first; never raises."""

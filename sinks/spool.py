@@ -11,8 +11,9 @@ when counted by series and time).
 When the spool is full the policy decides what goes: ``drop_oldest`` (keep
 the newest data, the default for monitoring) or ``drop_newest``; every
 dropped batch is counted in ``dropped_batches``/``dropped_points`` and handed
-to ``on_drop`` (the writer names and logs it), so the loss is reported, never
-silent.
+to ``on_drop(payload, points, reason, kind)`` (the writer names, logs and
+reports it in its ``writer`` samples; ``kind`` is one of
+``contract.writer.DROP_KINDS``), so the loss is reported, never silent.
 
 A disk that is full or read-only is not an exception for the caller to
 stumble on: the directory may be unusable at start (:attr:`error` says why,
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from contract.writer import DROP_OTHER, DROP_POLICY
 from sinks.durable import private_dir, write_atomically
 
 __all__ = ["DiskSpool", "SpoolFull", "SpoolWriteError"]
@@ -43,9 +45,11 @@ class SpoolFull(Exception):
 class SpoolWriteError(Exception):
     """The disk refused a batch (full, read-only, gone); ``reason`` is the OS's word for it."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, errno: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: the OS's error number (``errno.ENOSPC``, ``errno.EROFS``), 0 when unknown
+        self.errno = errno
 
 
 def _reason(exc: OSError) -> str:
@@ -61,7 +65,7 @@ class _Entry:
 
 class DiskSpool:
     def __init__(self, directory: str | Path, max_bytes: int = 1 << 30, policy: str = "drop_oldest",
-                 on_drop: Callable[[bytes | None, int, str], None] | None = None) -> None:
+                 on_drop: Callable[[bytes | None, int, str, str], None] | None = None) -> None:
         if policy not in ("drop_oldest", "drop_newest"):
             raise ValueError("spool policy must be drop_oldest or drop_newest")
         self.dir = Path(directory)
@@ -71,6 +75,8 @@ class DiskSpool:
         self.dropped_points = 0
         #: why the directory is unusable ("Read-only file system"), or "" when it is fine
         self.error = ""
+        #: the OS's error number behind :attr:`error` (``errno.ENOSPC``, ``errno.EROFS``), 0 when fine
+        self.errno = 0
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
@@ -85,9 +91,9 @@ class DiskSpool:
             private_dir(self.dir)
             self._recover()
         except OSError as exc:
-            self.error = _reason(exc)
+            self.error, self.errno = _reason(exc), exc.errno or 0
             return False
-        self.error, self._ready = "", True
+        self.error, self.errno, self._ready = "", 0, True
         return True
 
     def _recover(self) -> None:
@@ -132,13 +138,17 @@ class DiskSpool:
         self.dropped_batches += 1
         self.dropped_points += points
         if self._on_drop is not None:
-            self._on_drop(payload, points, reason or f"spool {self.dir} full ({self.max_bytes >> 20} MiB cap, {self.policy})")
+            if reason:  # a spool file that vanished or cannot be read
+                self._on_drop(payload, points, reason, DROP_OTHER)
+            else:
+                self._on_drop(payload, points, f"spool {self.dir} full ({self.max_bytes >> 20} MiB cap, {self.policy})",
+                              DROP_POLICY)
 
     def _store(self, payload: bytes, points: int, *, front: bool) -> None:
         """Raises :class:`SpoolWriteError` (nothing left behind) when the disk refuses the batch."""
         with self._lock:
             if not self._ready and not self._open():
-                raise SpoolWriteError(self.error)
+                raise SpoolWriteError(self.error, self.errno)
             while self._entries and self._bytes + len(payload) > self.max_bytes:
                 if self.policy == "drop_newest":
                     self._dropped(payload, points)
@@ -161,9 +171,9 @@ class DiskSpool:
             try:
                 write_atomically(final, payload, tmp=final.with_suffix(".tmp"))
             except OSError as exc:
-                self.error = _reason(exc)
-                raise SpoolWriteError(self.error) from None
-            self.error = ""
+                self.error, self.errno = _reason(exc), exc.errno or 0
+                raise SpoolWriteError(self.error, self.errno) from None
+            self.error, self.errno = "", 0
             if front:
                 self._entries.insert(0, entry)
             else:

@@ -3,7 +3,9 @@
 The spool lives on a private tmpfs filled to the last page; the real
 CollectionService polls a recorded PDU while the session's influxd is
 stopped.  What the writer reports dropped must be exactly what InfluxDB lacks
-afterwards (by measurement); spooling resumes by itself once the disk has room.
+afterwards (by measurement); spooling resumes by itself once the disk has room;
+and the service's ``writer`` samples, read back from InfluxDB after recovery,
+state that same count (by reason: disk full) and that spooling is on again.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import time
 from collections import Counter
 
+from contract import writer as W
 from contract.sample import Sample
 from dcim.service import CollectionService
 from inventory import load_site_text
@@ -50,7 +53,8 @@ def test_full_disk_loss_is_exactly_what_was_reported(pdu_agent, own_influx, tmp_
 
         async def run():
             cfg = InfluxConfig(url=influx_server.url, database=influx_db, flush_interval_s=0.2, spill_after_s=0.3,
-                               max_backoff_s=0.3, spool_dir=str(spool_dir), max_memory_batches=3, spool_retry_s=0.3)
+                               max_backoff_s=0.3, spool_dir=str(spool_dir), max_memory_batches=3, spool_retry_s=0.3,
+                               stats_interval_s=0.3)
             service = CollectionService(site, cfg)
             w = service.writer
             service.add_consumer(lambda samples: produced.extend(s for s in samples if sample_line(s, {})))
@@ -63,6 +67,9 @@ def test_full_disk_loss_is_exactly_what_was_reported(pdu_agent, own_influx, tmp_
             await _until(lambda: len(w.spool) > 0, 20, "batches spooled once the disk had room")
             influx_server.start_same()                             # back
             await _until(lambda: w.pending_points < 200 and len(w.spool) == 0, 30, "spool replayed")
+            state["recovered_ns"] = time.time_ns()
+            await _until(lambda: any(s.measurement == W.WRITER_MEASUREMENT and s.time_ns > state["recovered_ns"]
+                                     for s in produced), 10, "a writer sample after recovery")
             await service.stop()
             state["stats"] = w.stats
             state["tmp_after"] = list(spool_dir.glob("*.tmp"))
@@ -87,6 +94,23 @@ def test_full_disk_loss_is_exactly_what_was_reported(pdu_agent, own_influx, tmp_
     assert any(t.startswith("could not keep") and "poll" in t for t in text)
     assert sum("writable again" in t for t in text) == 1
     assert stats.restarts == 0
+    # the writer samples: every drop was the full disk, each counted in exactly one sample produced
+    mine = [s for s in produced if s.measurement == W.WRITER_MEASUREMENT]
+    assert sum(s.fields[W.DROPPED] for s in mine) == stats.points_dropped
+    assert sum(s.fields[W.dropped_field(W.DROP_DISK_FULL)] for s in mine) == stats.points_dropped
+    assert stats.dropped_by_kind == {W.DROP_DISK_FULL: stats.points_dropped}
+    assert any(not s.fields[W.SPOOLING] and s.fields[W.SPOOL_ERROR] == "No space left on device" for s in mine)
+    # ... and what InfluxDB holds after recovery states exactly the gap
+    after = [row for series in q.query(f'SELECT * FROM "{W.WRITER_MEASUREMENT}" WHERE time > {state["recovered_ns"]}')
+             for row in series.rows()]
+    assert after, "no writer sample stored after recovery"
+    last = after[-1]
+    assert last[W.DROPPED_TOTAL] == stats.points_dropped == sum(missing.values())
+    assert last[W.SPOOLING] is True and last[W.SPOOL_ERROR] == ""
+    stored_deltas = sum(row[W.DROPPED] for series in q.query(f'SELECT "{W.DROPPED}" FROM "{W.WRITER_MEASUREMENT}"')
+                        for row in series.rows())
+    lost_deltas = sum(s.fields[W.DROPPED] for s in mine if _key(s) in want - stored)
+    assert stored_deltas + lost_deltas == stats.points_dropped
 
 
 def test_read_only_spool_disk_drops_counted_then_resumes(tmp_path, caplog):
@@ -105,14 +129,23 @@ def test_read_only_spool_disk_drops_counted_then_resumes(tmp_path, caplog):
                 w.write([Sample("pdu", {"device": f"p{i}"}, {"power_w": float(j)}, j) for j in range(1, 11)])
                 await asyncio.sleep(0.05)
             await _until(lambda: w.stats.points_dropped >= 50, 20, "drops on the read-only disk")
+            state["down"] = w.status_sample({})
             disk.read_only(False)
             await _until(lambda: len(w.spool) > 0, 20, "spooled once the disk is writable")
+            state["up"] = w.status_sample({})
             await w.close(0.5)
             return w
 
+        state: dict = {}
         w = asyncio.run(run())
         kept = w.spool.points
     assert w.stats.points_queued == 100
     assert w.stats.points_dropped + kept == 100, (w.stats.points_dropped, kept)
     assert w.stats.dropped_by_measurement == {"pdu": w.stats.points_dropped}
     assert sum("unwritable (Read-only file system): keeping" in r.getMessage() for r in caplog.records) == 1
+    down, up = state["down"].fields, state["up"].fields
+    assert down[W.dropped_field(W.DROP_READ_ONLY)] == down[W.DROPPED] == down[W.DROPPED_TOTAL] >= 50
+    assert not down[W.SPOOLING] and down[W.SPOOL_ERROR] == "Read-only file system" and down[W.SPOOL_POINTS] == 0
+    assert up[W.SPOOLING] and up[W.SPOOL_POINTS] > 0 and up[W.SPOOL_BYTES] > 0
+    # since the previous sample: what was dropped between the two, and only that
+    assert up[W.DROPPED] == up[W.DROPPED_TOTAL] - down[W.DROPPED_TOTAL]
