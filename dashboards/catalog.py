@@ -24,6 +24,7 @@ import re
 from contract import alert_event as ev
 from contract import derived as D
 from contract import poll
+from contract import writer as W
 from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
 
@@ -135,10 +136,27 @@ def noc_overview(site: Site) -> Dashboard:
             f'SELECT max("{poll.DURATION_MS}") FROM "{poll.POLL_MEASUREMENT}" WHERE {s} AND $timeFilter '
             f'GROUP BY time($__interval), "{poll.PROTOCOL}" fill(none)', alias=f"$tag_{poll.PROTOCOL}")],
             width=12, unit="ms"),
+        Panel("Writer: points dropped and spooled", "table", [Target(_writer_losses(s), result_format="table")],
+              width=24, decimals=0,
+              description="Points the InfluxDB writer could not keep in the range, by reason, and its spool now, "
+                          "per collector shard (measurement writer, docs/reliability.md). Non-zero drops are data "
+                          "missing from every other panel."),
     ])
     return Dashboard(_uid(site, "noc"), f"{site.site.name or site.site.id} — NOC overview", [top, halls, ops],
                      tags=["iozera", site.site.id, "noc"], annotations=[_alert_annotation(site)],
                      description="PUE, facility/IT power, hall loads and alerts at a glance.")
+
+
+_DROP_LABELS = {W.DROP_DISK_FULL: "dropped: disk full", W.DROP_READ_ONLY: "dropped: read-only disk",
+                W.DROP_POLICY: "dropped: spool cap", W.DROP_OTHER: "dropped: other"}
+
+
+def _writer_losses(site_filter: str) -> str:
+    """Sums of the per-sample drop counts over the range (exact, read raw) and the spool's last state."""
+    drops = ", ".join(f'sum("{W.dropped_field(k)}") AS "{label}"' for k, label in _DROP_LABELS.items())
+    return (f'SELECT {drops}, last("{W.SPOOLING}") AS "spooling", last("{W.SPOOL_POINTS}") AS "spooled points", '
+            f'last("{W.SPOOL_BYTES}") AS "spool bytes", last("{W.SPOOL_ERROR}") AS "spool error" '
+            f'FROM "{W.WRITER_MEASUREMENT}" WHERE {site_filter} AND $timeFilter GROUP BY "{W.SHARD}"')
 
 
 def _location_variables(site: Site) -> list[Variable]:
