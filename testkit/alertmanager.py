@@ -89,9 +89,11 @@ class AlertmanagerServer:
         if self.tls or self.basic_auth:
             argv.append(f"--web.config.file={self.workdir / 'web.yml'}")
         if self.cluster_port:
-            # gossip fast on loopback so tests do not wait on the WAN defaults
+            # gossip fast on loopback so tests do not wait on the WAN defaults; the second peer waits
+            # peer-timeout for the first one's notification log before notifying itself (generous: on a
+            # loaded machine gossip lags, and a shorter wait shows up as a duplicate page)
             argv += [f"--cluster.advertise-address={self.cluster_address}", "--cluster.gossip-interval=50ms",
-                     "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=2s", "--cluster.peer-timeout=2s"]
+                     "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=2s", "--cluster.peer-timeout=5s"]
             argv += [f"--cluster.peer={p}" for p in self.peers]
         return argv
 
