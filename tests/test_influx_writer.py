@@ -156,3 +156,30 @@ def test_a_failing_flush_loop_is_restarted_and_says_so(influx_server, influx_db,
     assert w.stats.restarts == 1 and w.stats.points_written == 30
     lines = [r.getMessage() for r in caplog.records if "loop failed" in r.getMessage()]
     assert lines == ["InfluxDB writer flush loop failed (OSError: [Errno 28] No space left on device); restarting it"]
+
+
+def test_spool_cap_drops_are_reported_as_policy_in_the_writer_sample(tmp_path):
+    """drop_oldest at the spool's cap: the writer sample names the reason and the exact count."""
+    from contract import writer as W
+    from localservers.process import free_port
+
+    async def run():
+        cfg = InfluxConfig(url=f"http://127.0.0.1:{free_port()}", api="v1", flush_interval_s=0.05, spill_after_s=0.0,
+                           max_backoff_s=0.1, spool_dir=str(tmp_path / "spool"), spool_max_bytes=4096,
+                           batch_size=100, max_memory_batches=1)
+        w = await InfluxWriter(cfg).start()      # nothing listens there: every batch ends up on disk
+        for i in range(40):
+            w.write(_samples(100, t0=1_700_000_000_000_000_000 + i * 10**9))
+            await asyncio.sleep(0.01)
+        then = w.stats.points_dropped            # no await between this and the two samples
+        first = w.status_sample({"site": "t", W.SHARD: "0/1"})
+        second = w.status_sample({"site": "t", W.SHARD: "0/1"})
+        await w.close(0.2)
+        return w, then, first.fields, second.fields
+
+    w, then, first, second = asyncio.run(run())
+    assert then > 0
+    assert w.stats.dropped_by_kind == {W.DROP_POLICY: w.stats.points_dropped}
+    assert first[W.dropped_field(W.DROP_POLICY)] == first[W.DROPPED] == first[W.DROPPED_TOTAL] == then
+    assert first[W.SPOOLING] is True and 0 < first[W.SPOOL_BYTES] <= 4096 and first[W.SPOOL_POINTS] > 0
+    assert second[W.DROPPED] == 0 and second[W.DROPPED_TOTAL] == first[W.DROPPED_TOTAL]  # counted once
