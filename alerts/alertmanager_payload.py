@@ -23,6 +23,8 @@ import fnmatch
 import re
 from typing import Any, Iterable
 
+from contract.alert_event import (ANNOTATIONS, FINGERPRINT, LABELS, RULE, SERIES, SEVERITY, SINCE, SUMMARY,
+                                  SUPPRESSED_BY, TIME_NS, VALUE)
 from contract.alert_event import iso  # RFC 3339 UTC, what Alertmanager's strfmt.DateTime reads
 from contract.tags import DEVICE, PLACE_TAGS
 
@@ -31,7 +33,7 @@ __all__ = ["alert_labels", "alert_annotations", "postable_alert", "silence_body"
 
 LOCATION_LABELS = (*PLACE_TAGS, DEVICE)
 #: dcim silence keys that are called something else in Alertmanager
-_SILENCE_KEYS = {"rule": "alertname"}
+_SILENCE_KEYS = {RULE: "alertname"}
 _MARKER = "[dcim:"
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -51,31 +53,31 @@ def alert_labels(event: dict[str, Any]) -> dict[str, str]:
     ``suppressed_by_fp`` (the root fingerprints) while a root cause explains it.
     """
     labels: dict[str, str] = {}
-    for k, v in (event.get("labels") or {}).items():
+    for k, v in (event.get(LABELS) or {}).items():
         labels[_label_name(k)] = str(v)
-    for k, v in (event.get("series") or {}).items():
+    for k, v in (event.get(SERIES) or {}).items():
         if v not in ("", None):
             labels[_label_name(k)] = str(v)
     for k in LOCATION_LABELS:
         if event.get(k):
             labels[k] = str(event[k])
-    labels["alertname"] = str(event["rule"])
-    labels["severity"] = str(event["severity"])
-    labels["fingerprint"] = str(event["fingerprint"])
-    if event.get("suppressed_by"):
+    labels["alertname"] = str(event[RULE])
+    labels[SEVERITY] = str(event[SEVERITY])
+    labels[FINGERPRINT] = str(event[FINGERPRINT])
+    if event.get(SUPPRESSED_BY):
         labels["suppressed"] = "true"
-        labels["suppressed_by_fp"] = str(event["suppressed_by"])
+        labels["suppressed_by_fp"] = str(event[SUPPRESSED_BY])
     return labels
 
 
 def alert_annotations(event: dict[str, Any], link: str = "") -> dict[str, str]:
     """What a person reads: summary, description, runbook, value, suppressed_by, dashboard link."""
-    ann = {k: str(v) for k, v in (event.get("annotations") or {}).items() if v not in ("", None)}
-    ann.setdefault("summary", "")
-    if event.get("value") is not None:
-        ann["value"] = str(event["value"])
-    if event.get("suppressed_by"):
-        ann["suppressed_by"] = str(event["suppressed_by"])
+    ann = {k: str(v) for k, v in (event.get(ANNOTATIONS) or {}).items() if v not in ("", None)}
+    ann.setdefault(SUMMARY, "")
+    if event.get(VALUE) is not None:
+        ann[VALUE] = str(event[VALUE])
+    if event.get(SUPPRESSED_BY):
+        ann[SUPPRESSED_BY] = str(event[SUPPRESSED_BY])
     if link:
         ann["dashboard"] = link
     return ann
@@ -93,7 +95,7 @@ def postable_alert(event: dict[str, Any], labels: dict[str, str], *, link: str =
     body: dict[str, Any] = {
         "labels": labels,
         "annotations": alert_annotations(event, link),
-        "startsAt": event.get("since") or iso(int(starts or event["time_ns"])),
+        "startsAt": event.get(SINCE) or iso(int(starts or event[TIME_NS])),
     }
     if link:
         body["generatorURL"] = link

@@ -40,7 +40,9 @@ from alerts.selectors import parse_selector
 from alerts.silences import SilenceError, Silences, parse_duration
 from alerts.state_store import StateFileError, StateStore
 from alerts.suppression import Suppressor
-from contract.alert_event import alert_point
+from contract.alert_event import (ACKED, DEVICE, FINGERPRINT, FIRING, RESOLVED, RULE, SERIES, SEVERITY, SILENCED,
+                                  STATE, THRESHOLD, TIME_NS, VALUE, alert_point)
+from contract.tags import PLACE_TAGS
 from contract.sample import Sample
 from inventory.topology import PowerGraph
 
@@ -61,13 +63,13 @@ def _remote_root(payload: bytes, rules: RuleSet) -> Alert | None:
     """A firing root alert from another engine's retained state, or None (not a root, or unreadable)."""
     try:
         e = json.loads(payload)
-        rule = rules.by_name.get(e["rule"])
-        if rule is None or not rule.explains or e.get("state") != "firing":
+        rule = rules.by_name.get(e[RULE])
+        if rule is None or not rule.explains or e.get(STATE) != FIRING:
             return None
-        return Alert(rule=e["rule"], fingerprint=e["fingerprint"], severity=e.get("severity", ""),
-                     device=e.get("device", ""), series=dict(e.get("series") or {}),
-                     location={k: e[k] for k in ("site", "hall", "row", "rack") if e.get(k)}, state="firing",
-                     value=e.get("value"), threshold=e.get("threshold"), pending_since_ns=0, since_ns=0)
+        return Alert(rule=e[RULE], fingerprint=e[FINGERPRINT], severity=e.get(SEVERITY, ""),
+                     device=e.get(DEVICE, ""), series=dict(e.get(SERIES) or {}),
+                     location={k: e[k] for k in PLACE_TAGS if e.get(k)}, state=FIRING,
+                     value=e.get(VALUE), threshold=e.get(THRESHOLD), pending_since_ns=0, since_ns=0)
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("unreadable retained alert state ignored (%d bytes)", len(payload))
         return None
@@ -201,14 +203,14 @@ class AlertRuntime:
         flags = self._has_flags()
         for e in events:
             if flags:
-                e["silenced"] = self.silences.silenced_by(e, e["time_ns"]) is not None
-                e["acked"] = self.silences.is_acked(e["fingerprint"])
-                a = self.engine.get(e["fingerprint"])
+                e[SILENCED] = self.silences.silenced_by(e, e[TIME_NS]) is not None
+                e[ACKED] = self.silences.is_acked(e[FINGERPRINT])
+                a = self.engine.get(e[FINGERPRINT])
                 if a is not None:
-                    a.silenced, a.acked = e["silenced"], e["acked"]
+                    a.silenced, a.acked = e[SILENCED], e[ACKED]
                     self._any_flags = self._any_flags or a.silenced or a.acked
-            if e["state"] == "resolved" and self.silences.state.acks:
-                self.silences.clear_ack(e["fingerprint"], now)
+            if e[STATE] == RESOLVED and self.silences.state.acks:
+                self.silences.clear_ack(e[FINGERPRINT], now)
         updated = self.engine.updated
         self.engine.updated = []
         self._save_soon(now)
@@ -217,18 +219,18 @@ class AlertRuntime:
             for e in events:
                 msgs += event_messages(self.site_id, e)
             for a in updated:
-                if a.state == "firing":
+                if a.state == FIRING:
                     msgs.append(active_message(self.site_id, self._event_of(a, now)))
             self.publisher.enqueue(msgs)
         if self.am is not None:
             rows: list[tuple[str, bytes]] = []
             for e in events:
-                if e["state"] == "firing":
+                if e[STATE] == FIRING:
                     rows += self._am_firing(e, now)
-                elif e["state"] == "resolved":
+                elif e[STATE] == RESOLVED:
                     rows += self._am_resolved(e)
             for a in updated:
-                if a.state == "firing":
+                if a.state == FIRING:
                     rows += self._am_firing(self._event_of(a, now), now)
             self.am.enqueue(rows)
         if self.influx_writer is not None and events:
@@ -245,25 +247,25 @@ class AlertRuntime:
     def _am_row(self, e: dict[str, Any], labels: dict[str, str], ends_ns: int | None) -> tuple[str, bytes]:
         link = self.link_for(e) if self.link_for is not None else ""
         body = postable_alert(e, labels, link=link, ends_ns=ends_ns)
-        return e["fingerprint"], json.dumps(body, separators=(",", ":"), default=str).encode()
+        return e[FINGERPRINT], json.dumps(body, separators=(",", ":"), default=str).encode()
 
     def _am_firing(self, e: dict[str, Any], now: int) -> list[tuple[str, bytes]]:
         """A firing alert; if its labels changed (suppression came or went), the old label set
         is resolved first, since Alertmanager knows alerts by their labels only."""
         labels = alert_labels(e)
         key = _labels_key(labels)
-        old = self._am_labels.get(e["fingerprint"])
+        old = self._am_labels.get(e[FINGERPRINT])
         rows = []
         if old is not None and old != key:
             rows.append(self._am_row(e, json.loads(old), now))
-        self._am_labels[e["fingerprint"]] = key
+        self._am_labels[e[FINGERPRINT]] = key
         rows.append(self._am_row(e, labels, None))
         return rows
 
     def _am_resolved(self, e: dict[str, Any]) -> list[tuple[str, bytes]]:
-        old = self._am_labels.pop(e["fingerprint"], None)
+        old = self._am_labels.pop(e[FINGERPRINT], None)
         labels = json.loads(old) if old is not None else alert_labels(e)
-        return [self._am_row(e, labels, int(e["time_ns"]))]
+        return [self._am_row(e, labels, int(e[TIME_NS]))]
 
     def _am_resend(self, now: int) -> None:
         """Every ``resend_s``: every firing alert again (its ``endsAt`` moves on), except those
@@ -288,7 +290,7 @@ class AlertRuntime:
                                                  ends_ns=s.ends_ns, author=s.author, comment=s.reason)
         for fp, a in self.silences.state.acks.items():
             if self.engine.get(fp) is not None:  # an ack lasts until the alert resolves
-                want["a-" + fp] = silence_body(self.engine_id, "a-" + fp, {"fingerprint": fp}, starts_ns=a.time_ns,
+                want["a-" + fp] = silence_body(self.engine_id, "a-" + fp, {FINGERPRINT: fp}, starts_ns=a.time_ns,
                                                ends_ns=a.time_ns + _ACK_SILENCE_NS, author=a.author,
                                                comment=f"ack: {a.comment}".strip())
         return want

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.selectors import value_matches
+from contract.alert_event import FINGERPRINT, LABELS, SERIES
 from alerts.state_store import atomic_write_json, read_json
 from sinks.durable import private_dir
 
@@ -75,7 +76,7 @@ class Silence:
         for key, want in self.match.items():
             value = event.get(key)
             if value is None or isinstance(value, (dict, list)):
-                value = event.get("series", {}).get(key) or event.get("labels", {}).get(key)
+                value = event.get(SERIES, {}).get(key) or event.get(LABELS, {}).get(key)
             if not value_matches((want,), None if value is None else str(value)):
                 return False
         return True
@@ -161,7 +162,7 @@ class Silences:
     def clear_ack(self, fingerprint: str, now_ns: int) -> None:
         """An alert that resolves loses its ack: the next occurrence pages again."""
         if self.state.acks.pop(fingerprint, None) is not None:
-            self._save("unack", {"fingerprint": fingerprint, "why": "resolved"}, now_ns)
+            self._save("unack", {FINGERPRINT: fingerprint, "why": "resolved"}, now_ns)
 
     def prune(self, now_ns: int) -> bool:
         """Forget silences that ended more than :data:`KEEP_ENDED_NS` ago, so ``silences.json``

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 from alerts.rules import RuleError, load_rules
+from contract.alert_event import (ACKED, DEVICE, RESOLVED, RULE, SEVERITY, SILENCED, STATE, SUPPRESSED_BY, TIME,
+                                  summary_of)
 
 __all__ = ["register"]
 
@@ -223,15 +225,15 @@ def _ack(args: argparse.Namespace) -> int:
 def format_event(ev: dict) -> str:
     """One line for a person: time, severity, state, rule, device, summary, flags."""
     flags = []
-    if ev.get("suppressed_by"):
-        flags.append(f"suppressed by {ev['suppressed_by']}")
-    if ev.get("silenced"):
+    if ev.get(SUPPRESSED_BY):
+        flags.append(f"suppressed by {ev[SUPPRESSED_BY]}")
+    if ev.get(SILENCED):
         flags.append("silenced")
-    if ev.get("acked"):
+    if ev.get(ACKED):
         flags.append("acked")
     tail = f"  [{', '.join(flags)}]" if flags else ""
-    return (f"{ev.get('time', '')}  {ev.get('severity', ''):8} {ev.get('state', ''):8} {ev.get('rule', '')} "
-            f"{ev.get('device', '')}: {ev.get('annotations', {}).get('summary', '')}{tail}")
+    return (f"{ev.get(TIME, '')}  {ev.get(SEVERITY, ''):8} {ev.get(STATE, ''):8} {ev.get(RULE, '')} "
+            f"{ev.get(DEVICE, '')}: {summary_of(ev)}{tail}")
 
 
 def _tail(args: argparse.Namespace) -> int:
@@ -281,8 +283,8 @@ def _tail(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(ev), flush=True)
             else:
-                style = SEVERITY_STYLE.get(ev.get("severity", ""), "")
-                if ev.get("state") == "resolved":
+                style = SEVERITY_STYLE.get(ev.get(SEVERITY, ""), "")
+                if ev.get(STATE) == RESOLVED:
                     style = "green"
                 console.print(Text(format_event(ev), style=style))
     except KeyboardInterrupt:
