@@ -24,6 +24,7 @@ import re
 from contract import alert_event as ev
 from contract import derived as D
 from contract import poll
+from contract import tags as T
 from contract import writer as W
 from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
@@ -37,7 +38,7 @@ DASHBOARD_KEYS = ("noc", "power", "cooling", "gpu", "energy")
 
 _PUE_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1.3, "yellow"), (1.6, "red")]
 _LOAD_STEPS: list[tuple[float | None, str]] = [(None, "green"), (70.0, "yellow"), (85.0, "red")]
-_HALL_RACK = '"hall" =~ /^$hall$/ AND "row" =~ /^$row$/ AND "rack" =~ /^$rack$/'
+_HALL_RACK = f'"{T.HALL}" =~ /^$hall$/ AND "{T.ROW}" =~ /^$row$/ AND "{T.RACK}" =~ /^$rack$/'
 
 
 def _q(text: str) -> str:
@@ -64,7 +65,7 @@ def _uid(site: Site, key: str) -> str:
 
 
 def _site_filter(site: Site) -> str:
-    return f'"site" = {_q(site.site.id)}'
+    return f'"{T.SITE}" = {_q(site.site.id)}'
 
 
 #: colour per state word (contract.states); a word not listed shows grey
@@ -93,7 +94,7 @@ def _alert_annotation(site: Site) -> Annotation:
 
 def noc_overview(site: Site) -> Dashboard:
     s = _site_filter(site)
-    site_level = f'{s} AND "hall" = \'\''
+    site_level = f'{s} AND "{T.HALL}" = \'\''
     top = Row("Site", [
         Panel("PUE (instantaneous)", "stat", [Target(
             f'SELECT last("{D.PUE_VALUE}") AS "PUE" FROM "{D.PUE}" WHERE {site_level} AND "{D.PUE_KIND}" = {_q(D.INSTANTANEOUS)} AND $timeFilter')],
@@ -162,10 +163,10 @@ def _writer_losses(site_filter: str) -> str:
 def _location_variables(site: Site) -> list[Variable]:
     s = _site_filter(site)
     return [
-        Variable("hall", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "hall" WHERE {s}', "Hall"),
-        Variable("row", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "row" WHERE {s} AND "hall" =~ /^$hall$/', "Row"),
-        Variable("rack", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "rack" WHERE {s} AND "hall" =~ /^$hall$/ '
-                         f'AND "row" =~ /^$row$/', "Rack"),
+        Variable("hall", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "{T.HALL}" WHERE {s}', "Hall"),
+        Variable("row", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "{T.ROW}" WHERE {s} AND "{T.HALL}" =~ /^$hall$/', "Row"),
+        Variable("rack", f'SHOW TAG VALUES FROM "{D.CAPACITY}" WITH KEY = "{T.RACK}" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ '
+                         f'AND "{T.ROW}" =~ /^$row$/', "Rack"),
     ]
 
 
@@ -184,12 +185,12 @@ def power_chain(site: Site) -> Dashboard:
     pdus = Row("PDUs", [
         Panel("Per-phase current", "timeseries", [Target(
             f'SELECT mean("current_a") FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "phase" =~ /./ AND "outlet" = \'\' '
-            f'AND $timeFilter GROUP BY time($__interval), "device", "phase" fill(none)',
-            alias="$tag_device L$tag_phase")], width=12, unit="amp"),
+            f'AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}", "phase" fill(none)',
+            alias=f"$tag_{T.DEVICE} L$tag_phase")], width=12, unit="amp"),
         Panel("Phase imbalance", "table", [Target(
             f'SELECT (max("a") - min("a")) / mean("a") * 100 AS "imbalance %" FROM (SELECT last("current_a") AS "a" '
             f'FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "phase" =~ /./ AND "outlet" = \'\' AND $timeFilter '
-            f'GROUP BY "device", "phase") WHERE $timeFilter GROUP BY "device"', result_format="table")],
+            f'GROUP BY "{T.DEVICE}", "phase") WHERE $timeFilter GROUP BY "{T.DEVICE}"', result_format="table")],
             width=12, unit="percent", decimals=1,
             description="(max - min) / mean of the latest phase currents of each PDU."),
         Panel("PDU load vs rating", "bargauge", [Target(
@@ -198,32 +199,32 @@ def power_chain(site: Site) -> Dashboard:
             thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Top outlets", "table", [Target(
             f'SELECT last("power_w") AS "W" FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "outlet" =~ /./ '
-            f'AND $timeFilter GROUP BY "device", "outlet", "feeds"', result_format="table")], width=12, unit="watt"),
+            f'AND $timeFilter GROUP BY "{T.DEVICE}", "outlet", "feeds"', result_format="table")], width=12, unit="watt"),
         # outlet samples carry `feeds` (the node the outlet feeds, from the inventory's fed_by):
         # the node's input from all its feeds beside the power its GPUs report
         Panel("Node input (PDU outlets) vs GPU power", "timeseries", [
             Target(f'SELECT sum("w") FROM (SELECT mean("power_w") AS "w" FROM "pdu" WHERE {s} AND {_HALL_RACK} '
-                   f'AND "feeds" =~ /./ AND $timeFilter GROUP BY time($__interval), "device", "outlet", "feeds") '
+                   f'AND "feeds" =~ /./ AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}", "outlet", "feeds") '
                    f'WHERE $timeFilter GROUP BY time($__interval), "feeds" fill(none)', alias="$tag_feeds outlets"),
             Target(f'SELECT sum("w") FROM (SELECT mean("power_w") AS "w" FROM "gpu" WHERE {s} AND {_HALL_RACK} '
-                   f'AND $timeFilter GROUP BY time($__interval), "device", "gpu") '
-                   f'WHERE $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device GPUs"),
+                   f'AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}", "gpu") '
+                   f'WHERE $timeFilter GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE} GPUs"),
         ], width=24, unit="watt", description="Per node: AC input summed over the outlets that feed it (2N: both "
                                                 "sides) and the DC power of its GPUs; the gap is host, fans and PSU loss."),
     ])
     ups_out = '("stage" = \'output\' OR "section" = \'output\')'
     upses = Row("UPS", [
         Panel("UPS output load", "timeseries", [Target(
-            f'SELECT mean("load_pct") FROM "ups" WHERE {s} AND "hall" =~ /^$hall$/ AND {ups_out} AND $timeFilter '
-            f'GROUP BY time($__interval), "device", "phase" fill(none)', alias="$tag_device $tag_phase")],
+            f'SELECT mean("load_pct") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND $timeFilter '
+            f'GROUP BY time($__interval), "{T.DEVICE}", "phase" fill(none)', alias=f"$tag_{T.DEVICE} $tag_phase")],
             width=12, unit="percent", min=0, max=100),
         Panel("UPS capacity and group headroom", "table", [Target(
             f'SELECT last("{D.LOAD_W}") AS "load W", last("{D.RATED_W}") AS "rated W", last("{D.HEADROOM_W}") AS "headroom W", '
             f'last("{D.REDUNDANCY}") AS "redundancy" FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_UPS)} '
-            f'AND "hall" =~ /^$hall$/ AND $timeFilter GROUP BY "{D.ID}"', result_format="table")], width=12),
+            f'AND "{T.HALL}" =~ /^$hall$/ AND $timeFilter GROUP BY "{D.ID}"', result_format="table")], width=12),
         Panel("UPS output state", "state-timeline", [Target(
-            f'SELECT last("state") FROM "ups" WHERE {s} AND "hall" =~ /^$hall$/ AND {ups_out} AND "phase" = \'\' '
-            f'AND $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=24,
+            f'SELECT last("state") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND "phase" = \'\' '
+            f'AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=24,
             height=5, mappings=_state_colours(UPS_OUTPUT)),
     ])
     return Dashboard(_uid(site, "power"), f"{site.site.id} — power chain", [racks, pdus, upses],
@@ -237,45 +238,45 @@ def cooling(site: Site) -> Dashboard:
     plant = Row("Chiller plant", [
         Panel("Chilled water temperatures", "timeseries", [Target(
             f'SELECT mean("temp_c") FROM "chiller" WHERE {s} AND "sensor" =~ /./ AND $timeFilter '
-            f'GROUP BY time($__interval), "device", "sensor" fill(none)', alias="$tag_device $tag_sensor")],
+            f'GROUP BY time($__interval), "{T.DEVICE}", "sensor" fill(none)', alias=f"$tag_{T.DEVICE} $tag_sensor")],
             width=12, unit="celsius"),
         Panel("Chilled water ΔT (return − supply)", "timeseries", [Target(
             f'SELECT mean("r") - mean("s") AS "dT" FROM '
             f'(SELECT mean("temp_c") AS "r" FROM "chiller" WHERE {s} AND "sensor" =~ /return/ AND $timeFilter '
-            f'GROUP BY time($__interval), "device"), '
+            f'GROUP BY time($__interval), "{T.DEVICE}"), '
             f'(SELECT mean("temp_c") AS "s" FROM "chiller" WHERE {s} AND "sensor" =~ /supply/ AND $timeFilter '
-            f'GROUP BY time($__interval), "device") '
-            f'WHERE $timeFilter GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")],
+            f'GROUP BY time($__interval), "{T.DEVICE}") '
+            f'WHERE $timeFilter GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")],
             width=12, unit="celsius"),
         Panel("Chiller capacity", "timeseries", [Target(
             f'SELECT mean("capacity_pct") FROM "chiller" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, unit="percent"),
+            f'GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12, unit="percent"),
         Panel("Cooling power and pPUE", "timeseries", [
-            Target(f'SELECT mean("{D.COOLING_W}") AS "cooling W" FROM "{D.SITE_POWER}" WHERE {s} AND "hall" = \'\' '
+            Target(f'SELECT mean("{D.COOLING_W}") AS "cooling W" FROM "{D.SITE_POWER}" WHERE {s} AND "{T.HALL}" = \'\' '
                    f'AND $timeFilter GROUP BY time($__interval) fill(none)'),
-            Target(f'SELECT mean("{D.PPUE_COOLING}") AS "pPUE cooling" FROM "{D.PUE}" WHERE {s} AND "hall" = \'\' '
+            Target(f'SELECT mean("{D.PPUE_COOLING}") AS "pPUE cooling" FROM "{D.PUE}" WHERE {s} AND "{T.HALL}" = \'\' '
                    f'AND $timeFilter GROUP BY time($__interval) fill(none)')], width=12),
     ])
     cdus = Row("CDUs and air", [
         Panel("CDU loop temperatures", "timeseries", [Target(
             f'SELECT mean("temp_c") FROM "cdu" WHERE {s} AND "sensor" =~ /./ AND $timeFilter '
-            f'GROUP BY time($__interval), "device", "sensor" fill(none)', alias="$tag_device $tag_sensor")],
+            f'GROUP BY time($__interval), "{T.DEVICE}", "sensor" fill(none)', alias=f"$tag_{T.DEVICE} $tag_sensor")],
             width=12, unit="celsius"),
         Panel("CDU flow", "timeseries", [Target(
             f'SELECT mean("flow_lpm") FROM "cdu" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "device", "sensor" fill(none)', alias="$tag_device $tag_sensor")],
+            f'GROUP BY time($__interval), "{T.DEVICE}", "sensor" fill(none)', alias=f"$tag_{T.DEVICE} $tag_sensor")],
             width=12, unit="flowlpm"),
         Panel("CDU leak detection", "state-timeline", [Target(
             f'SELECT last("leak_detected") FROM "cdu" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, height=5,
+            f'GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12, height=5,
             mappings=[{"type": "value", "options": {"false": {"text": "dry", "color": "green"},
                                                     "true": {"text": "LEAK", "color": "red"}}}]),
         Panel("CRAH cooling output", "timeseries", [Target(
             f'SELECT mean("cooling_output_w") FROM "crah" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "device" fill(none)', alias="$tag_device")], width=12, unit="watt"),
+            f'GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12, unit="watt"),
         Panel("Rack inlet temperature", "timeseries", [Target(
             f'SELECT max("temp_c") FROM "env" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "rack" fill(none)', alias="$tag_rack")], width=24, unit="celsius",
+            f'GROUP BY time($__interval), "{T.RACK}" fill(none)', alias=f"$tag_{T.RACK}")], width=24, unit="celsius",
             thresholds=[(None, "green"), (27.0, "yellow"), (32.0, "red")]),
     ])
     return Dashboard(_uid(site, "cooling"), f"{site.site.id} — cooling", [plant, cdus],
@@ -288,28 +289,28 @@ def gpu_fleet(site: Site) -> Dashboard:
     fleet = Row("GPU fleet", [
         Panel("GPU power by rack", "timeseries", [Target(
             f'SELECT sum("p") FROM (SELECT mean("power_w") AS "p" FROM "gpu" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "rack", "uuid") WHERE $timeFilter GROUP BY time($__interval), "rack" '
-            f'fill(none)', alias="$tag_rack")], width=12, unit="watt"),
+            f'GROUP BY time($__interval), "{T.RACK}", "uuid") WHERE $timeFilter GROUP BY time($__interval), "{T.RACK}" '
+            f'fill(none)', alias=f"$tag_{T.RACK}")], width=12, unit="watt"),
         Panel("Hottest GPU per rack", "timeseries", [Target(
-            f'SELECT max("temp_c") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
-            f'fill(none)', alias="$tag_rack")], width=12, unit="celsius",
+            f'SELECT max("temp_c") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "{T.RACK}" '
+            f'fill(none)', alias=f"$tag_{T.RACK}")], width=12, unit="celsius",
             thresholds=[(None, "green"), (80.0, "yellow"), (87.0, "red")]),
         Panel("Throttle reasons (max per rack)", "timeseries", [Target(
-            f'SELECT max("clock_event_reasons") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
-            f'fill(none)', alias="$tag_rack")], width=12,
+            f'SELECT max("clock_event_reasons") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "{T.RACK}" '
+            f'fill(none)', alias=f"$tag_{T.RACK}")], width=12,
             description="DCGM clock-event (throttle) reasons bitmask: 0x20 SW thermal, 0x40 HW thermal, "
                         "0x80 power brake, 0x4 SW power cap; 0 = running free."),
         Panel("XID errors by rack", "table", [Target(
             f'SELECT max("xid_last") AS "last XID (max)", count("xid_last") AS "samples" FROM "gpu" WHERE {s} '
-            f'AND "xid_last" > 0 AND $timeFilter GROUP BY "rack", "host"', result_format="table")], width=12,
+            f'AND "xid_last" > 0 AND $timeFilter GROUP BY "{T.RACK}", "host"', result_format="table")], width=12,
             description="GPUs that reported a non-zero XID in the range (none listed: no XID)."),
         Panel("GPUs reporting", "stat", [Target(
             f'SELECT count("p") FROM (SELECT last("power_w") AS "p" FROM "gpu" WHERE {s} AND $timeFilter '
             f'GROUP BY "uuid") WHERE $timeFilter')], width=6, height=5,
             description=f"Inventory: {sum(d.gpus or 0 for d in site.all_devices())} GPUs."),
         Panel("Utilisation", "timeseries", [Target(
-            f'SELECT mean("util_pct") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "rack" '
-            f'fill(none)', alias="$tag_rack")], width=18, height=5, unit="percent"),
+            f'SELECT mean("util_pct") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "{T.RACK}" '
+            f'fill(none)', alias=f"$tag_{T.RACK}")], width=18, height=5, unit="percent"),
     ])
     return Dashboard(_uid(site, "gpu"), f"{site.site.id} — GPU fleet", [fleet],
                      tags=["iozera", site.site.id, "gpu"], annotations=[_alert_annotation(site)],
@@ -317,8 +318,8 @@ def gpu_fleet(site: Site) -> Dashboard:
 
 
 def _daily_diff(alias: str, ids: list[str]) -> str:
-    return (f'(SELECT difference(last("energy_kwh")) AS "{alias}" FROM "meter" WHERE "device" =~ {_regex(ids)} '
-            f'AND "phase" = \'\' AND $timeFilter GROUP BY time(1d), "device")')
+    return (f'(SELECT difference(last("energy_kwh")) AS "{alias}" FROM "meter" WHERE "{T.DEVICE}" =~ {_regex(ids)} '
+            f'AND "phase" = \'\' AND $timeFilter GROUP BY time(1d), "{T.DEVICE}")')
 
 
 def energy(site: Site) -> Dashboard:
@@ -337,7 +338,7 @@ def energy(site: Site) -> Dashboard:
             description="Σ boundary kWh / Σ IT kWh per day (ISO/IEC 30134-2 annualisable PUE)."))
     else:
         panels.append(Panel("Daily PUE (derived power)", "timeseries", [Target(
-            f'SELECT integral("{D.FACILITY_W}") / integral("{D.IT_W}") AS "PUE" FROM "{D.SITE_POWER}" WHERE {s} AND "hall" = \'\' '
+            f'SELECT integral("{D.FACILITY_W}") / integral("{D.IT_W}") AS "PUE" FROM "{D.SITE_POWER}" WHERE {s} AND "{T.HALL}" = \'\' '
             f'AND $timeFilter GROUP BY time(1d) fill(none)')], width=12, decimals=3))
     energy_targets = []
     for alias, ids in (("facility kWh", boundary), ("IT kWh", it_meters), ("renewable kWh", renewable)):
@@ -357,7 +358,7 @@ def energy(site: Site) -> Dashboard:
                         "is metered apart from the grid and diesel boundary meters."))
     panels.append(Panel("Energy per meter in range", "table", [Target(
         f'SELECT spread("energy_kwh") AS "kWh" FROM "meter" WHERE {s} AND "phase" = \'\' AND $timeFilter '
-        f'GROUP BY "device"', result_format="table")], width=12, unit="kwatth",
+        f'GROUP BY "{T.DEVICE}"', result_format="table")], width=12, unit="kwatth",
         description="max − min of each meter's cumulative counter over the range."))
     return Dashboard(_uid(site, "energy"), f"{site.site.id} — energy & PUE", [Row("Energy", panels)],
                      tags=["iozera", site.site.id, "energy"], time_from="now-30d", refresh="5m",
@@ -424,6 +425,6 @@ def device_link(site: Site, grafana_url: str, device_id: str) -> str:
         key = _DASHBOARD_OF_KIND.get(dev.kind, "noc")
         loc = site.location_tags(dev)
         if key in _LOCATED:
-            params = {f"var-{k}": loc[k] for k in ("hall", "row", "rack") if loc.get(k)}
+            params = {f"var-{k}": loc[k] for k in (T.HALL, T.ROW, T.RACK) if loc.get(k)}
     query = ("?" + urlencode(params)) if params else ""
     return f"{grafana_url.rstrip('/')}/d/{_uid(site, key)}{query}"
