@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-__all__ = ["SITE", "HALL", "ROW", "RACK", "DEVICE", "VENDOR", "MODEL", "KIND",
+__all__ = ["SITE", "HALL", "ROW", "RACK", "DEVICE", "VENDOR", "MODEL", "KIND", "PHASE",
            "PLACE_TAGS", "LOCATION_TAGS", "series_tags", "place_tags"]
 
 SITE = "site"
@@ -25,6 +25,9 @@ VENDOR = "vendor"
 MODEL = "model"
 #: the inventory kind (pdu, ups, ...): used to select devices, never written as a tag
 KIND = "kind"
+
+#: series tag: the phase of a per-phase reading (L1, L2, L3); absent ("") on a device's totals
+PHASE = "phase"
 
 #: where the device sits, outermost first (alert events and ``alert`` points carry these)
 PLACE_TAGS: tuple[str, ...] = (SITE, HALL, ROW, RACK)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from contract.measurements import METER
 from inventory.model import Site
 from reports.pue import Certificate, PueReport, ReportError, compute_report, field_for, report_meters
 from reports.query import fetch_readings
@@ -91,7 +92,7 @@ def _has_bucket(client: InfluxQuery, tier: TierSource, meter_ids: Sequence[str],
     """Does the tier hold any meter's bucket starting at ``at_s`` (or within the step after)?"""
     a, b = int(at_s) * 10**9, int(at_s + tier.step_s) * 10**9
     try:
-        series = client.query(f'SELECT count(*) FROM "{tier.rp}"."meter" WHERE time >= {a} AND time < {b}')
+        series = client.query(f'SELECT count(*) FROM "{tier.rp}"."{METER}" WHERE time >= {a} AND time < {b}')
     except QueryError:
         return False
     return any(v for s in series for row in s.values for v in row[1:] if v)

@@ -29,6 +29,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from contract.fields import field_kind
+from contract.measurements import METER
+from contract.tags import DEVICE, PHASE
 from reports.energy import Reading, month_grid
 from sinks.influx_query import InfluxQuery, QueryError
 from storage.fields import MAX_SUFFIX
@@ -66,15 +68,15 @@ DEVICE_FILTER_MAX = 200
 
 
 def _where(ids: Sequence[str], fld: str) -> str:
-    phase = "\"phase\" = ''" if fld in ("energy_kwh", "power_w") else ""
+    phase = f"\"{PHASE}\" = ''" if fld in ("energy_kwh", "power_w") else ""
     if len(ids) > DEVICE_FILTER_MAX:
         return phase or "true"
-    devs = " OR ".join(f'"device" = {_q(i)}' for i in ids)
+    devs = " OR ".join(f'"{DEVICE}" = {_q(i)}' for i in ids)
     return f"({devs})" + (f" AND {phase}" if phase else "")
 
 
 def plan_queries(wanted: Iterable[MeterField], start_s: float, end_s: float,
-                 measurement: str = "meter", source: TierSource = RAW) -> list[tuple[str, str]]:
+                 measurement: str = METER, source: TierSource = RAW) -> list[tuple[str, str]]:
     """(field, InfluxQL) pairs: per field, edge anchors then one SELECT per calendar month.
 
     ``source``: raw (the default retention policy) or a rollup tier's retention policy.
@@ -143,7 +145,7 @@ def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: f
             return [(r[0] / 1000.0, float(r[1])) for r in series.values if r[1] is not None]
         except (TypeError, ValueError):
             bad = next(r for r in series.values if r[1] is not None and not isinstance(r[1], (int, float)))
-            raise QueryError(f"meter {series.tags.get('device', '')}: field {fld} holds a non-numeric value "
+            raise QueryError(f"meter {series.tags.get(DEVICE, '')}: field {fld} holds a non-numeric value "
                              f"{bad[1]!r} at {bad[0]} ms") from None
 
     with Progress(TextColumn("reading meters"), BarColumn(), MofNCompleteColumn(),
@@ -153,7 +155,7 @@ def fetch_readings(client: InfluxQuery, wanted: Iterable[MeterField], start_s: f
         # the server encodes one month while this process decodes the one before
         for (fld, _stmt), result in zip(plan, pool.map(lambda p: client.query(p[1], epoch="ms"), plan)):
             for series in result:
-                dev = series.tags.get("device", "")
+                dev = series.tags.get(DEVICE, "")
                 if dev not in readings or fld not in readings[dev] or len(series.columns) < 2:
                     continue
                 if source.is_raw:
@@ -182,7 +184,7 @@ def _bucket_array(series, fld: str) -> np.ndarray:
         return np.asarray(vals, dtype=float).reshape(-1, 2)   # None (an empty value) becomes NaN
     except (TypeError, ValueError):
         bad = next(r for r in series.values if r[1] is not None and not isinstance(r[1], (int, float)))
-        raise QueryError(f"meter {series.tags.get('device', '')}: field {fld} holds a non-numeric value "
+        raise QueryError(f"meter {series.tags.get(DEVICE, '')}: field {fld} holds a non-numeric value "
                          f"{bad[1]!r} at {bad[0]} ms") from None
 
 
@@ -209,17 +211,17 @@ def _tier_readings(client: InfluxQuery, source: TierSource, buckets: dict, readi
                 wanted_peaks.setdefault(key[1], []).append((key[0], int(arr[i, 0])))
     peaks: dict[tuple[str, str, int], float] = {}
     extra: list[str] = []
-    frm = f'"{source.rp}"."meter"'
+    frm = f'"{source.rp}"."{METER}"'
     for fld, items in sorted(wanted_peaks.items()):
         for i in range(0, len(items), PEAK_BATCH):
-            cond = " OR ".join(f'("device" = {_q(d)} AND time = {t}ms)' for d, t in items[i:i + PEAK_BATCH])
-            phase = " AND \"phase\" = ''" if fld in ("energy_kwh", "power_w") else ""
-            q = f'SELECT "{fld}{MAX_SUFFIX}" FROM {frm} WHERE ({cond}){phase} GROUP BY "device"'
+            cond = " OR ".join(f'("{DEVICE}" = {_q(d)} AND time = {t}ms)' for d, t in items[i:i + PEAK_BATCH])
+            phase = f" AND \"{PHASE}\" = ''" if fld in ("energy_kwh", "power_w") else ""
+            q = f'SELECT "{fld}{MAX_SUFFIX}" FROM {frm} WHERE ({cond}){phase} GROUP BY "{DEVICE}"'
             extra.append(q)
             for series in client.query(q, epoch="ms"):
                 for row in series.values:
                     if row[1] is not None:
-                        peaks[(series.tags.get("device", ""), fld, int(row[0]))] = float(row[1])
+                        peaks[(series.tags.get(DEVICE, ""), fld, int(row[0]))] = float(row[1])
     for (dev, fld), arr in arrays.items():
         t_s = arr[:, 0] / 1000.0
         if field_kind(fld) == "counter":

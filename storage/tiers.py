@@ -16,6 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.alert_event import ALERT_MEASUREMENT
+from contract.measurements import TRAP
+
 __all__ = ["Tier", "RawTier", "StorageConfig", "parse_duration", "format_duration", "disk_per_day",
            "DEFAULT_STORAGE", "META_RP", "TIER_MEASUREMENT"]
 
@@ -147,7 +150,7 @@ class StorageConfig(_Strict):
     #: How far back continuous queries recompute, for late points (RESAMPLE FOR = step × this).
     resample_steps: Annotated[int, Field(ge=1, le=60)] = 2
     #: Measurements not rolled up (events are read raw).
-    exclude: list[str] = Field(default_factory=lambda: ["alert", "trap"])
+    exclude: list[str] = Field(default_factory=lambda: [ALERT_MEASUREMENT, TRAP])
 
     @model_validator(mode="after")
     def _order(self) -> "StorageConfig":

@@ -24,13 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from collectors.snmp.ber import oid_text, parse_oid
 from collectors.snmp.traps.message import Notification
 from contract.sample import TRAP_FIELD, Sample
+from contract.measurements import TRAP
 from contract.states import VOCABULARIES, raw_field
 
 __all__ = ["TrapDef", "TrapFile", "TrapCatalog", "load_trap_files", "default_catalog", "DEFS_DIR",
            "TRAP_MEASUREMENT", "varbind_text"]
 
 DEFS_DIR = Path(__file__).resolve().parent / "defs"
-TRAP_MEASUREMENT = "trap"
+TRAP_MEASUREMENT = TRAP  # contract.measurements: storage keeps it out of rollups
 _OID_RE = re.compile(r"^\d+(\.\d+)+$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_VARBIND_FIELDS = 32
