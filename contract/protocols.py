@@ -46,6 +46,8 @@ class Protocol:
     gateway: bool = False
     #: TLS on the wire
     tls: bool = False
+    #: Modbus RTU framing (CRC, no transaction id): one request at a time per connection
+    rtu: bool = False
 
     @property
     def needs_host(self) -> bool:
@@ -66,9 +68,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("modbus", ("modbus", "modbus+tcp"), 502, "modbus", 200, _MODBUS, "collectors.modbus.url", "tcp",
              "modbus", unit=True, gateway=True),
     Protocol("modbus-rtu", ("modbus+rtu",), None, "modbus", 16, _MODBUS, "collectors.modbus.url", "serial",
-             "modbus", unit=True, gateway=True),
+             "modbus", unit=True, gateway=True, rtu=True),
     Protocol("modbus-rtutcp", ("modbus+rtutcp",), 502, "modbus", 200, _MODBUS, "collectors.modbus.url", "tcp",
-             "modbus", unit=True, gateway=True),
+             "modbus", unit=True, gateway=True, rtu=True),
     Protocol("dcgm", ("dcgm",), 9400, "dcgm", 1000, "collectors.gpu.dcgm:DcgmCollector", "collectors.gpu.url",
              "tcp", "dcgm"),
     Protocol("redfish", ("redfish",), 80, "redfish", 100, _REDFISH, "collectors.gpu.url", "tcp", "redfish"),

@@ -16,12 +16,12 @@ from collectors.modbus.gateway import Gateway, GatewayKey, ReadFailed
 from collectors.modbus.plan import DEFAULT_MAX_GAP, MAX_REGISTERS, Item, Request, plan_requests, split_request
 from collectors.modbus.profile import Profile, ProfileError, load_profile, profile_names
 from contract.sample import Sample, now_ns
-from contract.protocols import served_by
+from contract.protocols import PROTOCOLS, protocol, served_by
 
 __all__ = ["ModbusCollector", "DEFAULT_PORT"]
 
 log = logging.getLogger(__name__)
-DEFAULT_PORT = 502
+DEFAULT_PORT = PROTOCOLS["modbus"].default_port  # Modbus TCP
 
 
 @dataclass(slots=True)
@@ -73,7 +73,8 @@ class ModbusCollector(Collector):
     def _gateway(self, target: Target) -> Gateway:
         if target.protocol not in self.protocols:
             raise PollError("config", f"{target.device_id}: protocol {target.protocol!r} is not Modbus")
-        if target.protocol == "modbus-rtu":
+        row = protocol(target.protocol)
+        if row.needs_serial:
             o = target.options
             serial = (
                 _int_option(target, "baud", 9600), str(o.get("parity", "N")).upper()[:1],
@@ -81,12 +82,12 @@ class ModbusCollector(Collector):
             )
             port = str(o.get("serial") or target.host)
             if not port:
-                raise PollError("config", f"{target.device_id}: modbus-rtu needs a serial port (host or options.serial)")
-            key = GatewayKey("modbus-rtu", port, 0, serial)
+                raise PollError("config", f"{target.device_id}: {target.protocol} needs a serial port (host or options.serial)")
+            key = GatewayKey(target.protocol, port, 0, serial)
         else:
             if not target.host:
                 raise PollError("config", f"{target.device_id}: no host")
-            key = GatewayKey(target.protocol, target.host, target.port or DEFAULT_PORT)
+            key = GatewayKey(target.protocol, target.host, target.port or row.default_port)
         gw = self._gateways.get(key)
         if gw is None:
             gw = Gateway(key, max_in_flight=_int_option(target, "max_in_flight", 4),

@@ -17,6 +17,8 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
+from contract.protocols import protocol
+
 __all__ = ["Gateway", "GatewayKey", "ReadFailed", "EXCEPTION_NAMES"]
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,7 @@ class Gateway:
 
     def __init__(self, key: GatewayKey, max_in_flight: int = 4, connect_timeout_s: float = 3.0) -> None:
         self.key = key
-        rtu = key.protocol in ("modbus-rtu", "modbus-rtutcp")
-        self.size = 1 if rtu else max(1, int(max_in_flight))
+        self.size = 1 if protocol(key.protocol).rtu else max(1, int(max_in_flight))
         self.connect_timeout_s = connect_timeout_s
         self._idle: asyncio.Queue = asyncio.Queue()
         self._created = 0
@@ -98,10 +99,10 @@ class Gateway:
         # rule from dropping a shared connection because one unit is dead.
         heard = _Heard()
         common = dict(timeout=60.0, retries=0, reconnect_delay=0, name=f"dcim-{k.protocol}", trace_packet=heard)
-        if k.protocol == "modbus":
-            client = AsyncModbusTcpClient(k.host, port=k.port, framer=FramerType.SOCKET, **common)
-        elif k.protocol == "modbus-rtutcp":
-            client = AsyncModbusTcpClient(k.host, port=k.port, framer=FramerType.RTU, **common)
+        row = protocol(k.protocol)
+        if not row.needs_serial:
+            framer = FramerType.RTU if row.rtu else FramerType.SOCKET
+            client = AsyncModbusTcpClient(k.host, port=k.port, framer=framer, **common)
         else:
             baud, parity, stopbits, bytesize = k.serial
             client = AsyncModbusSerialClient(
@@ -131,7 +132,7 @@ class Gateway:
 
     def describe(self) -> str:
         k = self.key
-        return k.host if k.protocol == "modbus-rtu" else f"{k.host}:{k.port}"
+        return k.host if protocol(k.protocol).needs_serial else f"{k.host}:{k.port}"
 
     async def read(self, function: str, address: int, count: int, unit: int, timeout_s: float) -> list:
         """Registers (ints) or bits (bools) of one read; raises :class:`ReadFailed`.
