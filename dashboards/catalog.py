@@ -212,7 +212,7 @@ def power_chain(site: Site) -> Dashboard:
         ], width=24, unit="watt", description="Per node: AC input summed over the outlets that feed it (2N: both "
                                                 "sides) and the DC power of its GPUs; the gap is host, fans and PSU loss."),
     ])
-    ups_out = '("stage" = \'output\' OR "section" = \'output\')'
+    ups_out = '"stage" = \'output\''
     upses = Row("UPS", [
         Panel("UPS output load", "timeseries", [Target(
             f'SELECT mean("load_pct") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND $timeFilter '

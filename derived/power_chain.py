@@ -87,7 +87,7 @@ def selections(measurement: str, comp: tuple[tuple[str, str], ...]) -> tuple[str
             out.append("inlet")
     elif measurement == "ups":
         c = dict(comp)
-        if c.get("stage", c.get("section")) == "output":
+        if c.get("stage") == "output":
             out.append("output")
     elif measurement == "node":
         if not keys - {"source"}:
