@@ -25,6 +25,7 @@ from contract import alert_event as ev
 from contract import derived as D
 from contract import poll
 from contract import tags as T
+from contract.measurements import METER
 from contract import writer as W
 from contract.states import UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
@@ -184,13 +185,13 @@ def power_chain(site: Site) -> Dashboard:
     ])
     pdus = Row("PDUs", [
         Panel("Per-phase current", "timeseries", [Target(
-            f'SELECT mean("current_a") FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "phase" =~ /./ AND "outlet" = \'\' '
-            f'AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}", "phase" fill(none)',
-            alias=f"$tag_{T.DEVICE} L$tag_phase")], width=12, unit="amp"),
+            f'SELECT mean("current_a") FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "{T.PHASE}" =~ /./ AND "outlet" = \'\' '
+            f'AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}", "{T.PHASE}" fill(none)',
+            alias=f"$tag_{T.DEVICE} L$tag_{T.PHASE}")], width=12, unit="amp"),
         Panel("Phase imbalance", "table", [Target(
             f'SELECT (max("a") - min("a")) / mean("a") * 100 AS "imbalance %" FROM (SELECT last("current_a") AS "a" '
-            f'FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "phase" =~ /./ AND "outlet" = \'\' AND $timeFilter '
-            f'GROUP BY "{T.DEVICE}", "phase") WHERE $timeFilter GROUP BY "{T.DEVICE}"', result_format="table")],
+            f'FROM "pdu" WHERE {s} AND {_HALL_RACK} AND "{T.PHASE}" =~ /./ AND "outlet" = \'\' AND $timeFilter '
+            f'GROUP BY "{T.DEVICE}", "{T.PHASE}") WHERE $timeFilter GROUP BY "{T.DEVICE}"', result_format="table")],
             width=12, unit="percent", decimals=1,
             description="(max - min) / mean of the latest phase currents of each PDU."),
         Panel("PDU load vs rating", "bargauge", [Target(
@@ -216,14 +217,14 @@ def power_chain(site: Site) -> Dashboard:
     upses = Row("UPS", [
         Panel("UPS output load", "timeseries", [Target(
             f'SELECT mean("load_pct") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND $timeFilter '
-            f'GROUP BY time($__interval), "{T.DEVICE}", "phase" fill(none)', alias=f"$tag_{T.DEVICE} $tag_phase")],
+            f'GROUP BY time($__interval), "{T.DEVICE}", "{T.PHASE}" fill(none)', alias=f"$tag_{T.DEVICE} $tag_{T.PHASE}")],
             width=12, unit="percent", min=0, max=100),
         Panel("UPS capacity and group headroom", "table", [Target(
             f'SELECT last("{D.LOAD_W}") AS "load W", last("{D.RATED_W}") AS "rated W", last("{D.HEADROOM_W}") AS "headroom W", '
             f'last("{D.REDUNDANCY}") AS "redundancy" FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_UPS)} '
             f'AND "{T.HALL}" =~ /^$hall$/ AND $timeFilter GROUP BY "{D.ID}"', result_format="table")], width=12),
         Panel("UPS output state", "state-timeline", [Target(
-            f'SELECT last("state") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND "phase" = \'\' '
+            f'SELECT last("state") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND "{T.PHASE}" = \'\' '
             f'AND $timeFilter GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=24,
             height=5, mappings=_state_colours(UPS_OUTPUT)),
     ])
@@ -318,8 +319,8 @@ def gpu_fleet(site: Site) -> Dashboard:
 
 
 def _daily_diff(alias: str, ids: list[str]) -> str:
-    return (f'(SELECT difference(last("energy_kwh")) AS "{alias}" FROM "meter" WHERE "{T.DEVICE}" =~ {_regex(ids)} '
-            f'AND "phase" = \'\' AND $timeFilter GROUP BY time(1d), "{T.DEVICE}")')
+    return (f'(SELECT difference(last("energy_kwh")) AS "{alias}" FROM "{METER}" WHERE "{T.DEVICE}" =~ {_regex(ids)} '
+            f'AND "{T.PHASE}" = \'\' AND $timeFilter GROUP BY time(1d), "{T.DEVICE}")')
 
 
 def energy(site: Site) -> Dashboard:
@@ -357,7 +358,7 @@ def energy(site: Site) -> Dashboard:
             description="Renewable meters / (renewable + boundary meters), per day: on-site and PPA supply "
                         "is metered apart from the grid and diesel boundary meters."))
     panels.append(Panel("Energy per meter in range", "table", [Target(
-        f'SELECT spread("energy_kwh") AS "kWh" FROM "meter" WHERE {s} AND "phase" = \'\' AND $timeFilter '
+        f'SELECT spread("energy_kwh") AS "kWh" FROM "{METER}" WHERE {s} AND "{T.PHASE}" = \'\' AND $timeFilter '
         f'GROUP BY "{T.DEVICE}"', result_format="table")], width=12, unit="kwatth",
         description="max − min of each meter's cumulative counter over the range."))
     return Dashboard(_uid(site, "energy"), f"{site.site.id} — energy & PUE", [Row("Energy", panels)],
