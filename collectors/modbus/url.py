@@ -53,7 +53,7 @@ def target_from_url(parts: SplitResult, profile: str) -> Target:
         port = parts.port
     except ValueError:
         raise ValueError(f"{url}: bad port") from None
-    if protocol == "modbus-rtutcp" and port is None:  # the table's 502 is for the inventory, not a guess here
+    if row.rtu and port is None:  # RTU framing over TCP: the table's 502 is for the inventory, not a guess here
         raise ValueError(f"{url}: RTU-over-TCP gateways have no standard port; give HOST:PORT")
     path = parts.path.strip("/")
     unit = _unit(path or query.pop("unit", "1"), url)
