@@ -169,6 +169,10 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
     derived_cpu: list[float] = []
     for log in logs:
         text = log.read_text()
+        for what in ("polling stopped in", "stopped in"):
+            t_stop = re.findall(rf"dcim.service: {what} ([\d.]+) s", text)
+            if t_stop:
+                print(f"  {log.name}: {what} {t_stop[-1]} s", flush=True)
         m = re.search(r"stopped: (\d+) polls \((\d+) failed\)", text)
         if m:
             polls += int(m.group(1))
