@@ -192,6 +192,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = ssub.add_parser("status", help="tiers configured vs present, pending changes, disk estimate")
     common(p)
     p.add_argument("--fields-per-s", type=float, default=300_000.0, help="for the disk estimate (default 300000)")
-    p.add_argument("--bytes-per-point", type=float, default=2.0,
-                   help="for the disk estimate (default 2.0; bench/storage_tiers.py measures it)")
+    p.add_argument("--bytes-per-point", type=float, default=6.0,
+                   help="raw bytes per point for the disk estimate (default 6.0, measured by bench/storage_tiers.py)")
     p.set_defaults(func=_cmd_status)
