@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
+from localservers.process import ManagedProcess, ManagedServer, ServerStartError, free_port, require_binary
 
 __all__ = ["MosquittoServer", "queue_settings_from", "SHIPPED_CONF"]
 
@@ -35,7 +35,7 @@ def queue_settings_from(conf: Path = SHIPPED_CONF) -> list[str]:
     return out
 
 
-class MosquittoServer:
+class MosquittoServer(ManagedServer):
     def __init__(self, workdir: Path, *, port: int | None = None, config_extra: Iterable[str] = (),
                  config_text: str | None = None) -> None:
         """``config_text``: a complete config to run instead of the generated one (e.g. the
@@ -105,25 +105,6 @@ class MosquittoServer:
     @property
     def url(self) -> str:
         return f"{self.host}:{self.port}"
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-
-    def restart(self) -> "MosquittoServer":
-        """Stop (SIGTERM: mosquitto saves its persistence file) and start again on the same port."""
-        self.stop()
-        return self.start()
-
-    def output(self) -> str:
-        return self.process.output() if self.process else ""
 
     def __enter__(self) -> "MosquittoServer":
         return self.start()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["ServerStartError", "ManagedProcess", "free_port", "server_port", "wait_for_port", "require_binary"]
+__all__ = ["ServerStartError", "ManagedProcess", "ManagedServer", "free_port", "server_port", "wait_for_port", "require_binary"]
 
 
 class ServerStartError(RuntimeError):
@@ -148,3 +148,34 @@ class ManagedProcess:
         if self.alive():
             os.killpg(self.proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
             self.proc.wait(5)  # type: ignore[union-attr]
+
+
+class ManagedServer:
+    """What every local server wrapper shares: its :class:`ManagedProcess` and the verbs on it.
+
+    Subclasses set ``self.process`` in ``start()``; ``restart`` stops (SIGTERM, so a
+    server can save its state) and starts again on the same ports and directories.
+    """
+
+    process: ManagedProcess | None = None
+
+    def start(self) -> "ManagedServer":
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def restart(self) -> "ManagedServer":
+        self.stop()
+        return self.start()
+
+    def output(self) -> str:
+        return self.process.output() if self.process else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from testkit.http import ThreadedHttpServer
-from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
+from localservers.process import ManagedProcess, ManagedServer, ServerStartError, free_port, require_binary
 
 __all__ = ["AlertmanagerServer", "WebhookReceiver", "webhook_config", "bcrypt_hash", "SHIPPED_CONFIG"]
 
@@ -58,7 +58,7 @@ def bcrypt_hash(password: str) -> str:
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(ManagedServer):
     def __init__(self, workdir: Path, config_text: str, *, peers: Iterable[str] = (), cluster: bool = True,
                  tls=None, basic_auth: tuple[str, str] | None = None) -> None:
         """``tls``: a :class:`testkit.tls.TlsFiles` to serve HTTPS with; ``basic_auth``: (user, password)
@@ -149,25 +149,6 @@ class AlertmanagerServer:
 
     def silences(self) -> list[dict[str, Any]]:
         return [s for s in self.api("GET", "/api/v2/silences") if s["status"]["state"] != "expired"]
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-
-    def restart(self) -> "AlertmanagerServer":
-        """Stop and start on the same ports and storage (its notification log and silences survive)."""
-        self.stop()
-        return self.start()
-
-    def output(self) -> str:
-        return self.process.output() if self.process else ""
 
 
 class WebhookReceiver:
