@@ -162,17 +162,11 @@ class AlertmanagerPeer:
                 continue
             try:
                 self._post(rows)
-            except urllib.error.HTTPError as exc:
-                if exc.code in (400, 422):  # refused as malformed: retrying would block everything behind it
+            except (OSError, ValueError) as exc:  # HTTPError is a URLError is an OSError
+                if isinstance(exc, urllib.error.HTTPError) and exc.code in (400, 422):
+                    # refused as malformed: retrying would block everything behind it
                     self._one_by_one(rows)
                     continue
-                self.failures += 1
-                if self.up or backoff == 0:
-                    log.warning("Alertmanager %s: %s; %d alert(s) wait in its outbox", self.url, exc, len(self.outbox))
-                self.up = False
-                backoff = min(self.settings.max_backoff_s, max(0.25, backoff * 2))
-                continue
-            except (OSError, urllib.error.URLError, ValueError) as exc:
                 self.failures += 1
                 if self.up or backoff == 0:
                     log.warning("Alertmanager %s: %s; %d alert(s) wait in its outbox", self.url, exc, len(self.outbox))
