@@ -70,18 +70,23 @@ def cache_key(text: str) -> str:
     return hashlib.sha256(_code_fingerprint() + text.encode("utf-8")).hexdigest()
 
 
+def _entry(text: str, environ: dict[str, str] | None) -> Path | None:
+    """Where ``text``'s cache entry lives, or None: a small file, or the cache is off."""
+    if len(text) < MIN_BYTES:
+        return None
+    d = cache_dir(environ)
+    return None if d is None else d / f"{cache_key(text)}.marshal"
+
+
 def read_cached(text: str, environ: dict[str, str] | None = None) -> Site | None:
     """The validated site of a file that passed every check before, or None.
 
     Halls are stored (and validated) one at a time, so the plain data of only one
     hall is alive beside the models: the peak stays near what the site itself needs.
     """
-    if len(text) < MIN_BYTES:
+    entry = _entry(text, environ)
+    if entry is None:
         return None
-    d = cache_dir(environ)
-    if d is None:
-        return None
-    entry = d / f"{cache_key(text)}.marshal"
     try:
         st = entry.stat()
         if st.st_uid != os.getuid() or st.st_mode & 0o022:
@@ -102,12 +107,10 @@ def read_cached(text: str, environ: dict[str, str] | None = None) -> Site | None
 
 def write_cached(text: str, data: dict[str, Any], environ: dict[str, str] | None = None) -> Path | None:
     """Remember ``data`` (from a file that passed every check) for the next load of ``text``."""
-    if len(text) < MIN_BYTES:
+    entry = _entry(text, environ)
+    if entry is None:
         return None
-    d = cache_dir(environ)
-    if d is None:
-        return None
-    entry = d / f"{cache_key(text)}.marshal"
+    d = entry.parent
     try:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         head = _plain({k: v for k, v in data.items() if k != "halls"})
