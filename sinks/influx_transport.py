@@ -20,7 +20,7 @@ import urllib3
 
 from inventory.secrets import SecretValue
 
-__all__ = ["WriteFailed", "V1Transport", "V2Transport", "detect_api", "parse_version"]
+__all__ = ["WriteFailed", "V1Transport", "V2Transport", "detect_api", "parse_version", "server_version"]
 
 
 class WriteFailed(Exception):
@@ -45,14 +45,19 @@ def parse_version(header: str | None) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def detect_api(url: str, timeout: float = 5.0, pool: urllib3.PoolManager | None = None) -> str:
-    """'v2' for InfluxDB >= 1.8 (v2 write API available), 'v1' before that."""
+def server_version(url: str, timeout: float = 5.0, pool: urllib3.PoolManager | None = None) -> tuple[int, int] | None:
+    """(major, minor) from ``/ping``'s ``X-Influxdb-Version``; None when the server sends none (InfluxDB 3)."""
     http = pool or urllib3.PoolManager()
     try:
         resp = http.request("GET", url.rstrip("/") + "/ping", timeout=timeout, retries=False)
     except urllib3.exceptions.HTTPError as exc:
         raise WriteFailed(f"InfluxDB at {url} unreachable: {_reason(exc)}", retry=True) from None
-    version = parse_version(resp.headers.get("X-Influxdb-Version"))
+    return parse_version(resp.headers.get("X-Influxdb-Version"))
+
+
+def detect_api(url: str, timeout: float = 5.0, pool: urllib3.PoolManager | None = None) -> str:
+    """'v2' for InfluxDB >= 1.8 (v2 write API available), 'v1' before that."""
+    version = server_version(url, timeout, pool)
     if version is None:
         # InfluxDB 3 answers /ping with JSON; anything without a 1.x header speaks v2
         return "v2"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sinks.influx_query import InfluxQuery, QueryError
-from sinks.influx_transport import V1Transport, V2Transport, detect_api
+from sinks.influx_transport import V1Transport, V2Transport, WriteFailed, detect_api, server_version
 from storage.influxql import ident, into_window, tier_rows
 from storage.raw import DAY_NS, raw_fields, windows
 from storage.read import TierSource
@@ -92,14 +92,12 @@ def uses_cq(config: StorageConfig, url: str, state: ServerState) -> bool:
 
 
 def _is_1x(url: str) -> bool:
-    import urllib3
-
+    """InfluxDB 1.x (continuous queries, ``SELECT … INTO``), from the version ``/ping`` reports."""
     try:
-        resp = urllib3.PoolManager().request("GET", url.rstrip("/") + "/ping", timeout=5.0, retries=False)
-    except urllib3.exceptions.HTTPError as exc:
-        raise StorageError(f"InfluxDB at {url} unreachable: {exc}") from None
-    version = resp.headers.get("X-Influxdb-Version") or ""
-    return version.startswith("1.")
+        version = server_version(url)
+    except WriteFailed as exc:
+        raise StorageError(str(exc)) from None
+    return version is not None and version[0] == 1
 
 
 def write_meta(client: InfluxQuery, config: StorageConfig, token=None) -> int:
