@@ -337,7 +337,7 @@ def _init_tiers(influx_url: str) -> str:
 
     res = init(InfluxQuery(influx_url, "dcim"), _demo_storage())
     how = "continuous queries" if res.use_cq else "no continuous queries"
-    return (f"storage tiers: raw, " + ", ".join(t.rp for t in _demo_storage().tiers) +
+    return ("storage tiers: raw, " + ", ".join(t.rp for t in _demo_storage().tiers) +
             f" ({len(res.statements)} statements, {how} for {res.measurements} measurements)")
 
 

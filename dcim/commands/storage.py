@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import signal
 import sys
 from pathlib import Path
@@ -40,14 +39,13 @@ def _duration(text: str) -> int:
 
 def _when(text: str, option: str) -> int:
     """``YYYY-MM``, ``YYYY-MM-DD`` or an ISO 8601 time (UTC unless it says otherwise) -> epoch ns."""
-    s = text.strip()
+    from reports.inputs import parse_date
+    from reports.pue import ReportError
+
     try:
-        d = dt.datetime.fromisoformat(s + "-01" if len(s) == 7 else s.replace("Z", "+00:00"))
-    except ValueError:
-        raise SystemExit(f"dcim storage: {option} {text!r} is not a date: use YYYY-MM, YYYY-MM-DD or an ISO 8601 time")
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=dt.timezone.utc)
-    return int(d.timestamp()) * 10**9
+        return int(parse_date(text, option)) * 10**9
+    except ReportError as exc:
+        raise SystemExit(f"dcim storage: {exc}") from None
 
 
 def _run(fn):
