@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict
 
 from contract.tags import LOCATION_TAGS
 from inventory.errors import InventoryError, InventoryIssue
+from inventory.loader import read_text
 from inventory.schema import parse_yaml, validate
-from inventory.yaml_lines import Path as DataPath, YamlProblem, read_limited
+from inventory.yaml_lines import Path as DataPath
 
 __all__ = ["ProfileError", "Strict", "parse_profile", "read_profile", "component_tag"]
 
@@ -50,15 +51,8 @@ class Strict(BaseModel):
 
 
 def read_profile(path: str | Path) -> str:
-    """A profile file's text (size-capped, :func:`inventory.yaml_lines.read_limited`), or a :class:`ProfileError` naming it."""
-    try:
-        return read_limited(path)
-    except YamlProblem as exc:
-        raise ProfileError([InventoryIssue(str(path), None, "", exc.message)]) from None
-    except OSError as exc:
-        raise ProfileError([InventoryIssue(str(path), None, "", f"cannot read profile: {exc.strerror}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError([InventoryIssue(str(path), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    """A profile file's text (size-capped), or a :class:`ProfileError` naming it (:func:`inventory.loader.read_text`)."""
+    return read_text(path, what="profile", error=ProfileError)
 
 
 def parse_profile(text: str, source: str, model: type[M], docs: str, what: str,

@@ -8,6 +8,7 @@ Three layers of checks, all reported together where possible:
 from __future__ import annotations
 
 from pathlib import Path as FsPath
+from typing import Callable
 
 from inventory.errors import InventoryError, InventoryIssue
 from inventory.model import Site
@@ -20,18 +21,19 @@ from inventory.yaml_lines import YamlProblem, read_limited
 __all__ = ["load_site", "load_site_text", "load_model", "read_text", "format_path", "pydantic_issues", "line_for"]
 
 
-def read_text(path: str | FsPath) -> str:
+def read_text(path: str | FsPath, *, what: str = "file",
+              error: Callable[[list[InventoryIssue]], Exception] = InventoryError) -> str:
     """A config file's text (size-capped, :func:`inventory.yaml_lines.read_limited`),
-    or an :class:`InventoryError` naming the file."""
+    or ``error`` (an :class:`InventoryError` by default) naming the file; ``what`` it is, in the message."""
     p = FsPath(path)
     try:
         return read_limited(p)
     except YamlProblem as exc:
-        raise InventoryError([InventoryIssue(str(p), None, "", exc.message)]) from None
+        raise error([InventoryIssue(str(p), None, "", exc.message)]) from None
     except OSError as exc:
-        raise InventoryError([InventoryIssue(str(p), None, "", f"cannot read file: {exc.strerror}")]) from None
+        raise error([InventoryIssue(str(p), None, "", f"cannot read {what}: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:
-        raise InventoryError([InventoryIssue(str(p), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+        raise error([InventoryIssue(str(p), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
 
 
 def load_site(path: str | FsPath) -> Site:
