@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
-__all__ = ["SITE", "HALL", "ROW", "RACK", "DEVICE", "VENDOR", "MODEL", "KIND", "PHASE",
-           "PLACE_TAGS", "LOCATION_TAGS", "series_tags", "place_tags"]
+__all__ = ["SITE", "HALL", "ROW", "RACK", "DEVICE", "VENDOR", "MODEL", "KIND", "PHASE", "OUTLET", "FEEDS",
+           "GPU", "POD", "NAMESPACE", "JOB", "WORKLOAD_TAGS", "PLACE_TAGS", "LOCATION_TAGS", "series_tags",
+           "place_tags"]
 
 SITE = "site"
 HALL = "hall"
@@ -28,6 +29,20 @@ KIND = "kind"
 
 #: series tag: the phase of a per-phase reading (L1, L2, L3); absent ("") on a device's totals
 PHASE = "phase"
+
+#: series tag of a PDU outlet sample: the outlet number as the PDU indexes it
+OUTLET = "outlet"
+#: series tag of an outlet sample the inventory wires to a device (``fed_by: [PDU:OUTLET]``): that device's id
+FEEDS = "feeds"
+
+#: series tags of a ``gpu`` sample: the GPU index, and the workload on it (dcgm-exporter's
+#: Kubernetes pod labels, or an HPC job id); absent on an idle GPU
+GPU = "gpu"
+POD = "pod"
+NAMESPACE = "namespace"
+JOB = "job"
+#: what ran on a GPU: energy attribution reads these (reports/attribution.py)
+WORKLOAD_TAGS: tuple[str, ...] = (NAMESPACE, POD, JOB)
 
 #: where the device sits, outermost first (alert events and ``alert`` points carry these)
 PLACE_TAGS: tuple[str, ...] = (SITE, HALL, ROW, RACK)

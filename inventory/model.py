@@ -24,7 +24,7 @@ from inventory.walk import walk_devices
 
 __all__ = [
     "DEVICE_KINDS", "PROTOCOLS", "host_problem", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
-    "Device", "Rack", "Row", "Hall", "SiteInfo", "Defaults", "Site",
+    "Device", "Rack", "Row", "Hall", "SiteInfo", "Defaults", "Tenant", "Site",
 ]
 
 DEVICE_KINDS = (
@@ -332,12 +332,30 @@ class Defaults(_Strict):
     credentials: dict[str, str] = Field(default_factory=dict)
 
 
+class Tenant(_Strict):
+    """A customer billed for energy: the Kubernetes namespaces (``namespace`` tag of ``gpu``
+    samples, from dcgm-exporter's pod labels) whose workloads are theirs.
+
+    Why namespaces and not a label on each pod: dcgm-exporter passes the pod's name and
+    namespace, not its labels, and a namespace is what a GPU cloud hands a customer.
+    A namespace belongs to at most one tenant (:mod:`inventory.topology` checks it).
+    """
+
+    id: str
+    name: str | None = None
+    namespaces: list[str] = Field(default_factory=list)
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+
 class Site(_Strict):
     site: SiteInfo
     defaults: Defaults = Field(default_factory=Defaults)
     credentials: dict[str, CredentialSet] = Field(default_factory=dict)
     devices: list[Device] = Field(default_factory=list)
     halls: list[Hall] = Field(default_factory=list)
+    #: who is billed for which namespaces (energy attribution, ``dcim report energy --by tenant``)
+    tenants: list[Tenant] = Field(default_factory=list)
 
     _by_id: dict[str, Device] = PrivateAttr(default_factory=dict)
     _racks: dict[str, Rack] = PrivateAttr(default_factory=dict)
@@ -395,6 +413,13 @@ class Site(_Strict):
         """The credential set ``dev`` uses: its own ``credentials:`` or the protocol's default."""
         family = PROTOCOL_TABLE[dev.protocol].credential_family
         return dev.credentials or (self.defaults.credentials.get(family) if family else None)
+
+    def tenant_of(self, namespace: str) -> str | None:
+        """The id of the tenant that owns ``namespace``, or None when no tenant lists it."""
+        for t in self.tenants:
+            if namespace in t.namespaces:
+                return t.id
+        return None
 
     def location_tags(self, dev: Device) -> dict[str, str]:
         """The tags every sample from ``dev`` carries (Foundation conventions)."""

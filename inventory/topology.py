@@ -188,11 +188,33 @@ def check_references(site: Site) -> list[Problem]:
         if dev.credentials and dev.credentials not in creds:
             problems.append(Problem(path + ("credentials",), f"unknown credential set {dev.credentials!r} (defined: {', '.join(sorted(creds)) or 'none'})"))
     problems += _endpoint_problems(site)
+    problems += _tenant_problems(site)
     if not problems:
         cycle = PowerGraph(site).find_cycle()
         if cycle:
             first = cycle[0]
             problems.append(Problem(site.device_path(first) + ("fed_by",), "power chain has a cycle: " + " <- ".join(cycle)))
+    return problems
+
+
+def _tenant_problems(site: Site) -> list[Problem]:
+    """Tenant ids are distinct and a namespace belongs to one tenant: its energy is billed once."""
+    problems: list[Problem] = []
+    ids: dict[str, int] = {}
+    owner: dict[str, str] = {}
+    for ti, t in enumerate(site.tenants):
+        if t.id in ids:
+            problems.append(Problem(("tenants", ti, "id"), f"duplicate tenant id {t.id!r} (first at tenants[{ids[t.id]}])"))
+        ids.setdefault(t.id, ti)
+        for ni, ns in enumerate(t.namespaces):
+            if not ns:
+                problems.append(Problem(("tenants", ti, "namespaces", ni), "an empty namespace name"))
+            elif ns in owner:
+                problems.append(Problem(("tenants", ti, "namespaces", ni),
+                                        f"namespace {ns!r} already belongs to tenant {owner[ns]!r}: a namespace "
+                                        "is billed to one tenant"))
+            else:
+                owner[ns] = t.id
     return problems
 
 
