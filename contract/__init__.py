@@ -4,7 +4,7 @@ This package is the bottom of the import graph and imports nothing from the
 project: the sample type (:mod:`contract.sample`), the tag vocabulary
 (:mod:`contract.tags`), the alert event schema (:mod:`contract.alert_event`),
 the state vocabularies (:mod:`contract.states`), the protocol table
-(:mod:`contract.protocols`), the ``poll`` measurement (:mod:`contract.poll`), the ``writer`` measurement
+(:mod:`contract.protocols`), the ``cdu`` measurement (:mod:`contract.cooling`), the ``poll`` measurement (:mod:`contract.poll`), the ``writer`` measurement
 (:mod:`contract.writer`) and the
 derived measurements (:mod:`contract.derived`).
 See contract/README.md.

@@ -20,10 +20,10 @@ __all__ = ["FIELD_KINDS", "field_kind"]
 FIELD_KINDS = ("counter", "state", "gauge", "gauge_low")
 
 # Cumulative counters: energy and volume registers, DCGM violation times and
-# error counters, starts and run-hours.  ``runtime_s`` alone is a UPS's runtime
+# error counters, starts, run-hours and a filter's service hours.  ``runtime_s`` alone is a UPS's runtime
 # *left* (a gauge); ``compressor_1a_runtime_s`` is run-hours (a counter).
 _COUNTER_SUFFIXES = ("_kwh", "_kvarh", "_wh", "_mwh", "_l", "_us", "_errors", "_starts", "_total", "_count")
-_COUNTER_NAMES = frozenset({"hours", "volume_l", "xid_errors"})
+_COUNTER_NAMES = frozenset({"hours", "service_hours", "volume_l", "xid_errors"})
 _STATE_SUFFIXES = ("_state", "_status", "_code", "_word", "_cause", "_reasons", "_last", "_mode", "_control")
 _STATE_NAMES = frozenset({"state", "status", "running", "ok", "replace", "firmware", "model", "serial",
                           "counter_reset", "counter_wrap", "leak_detected", "error_kind", "error"})

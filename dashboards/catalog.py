@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 
 from contract import alert_event as ev
+from contract import cooling as C
 from contract import derived as D
 from contract import poll
 from contract import tags as T
 from contract.measurements import METER
 from contract import writer as W
-from contract.states import UPS_OUTPUT, VOCABULARIES
+from contract.states import LEAK, UPS_OUTPUT, VOCABULARIES
 from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
@@ -71,7 +72,7 @@ def _site_filter(site: Site) -> str:
 
 #: colour per state word (contract.states); a word not listed shows grey
 _STATE_COLOUR = {"normal": "green", "battery": "red", "bypass": "orange", "boost": "yellow", "buck": "yellow",
-                 "off": "dark-red", "other": "blue"}
+                 "off": "dark-red", "other": "blue", "dry": "green", "leak": "red", "fault": "orange"}
 
 
 def _state_colours(vocabulary: str) -> list[dict]:
@@ -259,19 +260,23 @@ def cooling(site: Site) -> Dashboard:
                    f'AND $timeFilter GROUP BY time($__interval) fill(none)')], width=12),
     ])
     cdus = Row("CDUs and air", [
-        Panel("CDU loop temperatures", "timeseries", [Target(
-            f'SELECT mean("temp_c") FROM "cdu" WHERE {s} AND "sensor" =~ /./ AND $timeFilter '
-            f'GROUP BY time($__interval), "{T.DEVICE}", "sensor" fill(none)', alias=f"$tag_{T.DEVICE} $tag_sensor")],
+        Panel("CDU loop temperatures", "timeseries", [
+            Target(f'SELECT mean("{C.SUPPLY_TEMP_C}") FROM "{C.CDU}" WHERE {s} AND "{C.SIDE}" =~ /./ AND $timeFilter '
+                   f'GROUP BY time($__interval), "{T.DEVICE}", "{C.SIDE}", "{C.LOOP}" fill(none)',
+                   alias=f"$tag_{T.DEVICE} $tag_{C.SIDE} $tag_{C.LOOP} supply"),
+            Target(f'SELECT mean("{C.RETURN_TEMP_C}") FROM "{C.CDU}" WHERE {s} AND "{C.SIDE}" =~ /./ AND $timeFilter '
+                   f'GROUP BY time($__interval), "{T.DEVICE}", "{C.SIDE}", "{C.LOOP}" fill(none)',
+                   alias=f"$tag_{T.DEVICE} $tag_{C.SIDE} $tag_{C.LOOP} return")],
             width=12, unit="celsius"),
         Panel("CDU flow", "timeseries", [Target(
-            f'SELECT mean("flow_lpm") FROM "cdu" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "{T.DEVICE}", "sensor" fill(none)', alias=f"$tag_{T.DEVICE} $tag_sensor")],
+            f'SELECT mean("{C.FLOW_LPM}") FROM "{C.CDU}" WHERE {s} AND "{C.SIDE}" =~ /./ AND $timeFilter '
+            f'GROUP BY time($__interval), "{T.DEVICE}", "{C.SIDE}", "{C.LOOP}" fill(none)',
+            alias=f"$tag_{T.DEVICE} $tag_{C.SIDE} $tag_{C.LOOP}")],
             width=12, unit="flowlpm"),
         Panel("CDU leak detection", "state-timeline", [Target(
-            f'SELECT last("leak_detected") FROM "cdu" WHERE {s} AND $timeFilter '
-            f'GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12, height=5,
-            mappings=[{"type": "value", "options": {"false": {"text": "dry", "color": "green"},
-                                                    "true": {"text": "LEAK", "color": "red"}}}]),
+            f'SELECT last("{C.STATE}") FROM "{C.CDU}" WHERE {s} AND "{C.DETECTOR}" =~ /./ AND $timeFilter '
+            f'GROUP BY time($__interval), "{T.DEVICE}", "{C.DETECTOR}" fill(none)',
+            alias=f"$tag_{T.DEVICE} $tag_{C.DETECTOR}")], width=12, height=5, mappings=_state_colours(LEAK)),
         Panel("CRAH cooling output", "timeseries", [Target(
             f'SELECT mean("cooling_output_w") FROM "crah" WHERE {s} AND $timeFilter '
             f'GROUP BY time($__interval), "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12, unit="watt"),

@@ -169,7 +169,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
         for c in range(1, shape.cdus_per_hall + 1):
             cid = f"{hid}-cdu-{c}"
             cdus.append(cid)
-            hall_devices.append({"id": cid, "kind": "cdu", "rated_kw": 2500, "profile": "generic_cdu",
+            hall_devices.append({"id": cid, "kind": "cdu", "rated_kw": 2500, "profile": "template_cdu",
                                  "fed_by": [side_tx["ab"[c % 2]]], "cooled_by": [chillers[c % len(chillers)]], **modbus(h)})
         for c in range(1, shape.crahs_per_hall + 1):
             hall_devices.append({"id": f"{hid}-crah-{c}", "kind": "crah", "rated_kw": 120, "profile": "apc_inrow_rc_gen2",

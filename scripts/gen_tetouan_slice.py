@@ -82,7 +82,7 @@ for side in ("a", "b"):
     dev(I2, id=f"meter-ups-1{side}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="schneider_iem3000", measures=f"ups-1{side}", meter=dict(role="it", category=1, commissioned="2026-01-01"))
     unit += 1
 for i in (1, 2):
-    dev(I2, id=f"cdu-{i}", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="generic_cdu", fed_by=["tx-a" if i == 1 else "tx-b"], cooled_by=[f"chiller-{i}"])
+    dev(I2, id=f"cdu-{i}", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="template_cdu", fed_by=["tx-a" if i == 1 else "tx-b"], cooled_by=[f"chiller-{i}"])
     unit += 1
 dev(I2, id="crah-1", kind="crah", vendor="apc", model="ACRC602", rated_kw=60, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="apc_inrow_rc_gen2", fed_by=["tx-b"], cooled_by=["chiller-2"])
 unit += 1

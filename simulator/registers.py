@@ -49,16 +49,21 @@ def quantities(dev: Device, s: DeviceState) -> dict[str, object]:
                   "current_limit_pct": 100.0, "running": running, "power_w": s.power_w,
                   "cooling_kw": v.get("cooling_w", 0.0) / 1000.0, "cop": v.get("cop", 0.0)})
     elif dev.kind == "cdu":
-        q.update({"temp_c|sensor=primary_supply": v.get("primary_supply_c", 18.0),
-                  "temp_c|sensor=primary_return": v.get("primary_return_c", 26.0),
-                  "temp_c|sensor=secondary_supply": v.get("secondary_supply_c", 32.0),
-                  "temp_c|sensor=secondary_return": v.get("secondary_return_c", 42.0),
-                  "flow_lpm|sensor=primary": v.get("primary_flow_lpm", 0.0), "flow_lpm|sensor=secondary": v.get("flow_lpm", 0.0),
-                  "differential_pressure_kpa|sensor=secondary": v.get("dp_kpa", 0.0),
-                  "pressure_kpa|sensor=secondary_supply": 210.0, "heat_load_w": v.get("heat_w", 0.0),
+        pri, sec = "|loop=1|side=primary", "|loop=1|side=secondary"
+        q.update({f"supply_temp_c{pri}": v.get("primary_supply_c", 18.0),
+                  f"return_temp_c{pri}": v.get("primary_return_c", 26.0),
+                  f"supply_temp_c{sec}": v.get("secondary_supply_c", 32.0),
+                  f"return_temp_c{sec}": v.get("secondary_return_c", 42.0),
+                  f"flow_lpm{pri}": v.get("primary_flow_lpm", 0.0), f"flow_lpm{sec}": v.get("flow_lpm", 0.0),
+                  f"differential_pressure_kpa{sec}": v.get("dp_kpa", 0.0),
+                  f"supply_pressure_kpa{sec}": 210.0, f"return_pressure_kpa{sec}": 210.0 - v.get("dp_kpa", 0.0),
+                  "heat_removed_w": v.get("heat_w", 0.0),
                   "speed_rpm|pump=1": v.get("pump_rpm", 0.0), "speed_rpm|pump=2": 0.0,
+                  "speed_pct|pump=1": min(100.0, v.get("pump_rpm", 0.0) / 36.0), "speed_pct|pump=2": 0.0,
                   "state|pump=1": 1, "state|pump=2": 2, "state": 2 if v.get("leak") else 1,
-                  "bits": {"leak_detected"} if v.get("leak") else set()})
+                  "state|detector=1": 1 if v.get("leak") else 0,
+                  "level_pct|reservoir=1": 90.0, "differential_pressure_kpa|filter=1": 3.0, "state|filter=1": 0,
+                  "bits": set()})
     elif dev.kind in ("crah", "crac"):
         q.update({"cooling_output_w": v.get("heat_w", 0.0), "cooling_demand_w": v.get("heat_w", 0.0),
                   "setpoint_temp_c|sensor=cool": 24.0, "setpoint_temp_c|sensor=supply_air": 22.0,

@@ -39,7 +39,7 @@ def test_probe_snmp_auto_prints_json_lines(apc_agent):
     assert device and device[0]["fields"]["power_w"] == pytest.approx(want_w, abs=0.01)
 
 
-@pytest.mark.parametrize("case", ["eastron_sdm630", "trane_rthd_pic", "generic_cdu"])
+@pytest.mark.parametrize("case", ["eastron_sdm630", "trane_rthd_pic", "template_cdu"])
 def test_probe_modbus_returns_the_registers_values(case):
     """The device images and hand-computed expectations of tests/modbus/testcases, through the CLI."""
     device, expected = load_case(case)

@@ -14,13 +14,13 @@ from collectors.modbus.collector import ModbusCollector
 from localservers.process import free_port
 from testkit.modbus import DeviceImage, GarbageServer, ModbusTestServer
 
-CDU_PROFILE = "generic_cdu"
+CDU_PROFILE = "template_cdu"
 
 
 def cdu_image(base: int) -> DeviceImage:
-    """A generic CDU whose primary supply temperature tells units apart (base tenths of degC)."""
+    """A CDU (the template layout) whose primary supply temperature tells units apart (base tenths of degC)."""
     img = DeviceImage()
-    for addr in range(0, 16):
+    for addr in range(0, 23):
         img.put("holding", addr, 0)
     img.put("holding", 0, base, "int16")
     img.put("holding", 8, 120000 + base, "uint32")
@@ -70,8 +70,8 @@ def test_dead_unit_does_not_hold_up_the_others(framer, protocol, max_in_flight):
     for u in (1, 3, 4):
         samples, took = by_unit[u]
         assert not isinstance(samples, PollError), samples
-        assert math.isclose(field(samples, "temp_c", sensor="primary_supply"), (180 + u) / 10)
-        assert field(samples, "heat_load_w") == 120000 + 180 + u
+        assert math.isclose(field(samples, "supply_temp_c", side="primary"), (180 + u) / 10)
+        assert field(samples, "heat_removed_w") == 120000 + 180 + u
         # TCP: the others do not wait for the dead unit at all; RTU (one request at a
         # time on the bus) they wait at most the dead unit's own timeout once.
         limit = 0.5 if protocol == "modbus" else timeout + 0.5
@@ -93,7 +93,7 @@ def test_exception_code_is_a_device_error_never_zeros():
     assert isinstance(bad, PollError) and bad.kind == "device"
     assert "exception 4" in bad.message and "SERVER_DEVICE_FAILURE" in bad.message
     assert bad.partial == []
-    assert field(good, "temp_c", sensor="primary_supply") == 20.0
+    assert field(good, "supply_temp_c", side="primary") == 20.0
 
 
 def test_gateway_no_response_exception_is_a_timeout():
@@ -259,7 +259,7 @@ def test_rtu_serial_client_path():
 
         results, gateways = asyncio.run(run())
     assert gateways == 1
-    assert [field(r, "temp_c", sensor="primary_supply") for r in results] == [19.1, 19.2]
+    assert [field(r, "supply_temp_c", side="primary") for r in results] == [19.1, 19.2]
 
 
 def test_gateway_restart_recovers_on_the_next_poll():
@@ -282,9 +282,9 @@ def test_gateway_restart_recovers_on_the_next_poll():
             await c.close()
 
     before, down, took, after = asyncio.run(run())
-    assert field(before, "temp_c", sensor="primary_supply") == 20.1
+    assert field(before, "supply_temp_c", side="primary") == 20.1
     assert isinstance(down, PollError) and down.kind in ("unreachable", "timeout") and took < 2.0
-    assert field(after, "temp_c", sensor="primary_supply") == 20.1
+    assert field(after, "supply_temp_c", side="primary") == 20.1
 
 
 @pytest.mark.parametrize("max_in_flight", [1, 3])
@@ -303,7 +303,7 @@ def test_connections_per_gateway_are_bounded_and_reused(max_in_flight):
         results = asyncio.run(run())
         assert srv.connections == max_in_flight, "connections are opened once and reused across polls"
         assert srv.max_open_connections <= max_in_flight
-    assert [field(r, "heat_load_w") for r in results] == [120000 + 200 + u for u in units]
+    assert [field(r, "heat_removed_w") for r in results] == [120000 + 200 + u for u in units]
 
 
 def test_max_gap_option_zero_disables_gap_filling(tmp_path: Path):

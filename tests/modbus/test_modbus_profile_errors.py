@@ -30,7 +30,7 @@ def test_yaml_syntax_error_names_the_line():
 def test_all_shipped_profiles_load():
     names = profile_names()
     assert {"eastron_sdm630", "janitza_umg", "schneider_iem3000", "siemens_pac2200",
-            "trane_rtwd_pic", "apc_inrow_sc", "generic_cdu"} <= set(names)
+            "trane_rtwd_pic", "apc_inrow_sc", "template_cdu"} <= set(names)
     for n in names:
         prof = load_profile(n)
         assert prof.name == n
