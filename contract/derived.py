@@ -4,8 +4,9 @@
 ISO/IEC 30134-2 category), cooling and renewable power, with the sources used
 and the count of expected inputs that had no fresh reading.  ``pue``:
 instantaneous PUE and pPUE(cooling) (tag ``kind=instantaneous``).
-``capacity``: load, rating and redundancy-aware headroom per ``level`` (pdu,
-ups, rack, row, hall) and ``id``.  Written by ``derived.power_chain``; read by
+``capacity``: load, rating, allocation and redundancy-aware headroom per
+``level`` (pdu, ups, rack, row, hall, transformer) and ``id``; the capacity
+report (``reports/capacity.py``) reads its peaks from these samples.  Written by ``derived.power_chain``; read by
 ``dashboards/catalog.py`` and ``dcim/live_view.py``.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 __all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "RENEWABLE_W", "CATEGORY",
            "SOURCES", "MISSING", "it_category_w", "PUE_VALUE", "PPUE_COOLING", "PUE_KIND", "INSTANTANEOUS",
            "LEVEL", "ID", "LOAD_W", "RATED_W", "LOAD_PCT", "HEADROOM_W", "REDUNDANCY", "LEVELS",
-           "LEVEL_PDU", "LEVEL_UPS", "LEVEL_RACK", "LEVEL_ROW", "LEVEL_HALL"]
+           "LEVEL_PDU", "LEVEL_UPS", "LEVEL_RACK", "LEVEL_ROW", "LEVEL_HALL", "LEVEL_TRANSFORMER",
+           "ALLOCATED_W", "UNRATED", "USABLE_W", "DESIGN_LOAD_W", "HEADROOM_PCT"]
 
 # -- measurements ---------------------------------------------------------------------------
 SITE_POWER = "site_power"
@@ -46,15 +48,27 @@ PUE_KIND = "kind"
 INSTANTANEOUS = "instantaneous"
 
 # -- capacity -------------------------------------------------------------------------------
-#: tag: pdu | ups | rack | row | hall
+#: tag: pdu | ups | rack | row | hall | transformer
 LEVEL = "level"
 #: tag: the inventory id of the thing at that level
 ID = "id"
 LEVEL_PDU, LEVEL_UPS, LEVEL_RACK, LEVEL_ROW, LEVEL_HALL = "pdu", "ups", "rack", "row", "hall"
-LEVELS = (LEVEL_PDU, LEVEL_UPS, LEVEL_RACK, LEVEL_ROW, LEVEL_HALL)
+LEVEL_TRANSFORMER = "transformer"
+LEVELS = (LEVEL_PDU, LEVEL_UPS, LEVEL_RACK, LEVEL_ROW, LEVEL_HALL, LEVEL_TRANSFORMER)
 LOAD_W = "load_w"
 RATED_W = "rated_w"
 LOAD_PCT = "load_pct"
 HEADROOM_W = "headroom_w"
 #: N, N+1, 2N, 2N+1
 REDUNDANCY = "redundancy"
+#: nameplate the inventory connects below this element (W); definitions per level in reports/README.md
+ALLOCATED_W = "allocated_w"
+#: connected devices with no nameplate (``rated_kw``): ``allocated_w`` is low by their share
+UNRATED = "unrated"
+#: what the element can carry with its redundancy design kept (W): 2N one side, N+1 all but the largest
+USABLE_W = "usable_w"
+#: the load the element must carry when the failure its design survives happens (W): a 2N rack's
+#: PDU carries the whole rack, a UPS of a 2N pair the pair's load; ``load_w`` for N
+DESIGN_LOAD_W = "design_load_w"
+#: ``headroom_w`` as a percentage of ``usable_w``: what the headroom rules compare with a margin
+HEADROOM_PCT = "headroom_pct"

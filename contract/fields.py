@@ -10,7 +10,7 @@ Kinds:
   registers, DCGM violation times and error counters, starts and run-hours;
 - ``state``: a word, a flag or a code (strings and booleans always);
 - ``gauge_low``: an instantaneous value whose minimum matters (flow, voltage,
-  pressure, frequency, charge and runtime left);
+  pressure, frequency, charge and runtime left, capacity headroom);
 - ``gauge``: every other instantaneous value.
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ _STATE_NAMES = frozenset({"state", "status", "running", "ok", "replace", "firmwa
                           "counter_reset", "counter_wrap", "leak_detected", "error_kind", "error"})
 # Gauges whose minimum matters (a dip in flow or voltage is the event).
 _LOW_SUFFIXES = ("_v", "_lpm", "_kpa", "_pa", "_hz", "_cfm", "_cmm")
-_LOW_NAMES = frozenset({"charge_pct", "runtime_s", "power_factor", "level_pct", "capacity_pct", "speed_rpm"})
+_LOW_NAMES = frozenset({"charge_pct", "runtime_s", "power_factor", "level_pct", "capacity_pct", "speed_rpm",
+                        "headroom_w", "headroom_pct"})
 
 
 def field_kind(field: str, influx_type: str = "float") -> str:

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from inventory.model import Site
 from inventory.topology import PowerGraph
 
-__all__ = ["ChainPlan", "MeterEntry", "RackPlan", "UpsPlan", "usable_capacity",
-           "COOLING_KINDS", "PDU_KINDS", "IT_NODE_KINDS"]
+__all__ = ["ChainPlan", "MeterEntry", "RackPlan", "UpsPlan", "TransformerPlan", "Allocation", "usable_capacity",
+           "COOLING_KINDS", "PDU_KINDS", "IT_NODE_KINDS", "LOAD_KINDS", "device_rated_w"]
 
 COOLING_KINDS = ("chiller", "cdu", "crah", "crac", "dry_cooler", "cooling_tower")
 PDU_KINDS = ("pdu", "rpp", "busway")
 IT_NODE_KINDS = ("gpu_node", "server")
+#: what a rack's allocation counts: the devices in it that draw power (its PDUs distribute it)
+LOAD_KINDS = ("gpu_node", "server", "switch")
 
 
 def usable_capacity(sides: list[list[float]], redundancy: str) -> float:
@@ -80,6 +82,28 @@ class UpsPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Allocation:
+    """Nameplate the inventory connects below an element, and how many connected devices had none."""
+
+    w: float = 0.0
+    unrated: int = 0
+
+    def __add__(self, other: "Allocation") -> "Allocation":
+        return Allocation(self.w + other.w, self.unrated + other.unrated)
+
+
+@dataclass(frozen=True, slots=True)
+class TransformerPlan:
+    id: str
+    hall: str | None
+    rated_w: float | None
+    meters: tuple[str, ...]       # the meters that measure it (its load)
+    members: tuple[str, ...]      # transformers feeding one UPS redundancy group back each other up
+    redundancy: str
+    group_ratings: tuple[float | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RackPlan:
     hall: str
     row: str
@@ -93,6 +117,17 @@ class RackPlan:
 
 def _rated_w(rated_kw: float | None) -> float | None:
     return rated_kw * 1000.0 if rated_kw else None
+
+
+def device_rated_w(dev) -> float | None:
+    """A device's nameplate in W: ``rated_kw``; for a transformer without one, ``rated_kva`` at
+    unity power factor (its kVA is the limit, and IT loads run near PF 1; declare ``rated_kw``
+    to say otherwise)."""
+    if dev.rated_kw:
+        return dev.rated_kw * 1000.0
+    if dev.kind == "transformer" and dev.rated_kva:
+        return dev.rated_kva * 1000.0
+    return None
 
 
 class ChainPlan:
@@ -151,6 +186,8 @@ class ChainPlan:
         self.hall_rated_w = {h.id: _rated_w(h.rated_kw) for h in site.halls}
         rack_of = {d.id: d.rack for d in devices}
         self.loose_pdus = {h: [p for p in self.devices(PDU_KINDS, h) if not rack_of[p]] for h in self.halls}
+        self.allocated = self._allocations(site, graph, devices, known)
+        self.transformers = self._transformer_plans(site, graph)
 
     # -- selections (inventory order) ------------------------------------------------
     def devices(self, kinds: tuple[str, ...], hall: str | None) -> list[str]:
@@ -208,6 +245,51 @@ class ChainPlan:
             red = redundancy.get(u, "N") if len(members) > 1 else "N"
             out.append(UpsPlan(u, dev.hall, _rated_w(dev.rated_kw), members, red,
                                tuple(_rated_w(site.device(m).rated_kw) for m in members)))
+        return out
+
+    def _allocations(self, site: Site, graph: PowerGraph, devices, known: set[str]) -> dict[str, Allocation]:
+        """id -> allocation, for every PDU, UPS, transformer and rack (reports/README.md, "Capacity").
+
+        PDU, UPS, transformer: Σ nameplate of the devices it feeds directly (its children in
+        the power chain: a UPS's PDUs, a transformer's UPSes and plant).  Rack: Σ nameplate of
+        its power-drawing devices (``LOAD_KINDS``).  A BMC (a ``server`` whose ``labels.node``
+        names a node) is part of its node, not a load of its own.
+        """
+        out: dict[str, Allocation] = {}
+        fed = ("ups", "transformer", *PDU_KINDS)
+        for d in devices:
+            node = d.labels.get("node")
+            if d.kind == "meter" or (node and node != d.id and node in known):
+                continue
+            share = Allocation(r, 0) if (r := device_rated_w(d)) is not None else Allocation(0.0, 1)
+            for u in graph.upstream(d.id):
+                if self.kind_of.get(u) in fed:
+                    out[u] = out.get(u, Allocation()) + share
+            if d.rack and d.kind in LOAD_KINDS:
+                out[d.rack] = out.get(d.rack, Allocation()) + share
+        return out
+
+    def _transformer_plans(self, site: Site, graph: PowerGraph) -> list[TransformerPlan]:
+        """Transformers feeding the members of one UPS redundancy group back each other up."""
+        txs = self.devices(("transformer",), None)
+        meters: dict[str, list[str]] = defaultdict(list)
+        for m in site.all_devices():
+            if m.kind == "meter" and m.measures in self.kind_of and self.kind_of[m.measures] == "transformer":
+                meters[m.measures].append(m.id)
+        group_of: dict[str, tuple[tuple[str, ...], str]] = {}
+        for ups in self.ups:
+            if len(ups.members) < 2:
+                continue
+            feeding = tuple(t for t in txs if any(t in graph.upstream(u) for u in ups.members))
+            if len(feeding) > 1:
+                for t in feeding:
+                    group_of.setdefault(t, (feeding, ups.redundancy))
+        out = []
+        for t in txs:
+            dev = site.device(t)
+            members, red = group_of.get(t, ((t,), "N"))
+            out.append(TransformerPlan(t, dev.hall, device_rated_w(dev), tuple(meters.get(t, ())), members, red,
+                                       tuple(device_rated_w(site.device(m)) for m in members)))
         return out
 
     def _rack_plans(self, site: Site, graph: PowerGraph) -> list[RackPlan]:

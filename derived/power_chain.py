@@ -43,7 +43,7 @@ from contract.tags import KIND, LOCATION_TAGS
 from inventory.model import Site
 from inventory.topology import PowerGraph
 
-from derived.chain_plan import COOLING_KINDS, IT_NODE_KINDS, PDU_KINDS, ChainPlan, usable_capacity
+from derived.chain_plan import COOLING_KINDS, IT_NODE_KINDS, PDU_KINDS, Allocation, ChainPlan, usable_capacity
 
 __all__ = [
     "IDENTITY_TAGS", "ReadingKey", "Readings", "Derived", "ReadingIndex", "ChainPlan", "usable_capacity",
@@ -281,7 +281,8 @@ def _pct(load: float | None, rated: float | None) -> float | None:
 
 
 def _capacity_sample(level: str, ident: str, tags: dict[str, str], load: Derived, rated: float | None,
-                     headroom: float | None, redundancy: str, now_ns: int) -> Sample:
+                     headroom: float | None, redundancy: str, now_ns: int, *, allocated: Allocation | None = None,
+                     usable: float | None = None, design_load: float | None = None) -> Sample:
     fields: dict = {D.SOURCES: load.sources_text, D.MISSING: load.missing, D.REDUNDANCY: redundancy}
     if load.value is not None:
         fields[D.LOAD_W] = load.value
@@ -292,18 +293,41 @@ def _capacity_sample(level: str, ident: str, tags: dict[str, str], load: Derived
         fields[D.LOAD_PCT] = pct
     if headroom is not None:
         fields[D.HEADROOM_W] = headroom
+        if usable:
+            fields[D.HEADROOM_PCT] = 100.0 * headroom / usable
+    if allocated is not None:
+        fields[D.ALLOCATED_W] = allocated.w
+        fields[D.UNRATED] = allocated.unrated
+    if usable is not None:
+        fields[D.USABLE_W] = usable
+    if design_load is not None:
+        fields[D.DESIGN_LOAD_W] = design_load
     t = {D.LEVEL: level, D.ID: ident, **{k: v for k, v in tags.items() if v}}
     return Sample(D.CAPACITY, t, fields, now_ns)
 
 
+def _group_usable(ratings: tuple[float | None, ...], redundancy: str) -> float | None:
+    if not ratings or any(r is None for r in ratings):
+        return None
+    return usable_capacity([[r] for r in ratings], redundancy)  # type: ignore[list-item]
+
+
 def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
                      graph: PowerGraph | None = None) -> list[Sample]:
-    """``capacity`` samples for every PDU, UPS, rack, row and hall of the site."""
+    """``capacity`` samples for every PDU, UPS, transformer, rack, row and hall of the site.
+
+    Each carries, beside load, rating and headroom, what the capacity report and the
+    headroom rules read: the allocation (``allocated_w``, ``unrated``), the usable
+    capacity under the redundancy design (``usable_w``), the load the design makes the
+    element carry on a failure (``design_load_w``) and ``headroom_pct`` of usable.
+    """
     plan = site if isinstance(site, ChainPlan) else ChainPlan(site, graph)
     pdu_w = _pdu_inlet_w(idx)
     ups_w = _ups_output_w(idx)
     out: list[Sample] = []
     site_id = plan.site_id
+    alloc = plan.allocated
+    nothing = Allocation()
 
     # UPS: headroom of the whole redundancy group, reported on each member
     #: hall -> {group members: (headroom, redundancy)}: what the hall can still take upstream
@@ -315,12 +339,26 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
         if group_load is None:
             group_load = group_loads[ups.members] = _sum(ups.members, ups_w)
         headroom = None
-        if all(r is not None for r in ups.group_ratings) and group_load.value is not None:
-            headroom = usable_capacity([[r] for r in ups.group_ratings], ups.redundancy) - group_load.value  # type: ignore[list-item]
+        usable = _group_usable(ups.group_ratings, ups.redundancy)
+        if usable is not None and group_load.value is not None:
+            headroom = usable - group_load.value
             if ups.hall:
                 hall_ups[ups.hall][tuple(sorted(ups.members))] = (headroom, ups.redundancy)
         out.append(_capacity_sample(D.LEVEL_UPS, ups.id, {"site": site_id, "hall": ups.hall or ""}, load,
-                                    ups.rated_w, headroom, ups.redundancy, now_ns))
+                                    ups.rated_w, headroom, ups.redundancy, now_ns, allocated=alloc.get(ups.id, nothing),
+                                    usable=usable, design_load=group_load.value))
+
+    # transformer: its meters' power; transformers feeding one UPS group back each other up
+    meter_w = _meter_w(idx)
+    tx_loads = {tx.id: _sum(tx.meters, meter_w) for tx in plan.transformers}
+    for tx in plan.transformers:
+        load = tx_loads[tx.id]
+        group = _merge([tx_loads[m] for m in tx.members])
+        usable = _group_usable(tx.group_ratings, tx.redundancy)
+        headroom = usable - group.value if usable is not None and group.value is not None else None
+        out.append(_capacity_sample(D.LEVEL_TRANSFORMER, tx.id, {"site": site_id, "hall": tx.hall or ""}, load,
+                                    tx.rated_w, headroom, tx.redundancy, now_ns, allocated=alloc.get(tx.id, nothing),
+                                    usable=usable, design_load=group.value))
 
     rack_stats: dict[str, tuple[Derived, float | None, float | None]] = {}
     for rack in plan.racks:
@@ -331,7 +369,8 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
         rack_stats[rack.id] = (load, rated if rated is not None else usable, headroom)
         tags = {"site": site_id, "hall": rack.hall, "row": rack.row, "rack": rack.id}
         out.append(_capacity_sample(D.LEVEL_RACK, rack.id, tags, load, rack_stats[rack.id][1], headroom,
-                                    rack.redundancy, now_ns))
+                                    rack.redundancy, now_ns, allocated=alloc.get(rack.id, nothing), usable=usable,
+                                    design_load=load.value))
         # a PDU of a redundant rack must be able to carry the load its partners lose
         for p, r in rack.pdus:
             mine = own[p]
@@ -342,20 +381,28 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
             else:
                 must_carry = mine.value
             h = r - must_carry if r is not None and must_carry is not None else None
-            out.append(_capacity_sample(D.LEVEL_PDU, p, tags, mine, r, h, rack.redundancy, now_ns))
+            out.append(_capacity_sample(D.LEVEL_PDU, p, tags, mine, r, h, rack.redundancy, now_ns,
+                                        allocated=alloc.get(p, nothing), usable=r, design_load=must_carry))
+    usable_of = {rack.id: rack.usable_w for rack in plan.racks}
 
     for hall_id in plan.halls:
         hall_loads: list[Derived] = []
+        hall_alloc = nothing
         for row_id, rack_ids, reds in plan.hall_rows[hall_id]:
             stats = [rack_stats[k] for k in rack_ids]
             load = _merge([s[0] for s in stats])
             rated = _total([s[1] for s in stats])
             headroom = _total([s[2] for s in stats])
+            row_alloc = sum((alloc.get(k, nothing) for k in rack_ids), nothing)
+            hall_alloc = hall_alloc + row_alloc
             out.append(_capacity_sample(D.LEVEL_ROW, row_id, {"site": site_id, "hall": hall_id, "row": row_id}, load,
-                                        rated, headroom, next(iter(reds)) if len(reds) == 1 else "mixed", now_ns))
+                                        rated, headroom, next(iter(reds)) if len(reds) == 1 else "mixed", now_ns,
+                                        allocated=row_alloc, usable=_total([usable_of[k] for k in rack_ids]),
+                                        design_load=load.value))
             hall_loads.append(load)
         # PDUs directly under a hall or row (not in a rack) count too
         load = _merge(hall_loads + [_sum(plan.loose_pdus[hall_id], pdu_w)])
+        hall_alloc = sum((alloc.get(p, nothing) for p in plan.loose_pdus[hall_id]), hall_alloc)
         rated = plan.hall_rated_w[hall_id]
         if rated is None:
             rated = _total([rack_stats[k][1] for _, rack_ids, _ in plan.hall_rows[hall_id] for k in rack_ids])
@@ -367,7 +414,8 @@ def capacity_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int,
             headroom = upstream if headroom is None else min(headroom, upstream)
         reds = {r for _, r in ups_room.values()}
         out.append(_capacity_sample(D.LEVEL_HALL, hall_id, {"site": site_id, "hall": hall_id}, load, rated, headroom,
-                                    reds.pop() if len(reds) == 1 else ("mixed" if reds else ""), now_ns))
+                                    reds.pop() if len(reds) == 1 else ("mixed" if reds else ""), now_ns,
+                                    allocated=hall_alloc, usable=rated, design_load=load.value))
     return out
 
 

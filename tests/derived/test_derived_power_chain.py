@@ -121,6 +121,23 @@ def test_pdu_ups_row_hall_capacity(derived):
     assert hall.fields["missing"] == 0
 
 
+def test_allocation_usable_and_design_load(derived):
+    """Allocation is the nameplate connected below (n1 is 9.5 kW; pdu-a 16 kW, pdu-c 12 kW)."""
+    f = {(s.tags["level"], s.tags["id"]): s.fields for s in derived if s.measurement == "capacity"}
+    assert f["rack", "k1"]["allocated_w"] == 9500.0 and f["rack", "k1"]["unrated"] == 0
+    assert f["rack", "k2"]["allocated_w"] == 0.0                     # nothing placed in it draws power
+    assert f["pdu", "pdu-a"]["allocated_w"] == f["pdu", "pdu-b"]["allocated_w"] == 9500.0  # n1 on both sides
+    assert f["ups", "ups-a"]["allocated_w"] == 28000.0               # pdu-a 16 + pdu-c 12
+    assert f["ups", "ups-b"]["allocated_w"] == 16000.0
+    assert (f["row", "r1"]["allocated_w"], f["hall", "h1"]["allocated_w"]) == (9500.0, 9500.0)
+    # a 2N rack's PDU carries the whole rack (13 kW) on a failure; a UPS of the 2N pair the pair (50 kW)
+    assert f["pdu", "pdu-a"]["design_load_w"] == 13000.0 and f["pdu", "pdu-c"]["design_load_w"] == 7000.0
+    assert f["ups", "ups-a"]["design_load_w"] == 50000.0 and f["ups", "ups-a"]["usable_w"] == 80000.0
+    assert f["rack", "k1"]["usable_w"] == 16000.0 and f["row", "r1"]["usable_w"] == 26000.0
+    assert f["rack", "k1"]["headroom_pct"] == pytest.approx(100 * 3000 / 16000)
+    assert f["ups", "ups-b"]["headroom_pct"] == pytest.approx(100 * 30000 / 80000)
+
+
 def test_missing_pdu_counts_and_it_categories(site, readings):
     partial = {k: v for k, v in readings.items() if k[1] != "pdu-b"}
     out = compute_all(site, partial, T0)
