@@ -62,6 +62,21 @@ def _preflight(site, file, *, secrets: bool) -> None:
                               for path, msg in problems])
 
 
+def _warnings(site, file) -> list[str]:
+    """``file:line: field: message`` for what check warns about without refusing (cooling loops);
+    only a site with warnings pays for the line table."""
+    from inventory.errors import InventoryIssue
+    from inventory.loader import format_path, line_for, load_model, read_text
+    from inventory.loops import loop_warnings
+    from inventory.model import Site
+
+    found = loop_warnings(site)
+    if not found:
+        return []
+    _, lines = load_model(read_text(file), str(file), Site)
+    return [str(InventoryIssue(str(file), line_for(lines, path), format_path(path), msg)) for path, msg in found]
+
+
 def cmd_inventory_check(args: argparse.Namespace) -> int:
     from inventory import InventoryError, load_site
     from inventory.topology import PowerGraph
@@ -78,6 +93,7 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
     kinds = Counter(d.kind for d in devices)
     protocols = Counter(d.protocol for d in devices if d.protocol != "none")
     orphans = graph.orphans()
+    warnings = _warnings(site, args.file)
     summary = {
         "file": str(args.file),
         "site": site.site.id,
@@ -90,6 +106,7 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
         "power_chain_depth": graph.depth,
         "orphans": [d.id for d in orphans],
         "rack_capacity_kw": round(sum(k.rated_kw or 0 for _, _, k in site.racks()), 1),
+        "warnings": warnings,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -105,6 +122,8 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
                   + (" …" if len(orphans) > 20 else ""))
         else:
             print("  orphans: none")
+        for line in warnings:
+            print(f"  warning: {line}")
     return 0
 
 

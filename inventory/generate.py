@@ -41,6 +41,7 @@ class SiteShape:
     nodes_per_rack: int = 18          # 8-GPU nodes; ≈7 kW average each at the site's mix
     ups_per_hall: int = 40            # 2N: half on side a, half on side b
     cdus_per_hall: int = 8
+    loops_per_cdu: int = 2            # secondary loops per CDU; racks take loops in turn
     crahs_per_hall: int = 4
     chillers_per_hall: int = 2
     bmc_per_rack: int = 1             # Redfish BMCs polled beside DCGM (one per rack in this plan)
@@ -99,6 +100,26 @@ def _plan(shape: SiteShape):
                 "port": shape.modbus_port if loopback else 502}
 
     return endpoint, gateway
+
+
+#: a GPU rack's rating in this plan (18 nodes × 10.2 kW and the rack's switches)
+RACK_KW = 200
+#: secondary supply the loops are designed for (ASHRAE W32-class facility water behind it)
+DESIGN_SUPPLY_C = 32
+#: the loop ΔT at rated heat the design flow is sized for
+DESIGN_DELTA_T_K = 10.0
+
+
+def _loop_rating(shape: SiteShape) -> int:
+    """kW a loop is rated for: enough for the most racks any loop gets (racks take CDUs, then loops, in turn)."""
+    racks = shape.rows_per_hall * shape.racks_per_row
+    per_cdu = -(-racks // max(1, shape.cdus_per_hall))
+    return -(-per_cdu // max(1, shape.loops_per_cdu)) * RACK_KW
+
+
+def _design_flow_lpm(kw: float) -> int:
+    """Water flow (L/min) that carries ``kw`` at the design ΔT: Q = P / (ρ·c·ΔT), ρ·c ≈ 4.186 kJ/(L·K)."""
+    return round(kw * 60.0 / (4.186 * DESIGN_DELTA_T_K))
 
 
 def _number(x: float) -> float | int:
@@ -166,11 +187,15 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
                 hall_devices.append({"id": f"{uid}-meter", "kind": "meter", "profile": "schneider_iem3000",
                                      "measures": uid, "meter": {"role": "it", "category": 1}, **modbus(h)})
         cdus = []
+        loop_kw = _loop_rating(shape)
+        loops = [{"id": str(n), "rated_kw": loop_kw, "design_flow_lpm": _design_flow_lpm(loop_kw),
+                  "design_supply_c": DESIGN_SUPPLY_C} for n in range(1, shape.loops_per_cdu + 1)]
         for c in range(1, shape.cdus_per_hall + 1):
             cid = f"{hid}-cdu-{c}"
             cdus.append(cid)
-            hall_devices.append({"id": cid, "kind": "cdu", "rated_kw": 2500, "profile": "template_cdu",
-                                 "fed_by": [side_tx["ab"[c % 2]]], "cooled_by": [chillers[c % len(chillers)]], **modbus(h)})
+            hall_devices.append({"id": cid, "kind": "cdu", "rated_kw": loop_kw * shape.loops_per_cdu, "profile": "template_cdu",
+                                 "fed_by": [side_tx["ab"[c % 2]]], "cooled_by": [chillers[c % len(chillers)]],
+                                 "loops": [dict(lp) for lp in loops], **modbus(h)})
         for c in range(1, shape.crahs_per_hall + 1):
             hall_devices.append({"id": f"{hid}-crah-{c}", "kind": "crah", "rated_kw": 120, "profile": "apc_inrow_rc_gen2",
                                  "fed_by": [side_tx["ab"[c % 2]]], "cooled_by": [chillers[c % len(chillers)]], **modbus(h)})
@@ -183,6 +208,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
                 ups_a = ups_ids["a"][rack_no % len(ups_ids["a"])]
                 ups_b = ups_ids["b"][rack_no % len(ups_ids["b"])]
                 cdu = cdus[rack_no % len(cdus)]
+                loop = (rack_no // len(cdus)) % shape.loops_per_cdu + 1
                 net = rack_no
                 rack_no += 1
                 rdevs: list[dict[str, Any]] = []
@@ -193,12 +219,13 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
                 for n in range(1, shape.nodes_per_rack + 1):
                     rdevs.append({"id": f"{rid}-n{n:02d}", "kind": "gpu_node", "gpus": 8, "gpu_model": "H100 SXM5 80GB",
                                   "rated_kw": 10.2, "protocol": "dcgm", **endpoint("dcgm", h, net, _NODE_SLOT0 + n),
-                                  "fed_by": [f"{rid}-pdu-a:{n}", f"{rid}-pdu-b:{n}"], "cooled_by": [cdu]})
+                                  "fed_by": [f"{rid}-pdu-a:{n}", f"{rid}-pdu-b:{n}"]})
                 for b in range(1, shape.bmc_per_rack + 1):
                     rdevs.append({"id": f"{rid}-n{b:02d}-bmc", "kind": "server", "protocol": "redfish",
                                   **endpoint("redfish", h, net, _BMC_SLOT0 + b), "labels": {"node": f"{rid}-n{b:02d}"},
                                   "fed_by": [f"{rid}-pdu-a:{b}", f"{rid}-pdu-b:{b}"]})
-                racks.append({"id": rid, "rated_kw": 200, "redundancy": "2N", "devices": rdevs})
+                racks.append({"id": rid, "rated_kw": RACK_KW, "redundancy": "2N", "cooled_by": [f"{cdu}:{loop}"],
+                              "devices": rdevs})
             rows.append({"id": f"{hid}-r{r:02d}", "racks": racks})
         site["halls"].append({"id": hid, "rated_kw": 16000, "devices": hall_devices, "rows": rows})
     return site

@@ -23,7 +23,8 @@ from inventory.secrets import SecretRef
 from inventory.walk import walk_devices
 
 __all__ = [
-    "DEVICE_KINDS", "PROTOCOLS", "host_problem", "Secret", "CredentialSet", "FeedRef", "MeterSpec",
+    "DEVICE_KINDS", "ROOT_KINDS", "RACK_COOLED_KINDS", "IMPLICIT_LOOP", "PROTOCOLS", "host_problem", "Secret",
+    "CredentialSet", "FeedRef", "CoolRef", "CoolingLoop", "MeterSpec",
     "Device", "Rack", "Row", "Hall", "SiteInfo", "Defaults", "Tenant", "Site",
 ]
 
@@ -35,6 +36,8 @@ DEVICE_KINDS = (
 )
 #: kinds that start a power chain and need no feed
 ROOT_KINDS = frozenset({"utility", "generator", "pv_inverter", "wind_turbine"})
+#: kinds in a rack that inherit the rack's ``cooled_by`` (the IT load the rack's coolant carries away)
+RACK_COOLED_KINDS = frozenset({"gpu_node", "server", "switch"})
 
 #: the inventory's ``protocol:`` values, from the one protocol table (contract/protocols.py)
 PROTOCOLS = tuple(PROTOCOL_TABLE)
@@ -181,6 +184,62 @@ class FeedRef(_Strict):
         return value
 
 
+#: the loop id a CDU without ``loops:`` has: its one secondary loop
+IMPLICIT_LOOP = "1"
+
+
+class CoolRef(_Strict):
+    """One cooling connection: a cooler (chiller, CRAH, CDU), and for a CDU which secondary loop.
+
+    ``"cdu-1:2"`` is loop 2 of cdu-1; a plain ``"cdu-1"`` is its only loop (the
+    reference checks refuse it when cdu-1 has several).  The loop id is text: it is
+    exactly the ``loop`` tag the CDU's collector writes for that loop.
+    """
+
+    device: str
+    loop: str | None = None
+
+    @field_validator("loop", mode="before")
+    @classmethod
+    def _loop_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        # "cdu-1" or "cdu-1:2" (loop 2), as FeedRef's "pdu-a:12"
+        if isinstance(value, str):
+            dev, sep, loop = value.partition(":")
+            return {"device": dev, "loop": loop} if sep else {"device": dev}
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.device}:{self.loop}" if self.loop is not None else self.device
+
+
+class CoolingLoop(_Strict):
+    """A CDU's secondary loop (technology cooling system): its design point.
+
+    The design figures are what the derived loop health compares against
+    (flow below design, supply above design); a loop without them is judged on
+    what can be measured alone (pump state, leaks, flow per kW of heat).
+    """
+
+    id: str
+    name: str | None = None
+    rated_kw: Positive | None = None
+    design_flow_lpm: Positive | None = None
+    design_supply_c: Annotated[float, Field(ge=0, le=80)] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        # YAML reads `id: 1` as a number; the loop tag is text
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+
+
 class MeterSpec(_Strict):
     """What an energy meter means for PUE/REF reporting (ISO/IEC 30134-2/-3)."""
 
@@ -227,7 +286,9 @@ class Device(_Strict):
     retries: Annotated[int, Field(ge=0, le=10, strict=True)] | None = None
     # place in the chains
     fed_by: list[FeedRef] = Field(default_factory=list)
-    cooled_by: list[str] = Field(default_factory=list)
+    cooled_by: list[CoolRef] = Field(default_factory=list)
+    #: a CDU's secondary loops; none declared = one implicit loop "1"
+    loops: list[CoolingLoop] = Field(default_factory=list)
     measures: str | None = None
     meter: MeterSpec | None = None
     # GPU nodes
@@ -238,6 +299,8 @@ class Device(_Strict):
     _hall: str | None = PrivateAttr(default=None)
     _row: str | None = PrivateAttr(default=None)
     _rack: str | None = PrivateAttr(default=None)
+    #: cooling inherited from the rack (set by Site when the device names none itself)
+    _rack_cooling: list[CoolRef] | None = PrivateAttr(default=None)
 
     _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
 
@@ -282,12 +345,28 @@ class Device(_Strict):
     def feed_ids(self) -> list[str]:
         return [f.device for f in self.fed_by]
 
+    def cooling(self) -> list[CoolRef]:
+        """The device's cooling connections: its own ``cooled_by``, else its rack's."""
+        if self.cooled_by or self._rack_cooling is None:
+            return self.cooled_by
+        return self._rack_cooling
+
+    def cooler_ids(self) -> list[str]:
+        """Plain ids of the devices that cool this one (own or inherited from the rack), once each."""
+        return list(dict.fromkeys(c.device for c in self.cooling()))
+
+    def loop_ids(self) -> list[str]:
+        """A CDU's secondary loop ids, in file order (``["1"]`` when it declares none)."""
+        return list(dict.fromkeys(lp.id for lp in self.loops)) or [IMPLICIT_LOOP]
+
 
 class Rack(_Strict):
     id: str
     name: str | None = None
     rated_kw: Positive | None = None
     redundancy: Literal["N", "N+1", "2N", "2N+1"] = "N"
+    #: the rack's cooling (e.g. ``["cdu-1:2"]``): inherited by its IT devices that name none
+    cooled_by: list[CoolRef] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -385,6 +464,10 @@ class Site(_Strict):
                   None if rack is None else rack.id)
         for _, _, rack in self.racks():
             self._racks.setdefault(rack.id, rack)
+            if rack.cooled_by:
+                for dev in rack.devices:
+                    if dev.kind in RACK_COOLED_KINDS:
+                        dev._rack_cooling = rack.cooled_by
         self._by_id, self._paths = by_id, paths
 
     # -- queries every consumer uses -------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from contract.protocols import PROTOCOLS
+from inventory.loops import loop_problems
 from inventory.model import ROOT_KINDS, Device, Site
 from inventory.schema import format_path
 from inventory.walk import walk_devices
@@ -44,7 +45,7 @@ class PowerGraph:
             if not feeds and dev.rack and dev.kind in _LOAD_KINDS_IN_RACK:
                 feeds = rack_pdus.get(dev.rack, [])
             up[dev.id] = [f for f in feeds if site.has_device(f)]
-            cool_up[dev.id] = [c for c in dev.cooled_by if site.has_device(c)]
+            cool_up[dev.id] = [c for c in dev.cooler_ids() if site.has_device(c)]
         self._up = dict(up)
         self._cool_up = dict(cool_up)
         self.rack_pdus = dict(rack_pdus)
@@ -180,13 +181,11 @@ def check_references(site: Site) -> list[Problem]:
                 problems.append(Problem(path + ("fed_by", i), "a device cannot feed itself"))
             elif not site.has_device(feed.device):
                 problems.append(Problem(path + ("fed_by", i), f"feed points nowhere: no device {feed.device!r}"))
-        for i, c in enumerate(dev.cooled_by):
-            if not site.has_device(c):
-                problems.append(Problem(path + ("cooled_by", i), f"no device {c!r}"))
         if dev.measures and not site.has_device(dev.measures):
             problems.append(Problem(path + ("measures",), f"no device {dev.measures!r}"))
         if dev.credentials and dev.credentials not in creds:
             problems.append(Problem(path + ("credentials",), f"unknown credential set {dev.credentials!r} (defined: {', '.join(sorted(creds)) or 'none'})"))
+    problems += [Problem(path, msg) for path, msg in loop_problems(site)]
     problems += _endpoint_problems(site)
     problems += _tenant_problems(site)
     if not problems:

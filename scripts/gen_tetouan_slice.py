@@ -35,7 +35,7 @@ def dev(ind, **kv):
     for k, v in kv.items():
         pre = ind + ("- " if first else "  ")
         first = False
-        w(f"{pre}{k}: {yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix(chr(10)+'...')}")
+        w(f"{pre}{k}: {yaml.safe_dump(v, default_flow_style=True, width=1000, sort_keys=k != 'loops').strip().removesuffix(chr(10)+'...')}")
 I = "  "
 dev(I, id="grid-a", kind="utility", name="ONEE 225 kV feeder A")
 dev(I, id="grid-b", kind="utility", name="ONEE 225 kV feeder B")
@@ -82,7 +82,8 @@ for side in ("a", "b"):
     dev(I2, id=f"meter-ups-1{side}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="schneider_iem3000", measures=f"ups-1{side}", meter=dict(role="it", category=1, commissioned="2026-01-01"))
     unit += 1
 for i in (1, 2):
-    dev(I2, id=f"cdu-{i}", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="template_cdu", fed_by=["tx-a" if i == 1 else "tx-b"], cooled_by=[f"chiller-{i}"])
+    dev(I2, id=f"cdu-{i}", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="template_cdu", fed_by=["tx-a" if i == 1 else "tx-b"], cooled_by=[f"chiller-{i}"],
+        loops=[dict(id="1", name="Row secondary loop", rated_kw=1350, design_flow_lpm=1935, design_supply_c=32)])
     unit += 1
 dev(I2, id="crah-1", kind="crah", vendor="apc", model="ACRC602", rated_kw=60, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="apc_inrow_rc_gen2", fed_by=["tx-b"], cooled_by=["chiller-2"])
 unit += 1
@@ -97,6 +98,7 @@ for r in (1, 2):
         w(f"          - id: {rack}")
         w("            rated_kw: 45")
         w("            redundancy: 2N")
+        w(f"            cooled_by: ['{'cdu-1' if r == 1 else 'cdu-2'}:1']")
         w("            devices:")
         I3 = "              "
         for side in ("a", "b"):
@@ -104,9 +106,8 @@ for r in (1, 2):
             dev(I3, id=f"{rack}-pdu-{side}", kind="pdu", vendor="apc", model="AP8886", rated_kw=43, rated_a=63, protocol="snmp", host="127.0.0.1", port=snmp_port, profile="auto", fed_by=[f"ups-1{side}"])
         for n in (1, 2, 3, 4):
             node_port += 1
-            cdu = "cdu-1" if r == 1 else "cdu-2"
             dev(I3, id=f"{rack}-n{n}", kind="gpu_node", vendor="supermicro", model="SYS-821GE-TNHR", gpus=8, gpu_model="H100 SXM5 80GB", rated_kw=10.2, protocol="dcgm", host="127.0.0.1", port=node_port,
-                fed_by=[f"{rack}-pdu-a:{n}", f"{rack}-pdu-b:{n}"], cooled_by=[cdu])
+                fed_by=[f"{rack}-pdu-a:{n}", f"{rack}-pdu-b:{n}"])
         bmc_port += 1
         dev(I3, id=f"{rack}-n1-bmc", kind="server", vendor="supermicro", model="X13 BMC", protocol="redfish", host="127.0.0.1", port=bmc_port, fed_by=[f"{rack}-pdu-a:1", f"{rack}-pdu-b:1"], labels={"node": f"{rack}-n1"})
 print("\n".join(L))

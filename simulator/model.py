@@ -149,7 +149,7 @@ class SiteModel:
             node_dc = total + HOST_W * (0.55 + 0.45 * base)
             s.power_w = node_dc / PSU_EFF
             s.values["util_pct"] = 100.0 * base
-            for cooler in dev.cooled_by:
+            for cooler in dev.cooler_ids():
                 it_heat_by_cooler[cooler] = it_heat_by_cooler.get(cooler, 0.0) + s.power_w * 0.8
             it_heat_by_cooler["__air__"] = it_heat_by_cooler.get("__air__", 0.0) + s.power_w * 0.2
         # other loads in racks (BMC/servers without their own model) draw a little
@@ -211,7 +211,7 @@ class SiteModel:
             frac = min(1.2, heat / rated)
             flow_lpm = 300.0 + 1700.0 * frac           # secondary loop
             dT = heat / 1000.0 / max(flow_lpm / 60.0 * 4.186, 1e-6)
-            warm = self._chiller_warm.get(dev.cooled_by[0], 0.0) if dev.cooled_by else 0.0
+            warm = self._chiller_warm.get(dev.cooler_ids()[0], 0.0) if dev.cooler_ids() else 0.0
             sec_supply = 32.0 + warm
             cs.values.update(heat_w=heat, flow_lpm=flow_lpm, primary_flow_lpm=flow_lpm * 0.9,
                              secondary_supply_c=sec_supply, secondary_return_c=sec_supply + dT,
@@ -228,7 +228,7 @@ class SiteModel:
             hs.power_w = hs.input_w = 400.0 + 2600.0 * frac ** 3
         chiller_load: dict[str, float] = {}
         for dev in self._kind("cdu", "crah", "crac"):
-            for ch in dev.cooled_by:
+            for ch in dev.cooler_ids():
                 chiller_load[ch] = chiller_load.get(ch, 0.0) + st[dev.id].values.get("heat_w", 0.0) + st[dev.id].power_w
         for dev in self._kind("chiller"):
             chs = st[dev.id]
