@@ -288,6 +288,9 @@ class ProfileDoc(Strict):
     description: str = ""
     mib: str = ""
     source: str = ""
+    #: another profile (by name, its file beside this one) whose groups come first: a vendor
+    #: profile that speaks the standard UPS-MIB says ``extends: ups-mib`` and adds its own tables
+    extends: Optional[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = None
     max_repetitions: int = Field(25, ge=1, le=255)
     detect: Annotated[DetectDoc, BeforeValidator(lambda v: {} if v is None else v)] = DetectDoc()
     groups: list[GroupDoc] = Field(min_length=1)
@@ -382,18 +385,41 @@ def load_profile(path: Path) -> Profile:
     return _load(Path(path))[0]
 
 
-def _load(path: Path) -> tuple[Profile, int | None]:
-    """The compiled profile and the line of its ``name:`` (for a clash between two files)."""
+def _load(path: Path, chain: tuple[str, ...] = ()) -> tuple[Profile, int | None]:
+    """The compiled profile and the line of its ``name:`` (for a clash between two files).
+
+    ``extends: NAME`` loads ``NAME.yaml`` beside this file first and puts its groups before
+    this profile's own, so a vendor's groups, decoded later, win on a field both set.
+    """
     doc, _, lines = parse_profile(read_profile(path), str(path), ProfileDoc, docs="collectors/snmp/README.md",
                               what="a profile is a mapping with name, detect and groups")
+    base_groups: tuple[Group, ...] = ()
+    if doc.extends is not None:
+        base_groups = _base_groups(path, doc.extends, lines.get(("extends",)), chain + (doc.name,))
     det = doc.detect
     prof = Profile(
         name=doc.name, description=doc.description, mib=doc.mib, source=str(path),
         sysobjectid=tuple(det.sysobjectid), require=det.require, require_invalid=frozenset(det.require_invalid),
         priority=det.priority, generic=det.generic or not det.sysobjectid,
-        groups=tuple(_group(g) for g in doc.groups), max_repetitions=doc.max_repetitions,
+        groups=base_groups + tuple(_group(g) for g in doc.groups), max_repetitions=doc.max_repetitions,
     )
     return _compile(prof), lines.get(("name",))
+
+
+def _base_groups(path: Path, name: str, line: int | None, chain: tuple[str, ...]) -> tuple[Group, ...]:
+    """The groups of the profile ``name`` that ``path`` extends (its file: ``name.yaml`` beside it)."""
+    def refuse(message: str) -> ProfileError:
+        return ProfileError([InventoryIssue(str(path), line, "extends", message)])
+
+    if name in chain:
+        raise refuse(f"{' -> '.join(chain + (name,))}: a profile cannot extend itself")
+    base_path = path.with_name(f"{name}.yaml")
+    if not base_path.is_file():
+        raise refuse(f"no profile file {base_path.name} beside this one (extends names a profile by its file name)")
+    base, _ = _load(base_path, chain)
+    if base.name != name:
+        raise refuse(f"{base_path.name} defines the profile {base.name!r}, not {name!r}")
+    return base.groups
 
 
 def load_profiles(directory: Path = PROFILE_DIR) -> dict[str, Profile]:

@@ -51,3 +51,39 @@ def test_a_directory_of_problems_lists_every_file(tmp_path):
 def test_unreadable_profile_names_the_file(tmp_path):
     with pytest.raises(ProfileError, match=r"missing.yaml: cannot read profile"):
         load_profile(tmp_path / "missing.yaml")
+
+
+def _vendor(path: Path, name: str, extends: str) -> None:
+    path.write_text(f"name: {name}\nextends: {extends}\ndetect: {{sysobjectid: [1.3.6.1.4.1.99999]}}\n"
+                    "groups:\n  - measurement: ups\n    tags: {stage: output}\n    scalars:\n"
+                    "      - {oid: 1.3.6.1.4.1.99999.1.0, field: load_pct}\n")
+
+
+def test_extends_puts_the_base_groups_first(tmp_path):
+    """A vendor profile on top of UPS-MIB: UPS-MIB's groups, then the vendor's (which win on a shared field)."""
+    shutil.copy(PROFILE_DIR / "ups-mib.yaml", tmp_path / "ups-mib.yaml")
+    _vendor(tmp_path / "vendor.yaml", "vendor", "ups-mib")
+    profiles = load_profiles(tmp_path)
+    base, vendor = profiles["ups-mib"], profiles["vendor"]
+    assert vendor.groups[: len(base.groups)] == base.groups
+    assert len(vendor.groups) == len(base.groups) + 1
+    assert vendor.groups[-1].scalars[0][0] == "1.3.6.1.4.1.99999.1.0"
+    assert set(base.get_oids) < set(vendor.get_oids) and set(base.walk_roots) <= set(vendor.walk_roots)
+    # detection stays the vendor's own: extending does not inherit sysObjectID or generic
+    assert vendor.sysobjectid == ("1.3.6.1.4.1.99999",) and not vendor.generic
+
+
+def test_extends_cycle_is_refused_naming_the_chain(tmp_path):
+    _vendor(tmp_path / "a.yaml", "a", "b")
+    _vendor(tmp_path / "b.yaml", "b", "a")
+    with pytest.raises(ProfileError) as info:
+        load_profile(tmp_path / "a.yaml")
+    assert "extends: a -> b -> a: a profile cannot extend itself" in str(info.value)
+
+
+def test_extends_names_the_profile_in_that_file(tmp_path):
+    _vendor(tmp_path / "a.yaml", "a", "b")
+    shutil.copy(PROFILE_DIR / "ups-mib.yaml", tmp_path / "b.yaml")
+    with pytest.raises(ProfileError) as info:
+        load_profile(tmp_path / "a.yaml")
+    assert f"{tmp_path / 'a.yaml'}:2: extends: b.yaml defines the profile 'ups-mib', not 'b'" in str(info.value)
