@@ -167,21 +167,31 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.ca_bundle:
         target.options["ca_bundle"] = args.ca_bundle
 
+    collector = collector_class(target.protocol)()
+
     async def go():
-        collector = collector_class(target.protocol)()
         try:
             return await asyncio.wait_for(collector.poll(target), timeout=args.timeout * (args.retries + 1) + 5)
         finally:
             await collector.close()
 
+    def explain() -> None:
+        """How ``--profile auto`` chose (SNMP: sysObjectID prefix, the column probed), on stderr."""
+        detection = getattr(collector, "detections", {}).get(target.device_id)
+        if detection is not None:
+            for line in detection.explain().splitlines():
+                print(f"dcim: {target.address()}: {line}", file=sys.stderr)
+
     try:
         samples = asyncio.run(go())
     except PollError as exc:
+        explain()
         for s in exc.partial:
             print(json.dumps(s.to_json(), sort_keys=True))
         return _fail(f"{target.address()}: {exc.kind}: {exc.message}", 1)
     except asyncio.TimeoutError:
         return _fail(f"{target.address()}: timeout: no reply", 1)
+    explain()
     from collectors.plausibility import screen
 
     for problem in screen(samples):  # the same screen the service applies; flagged on stderr

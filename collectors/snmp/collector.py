@@ -15,41 +15,14 @@ from contract.sample import Sample, now_ns
 from contract.protocols import served_by
 from collectors.snmp.counters import CounterState
 from collectors.snmp.decode import Fetched, decode
+from collectors.snmp.detect import Detection, decide, detect_profile, plan
 from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine
 from collectors.snmp.profiles import Profile, default_profiles
 
-__all__ = ["SnmpCollector", "SYS_OBJECT_ID", "detect_profile"]
+__all__ = ["SnmpCollector", "SYS_OBJECT_ID", "detect_profile", "Detection"]
 
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 DEFAULT_MAX_IN_FLIGHT = 64
-
-
-def _candidates(sysoid: str, profiles: dict[str, Profile]) -> list[Profile]:
-    """Profiles whose sysObjectID prefix matches, most specific first, then by priority."""
-    out = []
-    for p in profiles.values():
-        best = max((len(pre) for pre in p.sysobjectid if sysoid == pre or sysoid.startswith(pre + ".")), default=-1)
-        if best >= 0:
-            out.append((best, p.priority, p))
-    out.sort(key=lambda t: (-t[0], -t[1], t[2].name))
-    return [p for _, _, p in out]
-
-
-def detect_profile(sysoid: str, required: dict[str, Any], profiles: dict[str, Profile]) -> Profile | None:
-    """Pure choice: first candidate whose ``require`` OID answered with a valid value.
-
-    Profiles with no sysObjectID prefixes (the generic fallbacks) are tried last.
-    """
-    cands = _candidates(sysoid, profiles)
-    fallbacks = sorted((p for p in profiles.values() if p.generic and p not in cands),
-                       key=lambda p: (-p.priority, p.name))
-    for p in cands + fallbacks:
-        if p.require is None:
-            return p
-        v = required.get(p.require)
-        if v is not None and v not in p.require_invalid:
-            return p
-    return None
 
 
 def _split_columns(entry: str, rows: list, walks: dict) -> None:
@@ -78,6 +51,8 @@ class SnmpCollector(Collector):
         self.counters = CounterState()
         #: device_id -> (sysObjectID, profile name) for ``--profile auto``
         self.detected: dict[str, tuple[str, str]] = {}
+        #: device_id -> the last detection's reasoning (``dcim probe`` prints it)
+        self.detections: dict[str, Detection] = {}
 
     def engine_for(self, target: Target) -> Engine:
         name = str(target.options.get("engine", self.default_engine))
@@ -100,15 +75,36 @@ class SnmpCollector(Collector):
         if not isinstance(sysoid, str):
             raise PollError("device", f"{target.device_id}: sysObjectID.0 unreadable ({sysoid!r}); "
                                       f"force a profile with --profile NAME")
-        cands = _candidates(sysoid, self.profiles) + [p for p in self.profiles.values() if p.generic]
-        req = sorted({p.require for p in cands if p.require})
-        required = dict(await engine.get(target, req)) if req else {}
-        prof = detect_profile(sysoid, required, self.profiles)
+        gets, cols = plan(sysoid, self.profiles)
+        answers = dict(await engine.get(target, gets)) if gets else {}
+        firsts = {col: await self._first_row(engine, target, col) for col in cols}
+        detection = decide(sysoid, answers, firsts, self.profiles)
+        self.detections[target.device_id] = detection
+        prof = detection.profile
         if prof is None:
             raise PollError("config", f"{target.device_id}: no SNMP profile matches sysObjectID {sysoid}; "
                                       f"force one with --profile NAME (known: {', '.join(sorted(self.profiles))})")
         self.detected[target.device_id] = (sysoid, prof.name)
         return prof
+
+    @staticmethod
+    async def _first_row(engine: Engine, target: Target, column: str) -> tuple[str, Any] | None:
+        """The first row under a column, or None: the generation probe (GETNEXT semantics).
+
+        Probe columns are chosen small (a device, inlet or phase table), so walking the column
+        costs a datagram or two, once per device.  An agent that errors on the walk has no such
+        column; a dead one raises, as any poll would.
+        """
+        try:
+            rows = await engine.walk(target, column, 10)
+        except SnmpEngineError as exc:
+            if exc.kind in ("timeout", "auth", "unreachable", "config"):
+                raise
+            rows = exc.partial
+        for oid, value in rows:
+            if value is not None:
+                return oid, value
+        return None
 
     async def fetch(self, engine: Engine, target: Target, prof: Profile) -> Fetched:
         fetched = Fetched()

@@ -111,6 +111,8 @@ class Profile:
     walk_roots: tuple[str, ...] = field(default=())
     table_roots: frozenset = field(default=frozenset())   # walk roots that are whole Entry walks
     max_repetitions: int = 25
+    probe: str | None = None            # a column whose first row must answer (the generation's own table)
+    generation: str = ""                # the MIB generation this profile reads, for ``dcim probe``
 
 
 # ---- the schema: what a profile file may say (pydantic, unknown keys refused) ----
@@ -276,6 +278,10 @@ class GroupDoc(Strict):
 class DetectDoc(Strict):
     sysobjectid: list[Oid] = []
     require: Optional[Oid] = None
+    #: a column OID (no instance): detection asks for its first row; rows present -> this generation
+    probe: Optional[Oid] = None
+    #: the MIB generation, e.g. "rPDU2" or "PX2/PX3", named by ``dcim probe``
+    generation: str = ""
     require_invalid: list[Raw] = []
     generic: bool = False
     priority: int = 0
@@ -402,6 +408,7 @@ def _load(path: Path, chain: tuple[str, ...] = ()) -> tuple[Profile, int | None]
         sysobjectid=tuple(det.sysobjectid), require=det.require, require_invalid=frozenset(det.require_invalid),
         priority=det.priority, generic=det.generic or not det.sysobjectid,
         groups=base_groups + tuple(_group(g) for g in doc.groups), max_repetitions=doc.max_repetitions,
+        probe=det.probe, generation=det.generation,
     )
     return _compile(prof), lines.get(("name",))
 

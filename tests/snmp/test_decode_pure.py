@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 
-from collectors.snmp.collector import detect_profile
+from collectors.snmp.detect import detect_profile
 from collectors.snmp.counters import RESET, WRAP, CounterState
 from collectors.snmp.decode import Fetched, decode
 from collectors.snmp.profiles import ProfileError, default_profiles, load_profile
@@ -87,8 +87,10 @@ def test_decode_raritan_decimal_digits_and_energy_units():
 
 def test_detection_prefers_rpdu2_when_it_reports_power():
     profs = default_profiles()
-    assert detect_profile("1.3.6.1.4.1.318.1.3.4.6", {"1.3.6.1.4.1.318.1.1.26.4.3.1.5.1": 27}, profs).name == "apc-rpdu2"
-    assert detect_profile("1.3.6.1.4.1.318.1.3.4.8", {"1.3.6.1.4.1.318.1.1.26.4.3.1.5.1": -1}, profs).name == "apc-rpdu"
+    col = "1.3.6.1.4.1.318.1.1.26.4.3.1.5"          # rPDU2DeviceStatusPower column
+    legacy = {"1.3.6.1.4.1.318.1.1.12.2.3.1.1.2": ("1.3.6.1.4.1.318.1.1.12.2.3.1.1.2.1", 12)}
+    assert detect_profile("1.3.6.1.4.1.318.1.3.4.6", {}, profs, {col: (col + ".1", 27)}).name == "apc-rpdu2"
+    assert detect_profile("1.3.6.1.4.1.318.1.3.4.8", {}, profs, {col: (col + ".1", -1), **legacy}).name == "apc-rpdu"
     assert detect_profile("1.3.6.1.4.1.99999.1", {"1.3.6.1.2.1.33.1.2.4.0": 100}, profs).name == "ups-mib"
     assert detect_profile("1.3.6.1.4.1.99999.1", {}, profs).name == "entity-sensor"
 
