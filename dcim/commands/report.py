@@ -1,4 +1,4 @@
-"""``dcim report pue`` and ``dcim report eed``.
+"""``dcim report pue``, ``dcim report eed`` and ``dcim report capacity``.
 
 Exit codes: 0 report written; 2 bad arguments or inputs (dates, category,
 site file, side files, a site without the meters PUE needs); 3 InfluxDB
@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(e)
     e.add_argument("--format", choices=("csv", "json"), default="json")
     e.set_defaults(func=_cmd_eed)
+    c = rsub.add_parser("capacity", help="rated, allocated, peak, headroom and stranded power per PDU, UPS, "
+                                         "transformer, rack, row and hall (csv, json, html)")
+    _capacity_args(c)
+    c.set_defaults(func=_cmd_capacity)
 
 
 def _build(args: argparse.Namespace):
@@ -130,3 +134,48 @@ def _cmd_eed(args: argparse.Namespace) -> int:
     from reports.eed import eed_csv, eed_json, eed_kpis
     kpis = eed_kpis(report)
     return _write(args, eed_json(kpis) if args.format == "json" else eed_csv(kpis))
+
+
+def _capacity_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", type=Path, required=True, help="site inventory file (ratings, feeds, redundancy)")
+    p.add_argument("--influx", required=True, help="InfluxDB base URL, e.g. http://127.0.0.1:8086")
+    p.add_argument("--db", required=True, help="database (or DBRP-mapped bucket)")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding an InfluxDB token")
+    p.add_argument("--from", dest="start", required=True, help="window start, inclusive (YYYY-MM[-DD], UTC)")
+    p.add_argument("--to", dest="end", required=True, help="window end, exclusive (YYYY-MM[-DD], UTC)")
+    p.add_argument("--format", choices=("csv", "json", "html"), default="json")
+    p.add_argument("--out", type=Path, help="output file (default: standard output)")
+    p.add_argument("--tier", default="auto", metavar="auto|raw|NAME",
+                   help="read raw derived samples or a rollup tier (default auto: raw up to 7 days, "
+                        "else the finest tier; reports/README.md)")
+    p.add_argument("--generated-at", help="timestamp to print in the report (none by default: output is reproducible)")
+
+
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    from inventory import InventoryError, load_site
+    from inventory.secrets import SecretValue
+    from reports.capacity_query import build_capacity_report
+    from reports.capacity_render import render_capacity
+    from reports.inputs import parse_period
+    from reports.pue import ReportError
+    from sinks.influx_query import InfluxQuery, QueryError
+
+    try:
+        start, end = parse_period(args.start, args.end)
+        site = load_site(args.site)
+        token = None
+        if args.token_env:
+            if args.token_env not in os.environ:
+                raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
+            token = SecretValue(os.environ[args.token_env])
+        report = build_capacity_report(site, InfluxQuery(args.influx, args.db, token), start, end, args.tier)
+    except InventoryError as exc:
+        exc.print_issues()
+        return 2
+    except ReportError as exc:
+        return _fail(str(exc))
+    except QueryError as exc:
+        return _fail(str(exc), 3)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return _write(args, render_capacity(report, args.format, args.generated_at))
