@@ -18,7 +18,7 @@ from reports.pue import PueReport
 from reports.render_data import fmt
 from reports.render_html import BRIDGE_HEAD, KPI_HEAD, METER_HEAD, bridge_rows, kpi_rows, meter_rows
 
-__all__ = ["to_pdf"]
+__all__ = ["to_pdf", "ReportDoc"]
 
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
@@ -81,6 +81,10 @@ class _Doc(FPDF):
                 for c in r:
                     row.cell(self.t(c))
         self.ln(1)
+
+
+#: the page layout every report PDF shares (the PUE report, energy attribution, tenant statements)
+ReportDoc = _Doc
 
 
 def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:

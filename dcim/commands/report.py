@@ -1,4 +1,5 @@
-"""``dcim report pue``, ``dcim report eed`` and ``dcim report capacity``.
+"""``dcim report pue``, ``dcim report eed`` and ``dcim report capacity`` (``dcim report energy``:
+:mod:`dcim.commands.report_energy`).
 
 Exit codes: 0 report written; 2 bad arguments or inputs (dates, category,
 site file, side files, a site without the meters PUE needs); 3 InfluxDB
@@ -11,12 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+from dcim.commands.report_output import fail as _fail, write as _write
+
 __all__ = ["register"]
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"dcim report: {message}", file=sys.stderr)
-    return code
 
 
 def _category(text: str) -> int:
@@ -64,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                          "transformer, rack, row and hall (csv, json, html)")
     _capacity_args(c)
     c.set_defaults(func=_cmd_capacity)
+    from dcim.commands.report_energy import register_energy
+    register_energy(rsub)
 
 
 def _build(args: argparse.Namespace):
@@ -99,22 +99,6 @@ def _build(args: argparse.Namespace):
         return None, _fail(str(exc))
     except QueryError as exc:
         return None, _fail(str(exc), 3)
-
-
-def _write(args: argparse.Namespace, data: str | bytes) -> int:
-    if args.out is None:
-        sys.stdout.write(data if isinstance(data, str) else data.decode())
-        return 0
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, str):
-            args.out.write_text(data, encoding="utf-8", newline="")
-        else:
-            args.out.write_bytes(data)
-    except OSError as exc:
-        return _fail(f"{args.out}: cannot write: {exc.strerror or exc}")
-    print(f"wrote {args.out}", file=sys.stderr)
-    return 0
 
 
 def _cmd_pue(args: argparse.Namespace) -> int:
