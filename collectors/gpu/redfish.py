@@ -44,11 +44,15 @@ import base64
 import json
 import os
 import ssl
-from typing import Any, Callable, Generator
+from typing import Any
 from urllib.parse import urlsplit
 
 from collectors.base import Collector, PollError, Target
 from collectors.gpu.httpget import DEFAULT_MAX_BODY, HttpGetter
+from collectors.gpu.redfish_cdu import cdu_walk
+from collectors.gpu.redfish_links import Getter, ResourceMissing, Walk
+from collectors.gpu.redfish_links import link as _link, members as _members, num as _num, optional as _optional
+from collectors.gpu.redfish_links import reading as _reading
 from contract.sample import Sample, now_ns
 from contract.protocols import PROTOCOLS, served_by
 
@@ -61,53 +65,8 @@ MAX_SENSORS = 200
 #: Redirect hops followed within one BMC before the reply counts as a loop.
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-class ResourceMissing(LookupError):
-    """A 404: the resource is optional, the walk goes on (thrown into :func:`walk`)."""
-
-
-Getter = Callable[[str], dict]
-#: yields a path, is sent its resource (or thrown ResourceMissing), returns the value
-Walk = Generator[str, dict, Any]
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return None
-    return float(value)
-
-
-def _link(obj: Any, key: str) -> str | None:
-    """The ``@odata.id`` of ``obj[key]`` (a link object), without any fragment."""
-    target = obj.get(key) if isinstance(obj, dict) else None
-    if isinstance(target, dict) and isinstance(target.get("@odata.id"), str):
-        return target["@odata.id"].split("#", 1)[0] or None
-    return None
-
-
-def _members(path: str | None, limit: int = 256) -> Walk:
-    """Fetch a collection and each member it links to (missing members are skipped; at most ``limit``)."""
-    coll = yield from _optional(path)
-    out = []
-    for member in ((coll or {}).get("Members", []) or [])[:limit]:
-        link = member.get("@odata.id") if isinstance(member, dict) else None
-        if isinstance(link, str):
-            res = yield from _optional(link.split("#", 1)[0])
-            if res is not None:
-                out.append(res)
-    return out
-
-
-def _optional(path: str | None) -> Walk:
-    """The resource at ``path``, or None when there is no link or it is missing (404)."""
-    if not path:
-        return None
-    try:
-        res = yield path
-    except ResourceMissing:
-        return None
-    return res if isinstance(res, dict) else None
+#: the inventory kind whose Redfish service is read for its CDUs only
+CDU_KIND = "cdu"
 
 
 def _health(obj: dict) -> dict[str, Any]:
@@ -122,19 +81,17 @@ def _health(obj: dict) -> dict[str, Any]:
     return fields
 
 
-def _reading(obj: Any, key: str) -> float | None:
-    """``obj[key]["Reading"]`` of a newer-schema SensorExcerpt."""
-    excerpt = obj.get(key) if isinstance(obj, dict) else None
-    return _num(excerpt.get("Reading")) if isinstance(excerpt, dict) else None
-
-
-def walk(base_tags: dict[str, str], time_ns: int) -> Walk:
-    """Walk ``/redfish/v1`` -> Chassis -> each chassis' power and thermal resources.
+def walk(base_tags: dict[str, str], time_ns: int, kind: str = "") -> Walk:
+    """Walk ``/redfish/v1`` -> Chassis -> each chassis' power and thermal resources, and CDUs.
 
     A generator (sans-I/O): it yields each path it needs and is sent the resource
     as a dict, or thrown :class:`ResourceMissing` for a 404; it returns the samples.
     The blocking (:func:`samples_from_resources`) and the asyncio driver
     (:class:`RedfishCollector`) share it, so both read a BMC the same way.
+    An inventory ``kind: cdu`` device is read for its CDUs only
+    (``ThermalEquipment/CDUs``, :mod:`collectors.gpu.redfish_cdu`), not its chassis;
+    any other service whose root links ``ThermalEquipment`` (a rack manager) gives
+    both its chassis and its CDUs.
     """
     root = yield ROOT
     out: list[Sample] = []
@@ -143,7 +100,8 @@ def walk(base_tags: dict[str, str], time_ns: int) -> Walk:
         if fields:
             out.append(Sample("node", tags, fields, time_ns))
 
-    for chassis in (yield from _members(_link(root, "Chassis"))):
+    chassis_list = [] if kind == CDU_KIND else (yield from _members(_link(root, "Chassis")))
+    for chassis in chassis_list:
         cid = str(chassis.get("Id") or chassis.get("@odata.id", "?").rstrip("/").rsplit("/", 1)[-1])
         ctags = {**base_tags, "chassis": cid}
         power = (yield from _optional(_link(chassis, "Power")))
@@ -256,12 +214,14 @@ def walk(base_tags: dict[str, str], time_ns: int) -> Walk:
                 if sensor.get("ReadingType") == "Rotational" and (r := _num(sensor.get("Reading"))) is not None:
                     field = "speed_pct" if sensor.get("ReadingUnits") in ("%", "Percent") else "speed_rpm"
                     emit({**ctags, "fan": str(sensor.get("Name") or sensor.get("Id"))}, {field: r})
+    if kind == CDU_KIND or _link(root, "ThermalEquipment"):
+        out.extend((yield from cdu_walk(root, base_tags, time_ns)))
     return out
 
 
-def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int) -> list[Sample]:
+def samples_from_resources(get: Getter, base_tags: dict[str, str], time_ns: int, kind: str = "") -> list[Sample]:
     """:func:`walk` with a blocking ``get(path) -> dict`` (raising ResourceMissing for a 404)."""
-    gen = walk(base_tags, time_ns)
+    gen = walk(base_tags, time_ns, kind)
     try:
         path = next(gen)
         while True:
@@ -441,7 +401,7 @@ class RedfishCollector(Collector):
         bmc.headers, bmc.logged_in = _BASE_HEADERS + f"X-Auth-Token: {token}\r\n", True
 
     async def _walk(self, bmc: _Bmc, target: Target, tls: ssl.SSLContext | None, where: str) -> list[Sample]:
-        gen = walk(target.tags, now_ns())
+        gen = walk(target.tags, now_ns(), target.kind)
         try:
             path = next(gen)
             while True:
@@ -465,6 +425,8 @@ class RedfishCollector(Collector):
         finally:
             gen.close()
         if not samples:
+            if target.kind == CDU_KIND:
+                raise PollError("decode", f"{where}: no CDU under {ROOT}/ThermalEquipment/CDUs")
             raise PollError("decode", f"{where}: no chassis power or thermal readings under {ROOT}/Chassis")
         return samples
 
