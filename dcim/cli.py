@@ -267,6 +267,7 @@ class _Periodic:
 def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
     """The rule engine (``--alerts``) and in-process derived metrics (``--derived``) beside collection."""
     p = _Periodic()
+    runtime = None
     if args.alerts:
         from alerts.alertmanager_sender import AlertmanagerSettings
         from alerts.mqtt_publisher import MqttSettings
@@ -302,6 +303,9 @@ def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
         interval = site.defaults.interval_s
 
         sinks = [service.writer.write] if service.writer is not None else []
+        if args.alerts:
+            # the headroom rules (alerts/rules/site.yaml) read the derived capacity samples
+            sinks.append(runtime.consume)
 
         async def derive() -> None:
             job.tick(interval, *sinks)

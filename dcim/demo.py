@@ -295,7 +295,12 @@ async def _start_extras(site, service, mqtt, out: Path, interval: float) -> _Ext
     writer = service.writer
     derived = DerivedMetrics(site)
     service.add_consumer(derived.consume)
-    extras.history_steps.append(lambda t_ns: writer.write(derived.compute(t_ns)))
+
+    def derive(t_ns: int) -> None:
+        samples = derived.compute(t_ns)
+        writer.write(samples)
+        runtime.consume(samples)   # the headroom rules read the derived capacity samples
+    extras.history_steps.append(derive)
     extras.notes.append("derived metrics: site_power, pue, capacity → InfluxDB every poll interval")
     rules = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "site.yaml"
     settings = MqttSettings(host="127.0.0.1", port=mqtt.port, site=site.site.id)
@@ -315,7 +320,7 @@ async def _start_extras(site, service, mqtt, out: Path, interval: float) -> _Ext
 
     def attach(state: LiveState, console: Console | None) -> None:
         # the live view shows the same PUE and loads as the dashboards: the derived job's
-        extras.ticks.insert(0, lambda: derived.tick(interval, writer.write, state))
+        extras.ticks.insert(0, lambda: derived.tick(interval, writer.write, runtime.consume, state))
         runtime.add_listener(state.alert_event)
         if console is not None:
             runtime.add_listener(_event_printer(console))
