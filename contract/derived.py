@@ -8,6 +8,11 @@ instantaneous PUE and pPUE(cooling) (tag ``kind=instantaneous``).
 ``level`` (pdu, ups, rack, row, hall, transformer) and ``id``; the capacity
 report (``reports/capacity.py``) reads its peaks from these samples.  Written by ``derived.power_chain``; read by
 ``dashboards/catalog.py`` and ``dcim/live_view.py``.
+``cooling_loop``: per CDU secondary loop (tags ``site``, ``hall``, ``device`` = the CDU,
+``loop``): ΔT, flow, the IT heat of the GPU nodes on the loop, flow per kW, approach,
+how many of the loop's GPUs run hot or throttle thermally, and whether the loop is
+degraded and why.  Written by ``derived.cooling_loops``; read by the cooling rules
+(``alerts/rules/cooling.yaml``) and the liquid-cooling dashboard.
 """
 from __future__ import annotations
 
@@ -15,12 +20,16 @@ __all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "
            "SOURCES", "MISSING", "it_category_w", "PUE_VALUE", "PPUE_COOLING", "PUE_KIND", "INSTANTANEOUS",
            "LEVEL", "ID", "LOAD_W", "RATED_W", "LOAD_PCT", "HEADROOM_W", "REDUNDANCY", "LEVELS",
            "LEVEL_PDU", "LEVEL_UPS", "LEVEL_RACK", "LEVEL_ROW", "LEVEL_HALL", "LEVEL_TRANSFORMER",
-           "ALLOCATED_W", "UNRATED", "USABLE_W", "DESIGN_LOAD_W", "HEADROOM_PCT"]
+           "ALLOCATED_W", "UNRATED", "USABLE_W", "DESIGN_LOAD_W", "HEADROOM_PCT",
+           "COOLING_LOOP", "DELTA_T_C", "LOOP_FLOW_LPM", "IT_HEAT_W", "FLOW_LPM_PER_KW", "APPROACH_C", "GPUS",
+           "GPUS_HOT", "GPUS_THROTTLED", "DEGRADED", "DEGRADED_REASON", "LOW_FLOW", "HIGH_SUPPLY_TEMP",
+           "PUMP_FAILED", "LEAK", "DEGRADED_REASONS"]
 
 # -- measurements ---------------------------------------------------------------------------
 SITE_POWER = "site_power"
 PUE = "pue"
 CAPACITY = "capacity"
+COOLING_LOOP = "cooling_loop"
 
 # -- site_power fields (W) ------------------------------------------------------------------
 FACILITY_W = "facility_w"
@@ -72,3 +81,30 @@ USABLE_W = "usable_w"
 DESIGN_LOAD_W = "design_load_w"
 #: ``headroom_w`` as a percentage of ``usable_w``: what the headroom rules compare with a margin
 HEADROOM_PCT = "headroom_pct"
+
+# -- cooling_loop (tags: site, hall, device = the CDU, loop = contract.cooling.LOOP) --------------
+#: secondary return − secondary supply, K
+DELTA_T_C = "delta_t_c"
+#: secondary flow, L/min
+LOOP_FLOW_LPM = "flow_lpm"
+#: input power of the GPU nodes on the loop (W): the heat the loop must carry away
+IT_HEAT_W = "it_heat_w"
+#: ``flow_lpm`` per kW of ``it_heat_w``
+FLOW_LPM_PER_KW = "flow_lpm_per_kw"
+#: secondary supply − primary supply, K: how close the heat exchanger gets to facility water
+APPROACH_C = "approach_c"
+#: GPUs on the loop with a fresh temperature or clock-event reading
+GPUS = "gpus"
+#: of those, above the hot threshold
+GPUS_HOT = "gpus_hot"
+#: of those, clocks slowed for a thermal reason (SW or HW thermal slowdown)
+GPUS_THROTTLED = "gpus_throttled"
+#: bool: one of :data:`DEGRADED_REASONS` holds
+DEGRADED = "degraded"
+#: the reasons that hold, comma-separated in :data:`DEGRADED_REASONS` order ("" when healthy)
+DEGRADED_REASON = "degraded_reason"
+LOW_FLOW = "low_flow"
+HIGH_SUPPLY_TEMP = "high_supply_temp"
+PUMP_FAILED = "pump_failed"
+LEAK = "leak"
+DEGRADED_REASONS = (PUMP_FAILED, LEAK, LOW_FLOW, HIGH_SUPPLY_TEMP)

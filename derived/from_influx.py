@@ -10,15 +10,21 @@ intervals from InfluxDB instead (one InfluxQL query per input measurement,
 from __future__ import annotations
 
 from contract.sample import Sample
-from derived.job import INPUT_MEASUREMENTS, DerivedMetrics
+from derived.job import INPUT_MEASUREMENTS, LOOP_MEASUREMENTS, DerivedMetrics
 from sinks.influx_query import InfluxQuery
 
 __all__ = ["latest_query", "samples_from_series", "refresh_from_influx"]
 
 
+#: the fields the per-loop cooling figures read beside power (temperatures, flow, states, clock events)
+_LOOP_FIELDS = "|_temp_c$|^temp_c$|^flow_lpm$|^state$|^clock_event_reasons$"
+
+
 def latest_query(measurement: str, window_s: float) -> str:
-    """InfluxQL for the newest value of every ``*_w`` field of every series in the window."""
-    return f'SELECT last(/_w$/) FROM "{measurement}" WHERE time > now() - {int(window_s)}s GROUP BY *'
+    """InfluxQL for the newest value of every ``*_w`` field of every series in the window
+    (for ``cdu`` and ``gpu`` also the fields the cooling-loop figures read)."""
+    fields = "_w$" + (_LOOP_FIELDS if measurement in LOOP_MEASUREMENTS else "")
+    return f'SELECT last(/{fields}/) FROM "{measurement}" WHERE time > now() - {int(window_s)}s GROUP BY *'
 
 
 def samples_from_series(measurement: str, series, time_ns: int) -> list[Sample]:
@@ -27,7 +33,8 @@ def samples_from_series(measurement: str, series, time_ns: int) -> list[Sample]:
     for s in series:
         for row in s.rows():
             fields = {col[len("last_"):]: v for col, v in row.items()
-                      if col.startswith("last_") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+                      if col.startswith("last_") and (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      or col == "last_state" and isinstance(v, str))}
             if fields:
                 out.append(Sample(measurement, {k: v for k, v in s.tags.items() if v}, fields, time_ns))
     return out

@@ -18,7 +18,8 @@ from inventory.model import Site
 from inventory.topology import PowerGraph
 
 from derived.chain_plan import ChainPlan
-from derived.power_chain import IDENTITY_TAGS, ReadingIndex, ReadingKey, compute_all, selections
+from derived.cooling_loops import DEFAULT_THRESHOLDS, LoopPlan, LoopReadings, LoopThresholds, loop_samples
+from derived.power_chain import IDENTITY_TAGS, ReadingIndex, ReadingKey, compute_all, node_input_w, selections
 
 __all__ = ["DerivedMetrics", "INPUT_MEASUREMENTS"]
 
@@ -26,16 +27,22 @@ log = logging.getLogger("dcim.derived")
 
 #: the measurements derived metrics read; everything else is ignored cheaply
 INPUT_MEASUREMENTS = frozenset({"meter", "pdu", "ups", "chiller", "cdu", "crah", "crac", "node", "gpu"})
+#: the measurements the per-loop cooling figures also read (temperatures, flows, states, clock events)
+LOOP_MEASUREMENTS = frozenset({"cdu", "gpu"})
 
 
 class DerivedMetrics:
-    def __init__(self, site: Site, stale_s: float | None = None) -> None:
+    def __init__(self, site: Site, stale_s: float | None = None,
+                 loop_thresholds: LoopThresholds = DEFAULT_THRESHOLDS) -> None:
         self.site = site
         interval = max([site.defaults.interval_s] + [d.interval_s or 0 for d in site.all_devices()])
         self.stale_ns = int((stale_s if stale_s is not None else 3 * interval) * 1e9)
         # the inventory does not change while the job runs: its graph and plan are built once
         self.graph = PowerGraph(site)
         self.plan = ChainPlan(site, self.graph)
+        self.loop_plan = LoopPlan(site)
+        self.loop_readings = LoopReadings()
+        self.loop_thresholds = loop_thresholds
         self._groups: dict[tuple[str, tuple], dict[str, tuple[float, int]]] = {}
         self._ignored: set[tuple[str, tuple]] = set()
         self._last_tick = float("-inf")
@@ -55,10 +62,13 @@ class DerivedMetrics:
         """
         groups = self._groups
         consumed = 0
+        loop_consume = self.loop_readings.consume
         for s in samples:
             meas = s.measurement
             if meas not in INPUT_MEASUREMENTS:
                 continue
+            if meas in LOOP_MEASUREMENTS:
+                loop_consume(s)
             tags = s.tags
             dev = tags.get("device")
             if dev is None:
@@ -94,7 +104,10 @@ class DerivedMetrics:
 
     def compute(self, now_ns: int) -> list[Sample]:
         """Every derived sample from the fresh readings (one pass over them, then lookups)."""
-        return compute_all(self.plan, ReadingIndex.from_groups(self._groups, now_ns - self.stale_ns), now_ns)
+        oldest = now_ns - self.stale_ns
+        idx = ReadingIndex.from_groups(self._groups, oldest)
+        return compute_all(self.plan, idx, now_ns) + loop_samples(
+            self.loop_plan, self.loop_readings, node_input_w(self.plan, idx), now_ns, oldest, self.loop_thresholds)
 
     def tick(self, interval_s: float, *consumers) -> None:
         """Compute when ``interval_s`` has passed since the last time (call it often) and hand

@@ -48,7 +48,7 @@ from derived.chain_plan import COOLING_KINDS, IT_NODE_KINDS, PDU_KINDS, Allocati
 __all__ = [
     "IDENTITY_TAGS", "ReadingKey", "Readings", "Derived", "ReadingIndex", "ChainPlan", "usable_capacity",
     "facility_power", "it_power", "cooling_power", "renewable_power", "capacity_samples",
-    "power_samples", "compute_all", "selections",
+    "power_samples", "compute_all", "selections", "node_input_w",
 ]
 
 #: tags that say *where* a device is or *what* it is, not which part of it: the location tags
@@ -197,7 +197,7 @@ def _ups_output_w(idx: ReadingIndex) -> Callable[[str], float | None]:
     return idx.table("ups", "output")
 
 
-def _node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | None]:
+def node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | None]:
     """A node's input power: its own ``node`` series, else its BMC's (a ``server`` whose
     ``labels.node`` names it), else the sum of its GPUs' power.  A chassis total
     (no component tag) wins over per-PSU inputs, which win over nothing."""
@@ -254,7 +254,7 @@ def it_power(site: Site | ChainPlan, idx: ReadingIndex, category: int, hall: str
     if category == 2:
         return _sum(plan.devices(PDU_KINDS, hall), _pdu_inlet_w(idx))
     # category 3: a server whose labels name another node is that node's BMC: not counted twice
-    return _sum(plan.it_nodes(hall), node_w or _node_input_w(plan, idx))
+    return _sum(plan.it_nodes(hall), node_w or node_input_w(plan, idx))
 
 
 def cooling_power(site: Site | ChainPlan, idx: ReadingIndex, hall: str | None = None,
@@ -447,7 +447,7 @@ def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today:
     plan = _plan(site)
     out: list[Sample] = []
     scopes: list[str | None] = [None, *plan.halls]
-    node_w = _memo(_node_input_w(plan, idx))  # the site scope and the hall scopes ask for the same nodes
+    node_w = _memo(node_input_w(plan, idx))  # the site scope and the hall scopes ask for the same nodes
     for hall in scopes:
         tags = {"site": plan.site_id}
         if hall is not None:

@@ -1,0 +1,197 @@
+"""Per-loop cooling figures from what the real producers write: the twin of the example site,
+polled by the collectors, written through the InfluxDB writer, read back by the sharded
+site's derived job; the expected values are computed here from the same rows in InfluxDB."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from contract import derived as D
+from derived.cooling_loops import LoopThresholds, is_thermal_throttle
+from derived.from_influx import refresh_from_influx
+from derived.job import DerivedMetrics
+from inventory.loops import LoopIndex
+from sinks.influx_query import InfluxQuery
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch):
+    from dcim.demo import DEMO_SECRETS
+
+    for k, v in DEMO_SECRETS.items():
+        monkeypatch.setenv(k, v)
+
+
+def _poll(influx_server, db: str, faults: list[tuple[str, str]]):
+    """The example site's twin with ``faults`` injected, polled twice (15 min apart, the second now)."""
+    from dcim.backfill import backfill
+    from dcim.service import CollectionService
+    from localservers.site import EXAMPLE_SITE, load_relocated
+    from simulator.twin import Twin
+    from sinks.influx_writer import InfluxConfig
+
+    site = load_relocated(EXAMPLE_SITE)
+    at_s = time.time()
+
+    async def run() -> int:
+        twin = Twin(site, seed=5, clock=lambda: at_s - 900)
+        for fault, device in faults:
+            twin.model.inject(fault, device)
+        await twin.start()
+        service = CollectionService(site, InfluxConfig(url=influx_server.url, database=db, api="v1"))
+        try:
+            await service.start_writer()
+            result = await backfill(twin, service, at_s - 900, 900, wall_clock=lambda: at_s)
+            assert result.failed_polls == 0
+            assert await service.writer.flush(30)
+        finally:
+            await service.stop()
+            await twin.stop()
+        return int(result.end_s * 1e9)
+    return site, asyncio.run(run())
+
+
+def _last(client: InfluxQuery, measurement: str, field: str, **where) -> dict[tuple, object]:
+    """The newest value of ``field`` per series: tags tuple -> value."""
+    cond = "".join(f" AND \"{k}\" = '{v}'" for k, v in where.items())
+    out = {}
+    for s in client.query(f'SELECT last("{field}") FROM "{measurement}" WHERE time > now() - 1h{cond} GROUP BY *'):
+        for row in s.rows():
+            out[tuple(sorted(s.tags.items()))] = row["last"]
+    return out
+
+
+def _loops(samples) -> dict[tuple[str, str], dict]:
+    return {(s.tags["device"], s.tags["loop"]): s.fields for s in samples if s.measurement == D.COOLING_LOOP}
+
+
+def test_loop_figures_match_the_cdu_and_gpu_rows_the_collectors_wrote(influx_server, influx_db):
+    site, now = _poll(influx_server, influx_db, faults=[("gpu_overtemp", "h1-r01-k02-n3")])
+    client = InfluxQuery(influx_server.url, influx_db)
+    temps = _last(client, "gpu", "temp_c")
+    calm = max(v for k, v in temps.items() if ("device", "h1-r01-k02-n3") not in k)
+    hot = max(v for k, v in temps.items() if ("device", "h1-r01-k02-n3") in k)
+    assert hot > calm + 5  # the injected fault is the only GPU above the threshold below
+    job = DerivedMetrics(site, loop_thresholds=LoopThresholds(gpu_hot_c=calm + 1.0))
+    refresh_from_influx(job, client, now)
+    loops = _loops(job.compute(now))
+    index = LoopIndex(site)
+    assert set(loops) == set(index.loops()) == {("cdu-1", "1"), ("cdu-2", "1")}
+    reasons = _last(client, "gpu", "clock_event_reasons")
+    for key, fields in loops.items():
+        cdu, loop = key
+        sup = _last(client, "cdu", "supply_temp_c", device=cdu, side="secondary", loop=loop)
+        ret = _last(client, "cdu", "return_temp_c", device=cdu, side="secondary", loop=loop)
+        flow = _last(client, "cdu", "flow_lpm", device=cdu, side="secondary", loop=loop)
+        prim = _last(client, "cdu", "supply_temp_c", device=cdu, side="primary")
+        (sup,), (ret,), (flow,), (prim,) = sup.values(), ret.values(), flow.values(), prim.values()
+        assert fields[D.DELTA_T_C] == pytest.approx(ret - sup, abs=1e-3) and fields[D.DELTA_T_C] > 0
+        assert fields[D.LOOP_FLOW_LPM] == pytest.approx(flow)
+        assert fields[D.APPROACH_C] == pytest.approx(sup - prim, abs=1e-3)
+        nodes = {n.id for n in index.gpu_nodes_on(key)}
+        gpu_w = _last(client, "gpu", "power_w")
+        node_w = _last(client, "node", "power_w")
+        # IT heat: each node's chassis power where its BMC reports one (the rack's n1), else its GPUs
+        bmc_of = {d.labels["node"]: d.id for d in site.all_devices() if d.labels.get("node")}
+        expected = 0.0
+        for n in nodes:
+            chassis = [v for k, v in node_w.items() if ("device", bmc_of.get(n, n)) in k and len(k) <= 8
+                       and not any(t[0] in ("psu", "gpu", "fan", "sensor") for t in k)]
+            expected += chassis[0] if chassis else sum(v for k, v in gpu_w.items() if ("device", n) in k)
+        assert fields[D.IT_HEAT_W] == pytest.approx(expected, rel=1e-6) and expected > 10_000
+        assert fields[D.FLOW_LPM_PER_KW] == pytest.approx(flow / (expected / 1000), rel=1e-3)
+        on_loop = [k for k in temps if dict(k)["device"] in nodes]
+        assert fields[D.GPUS] == len(on_loop) == 8 * len(nodes)
+        assert fields[D.GPUS_HOT] == (1 if key == ("cdu-1", "1") else 0)
+        assert fields[D.GPUS_THROTTLED] == sum(is_thermal_throttle(v) for k, v in reasons.items()
+                                               if dict(k)["device"] in nodes)
+        assert fields[D.DEGRADED] is False and fields[D.DEGRADED_REASON] == ""
+
+
+def test_a_leak_degrades_its_loop_only(influx_server, influx_db):
+    site, now = _poll(influx_server, influx_db, faults=[("cdu_leak", "cdu-1")])
+    client = InfluxQuery(influx_server.url, influx_db)
+    assert set(_last(client, "cdu", "state", device="cdu-1", detector="1").values()) == {"leak"}
+    job = DerivedMetrics(site)
+    refresh_from_influx(job, client, now)
+    loops = _loops(job.compute(now))
+    assert loops[("cdu-1", "1")][D.DEGRADED] is True
+    assert loops[("cdu-1", "1")][D.DEGRADED_REASON] == D.LEAK
+    assert loops[("cdu-2", "1")][D.DEGRADED] is False and loops[("cdu-2", "1")][D.DEGRADED_REASON] == ""
+
+
+def test_degraded_reasons_follow_the_design_point():
+    """The decision alone (a pure function of readings): pump fault, low flow for the heat, high supply."""
+    from contract.sample import Sample
+    from derived.cooling_loops import LoopPlan, LoopReadings, loop_samples
+    from inventory import load_site_text
+
+    site = load_site_text("""
+site: {id: s}
+devices:
+  - {id: ch, kind: chiller}
+  - id: cdu
+    kind: cdu
+    cooled_by: [ch]
+    loops: [{id: a, rated_kw: 100, design_flow_lpm: 150, design_supply_c: 30}, {id: b}]
+  - {id: n1, kind: gpu_node, gpus: 1, cooled_by: ["cdu:a"]}
+  - {id: n2, kind: gpu_node, gpus: 1, cooled_by: ["cdu:b"]}
+""")
+    t = 10**18
+    readings = LoopReadings()
+
+    def feed(meas, tags, fields):
+        readings.consume(Sample(meas, {"device": tags.pop("device"), **tags}, fields, t))
+    feed("cdu", {"device": "cdu", "side": "secondary", "loop": "a"}, {"supply_temp_c": 33.5, "return_temp_c": 40.0, "flow_lpm": 40.0})
+    feed("cdu", {"device": "cdu", "side": "secondary", "loop": "b"}, {"supply_temp_c": 44.0, "return_temp_c": 50.0, "flow_lpm": 40.0})
+    feed("cdu", {"device": "cdu", "pump": "1", "loop": "b"}, {"state": "fault"})
+    feed("cdu", {"device": "cdu", "pump": "2"}, {"state": "running"})
+    power = {"n1": 60_000.0, "n2": 60_000.0}
+    out = {s.tags["loop"]: s.fields for s in loop_samples(LoopPlan(site), readings, power.get, t, t - 1)}
+    # a: needs 0.5 × 1.5 L/min/kW × 60 kW = 45 L/min > 40: low; 33.5 °C > 30 + 3: high
+    assert out["a"][D.DEGRADED_REASON] == "low_flow,high_supply_temp"
+    # b: no design point: 0.5 × 1.43 × 60 = 42.9 > 40: low; 44 °C < 45; its own pump failed
+    assert out["b"][D.DEGRADED_REASON] == "pump_failed,low_flow"
+    assert out["b"][D.FLOW_LPM_PER_KW] == pytest.approx(40 / 60, rel=1e-3)
+    stale = loop_samples(LoopPlan(site), readings, power.get, t, t + 1)  # every reading older than the window
+    assert all(s.fields[D.GPUS] == 0 and D.DELTA_T_C not in s.fields for s in stale)
+
+
+def test_in_process_job_computes_the_same_loop_figures(influx_server, influx_db):
+    """The demo's job (fed samples as collected) and the sharded job (fed from InfluxDB) agree."""
+    from dcim.backfill import backfill
+    from dcim.service import CollectionService
+    from localservers.site import EXAMPLE_SITE, load_relocated
+    from simulator.twin import Twin
+    from sinks.influx_writer import InfluxConfig
+
+    site = load_relocated(EXAMPLE_SITE)
+    direct = DerivedMetrics(site)
+    at_s = time.time()
+
+    async def run() -> int:
+        twin = Twin(site, seed=7, clock=lambda: at_s - 900)
+        twin.model.inject("cdu_leak", "cdu-2")
+        await twin.start()
+        service = CollectionService(site, InfluxConfig(url=influx_server.url, database=influx_db, api="v1"))
+        service.add_consumer(direct.consume)
+        try:
+            await service.start_writer()
+            result = await backfill(twin, service, at_s - 900, 900, wall_clock=lambda: at_s)
+            assert await service.writer.flush(30)
+        finally:
+            await service.stop()
+            await twin.stop()
+        return int(result.end_s * 1e9)
+    now = asyncio.run(run())
+    from_db = DerivedMetrics(site)
+    refresh_from_influx(from_db, InfluxQuery(influx_server.url, influx_db), now)
+    a, b = _loops(direct.compute(now)), _loops(from_db.compute(now))
+    assert a.keys() == b.keys() and len(a) == 2
+    for key in a:
+        assert a[key].keys() == b[key].keys()
+        for name, value in a[key].items():
+            assert b[key][name] == (pytest.approx(value) if isinstance(value, float) else value), (key, name)
+    assert a[("cdu-2", "1")][D.DEGRADED_REASON] == D.LEAK and not a[("cdu-1", "1")][D.DEGRADED]
