@@ -4,7 +4,8 @@ Binds 127.0.0.1 by default (the project's HTTP endpoints never listen beyond
 loopback unless told).  JSON in, JSON out:
 
 - ``GET /faults``                      -> ``{"faults": [{"fault": F, "device": D}, ...], "known": [...]}``
-- ``POST /faults {"fault": F, "device": D}``   inject (400 with a reason for a bad fault/device)
+- ``POST /faults {"fault": F, "device": D, "params": {...}}``   inject (400 with a reason for a bad
+  fault/device/parameter); ``params`` is optional (e.g. ``{"pump": "1"}`` for ``cdu_pump_fail``)
 - ``DELETE /faults {"fault": F, "device": D}`` clear
 - ``GET /truth/DEVICE``                -> the model's power and values for one device (for checks)
 
@@ -72,19 +73,23 @@ def request_problem(method: str, headers: dict[str, str]) -> tuple[int, str] | N
 def handle(twin: Any, method: str, path: str, body: bytes) -> tuple[int, dict]:
     """(status, JSON object) for one request against ``twin``."""
     if path == "/faults" and method == "GET":
-        return 200, {"faults": [{"fault": f, "device": d} for f, d in sorted(twin.model.faults)],
+        return 200, {"faults": [{"fault": f, "device": d, "params": twin.model.faults[(f, d)]} for f, d in sorted(twin.model.faults)],
                      "known": sorted(FAULTS)}
     if path == "/faults" and method in ("POST", "DELETE"):
         try:
             req = json.loads(body or b"{}")
             fault, device = req["fault"], req["device"]
-            if not isinstance(fault, str) or not isinstance(device, str):
+            params = req.get("params") or {}
+            if not isinstance(fault, str) or not isinstance(device, str) or not isinstance(params, dict):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
-            return 400, {"error": 'body must be JSON {"fault": NAME, "device": ID}'}
+            if not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                       for k, v in params.items()):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return 400, {"error": 'body must be JSON {"fault": NAME, "device": ID, "params": {NAME: VALUE}}'}
         try:
             if method == "POST":
-                twin.inject(fault, device)
+                twin.inject(fault, device, **params)
             else:
                 twin.clear(fault, device)
         except ValueError as exc:

@@ -25,12 +25,12 @@ _METRICS = (
     ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ).", lambda g: f"{int(g.energy_mj)}"),
     ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", lambda g: f"{round(g.util * 100)}"),
     ("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %).", lambda g: f"{round(g.util * 40)}"),
-    ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", lambda g: "1980" if g.util > 0.1 else "345"),
+    ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", lambda g: f"{g.sm_clock_mhz:.0f}"),
     ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", lambda g: f"{int(2000 + g.util * 70000)}"),
     ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", lambda g: f"{int(79000 - g.util * 70000)}"),
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered.", lambda g: "79" if g.xid else "0"),
-    ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "gauge", "Current clock throttle reasons.",
-     lambda g: "96" if g.temp_c >= 87 else ("4" if g.util > 0.97 else "0")),  # 0x20|0x40 thermal; 0x4 SW power cap
+    # the model's bits (simulator/cooling.py): 0x20 SW / 0x40 HW thermal slowdown, 0x4 SW power cap
+    ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "gauge", "Current clock throttle reasons.", lambda g: str(g.clock_reasons)),
 )
 
 

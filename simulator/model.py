@@ -11,7 +11,8 @@ constant: it comes out of losses and cooling (≈1.2-1.3 here).
 
 Faults change the model, not the endpoints: a tripped breaker moves a node's
 load to the other feed, a UPS on battery draws nothing from the grid and
-drains its battery, a tripped chiller stops and its loop warms up.
+drains its battery, a tripped chiller stops and its loop warms up, a failed CDU pump
+starves its loop and the GPUs on that loop heat up and slow down (simulator/cooling.py).
 """
 from __future__ import annotations
 
@@ -20,21 +21,34 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
-from inventory.model import Device, Site
+from inventory.loops import resolve_loop
+from inventory.model import IMPLICIT_LOOP, Device, Site
 from inventory.topology import PowerGraph
+from simulator import cooling as cool
 
-__all__ = ["SiteModel", "FAULTS", "outside_temp_c", "sun_elevation_deg"]
+__all__ = ["SiteModel", "FAULTS", "FAULT_PARAMS", "outside_temp_c", "sun_elevation_deg"]
 
 FAULTS = {
     "pdu_breaker_trip": "pdu",      # the PDU's output breaker opens: its outlets go dark
     "ups_on_battery": "ups",        # input lost: the UPS carries its load from the battery
     "chiller_trip": "chiller",      # compressor stops; its loop warms up
-    "cdu_leak": "cdu",              # leak detection asserts
+    "cdu_leak": "cdu",              # a leak: a detector sees it, the reservoir drains (params: detector, pct_per_min)
+    "cdu_pump_fail": "cdu",         # a pump fails (param pump: an id, or all, the default): standby takes over or flow stops
+    "cdu_low_flow": "cdu",          # flow falls to pct (default 20) % of what the control asks (air lock, closed valve)
+    "cdu_filter_clog": "cdu",       # the strainer clogs (param severity, default 0.97): ΔP rises, then flow falls
     "gpu_overtemp": "gpu_node",     # one GPU of the node runs 32 °C hot (past the 87 °C slowdown)
     "xid_storm": "gpu_node",        # XID errors on every GPU of the node while it lasts
     "no_answer": "*",               # the endpoint stops answering
     "slow": "*",                    # the endpoint answers after a delay
     "garbage": "*",                 # the endpoint answers with bytes that are not the protocol
+}
+
+#: parameters a fault takes: a (low, high) range for a number, or what a word names ("pump", "detector")
+FAULT_PARAMS: dict[str, dict[str, object]] = {
+    "cdu_pump_fail": {"pump": "pump"},
+    "cdu_low_flow": {"pct": (0.0, 100.0)},
+    "cdu_filter_clog": {"severity": (0.0, 0.995)},
+    "cdu_leak": {"detector": "detector", "pct_per_min": (0.0, 100.0)},
 }
 
 GPU_IDLE_W, GPU_MAX_W = 70.0, 700.0
@@ -74,6 +88,8 @@ class GpuState:
     memory_temp_c: float = 35.0
     energy_mj: float = 0.0
     xid: int = 0
+    clock_reasons: int = 0          # DCGM clock event reasons bitmask (simulator/cooling.py)
+    sm_clock_mhz: float = 345.0
 
 
 @dataclass
@@ -105,6 +121,11 @@ class SiteModel:
                 self.state[dev.id].values["charge_pct"] = 100.0
         self._chiller_warm: dict[str, float] = {}
         self._by_kinds: dict[tuple[str, ...], list[Device]] = {}
+        #: CDU id -> its loops, pumps, filter, reservoir, leak detectors (simulator/cooling.py)
+        self.cooling: dict[str, cool.CduCooling] = {}
+        #: GPU node id -> the loop that cools it (absent: air-cooled, or a CDU the inventory lacks)
+        self.node_loop: dict[str, cool.LoopState] = {}
+        self._build_loops()
 
     # -- faults --------------------------------------------------------------------
     def inject(self, fault: str, device: str, **params) -> None:
@@ -115,7 +136,40 @@ class SiteModel:
         kind = FAULTS[fault]
         if kind != "*" and self.devices[device].kind != kind:
             raise ValueError(f"fault {fault} applies to {kind} devices; {device} is a {self.devices[device].kind}")
+        params = self._checked_params(fault, device, params)
         self.faults[(fault, device)] = params
+
+    def _checked_params(self, fault: str, device: str, params: dict) -> dict:
+        """``params`` typed and in range (they may come as text from the control API), or ValueError."""
+        allowed = FAULT_PARAMS.get(fault, {})
+        out: dict = {}
+        for name, value in params.items():
+            if name not in allowed:
+                known = ", ".join(allowed) or "none"
+                raise ValueError(f"fault {fault} has no parameter {name!r} (parameters: {known})")
+            rule = allowed[name]
+            if isinstance(rule, tuple):
+                lo, hi = rule
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    raise ValueError(f"{fault} {name}={value!r}: expected a number from {lo:g} to {hi:g}") from None
+                if not lo <= number <= hi:
+                    raise ValueError(f"{fault} {name}={value!r}: expected a number from {lo:g} to {hi:g}")
+                out[name] = number
+                continue
+            text = str(value)
+            c = self.cooling.get(device)
+            if c is None:
+                known = []
+            elif rule == "pump":
+                known = [p.id for p in c.pumps] + ["all"]
+            else:
+                known = list(c.detectors)
+            if text not in known:
+                raise ValueError(f"{fault} {name}={text!r}: {device} has {', '.join(known)}")
+            out[name] = text
+        return out
 
     def clear(self, fault: str, device: str) -> None:
         self.faults.pop((fault, device), None)
@@ -130,28 +184,57 @@ class SiteModel:
         self._last = self.t = t
         st = self.state
         it_heat_by_cooler: dict[str, float] = {}
-        # 1. GPU nodes
+        # 0. CDU loops: pumps, flow and supply temperature from the faults and the last heat
+        for cdu_id, c in self.cooling.items():
+            cdu = self.devices[cdu_id]
+            chillers = cdu.cooler_ids()
+            warm = self._chiller_warm.get(chillers[0], 0.0) if chillers else 0.0
+            cool.step_cdu(c, {f: p for (f, d), p in self.faults.items() if d == cdu_id}, cool.PRIMARY_SUPPLY_C + warm, dt)
+        # 1. GPU nodes: demand from the job, temperature and throttling from the node's loop
+        floor_w = 0.35 * GPU_MAX_W  # lowest clocks at full utilisation
+        span_w = GPU_MAX_W - GPU_IDLE_W
+        t_max = cool.GPU_MAX_OPERATING_C
         for dev in self._kind("gpu_node"):
             s = st[dev.id]
             base = self._node_util(dev.id, t)
+            loop = self.node_loop.get(dev.id)
+            supply, r = (loop.supply_c, loop.r_k_per_w) if loop is not None else (cool.SUPPLY_SETPOINT_C, cool.R0_K_PER_W)
+            overtemp = self.has("gpu_overtemp", dev.id)
+            storm = self.has("xid_storm", dev.id)
             total = 0.0
             for i, g in enumerate(s.gpus):
-                g.util = min(1.0, max(0.0, base + 0.04 * (_unit(self.seed, dev.id, i) - 0.5)))
-                g.power_w = GPU_IDLE_W + g.util * (GPU_MAX_W - GPU_IDLE_W)
-                g.temp_c = 32.0 + g.util * 38.0 + (32.0 if (i == 0 and self.has("gpu_overtemp", dev.id)) else 0.0)
-                g.memory_temp_c = g.temp_c + 6.0
-                g.energy_mj += g.power_w * dt * 1000.0
-                if self.has("xid_storm", dev.id):
+                g.util = util = min(1.0, max(0.0, base + 0.04 * (_unit(self.seed, dev.id, i) - 0.5)))
+                demand = GPU_IDLE_W + util * span_w
+                temp = supply + r * demand
+                if temp <= t_max:  # the common case, inline: the full site has ≈344,000 GPUs
+                    power, reasons = demand, (cool.SW_POWER_CAP if util > 0.97 else 0)
+                    clock = 1980.0 if util > 0.1 else 345.0
+                else:
+                    power, temp, reasons = cool.gpu_thermal(supply, r, demand, floor_w)
+                    clock = 1980.0 * (power / demand) ** (1.0 / 3.0)
+                    if reasons & cool.HW_THERMAL:
+                        clock = min(clock, 990.0)  # the hardware slowdown halves the clocks
+                if overtemp and i == 0:  # a cold plate that lost contact: its sensor reads 32 °C hotter
+                    temp += 32.0
+                    reasons |= cool.SW_THERMAL | cool.HW_THERMAL
+                g.power_w, g.temp_c, g.memory_temp_c = power, temp, temp + 6.0
+                g.clock_reasons, g.sm_clock_mhz = reasons, clock
+                g.energy_mj += power * dt * 1000.0
+                if storm:
                     g.xid += 1 + int(dt)
                 else:
                     g.xid = 0  # DCGM's XID gauge reads 0 again once no new XID arrives
-                total += g.power_w
+                total += power
             node_dc = total + HOST_W * (0.55 + 0.45 * base)
             s.power_w = node_dc / PSU_EFF
             s.values["util_pct"] = 100.0 * base
-            for cooler in dev.cooler_ids():
-                it_heat_by_cooler[cooler] = it_heat_by_cooler.get(cooler, 0.0) + s.power_w * 0.8
-            it_heat_by_cooler["__air__"] = it_heat_by_cooler.get("__air__", 0.0) + s.power_w * 0.2
+            liquid = s.power_w * cool.LIQUID_FRACTION
+            if loop is not None:
+                loop.heat_w += liquid
+            else:
+                for cooler in dev.cooler_ids():
+                    it_heat_by_cooler[cooler] = it_heat_by_cooler.get(cooler, 0.0) + liquid
+            it_heat_by_cooler["__air__"] = it_heat_by_cooler.get("__air__", 0.0) + s.power_w * (1.0 - cool.LIQUID_FRACTION)
         # other loads in racks (BMC/servers without their own model) draw a little
         for dev in self._kind("server", "switch"):
             st[dev.id].power_w = 0.0  # BMC: its node is modelled as the gpu_node
@@ -206,19 +289,19 @@ class SiteModel:
         ups_loss = sum(max(0.0, st[d.id].input_w - st[d.id].power_w) for d in self._kind("ups"))
         for dev in self._kind("cdu"):
             cs = st[dev.id]
-            heat = it_heat_by_cooler.get(dev.id, 0.0)
-            rated = (dev.rated_kw or 1000.0) * 1000.0
-            frac = min(1.2, heat / rated)
-            flow_lpm = 300.0 + 1700.0 * frac           # secondary loop
-            dT = heat / 1000.0 / max(flow_lpm / 60.0 * 4.186, 1e-6)
-            warm = self._chiller_warm.get(dev.cooler_ids()[0], 0.0) if dev.cooler_ids() else 0.0
-            sec_supply = 32.0 + warm
-            cs.values.update(heat_w=heat, flow_lpm=flow_lpm, primary_flow_lpm=flow_lpm * 0.9,
-                             secondary_supply_c=sec_supply, secondary_return_c=sec_supply + dT,
-                             primary_supply_c=18.0 + warm, primary_return_c=18.0 + warm + dT * 0.9,
-                             dp_kpa=60.0 + 40.0 * frac, pump_rpm=1500.0 + 1800.0 * frac,
-                             leak=self.has("cdu_leak", dev.id))
-            cs.power_w = cs.input_w = 600.0 + 4000.0 * frac ** 3  # pumps: cube law
+            c = self.cooling[dev.id]
+            cool.finish_cdu(c)
+            loops = list(c.loops.values())
+            first = loops[0]
+            lead = next((p for p in c.pumps if p.state == "running"), c.pumps[0])
+            # flat values: the unit's totals and its first loop (Modbus maps, /truth)
+            cs.values.update(heat_w=c.heat_w, flow_lpm=sum(l.flow_lpm for l in loops), primary_flow_lpm=c.primary_flow_lpm,
+                             secondary_supply_c=first.supply_c, secondary_return_c=first.return_c,
+                             primary_supply_c=c.primary_supply_c, primary_return_c=c.primary_return_c,
+                             dp_kpa=first.dp_kpa, pump_rpm=lead.rpm, reservoir_pct=c.reservoir_pct,
+                             filter_dp_kpa=c.filter_dp_kpa, unit_state=c.unit_state,
+                             leak=c.leaking is not None)
+            cs.power_w = cs.input_w = cool.pump_power_w(c)
         for dev in self._kind("crah", "crac"):
             hs = st[dev.id]
             heat = it_heat_by_cooler.get("__air__", 0.0) / max(1, len(self._kind("crah", "crac"))) + ups_loss / max(1, len(self._kind("crah", "crac")))
@@ -278,6 +361,35 @@ class SiteModel:
         for s in st.values():
             s.energy_kwh += s.power_w * dt / 3.6e6
             s.input_energy_kwh += s.input_w * dt / 3.6e6
+
+    def _build_loops(self) -> None:
+        """Each CDU's loops from the inventory, and which loop cools each GPU node."""
+        for dev in self.devices.values():
+            if dev.kind != "cdu":
+                continue
+            declared = dev.loops
+            rated = (dev.rated_kw or 1000.0) * 1000.0
+            specs = []
+            for lp in declared:  # a loop without its own rating gets an even share of the unit's
+                lr = lp.rated_kw * 1000.0 if lp.rated_kw else rated / len(declared)
+                specs.append(cool.LoopSpec(lp.id, lr, lp.design_flow_lpm or cool.design_flow_lpm(lr),
+                                           lp.design_supply_c or cool.SUPPLY_SETPOINT_C))
+            if not specs:  # no loops: declared: the one implicit loop
+                specs = [cool.LoopSpec(IMPLICIT_LOOP, rated, cool.design_flow_lpm(rated))]
+            self.cooling[dev.id] = cool.CduCooling(loops={sp.id: cool.LoopState(sp) for sp in specs},
+                                                   pumps=[cool.Pump("1"), cool.Pump("2")], detectors={cool.UNIT_DETECTOR: "dry"})
+        for dev in self.devices.values():
+            if dev.kind != "gpu_node":
+                continue
+            for ref in dev.cooling():  # its own cooled_by, or its rack's
+                key = resolve_loop(self.site, ref)
+                if key is None:
+                    continue
+                c = self.cooling[key[0]]
+                self.node_loop[dev.id] = c.loops[key[1]]
+                if dev.rack and dev.rack not in c.detectors:
+                    c.detectors[dev.rack] = "dry"  # the leak rope under each rack on the unit's loops
+                break
 
     def _kind(self, *kinds: str) -> list[Device]:
         # cached: step() asks a dozen times per second and the inventory never changes

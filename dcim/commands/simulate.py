@@ -3,6 +3,7 @@
     dcim simulate --site SITE.yaml [--control-port 8899] [--duration S]
     dcim simulate --scale halls=1,rows=4,racks=10,nodes=8 --write-site slice.yaml
     dcim simulate fault inject ups_on_battery ups-1a [--control http://127.0.0.1:8899]
+    dcim simulate fault inject cdu_pump_fail cdu-1 --param pump=1
     dcim simulate fault clear ups_on_battery ups-1a
     dcim simulate fault list
 """
@@ -62,9 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     fsub = p.add_subparsers(dest="simulate_command", metavar="ACTION")
     f = fsub.add_parser("fault", help="inject, clear or list faults on a running twin")
     f.add_argument("action", choices=["inject", "clear", "list"])
-    f.add_argument("fault", nargs="?", help="pdu_breaker_trip, ups_on_battery, chiller_trip, cdu_leak, gpu_overtemp, "
-                                            "xid_storm, no_answer, slow, garbage")
+    f.add_argument("fault", nargs="?", help="pdu_breaker_trip, ups_on_battery, chiller_trip, cdu_leak, cdu_pump_fail, "
+                                            "cdu_low_flow, cdu_filter_clog, gpu_overtemp, xid_storm, no_answer, slow, garbage")
     f.add_argument("device", nargs="?", help="inventory id")
+    f.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a fault parameter, e.g. pump=1 (cdu_pump_fail), pct=20 (cdu_low_flow), "
+                        "severity=0.97 (cdu_filter_clog), detector=RACK (cdu_leak); repeatable")
     f.add_argument("--control", default=f"http://127.0.0.1:{DEFAULT_CONTROL}", help="the twin's control URL")
     f.set_defaults(func=_cmd_fault)
 
@@ -81,7 +85,13 @@ def _cmd_fault(args: argparse.Namespace) -> int:
     if args.action == "list":
         req = urllib.request.Request(url)
     else:
-        body = json.dumps({"fault": args.fault, "device": args.device}).encode()
+        params = {}
+        for item in args.param:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                return _fail(f"--param {item!r}: expected NAME=VALUE")
+            params[name] = value
+        body = json.dumps({"fault": args.fault, "device": args.device, "params": params}).encode()
         req = urllib.request.Request(url, data=body, method="POST" if args.action == "inject" else "DELETE",
                                      headers={"Content-Type": "application/json"})
     try:

@@ -41,7 +41,7 @@ def test_fault_control_round_trip_and_clean_stop(running_twin, monkeypatch):
     r = _dcim("simulate", "fault", "inject", "ups_on_battery", "h01-ups-a01", "--control", control)
     assert r.returncode == 0, r.stderr
     listed = json.loads(_dcim("simulate", "fault", "list", "--control", control).stdout)
-    assert {"fault": "ups_on_battery", "device": "h01-ups-a01"} in listed["faults"]
+    assert {"fault": "ups_on_battery", "device": "h01-ups-a01", "params": {}} in listed["faults"]
     time.sleep(1.5)  # one model step with the UPS on battery
     truth = json.loads(urllib.request.urlopen(f"{control}/truth/h01-ups-a01", timeout=5).read())
     assert truth["input_w"] == 0 and truth["power_w"] > 0
