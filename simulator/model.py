@@ -102,6 +102,7 @@ class DeviceState:
     gpus: list[GpuState] = field(default_factory=list)
     outlets: dict[int, float] = field(default_factory=dict)        # outlet -> W
     outlet_energy: dict[int, float] = field(default_factory=dict)  # outlet -> kWh
+    cooling: cool.CduCooling | None = None  # a CDU's loops, pumps, filter, reservoir, detectors
 
 
 class SiteModel:
@@ -376,7 +377,7 @@ class SiteModel:
                                            lp.design_supply_c or cool.SUPPLY_SETPOINT_C))
             if not specs:  # no loops: declared: the one implicit loop
                 specs = [cool.LoopSpec(IMPLICIT_LOOP, rated, cool.design_flow_lpm(rated))]
-            self.cooling[dev.id] = cool.CduCooling(loops={sp.id: cool.LoopState(sp) for sp in specs},
+            self.cooling[dev.id] = self.state[dev.id].cooling = cool.CduCooling(loops={sp.id: cool.LoopState(sp) for sp in specs},
                                                    pumps=[cool.Pump("1"), cool.Pump("2")], detectors={cool.UNIT_DETECTOR: "dry"})
         for dev in self.devices.values():
             if dev.kind != "gpu_node":

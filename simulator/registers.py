@@ -15,6 +15,8 @@ from __future__ import annotations
 from collectors.modbus.orders import encode
 from collectors.modbus.profile import Point, Profile, load_profile
 from inventory.model import Device
+from contract import cooling as cc
+from simulator.cooling import CduCooling
 from simulator.model import PF, VOLTAGE, DeviceState
 from simulator.modbus_server import UnitImage
 
@@ -48,27 +50,77 @@ def quantities(dev: Device, s: DeviceState) -> dict[str, object]:
                   "chw_setpoint_c": 7.0, "capacity_pct": min(100.0, v.get("cooling_w", 0.0) / ((dev.rated_kw or 1000) * 10.0)),
                   "current_limit_pct": 100.0, "running": running, "power_w": s.power_w,
                   "cooling_kw": v.get("cooling_w", 0.0) / 1000.0, "cop": v.get("cop", 0.0)})
-    elif dev.kind == "cdu":
-        pri, sec = "|loop=1|side=primary", "|loop=1|side=secondary"
-        q.update({f"supply_temp_c{pri}": v.get("primary_supply_c", 18.0),
-                  f"return_temp_c{pri}": v.get("primary_return_c", 26.0),
-                  f"supply_temp_c{sec}": v.get("secondary_supply_c", 32.0),
-                  f"return_temp_c{sec}": v.get("secondary_return_c", 42.0),
-                  f"flow_lpm{pri}": v.get("primary_flow_lpm", 0.0), f"flow_lpm{sec}": v.get("flow_lpm", 0.0),
-                  f"differential_pressure_kpa{sec}": v.get("dp_kpa", 0.0),
-                  f"supply_pressure_kpa{sec}": 210.0, f"return_pressure_kpa{sec}": 210.0 - v.get("dp_kpa", 0.0),
-                  "heat_removed_w": v.get("heat_w", 0.0),
-                  "speed_rpm|pump=1": v.get("pump_rpm", 0.0), "speed_rpm|pump=2": 0.0,
-                  "speed_pct|pump=1": min(100.0, v.get("pump_rpm", 0.0) / 36.0), "speed_pct|pump=2": 0.0,
-                  "state|pump=1": 1, "state|pump=2": 2, "state": 2 if v.get("leak") else 1,
-                  "state|detector=1": 1 if v.get("leak") else 0,
-                  "level_pct|reservoir=1": 90.0, "differential_pressure_kpa|filter=1": 3.0, "state|filter=1": 0,
-                  "bits": set()})
+    elif dev.kind == "cdu" and s.cooling is not None:
+        q.update(_cdu_quantities(s.cooling))
     elif dev.kind in ("crah", "crac"):
         q.update({"cooling_output_w": v.get("heat_w", 0.0), "cooling_demand_w": v.get("heat_w", 0.0),
                   "setpoint_temp_c|sensor=cool": 24.0, "setpoint_temp_c|sensor=supply_air": 22.0,
                   "temp_c|sensor=supply_air": v.get("supply_air_c", 22.0), "temp_c|sensor=return_air": v.get("return_air_c", 30.0),
                   "fan_speed_pct": v.get("fan_pct", 0.0), "alarm_state": 1})
+    return q
+
+
+#: raw words of the template map's enums (collectors/modbus/profiles/template_cdu.yaml)
+_PUMP_RAW = {"off": 0, "running": 1, "standby": 2, "fault": 3}
+_UNIT_RAW = {"off": 0, "running": 1, "alarm": 2, "maintenance": 3}
+_LEAK_RAW = {"dry": 0, "leak": 1, "fault": 2}
+
+
+def _cdu_quantities(c: CduCooling) -> dict[str, object]:
+    """A CDU's loops, pumps, filter, reservoir and detectors under the ``cdu`` measurement's names."""
+    q: dict[str, object] = {}
+
+    def put(name: str, value: object, **tags: str) -> None:
+        q[name + "".join(f"|{k}={v}" for k, v in sorted(tags.items()))] = value
+
+    pri = {cc.LOOP: cc.DEFAULT_LOOP, cc.SIDE: cc.PRIMARY}
+    put(cc.SUPPLY_TEMP_C, c.primary_supply_c, **pri)
+    put(cc.RETURN_TEMP_C, c.primary_return_c, **pri)
+    put(cc.FLOW_LPM, c.primary_flow_lpm, **pri)
+    put(cc.DIFFERENTIAL_PRESSURE_KPA, 40.0 if c.primary_flow_lpm > 0 else 0.0, **pri)
+    put(cc.SUPPLY_PRESSURE_KPA, 300.0, **pri)
+    put(cc.RETURN_PRESSURE_KPA, 300.0 - (40.0 if c.primary_flow_lpm > 0 else 0.0), **pri)
+    put(cc.HEAT_REMOVED_W, c.heat_w, **pri)
+    bits: set[str] = set()
+    for l in c.loops.values():
+        sec = {cc.LOOP: l.spec.id, cc.SIDE: cc.SECONDARY}
+        put(cc.SUPPLY_TEMP_C, l.supply_c, **sec)
+        put(cc.RETURN_TEMP_C, l.return_c, **sec)
+        put(cc.FLOW_LPM, l.flow_lpm, **sec)
+        put(cc.DIFFERENTIAL_PRESSURE_KPA, l.dp_kpa, **sec)
+        put(cc.SUPPLY_PRESSURE_KPA, l.supply_kpa, **sec)
+        put(cc.RETURN_PRESSURE_KPA, l.return_kpa, **sec)
+        put(cc.HEAT_REMOVED_W, l.heat_w, **sec)
+        if l.supply_c > l.spec.setpoint_c + 3.0:
+            bits.add("high_supply_temp")
+        if l.flow_rel < 0.5:
+            bits.add("low_flow")
+    q[cc.HEAT_REMOVED_W] = c.heat_w
+    q[cc.COOLING_CAPACITY_W] = sum(l.spec.rated_w for l in c.loops.values())
+    q[cc.STATE] = _UNIT_RAW[c.unit_state]
+    for p in c.pumps:
+        put(cc.SPEED_RPM, p.rpm, pump=p.id)
+        put(cc.SPEED_PCT, p.speed_pct, pump=p.id)
+        put(cc.STATE, _PUMP_RAW[p.state], pump=p.id)
+        if p.state == "fault":
+            bits.add(f"pump{p.id}_fault")
+    # a map with one leak input (a rope through every rack) sees any detector's leak
+    put(cc.STATE, _LEAK_RAW["leak" if c.leaking else "dry"], detector="1")
+    for d, state in c.detectors.items():
+        if d != "1":
+            put(cc.STATE, _LEAK_RAW[state], detector=d)
+    put(cc.LEVEL_PCT, c.reservoir_pct, reservoir="1")
+    put(cc.STATE, 0 if c.reservoir_state == "ok" else 1, reservoir="1")
+    put(cc.DIFFERENTIAL_PRESSURE_KPA, c.filter_dp_kpa, filter="1")
+    put(cc.STATE, 0 if c.filter_state == "ok" else 1, filter="1")
+    put(cc.SERVICE_HOURS, c.filter_hours, filter="1")
+    if c.reservoir_state != "ok":
+        bits.add("low_coolant_level")
+    if c.filter_state != "ok":
+        bits.add("filter_clogged")
+    if c.leaking:
+        bits.add("leak_detected")
+    q["bits"] = bits
     return q
 
 
