@@ -106,6 +106,7 @@ def history_faults(site: Site, start_s: float, end_s: float, step_s: float = SUB
     plan = [  # (fraction of the span, length in model steps, fault, device kind)
         (0.15, 3, "chiller_trip", first_device(site, "chiller")),
         (0.35, 2, "ups_on_battery", first_device(site, "ups")),
+        (0.45, 3, "cdu_pump_fail", first_device(site, "cdu", 1)),  # a loop starved: its GPUs throttle
         (0.55, 3, "cdu_leak", first_device(site, "cdu")),
         (0.70, 2, "xid_storm", first_device(site, "gpu_node")),
         (0.85, 2, "pdu_breaker_trip", first_device(site, "pdu")),

@@ -28,7 +28,8 @@ def test_history_faults_are_physical_on_the_model_grid_and_inside_the_history():
     start = 1_790_000_000.0 // SUBSTEP_S * SUBSTEP_S
     end = start + 30 * 86400
     faults = history_faults(site, start, end)
-    assert {f.fault for f in faults} == {"chiller_trip", "ups_on_battery", "cdu_leak", "xid_storm", "pdu_breaker_trip"}
+    assert {f.fault for f in faults} == {"chiller_trip", "ups_on_battery", "cdu_pump_fail", "cdu_leak", "xid_storm",
+                                         "pdu_breaker_trip"}
     kinds = {d.id: d.kind for d in site.all_devices()}
     for f in faults:
         assert FAULTS[f.fault] == kinds[f.device]  # a fault the model accepts for that device
