@@ -169,9 +169,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     collector = collector_class(target.protocol)()
 
+    gap_text: list[str] = []
+
     async def go():
         try:
-            return await asyncio.wait_for(collector.poll(target), timeout=args.timeout * (args.retries + 1) + 5)
+            samples = await asyncio.wait_for(collector.poll(target), timeout=args.timeout * (args.retries + 1) + 5)
+            if target.protocol == "snmp" and args.profile == "auto" and not args.no_gaps:
+                try:    # what the device has that the profile does not read: never fails the probe
+                    gap_text.append(await collector.gaps(target, args.gap_limit, args.gap_seconds))
+                except Exception as exc:  # noqa: BLE001
+                    gap_text.append(f"vendor subtree not compared: {type(exc).__name__}: {exc}")
+            return samples
         finally:
             await collector.close()
 
@@ -192,6 +200,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     except asyncio.TimeoutError:
         return _fail(f"{target.address()}: timeout: no reply", 1)
     explain()
+    for text in gap_text:
+        for line in text.splitlines():
+            print(f"dcim: {target.address()}: {line}", file=sys.stderr)
     from collectors.plausibility import screen
 
     for problem in screen(samples):  # the same screen the service applies; flagged on stderr
@@ -402,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--password-env", help="environment variable holding the Redfish password")
     probe.add_argument("--insecure", action="store_true", help="Redfish over HTTPS: do not verify the certificate")
     probe.add_argument("--ca-bundle", help="Redfish over HTTPS: CA bundle file")
+    probe.add_argument("--no-gaps", action="store_true",
+                       help="SNMP --profile auto: skip the walk of the vendor subtree for tables the profile does not read")
+    probe.add_argument("--gap-limit", type=int, help="objects walked at most for that list (default 20000)")
+    probe.add_argument("--gap-seconds", type=float, help="seconds at most for that walk (default 30)")
     probe.add_argument("--option", action="append", metavar="KEY=VALUE", help="protocol option (repeatable)")
     probe.add_argument("--secret-env", action="append", metavar="NAME=ENVVAR", help="credential from env (repeatable)")
     probe.set_defaults(func=cmd_probe)

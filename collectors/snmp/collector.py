@@ -8,6 +8,7 @@ slow agent holds up nobody but itself.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from collectors.base import Collector, PollError, Target
@@ -105,6 +106,32 @@ class SnmpCollector(Collector):
             if value is not None:
                 return oid, value
         return None
+
+    async def gaps(self, target: Target, limit: int | None = None, seconds: float | None = None) -> str:
+        """Text for ``dcim probe``: the tables of the device's vendor subtree its profile does not read.
+
+        Call after a poll (the profile is the one detected or forced).  The walk is bounded
+        (``coverage.DEFAULT_LIMIT`` objects, ``DEFAULT_SECONDS``); what stopped it is said.
+        """
+        from collectors.snmp import coverage
+
+        engine = self.engine_for(target)
+        detected = self.detected.get(target.device_id)
+        prof = self.profiles.get(target.profile) if target.profile not in ("", "auto") else \
+            (self.profiles.get(detected[1]) if detected else None)
+        sysoid = detected[0] if detected else None
+        if sysoid is None:
+            (_, sysoid), = await engine.get(target, [SYS_OBJECT_ID])
+        root = coverage.enterprise_root(sysoid) if isinstance(sysoid, str) else None
+        if prof is None or root is None:
+            return f"no vendor subtree to compare (sysObjectID {sysoid!r}, profile {prof.name if prof else None})"
+        t0 = time.monotonic()
+        rows, note = await coverage.walk_subtree(engine, target, root,
+                                                 limit or coverage.DEFAULT_LIMIT, seconds or coverage.DEFAULT_SECONDS)
+        found = coverage.uncovered(rows, root, prof, self.profiles)
+        head = (f"{len(found)} table(s)/scalar group(s) under {root} not read by profile {prof.name} "
+                f"(walked {len(rows)} objects in {time.monotonic() - t0:.1f} s{'; ' + note if note else ''})")
+        return "\n".join([head] + [f"  {g.line()}" for g in found])
 
     async def fetch(self, engine: Engine, target: Target, prof: Profile) -> Fetched:
         fetched = Fetched()
