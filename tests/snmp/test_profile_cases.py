@@ -36,7 +36,7 @@ CASES = Path(__file__).resolve().with_name("testcases")
 MAP = yaml.safe_load(Path(__file__).with_name("librenms_map.yaml").read_text())
 
 #: profiles that had no test case when the rule came in (to be written from their MIBs)
-NO_CASE_YET = {"apc-xpdu"}
+NO_CASE_YET: set[str] = set()
 
 
 def _profile_names() -> list[str]:
