@@ -1,4 +1,4 @@
-"""The five Iozera dashboards, generated from the inventory.
+"""The six Iozera dashboards, generated from the inventory.
 
 The inventory decides what each query selects: which meters are the facility
 boundary, which are IT (and at which ISO/IEC 30134-2 category), which are
@@ -20,6 +20,7 @@ alert annotations read raw.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from contract import alert_event as ev
 from contract import cooling as C
@@ -34,9 +35,9 @@ from inventory.model import Device, Site
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
 from storage.influxql import tier_variable_query
 
-__all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS", "device_link"]
+__all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS", "device_link", "headroom_margins", "capacity_levels"]
 
-DASHBOARD_KEYS = ("noc", "power", "cooling", "gpu", "energy")
+DASHBOARD_KEYS = ("noc", "power", "cooling", "gpu", "energy", "capacity")
 
 _PUE_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1.3, "yellow"), (1.6, "red")]
 _LOAD_STEPS: list[tuple[float | None, str]] = [(None, "green"), (70.0, "yellow"), (85.0, "red")]
@@ -371,6 +372,109 @@ def energy(site: Site) -> Dashboard:
                      description="Daily PUE from energy counters, energy per role, renewable share.")
 
 
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules" / "site.yaml"
+
+
+def headroom_margins(rules_path: Path = SHIPPED_RULES) -> dict[str, tuple[float, float | None, str]]:
+    """level -> (margin %, clear %, rule name) of the headroom rules: the dashboard colours what pages.
+
+    A rule counts when it compares the derived ``capacity`` ``headroom_pct`` with ``<``/``<=`` and
+    matches one ``level``; a level without such a rule gets no margin line.
+    """
+    from alerts.rules import load_rules
+
+    out: dict[str, tuple[float, float | None, str]] = {}
+    for r in load_rules(rules_path).rules:
+        level = r.match.get(D.LEVEL)
+        if (r.kind == "threshold" and r.measurement == D.CAPACITY and r.field == D.HEADROOM_PCT
+                and r.op in ("<", "<=") and isinstance(level, str) and isinstance(r.threshold, (int, float))
+                and not isinstance(r.threshold, bool)):
+            out.setdefault(level, (float(r.threshold), r.clear, r.name))
+    return out
+
+
+def capacity_levels(site: Site) -> list[str]:
+    """The capacity levels this inventory has (derived/power_chain.py writes a sample for each), room first."""
+    kinds = {d.kind for d in site.all_devices()}
+    racks = site.racks()
+    has = {D.LEVEL_HALL: bool(site.halls), D.LEVEL_ROW: any(h.rows for h in site.halls), D.LEVEL_RACK: bool(racks),
+           D.LEVEL_PDU: any(d.rack and d.kind in ("pdu", "rpp", "busway") for d in site.all_devices()),
+           D.LEVEL_UPS: "ups" in kinds, D.LEVEL_TRANSFORMER: "transformer" in kinds}
+    order = (D.LEVEL_HALL, D.LEVEL_ROW, D.LEVEL_RACK, D.LEVEL_PDU, D.LEVEL_UPS, D.LEVEL_TRANSFORMER)
+    return [lvl for lvl in order if has[lvl]]
+
+
+def _level(level: str) -> str:
+    return f'"{D.LEVEL}" = {_q(level)}'
+
+
+#: per element over the range: the same figures as ``dcim report capacity`` (reports/README.md)
+def _element_figures() -> str:
+    peak = f'max("{D.DESIGN_LOAD_W}")'
+    return (f'last("{D.RATED_W}") AS "rated W", last("{D.ALLOCATED_W}") AS "allocated W", '
+            f'last("{D.USABLE_W}") AS "usable W", {peak} AS "peak W", percentile("{D.DESIGN_LOAD_W}", 99) AS "p99 W", '
+            f'last("{D.USABLE_W}") - {peak} AS "headroom W", last("{D.ALLOCATED_W}") - {peak} AS "stranded W", '
+            f'last("{D.REDUNDANCY}") AS "redundancy"')
+
+
+def capacity(site: Site, margins: dict[str, tuple[float, float | None, str]] | None = None) -> Dashboard:
+    """Rated, allocated, peak, stranded and headroom per level, the top stranded racks, headroom vs margin.
+
+    Peak is of ``design_load_w`` (what the element carries on the failure its redundancy design
+    survives), stranded = allocated − peak, headroom = usable − peak: the capacity report's
+    definitions, over the dashboard's time range.  Margins come from the shipped headroom rules.
+    """
+    s = _site_filter(site)
+    levels = capacity_levels(site)
+    margins = headroom_margins() if margins is None else margins
+    per = (f'SELECT last("{D.RATED_W}") AS "rated", last("{D.ALLOCATED_W}") AS "allocated", '
+           f'max("{D.DESIGN_LOAD_W}") AS "peak", last("{D.ALLOCATED_W}") - max("{D.DESIGN_LOAD_W}") AS "stranded", '
+           f'last("{D.RATED_W}") - last("{D.ALLOCATED_W}") AS "unallocated" '
+           f'FROM "{D.CAPACITY}" WHERE {s} AND $timeFilter GROUP BY "{D.LEVEL}", "{D.ID}"')
+    summary = Row("Stranded power", [
+        Panel("Per level: rated, allocated, peak, stranded", "table", [Target(
+            f'SELECT sum("rated") AS "rated W", sum("allocated") AS "allocated W", sum("unallocated") AS "unallocated W", '
+            f'sum("peak") AS "Σ peaks W", sum("stranded") AS "stranded W", count("peak") AS "elements" '
+            f'FROM ({per}) WHERE $timeFilter GROUP BY "{D.LEVEL}"', result_format="table")], width=14, unit="watt",
+            description="Σ over the level's elements. Stranded = allocated − peak of the load each must carry on "
+                        "the failure its redundancy design survives; unallocated = rated − allocated."),
+        Panel("Top stranded racks", "table", [Target(
+            f'SELECT top("stranded", "{D.ID}", 10) AS "stranded W" FROM (SELECT last("{D.ALLOCATED_W}") - '
+            f'max("{D.DESIGN_LOAD_W}") AS "stranded" FROM "{D.CAPACITY}" WHERE {s} AND {_level(D.LEVEL_RACK)} '
+            f'AND $timeFilter GROUP BY "{D.ID}") WHERE $timeFilter', result_format="table")], width=10, unit="watt",
+            description="Allocated nameplate never drawn at peak in the range: where power is stranded."),
+    ])
+    stats, trend = [], []
+    for lvl in levels:
+        margin = margins.get(lvl)
+        steps: list[tuple[float | None, str]] | None = None
+        note = "no headroom rule for this level"
+        if margin:
+            steps = [(None, "red"), (margin[0], "yellow"), (margin[1] if margin[1] is not None else margin[0], "green")]
+            note = f"red below the {margin[0]:g} % margin of rule {margin[2]}, yellow until it clears"
+        stats.append(Panel(f"Lowest {lvl} headroom", "stat", [Target(
+            f'SELECT min("{D.HEADROOM_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND {_level(lvl)} AND $timeFilter')],
+            width=4, height=5, unit="percent", decimals=1, thresholds=steps,
+            description=f"Least headroom (redundancy kept, % of usable) of any {lvl} in the range; {note}."))
+        trend.append(Target(f'SELECT min("{D.HEADROOM_PCT}") AS "{lvl}" FROM "{D.CAPACITY}" WHERE {s} AND {_level(lvl)} '
+                            f'AND $timeFilter GROUP BY time($__interval) fill(none)'))
+    lowest = min((m[0] for lvl, m in margins.items() if lvl in levels), default=None)
+    headroom = Row("Headroom vs margin", stats + [Panel(
+        "Lowest headroom per level", "timeseries", trend, width=24, unit="percent", min=0,
+        thresholds=[(None, "red"), (lowest, "green")] if lowest is not None else None,
+        description="Per level, the least headroom of its elements (% of usable capacity, redundancy kept).")])
+    tables = Row("Elements", [Panel(
+        f"{lvl.capitalize()}s: rated, allocated, peak, headroom, stranded", "table", [Target(
+            f'SELECT {_element_figures()} FROM "{D.CAPACITY}" WHERE {s} AND {_level(lvl)} AND $timeFilter '
+            f'GROUP BY "{D.ID}"', result_format="table")], width=12, unit="watt")
+        for lvl in levels])
+    return Dashboard(_uid(site, "capacity"), f"{site.site.id} — capacity and stranded power", [summary, headroom, tables],
+                     tags=["iozera", site.site.id, "capacity"], time_from="now-7d", refresh="5m",
+                     annotations=[_alert_annotation(site)],
+                     description="Rated vs allocated vs measured peak per hall, row, rack, PDU, UPS and transformer; "
+                                 "redundancy-aware headroom and stranded power (reports/README.md).")
+
+
 _TIER_VARIABLE = Variable(
     "tier", tier_variable_query(), "Storage tier", multi=False, include_all=False, refresh=2,
     description="Retention policy for this time span (raw, 1-minute or hourly rollup; docs/storage.md). "
@@ -401,7 +505,7 @@ def _with_tier(d: Dashboard) -> Dashboard:
 def build_dashboards(site: Site) -> dict[str, Dashboard]:
     """key -> dashboard, in DASHBOARD_KEYS order."""
     dashboards = {"noc": noc_overview(site), "power": power_chain(site), "cooling": cooling(site),
-                  "gpu": gpu_fleet(site), "energy": energy(site)}
+                  "gpu": gpu_fleet(site), "energy": energy(site), "capacity": capacity(site)}
     return {k: _with_tier(d) for k, d in dashboards.items()}
 
 

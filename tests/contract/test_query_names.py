@@ -99,7 +99,7 @@ def _dashboard_queries(site_path: Path) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("site_path", SITES, ids=lambda p: p.name)
 def test_every_dashboard_query_names_only_defined_tags_and_fields(site_path, known):
     queries = _dashboard_queries(site_path)
-    assert len(queries) > 40  # the five dashboards, not an empty build
+    assert len(queries) > 40  # the six dashboards, not an empty build
     bad = {where: sorted(u) for where, q in queries if (u := _unknown(q, known))}
     assert not bad, f"names used in dashboard queries that contract/ and docs/conventions.md do not define: {bad}"
 

@@ -177,3 +177,45 @@ def test_pue_report_on_the_history_is_the_models_energy(filled):
     assert total["e_it_kwh"] == pytest.approx(it, rel=1e-3)
     assert total["boundary_kwh"] == pytest.approx(boundary, rel=1e-3)
     assert total["pue"] == pytest.approx(boundary / it, rel=1e-3)
+
+
+def test_capacity_report_reads_what_the_producers_wrote(filled, client, tmp_path):
+    """Twin → collectors → derived job → writer → ``dcim report capacity``: every element of the example
+    site has figures, the levels agree with each other and with the PDUs' own readings."""
+    import datetime as dt
+    import json
+
+    from dcim.cli import main
+
+    def iso(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    out = tmp_path / "capacity.json"
+    args = ["report", "capacity", "--site", str(SITE), "--influx", filled.url, "--db", filled.db,
+            "--from", iso(filled.from_ms), "--to", iso(filled.end_ms), "--out", str(out)]
+    assert main(args) == 0
+    rep = json.loads(out.read_text())
+    rows = {(r["level"], r["id"]): r for r in rep["rows"]}
+    site = filled.site
+    assert {k for k in rows if k[0] == "rack"} == {("rack", k.id) for _, _, k in site.racks()}
+    assert {k[1] for k in rows if k[0] == "transformer"} == {"tx-a", "tx-b"}
+    assert all(r["samples"] > 0 and r["peak_w"] is not None for r in rows.values()), \
+        [k for k, r in rows.items() if r["peak_w"] is None]
+    for _, _, rack in site.racks():
+        r = rows["rack", rack.id]
+        assert r["allocated_w"] == 4 * 10200.0                     # four 10.2 kW nodes
+        assert r["stranded_w"] == pytest.approx(r["allocated_w"] - r["peak_w"])
+        pdus = [d.id for d in rack.devices if d.kind == "pdu"]
+        # a 2N rack's PDUs each carry the whole rack on a failure: their design peak is the rack's
+        assert all(rows["pdu", p]["peak_w"] == pytest.approx(r["peak_w"]) for p in pdus)
+        # ... and the rack never drew more than its PDUs' own peaks together (from the collectors' series)
+        own = sum(client.query(f'SELECT max("power_w") FROM "pdu" WHERE "device" = \'{p}\' AND "outlet" = \'\' '
+                               f'AND "phase" = \'\' AND time >= {filled.from_ms}ms AND time < {filled.end_ms}ms')[0]
+                  .values[0][1] for p in pdus)
+        assert 0 < r["own_peak_w"] <= own + 1e-6
+    assert rows["ups", "ups-1a"]["peak_w"] == rows["ups", "ups-1b"]["peak_w"]   # the 2N pair's load
+    hall = rows["hall", "h1"]
+    rack_peaks = [rows["rack", k.id]["peak_w"] for _, _, k in site.racks()]
+    assert max(rack_peaks) <= hall["peak_w"] <= sum(rack_peaks) + 1e-6
+    assert rep["source"].startswith("raw readings") and len(rep["input_sha256"]) == 64
+    assert main(args) == 0 and json.loads(out.read_text())["input_sha256"] == rep["input_sha256"]
