@@ -33,7 +33,8 @@ Connectors                                             the connector's ``Id``
 ``Filter``: ``ServiceHours``, ``Status``               tag ``filter``: ``service_hours``, ``state`` (``status``)
 ``Reservoir``: ``FluidLevelPercent.Reading``,          tag ``reservoir``: ``level_pct``, ``state``
 ``FluidLevelStatus`` (else ``Status.Health``)          (``status``)
-``LeakDetector``: ``DetectorState``, ``Status``        tag ``detector``: ``state`` (vocabulary ``leak``)
+``LeakDetector``: ``DetectorState``, ``Status``        tag ``detector``: ``state`` (vocabulary ``leak``);
+(else ``LeakDetectorGroups[].Detectors[]`` excerpts)    the excerpt's id: its DataSourceUri's last segment
 ``CoolingUnit``: ``Status``, ``CoolingCapacityWatts``  no tag: ``state`` (vocabulary ``unit``),
                                                        ``cooling_capacity_w``
 ``EnvironmentMetrics``: ``PowerWatts``, ``EnergykWh``, no tag: ``power_w``, ``energy_kwh``, ``temp_c``,
@@ -155,8 +156,11 @@ _ENV_READINGS = (("PowerWatts", "power_w"), ("EnergykWh", "energy_kwh"), ("Tempe
 
 def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict], filters: list[dict],
                 reservoirs: list[dict], detectors: list[dict], env: dict | None,
-                tags: dict[str, str], time_ns: int) -> list[Sample]:
-    """One CDU's resources -> its ``cdu`` samples (pure: the walk fetches, this decodes)."""
+                tags: dict[str, str], time_ns: int, leak: dict | None = None) -> list[Sample]:
+    """One CDU's resources -> its ``cdu`` samples (pure: the walk fetches, this decodes).
+
+    ``detectors`` are the ``LeakDetectors`` members; without any, the excerpts in ``leak``
+    (the ``LeakDetection`` resource) give the detectors' states instead."""
     out: list[Sample] = []
 
     def emit(extra: dict[str, str], fields: dict[str, Any]) -> None:
@@ -211,6 +215,30 @@ def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict]
         ds = det.get("DetectorState") if isinstance(det.get("DetectorState"), str) else None
         state, health = _status(det)
         emit({C.DETECTOR: _ident(det)}, _state_fields(leak_state(ds, health), ds or _raw(state, health), LEAK))
+    if not detectors:
+        for name, ds in _detector_excerpts(leak):
+            emit({C.DETECTOR: name}, _state_fields(leak_state(ds, None), ds or UNKNOWN, LEAK))
+    return out
+
+
+def _detector_excerpts(leak: dict | None) -> list[tuple[str, str | None]]:
+    """``(id, DetectorState)`` of each ``LeakDetectorGroups[].Detectors[]`` excerpt.
+
+    A service may list its detectors only there (DMTF's own LeakDetection example has no
+    ``LeakDetectors`` collection).  The id is the last segment of the excerpt's
+    ``DataSourceUri`` (the detector's ``Id``), else its ``DeviceName``."""
+    out: list[tuple[str, str | None]] = []
+    groups = leak.get("LeakDetectorGroups") if isinstance(leak, dict) else None
+    for group in groups if isinstance(groups, list) else []:
+        dets = group.get("Detectors") if isinstance(group, dict) else None
+        for det in (dets if isinstance(dets, list) else [])[:MAX_COMPONENTS]:
+            if not isinstance(det, dict):
+                continue
+            uri, name = det.get("DataSourceUri"), det.get("DeviceName")
+            ident = uri.rstrip("/").rsplit("/", 1)[-1] if isinstance(uri, str) and uri.strip("/") else name
+            if isinstance(ident, str) and ident:
+                ds = det.get("DetectorState")
+                out.append((ident, ds if isinstance(ds, str) else None))
     return out
 
 
@@ -229,5 +257,5 @@ def cdu_walk(root: dict, base_tags: dict[str, str], time_ns: int) -> Walk:
         env = yield from optional(link(unit, "EnvironmentMetrics"))
         leak = yield from optional(link(unit, "LeakDetection"))
         detectors = (yield from members(link(leak, "LeakDetectors"), MAX_COMPONENTS)) if leak is not None else []
-        out.extend(cdu_samples(unit, connectors, pumps, filters, reservoirs, detectors, env, tags, time_ns))
+        out.extend(cdu_samples(unit, connectors, pumps, filters, reservoirs, detectors, env, tags, time_ns, leak))
     return out

@@ -24,6 +24,7 @@ from testkit.testdata import shared_testdata
 from testkit.tls import make_tls
 
 OCP = Path(__file__).resolve().parent / "redfish_cdu" / "ocp-cdu-1.0.0"
+DMTF = Path(__file__).resolve().parent / "redfish_cdu" / "dmtf-dsp2046"
 CDU1 = ("redfish", "v1", "ThermalEquipment", "CDUs", "1")
 BASE = {"site": "tetouan", "hall": "h1", "device": "cdu-1"}
 
@@ -41,6 +42,20 @@ OCP_EXPECTED = {
     (("filter", "1"),): {"state": "ok", "state_raw": "Enabled/OK", "service_hours": 354.0},
     (("reservoir", "1"),): {"state": "ok", "state_raw": "OK"},
     (("detector", "Moisture"),): {"state": "dry", "state_raw": "OK"},
+}
+
+
+# DMTF's schema-guide examples (tests/gpu/redfish_cdu/dmtf-dsp2046/SOURCE.md), by hand: loop "A",
+# no pumps, no primary connector, no EnvironmentMetrics, detectors only as LeakDetection excerpts.
+DMTF_EXPECTED = {
+    (): {"state": "running", "state_raw": "Enabled/OK"},
+    (("loop", "A"), ("side", "secondary")): {
+        "supply_temp_c": 14.8, "return_temp_c": 38.2, "flow_lpm": 24.3, "differential_pressure_kpa": 31.7,
+        "supply_pressure_kpa": 426.6, "return_pressure_kpa": 409.9},
+    (("filter", "1"),): {"state": "ok", "state_raw": "Enabled/OK", "service_hours": 5791.0},
+    (("detector", "Moisture"),): {"state": "dry", "state_raw": "OK"},
+    (("detector", "Leak Detection Rope 1"),): {"state": "dry", "state_raw": "OK"},
+    (("detector", "Overflow"),): {"state": "dry", "state_raw": "OK"},
 }
 
 
@@ -71,6 +86,13 @@ def test_ocp_cdu_every_sample_with_a_session_login():
         comp = next((t for t in (C.PUMP, C.FILTER, C.RESERVOIR, C.DETECTOR) if t in s.tags), "")
         if C.STATE in s.fields:
             assert s.fields[C.STATE] in VOCABULARIES[C.VOCABULARY_OF[comp]]
+
+
+def test_dmtf_cdu_loop_a_and_detectors_from_the_leak_detection_excerpts():
+    with RedfishMockupServer(DMTF) as server:
+        [samples] = poll_each(RedfishCollector(), [_target(server.port)], 60)
+    assert not isinstance(samples, PollError), samples
+    assert _by_series(samples) == DMTF_EXPECTED
 
 
 def test_ocp_cdu_over_https_with_the_ca_bundle(tmp_path):
