@@ -6,8 +6,10 @@ value below is read by hand from those JSON files, not from the collector.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from collectors.gpu.redfish import RedfishCollector
 from collectors.gpu.redfish_cdu import health_state, leak_state, pump_state, unit_state
 from contract import cooling as C
 from contract.states import VOCABULARIES
+from dcim.service import CollectionService
+from inventory.loader import load_site_text
 from inventory.secrets import SecretValue
 from testkit.collect import poll_each
 from testkit.redfish import RedfishMockupServer
@@ -166,3 +170,50 @@ def test_health_and_detector_words():
     assert [health_state(h) for h in ("OK", "Warning", "Critical", None)] == ["ok", "fault", "fault", "unknown"]
     assert [leak_state(d, "OK") for d in ("OK", "Warning", "Critical")] == ["dry", "leak", "leak"]
     assert leak_state(None, "Critical") == "fault" and leak_state(None, None) == "unknown"
+
+
+SITE = """
+site: {{id: tetouan, name: Test}}
+defaults: {{credentials: {{redfish: cdu-bmc}}}}
+credentials:
+  cdu-bmc: {{username: {{env: CDU_USER}}, password: {{env: CDU_PW}}}}
+devices:
+  - {{id: chiller-1, kind: chiller, rated_kw: 500}}
+halls:
+  - id: h1
+    devices:
+      - {{id: cdu-1, kind: cdu, vendor: contoso, model: LCOOL6000, rated_kw: 50, protocol: redfish,
+         host: 127.0.0.1, port: {port}, interval_s: 1, cooled_by: [chiller-1],
+         loops: [{{id: "1", rated_kw: 50, design_flow_lpm: 35, design_supply_c: 29}}]}}
+"""
+
+
+def test_an_inventory_redfish_cdu_through_the_collection_service(monkeypatch):
+    """Site file -> target (kind cdu, session credentials from the environment) -> scheduler -> samples
+    whose loop ids are the inventory's."""
+    monkeypatch.setenv("CDU_USER", "ops")
+    monkeypatch.setenv("CDU_PW", "cdu-pw")
+    with RedfishMockupServer(OCP, credentials=("ops", "cdu-pw")) as server:
+        site = load_site_text(SITE.format(port=server.port), "site.yaml")
+        seen: list = []
+
+        async def run() -> None:
+            service = CollectionService(site, None, devices=[site.device("cdu-1")])
+            service.add_consumer(seen.extend)
+            await service.start()
+            deadline = time.monotonic() + 15
+            try:
+                while time.monotonic() < deadline and not any(s.measurement == C.CDU for s in seen):
+                    await asyncio.sleep(0.05)
+            finally:
+                await service.stop()
+        asyncio.run(run())
+    cdu = [s for s in seen if s.measurement == C.CDU]
+    first_poll = {s.time_ns for s in cdu}
+    one = min(first_poll)
+    got = {tuple(sorted((k, v) for k, v in s.tags.items() if k not in ("site", "hall", "device", "vendor", "model"))): s.fields
+           for s in cdu if s.time_ns == one}
+    assert got == OCP_EXPECTED
+    assert {(s.tags["site"], s.tags["hall"], s.tags["device"]) for s in cdu} == {("tetouan", "h1", "cdu-1")}
+    loops = {s.tags[C.LOOP] for s in cdu if s.tags.get(C.SIDE) == C.SECONDARY}
+    assert loops == {lp.id for lp in site.device("cdu-1").loops}
