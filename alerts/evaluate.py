@@ -203,6 +203,9 @@ class Engine:
         self._seen: dict[tuple[str, SeriesKey], tuple[int, dict[str, str]]] = {}
         self._fails: dict[str, int] = {}
         self._loc_cache: dict[str, dict[str, str]] = {}
+        #: (device, loop) -> names from the inventory a summary may use (see _inventory_context)
+        self._inv_cache: dict[tuple[str, str | None], dict[str, str]] = {}
+        self._loop_index = None
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         #: firing roots evaluated by other engines (other shards), fingerprint -> alert
         self._external: dict[str, Alert] = {}
@@ -406,6 +409,35 @@ class Engine:
             self._loc_cache[device] = loc
         return loc
 
+    def _inventory_context(self, device: str, tags: dict[str, str]) -> dict[str, str]:
+        """What the inventory adds to a summary's names: ``{racks}``, the racks a CDU's loop cools
+        (the loop in the sample's ``loop`` tag, else every loop of the unit) or a device's own
+        rack, so a leak alert on a CDU's detector names the racks at risk.  Worked out once per
+        (device, loop), only for samples that raise an alert."""
+        key = (device, tags.get("loop"))
+        ctx = self._inv_cache.get(key)
+        if ctx is not None:
+            return ctx
+        ctx = {}
+        site = self.site
+        if site is not None and device and site.has_device(device):
+            dev = site.device(device)
+            if dev.kind == "cdu":
+                if self._loop_index is None:
+                    from inventory.loops import LoopIndex
+
+                    self._loop_index = LoopIndex(site)
+                idx = self._loop_index
+                loops = [(device, key[1])] if key[1] in dev.loop_ids() else idx.loops_of_cdu(device)
+                racks = list(dict.fromkeys(r for k in loops for r in idx.racks_on(k)))
+                if racks:
+                    ctx["racks"] = ",".join(racks)
+            elif dev.rack:
+                ctx["racks"] = dev.rack
+        if len(self._inv_cache) < 100_000:
+            self._inv_cache[key] = ctx
+        return ctx
+
     def _eval(self, rule: Rule, s: Sample, value: Any, events: list,
               series: tuple[str, SeriesKey] | None = None) -> tuple[str, SeriesKey] | None:
         """Evaluate one rule on one field; returns the sample's series identity if it had to build it.
@@ -474,7 +506,8 @@ class Engine:
                 a = self._new(rule, key, device, skey, tags, value, t)
             a.value = value
             if fields:
-                a.context = {k: v for k, v in fields.items() if isinstance(v, str)}
+                a.context = {**self._inventory_context(device, tags),
+                             **{k: v for k, v in fields.items() if isinstance(v, str)}}
             if a.state == "pending":
                 if t - a.pending_since_ns >= rule.for_s * _NS or (fields is not None and TRAP_FIELD in fields):
                     self._fire(a, rule, t, events)

@@ -11,6 +11,11 @@ The rule (also in alerts/README.md):
   the alert unsuppressed: UPS-A alone does not explain a node fed by PDU-A and PDU-B.
 * Cooling: the same over ``cooled_by`` (a CDU cooled by a stopped chiller; nodes
   cooled by that CDU), and power-failed devices also cut cooling they provide.
+  Per loop: a node on ``cdu-1:2`` hangs off the loop ``cdu-1:2``, which hangs off
+  ``cdu-1``.  A root on a CDU whose series carries a ``loop`` tag (and no
+  ``side`` other than ``secondary``: a primary-side fault starves every loop) fails
+  that loop only, so it explains the nodes on loop 2 and not those on loop 1; a
+  root on the unit (no ``loop`` tag, or the primary side) fails every loop.
 * Reachability: like power, but it explains only ``device_down``/``stale``/``absent``
   alerts (a silent device), not measured values.
 * A root alert itself is judged the same way (a PDU's root alert under a failed
@@ -26,6 +31,8 @@ from typing import Callable
 
 from alerts.evaluate import Alert
 from alerts.rules import Rule
+from contract import cooling as C
+from inventory.loops import LoopIndex, loop_node
 from inventory.topology import PowerGraph
 
 __all__ = ["Suppressor"]
@@ -39,6 +46,26 @@ class Suppressor:
     def __init__(self, graph: PowerGraph, rule_of: Callable[[str], Rule | None]) -> None:
         self.graph = graph
         self.rule_of = rule_of
+        # cooling through loops, worked out once: device -> its loops (and non-CDU coolers); loop -> its CDU
+        site = graph.site
+        index = LoopIndex(site)
+        self._loops = frozenset(index.loops())
+        self._cool_parents: dict[str, list[str]] = {}
+        for key in self._loops:
+            self._cool_parents[loop_node(key)] = [key[0]]
+        for dev in site.all_devices():
+            keys = index.loops_of(dev.id)
+            if keys:
+                others = [c for c in graph.cooled_by(dev.id) if site.device(c).kind != "cdu"]
+                self._cool_parents[dev.id] = [loop_node(k) for k in keys] + others
+
+    def _failed_node(self, a: Alert, kind: str) -> str:
+        """What a root alert fails: its device, or for cooling one loop of a CDU (see the module doc)."""
+        if kind == "cooling":
+            loop = a.series.get(C.LOOP)
+            if loop is not None and a.series.get(C.SIDE, C.SECONDARY) == C.SECONDARY and (a.device, loop) in self._loops:
+                return loop_node((a.device, loop))
+        return a.device
 
     def __call__(self, alert: Alert, roots: dict[str, Alert]) -> str:
         failed: dict[str, dict[str, list[str]]] = {"power": {}, "cooling": {}, "reachability": {}}
@@ -47,7 +74,7 @@ class Suppressor:
             if rule is None or not rule.explains:
                 continue
             for kind in rule.explains:
-                failed[kind].setdefault(a.device, []).append(fp)
+                failed[kind].setdefault(self._failed_node(a, kind), []).append(fp)
         if not any(failed.values()):
             return ""
         rule = self.rule_of(alert.rule)
@@ -65,7 +92,8 @@ class Suppressor:
 
     def _parents(self, device: str, kind: str) -> list[str]:
         if kind == "cooling":
-            return self.graph.cooled_by(device)
+            parents = self._cool_parents.get(device)
+            return parents if parents is not None else self.graph.cooled_by(device)
         return self.graph.upstream(device)
 
     def _cut_roots(self, device: str, kind: str, failed: dict[str, dict[str, list[str]]], exclude: str) -> set[str]:

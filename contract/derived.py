@@ -23,7 +23,7 @@ __all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "
            "ALLOCATED_W", "UNRATED", "USABLE_W", "DESIGN_LOAD_W", "HEADROOM_PCT",
            "COOLING_LOOP", "DELTA_T_C", "LOOP_FLOW_LPM", "IT_HEAT_W", "FLOW_LPM_PER_KW", "APPROACH_C", "GPUS",
            "GPUS_HOT", "GPUS_THROTTLED", "DEGRADED", "DEGRADED_REASON", "LOW_FLOW", "HIGH_SUPPLY_TEMP",
-           "PUMP_FAILED", "LEAK", "DEGRADED_REASONS"]
+           "PUMP_FAILED", "LEAK", "DEGRADED_REASONS", "GPUS_AT_RISK", "LEAKS"]
 
 # -- measurements ---------------------------------------------------------------------------
 SITE_POWER = "site_power"
@@ -103,8 +103,14 @@ GPUS_THROTTLED = "gpus_throttled"
 DEGRADED = "degraded"
 #: the reasons that hold, comma-separated in :data:`DEGRADED_REASONS` order ("" when healthy)
 DEGRADED_REASON = "degraded_reason"
+#: the reasons; each is also a bool field of its own (``low_flow: true``), for rules on one reason
 LOW_FLOW = "low_flow"
 HIGH_SUPPLY_TEMP = "high_supply_temp"
 PUMP_FAILED = "pump_failed"
 LEAK = "leak"
 DEGRADED_REASONS = (PUMP_FAILED, LEAK, LOW_FLOW, HIGH_SUPPLY_TEMP)
+#: GPUs on the loop that are hot or thermally throttled (each once) while the loop is degraded; 0 when
+#: it is healthy: the loop is then the root cause of their heat (rule cooling-loop-degraded)
+GPUS_AT_RISK = "gpus_at_risk"
+#: leak detectors of the loop (or of its unit, untagged) reporting ``leak``
+LEAKS = "leaks"

@@ -92,8 +92,6 @@ class _Loop:
     rated_kw: float | None
     design_flow_lpm: float | None
     design_supply_c: float | None
-    #: the unit has more than one loop: untagged pumps/detectors still count for every loop
-    shared_unit: bool
 
 
 class LoopPlan:
@@ -107,8 +105,7 @@ class LoopPlan:
             cdu = site.device(key[0])
             lp = index.loop(key)
             self.loops.append(_Loop(key, cdu.hall, tuple(d.id for d in index.gpu_nodes_on(key)),
-                                    lp.rated_kw, lp.design_flow_lpm, lp.design_supply_c,
-                                    len(index.loops_of_cdu(cdu.id)) > 1))
+                                    lp.rated_kw, lp.design_flow_lpm, lp.design_supply_c))
         self.cdus = frozenset(k[0] for k in index.loops())
 
 
@@ -213,7 +210,7 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
             fields[D.IT_HEAT_W] = round(heat, 3)
             if flow is not None and heat >= th.min_heat_w:
                 fields[D.FLOW_LPM_PER_KW] = round(flow / (heat / 1000.0), 4)
-        gpus = hot = throttled = 0
+        gpus = hot = throttled = at_risk = 0
         for node in lp.nodes:
             for temp, t_temp, reasons, t_reasons in readings.gpus.get(node, {}).values():
                 temp = temp if t_temp >= oldest_ns else None
@@ -221,8 +218,11 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
                 if temp is None and reasons is None:
                     continue
                 gpus += 1
-                hot += temp is not None and temp > th.gpu_hot_c
-                throttled += is_thermal_throttle(reasons)
+                is_hot = temp is not None and temp > th.gpu_hot_c
+                is_throttled = is_thermal_throttle(reasons)
+                hot += is_hot
+                throttled += is_throttled
+                at_risk += is_hot or is_throttled
         states = [(comp, st) for (comp, _, cl), (st, t) in readings.components.get(cdu, {}).items()
                   if t >= oldest_ns and (cl is None or cl == loop)]
         if not fields and not gpus and not states:
@@ -231,6 +231,11 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
         reasons_found = _reasons(lp, states, supply, flow, heat if heat_sources else None, th)
         fields[D.DEGRADED] = bool(reasons_found)
         fields[D.DEGRADED_REASON] = ",".join(reasons_found)
+        for reason in D.DEGRADED_REASONS:
+            fields[reason] = reason in reasons_found
+        fields[D.GPUS_AT_RISK] = at_risk if reasons_found else 0
+        fields[D.LEAKS] = sum(1 for comp, st in states if comp == C.DETECTOR and st == "leak")
+
         tags = {T.SITE: plan.site_id, T.DEVICE: cdu, C.LOOP: loop}
         if lp.hall:
             tags[T.HALL] = lp.hall
