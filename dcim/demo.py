@@ -14,7 +14,8 @@ What it does, in order (everything in a private output directory):
    live terminal view (PUE, facility/IT power, hall loads, active alerts, poll health);
 6. injects every fault kind the twin has on a timeline so alerts fire and resolve;
 7. at the end writes the Grafana dashboards with provisioning files, a PUE
-   report for the whole period (history and live) and ``demo.json`` (that
+   report and a capacity report (``dcim report capacity``) for the whole period (history and
+   live) and ``demo.json`` (that
    period, for Grafana's time picker and for checks), and says where everything is.
 
 Ctrl-C (or ``--duration``) stops everything cleanly: the collectors flush,
@@ -381,6 +382,7 @@ def _write_artefacts(site, out: Path, influx_url: str, period_from: float, perio
     except Exception as exc:  # artefacts must not hide the demo's result
         log.exception("dashboards build failed")
         lines.append(f"[red]dashboards build failed: {exc}")
+    lines += _capacity_report(site, out, influx_url, period_from, period_to)
     try:  # one set of queries for the demo period, three renderings
         report = build_pue_report(site, InfluxQuery(influx_url, "dcim"),
                                   ReportRequest(float(int(period_from)), float(int(period_to)), progress=False))
@@ -394,6 +396,26 @@ def _write_artefacts(site, out: Path, influx_url: str, period_from: float, perio
         else:
             target.write_bytes(data)
         lines.append(f"PUE report ({fmt}): {target}")
+    return lines
+
+
+def _capacity_report(site, out: Path, influx_url: str, period_from: float, period_to: float) -> list[str]:
+    """``dcim report capacity`` over the demo period (html, json, csv), from the derived capacity samples."""
+    from reports.capacity_query import build_capacity_report
+    from reports.capacity_render import render_capacity
+    from reports.pue import ReportError
+    from sinks.influx_query import InfluxQuery, QueryError
+
+    try:
+        report = build_capacity_report(site, InfluxQuery(influx_url, "dcim", timeout_s=300),
+                                       float(int(period_from)), float(int(period_to)))
+    except (ReportError, QueryError) as exc:
+        return [f"[red]capacity report failed: {exc}"]
+    lines = []
+    for fmt in ("html", "json", "csv"):
+        target = out / f"capacity-report.{fmt}"
+        target.write_text(render_capacity(report, fmt), encoding="utf-8", newline="")
+        lines.append(f"capacity report ({fmt}): {target}")
     return lines
 
 

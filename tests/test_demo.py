@@ -145,3 +145,17 @@ def test_pue_report_covers_the_backfilled_history(demo):
             assert m["coverage_pct"] > 90.0, (m["id"], m["coverage_pct"])
     total = report["total"]
     assert total["e_it_kwh"] > 0 and 1.0 < total["pue"] < 2.0
+
+
+def test_capacity_report_covers_the_demo_period(demo):
+    """The demo's capacity report: every element of the site, measured over its own history."""
+    report = json.loads((demo.out / "capacity-report.json").read_text())
+    assert report["site_id"] == "tetouan" and report["period_start"] == _utc(demo.manifest["from_ms"])
+    levels = {r["level"] for r in report["rows"]}
+    assert levels == {"hall", "row", "rack", "pdu", "ups", "transformer"}
+    assert all(r["peak_w"] is not None and r["samples"] > 0 for r in report["rows"]), report["warnings"]
+    racks = [r for r in report["rows"] if r["level"] == "rack"]
+    assert all(r["stranded_w"] == pytest.approx(r["allocated_w"] - r["peak_w"], abs=1e-3) for r in racks)
+    assert len(report["input_sha256"]) == 64 and report["queries"]
+    assert (demo.out / "capacity-report.html").read_text().startswith("<!DOCTYPE html>")
+    assert (demo.out / "capacity-report.csv").read_text().startswith("level,id,")
