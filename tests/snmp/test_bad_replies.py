@@ -20,6 +20,7 @@ import pytest
 from collectors.base import PollError, Target
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.engine import ENGINES
+from collectors.snmp.profiles import load_profiles
 from inventory.secrets import SecretValue
 from testkit.snmp import SnmpsimServer
 
@@ -66,9 +67,9 @@ def crafted():
     d.rmdir()
 
 
-def poll(port: int, community: str, engine: str, profile: str = "auto", timeout: float = 2.0):
+def poll(port: int, community: str, engine: str, profile: str = "auto", timeout: float = 2.0, profiles=None):
     async def go():
-        c = SnmpCollector()
+        c = SnmpCollector(profiles=profiles)
         try:
             t = Target(community, "snmp", "127.0.0.1", port, profile=profile, timeout_s=timeout, retries=0,
                        options={"engine": engine}, secrets={"community": SecretValue(community)})
@@ -85,10 +86,30 @@ def test_good_reference(crafted, engine):
     assert inlet2.fields == {"current_a": 0.4, "voltage_v": 230.0, "power_w": 53.0}
 
 
+#: systemTotalPower is optional in the shipped sentry3 profile (older CDU firmware lacks it), so the
+#: required-scalar case uses a profile of the same tables that requires it
+REQUIRED_SCALAR = f"""
+name: s3-required-scalar
+detect: {{sysobjectid: [{S3}], priority: 99}}
+groups:
+  - measurement: pdu
+    scalars: [{{oid: {S3}.1.6.0, field: power_w, invalid: [-1]}}]
+  - measurement: pdu
+    table: {S3}.2.2.1
+    index: [pdu, inlet]
+    columns:
+      - {{col: 7, field: current_a, divide: 100, invalid: [-1]}}
+      - {{col: 11, field: voltage_v, divide: 10, invalid: [-1]}}
+      - {{col: 12, field: power_w, invalid: [-1]}}
+"""
+
+
 @pytest.mark.parametrize("engine", list(ENGINES))
-def test_missing_scalar_gives_partial(crafted, engine):
+def test_missing_scalar_gives_partial(crafted, engine, tmp_path):
+    (tmp_path / "s3-required-scalar.yaml").write_text(REQUIRED_SCALAR)
+    profiles = load_profiles(tmp_path)
     with pytest.raises(PollError) as ei:
-        poll(crafted.port, "s3_nosuch", engine)
+        poll(crafted.port, "s3_nosuch", engine, profiles=profiles)
     e = ei.value
     assert e.kind == "device" and "1.3.6.1.4.1.1718.3.1.6.0" in e.message
     assert len([s for s in e.partial if "inlet" in s.tags]) == 3          # the infeed rows still come back
