@@ -1,0 +1,81 @@
+"""Every UPS family's case, served by snmpsim, through ``dcim probe --profile auto``.
+
+The UPS profiles are detected by sysObjectID (Delta, Vertiv ITA2, Liebert, Socomec, Eaton,
+APC), by a vendor object under net-snmp's own sysObjectID (ABB), or by a vendor object for any
+sysObjectID (Huawei).  This runs the command an operator runs on a new device: it must exit 0,
+say on stderr which profile it picked, and print the case's expected samples, no more.
+
+``dcim probe`` applies the service's plausibility screen (``collectors.plausibility``): a
+reading outside its unit's bounds is dropped and named on stderr.  A discharging battery's
+negative current (Huawei, Socomec report the DC current signed) is such a reading today, so
+the test expects it named as dropped rather than printed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from collectors.plausibility import bounds_for
+from testkit.snmp import SnmpsimServer
+
+CASES = Path(__file__).resolve().with_name("testcases")
+#: the UPS families' case folders (the PDU and rack-monitor ones are checked by their own tests)
+UPS_PROFILES = ("abb-ups", "apc-ups", "delta-ups", "eaton-xups", "huawei-ups", "liebert-gp",
+                "socomec-netvision", "vertiv-ita2")
+UPS_CASES = [(p, c.name[: -len(".snmprec")]) for p in UPS_PROFILES for c in sorted((CASES / p).glob("*.snmprec"))]
+
+
+@pytest.fixture(scope="module")
+def ups_agent():
+    staging = Path(tempfile.mkdtemp(prefix="snmp-ups-probe-"))
+    recs = []
+    for profile, case in UPS_CASES:
+        dst = staging / f"probe_{profile.replace('-', '_')}_{case}.snmprec"
+        shutil.copy(CASES / profile / f"{case}.snmprec", dst)
+        recs.append(dst)
+    server = SnmpsimServer(recs).start()
+    yield server
+    server.stop()
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _key(measurement: str, tags: dict) -> tuple:
+    return measurement, tuple(sorted((k, str(v)) for k, v in tags.items()))
+
+
+def test_every_ups_family_has_a_case():
+    assert {p for p, _ in UPS_CASES} == set(UPS_PROFILES)
+
+
+@pytest.mark.parametrize("profile,case", UPS_CASES, ids=[f"{p}/{c}" for p, c in UPS_CASES])
+def test_probe_auto_picks_the_family_and_reads_the_case(ups_agent, profile, case):
+    community = f"probe_{profile.replace('-', '_')}_{case}"
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "probe", f"snmp://{community}@127.0.0.1:{ups_agent.port}",
+                           "--profile", "auto"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"profile {profile}:" in proc.stderr, proc.stderr
+    got: dict[tuple, dict] = {}
+    for line in proc.stdout.splitlines():
+        s = json.loads(line)
+        got.setdefault(_key(s["measurement"], s["tags"]), {}).update(s["fields"])
+    expected = yaml.safe_load((CASES / profile / f"{case}.expected.yaml").read_text())
+    assert set(got) == {_key(r["measurement"], r["tags"]) for r in expected}
+    for row in expected:
+        fields = got[_key(row["measurement"], row["tags"])]
+        for name, want in row["fields"].items():
+            have = fields.get(name)
+            b = bounds_for(name)
+            if isinstance(want, float) and b is not None and not b[0] <= want <= b[1]:
+                assert have is None and f".{name}={want!r} implausible" in proc.stderr, proc.stderr
+                continue
+            ok = (math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-9) if isinstance(want, float) and
+                  not isinstance(want, bool) and isinstance(have, (int, float)) else have == want)
+            assert ok, f"{profile}/{case}: {row['tags']} {name} = {have!r}, want {want!r}"
