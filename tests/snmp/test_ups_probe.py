@@ -1,7 +1,7 @@
 """Every UPS family's case, served by snmpsim, through ``dcim probe --profile auto``.
 
-The UPS profiles are detected by sysObjectID (Delta, Vertiv ITA2, Liebert, Socomec, Eaton,
-APC), by a vendor object under net-snmp's own sysObjectID (ABB), or by a vendor object for any
+The UPS profiles are detected by sysObjectID (Delta, Vertiv ITA2, Liebert, Socomec, Riello,
+Eaton, APC), by a vendor object under net-snmp's own sysObjectID (ABB), or by a vendor object for any
 sysObjectID (Huawei).  This runs the command an operator runs on a new device: it must exit 0,
 say on stderr which profile it picked, and print the case's expected samples, no more.
 
@@ -28,7 +28,7 @@ from testkit.snmp import SnmpsimServer
 
 CASES = Path(__file__).resolve().with_name("testcases")
 #: the UPS families' case folders (the PDU and rack-monitor ones are checked by their own tests)
-UPS_PROFILES = ("abb-ups", "apc-ups", "delta-ups", "eaton-xups", "huawei-ups", "liebert-gp",
+UPS_PROFILES = ("abb-ups", "apc-ups", "delta-ups", "eaton-xups", "huawei-ups", "liebert-gp", "riello-netman",
                 "socomec-netvision", "vertiv-ita2")
 UPS_CASES = [(p, c.name[: -len(".snmprec")]) for p in UPS_PROFILES for c in sorted((CASES / p).glob("*.snmprec"))]
 
