@@ -3,7 +3,8 @@
 One small asyncio HTTP/1.1 server per port with keep-alive; pages are built
 from the model at request time (cheap: an 8-GPU page is ~30 lines of text).
 The DCGM page has the exporter's metric names and labels (``gpu``, ``UUID``,
-``device``, ``modelName``, ``Hostname``); power in W, energy in mJ.
+``device``, ``modelName``, ``Hostname``, and ``namespace``/``pod``/``container`` of
+the job on the GPU, from :mod:`simulator.jobs`); power in W, energy in mJ.
 """
 from __future__ import annotations
 
@@ -43,10 +44,14 @@ def _uuid(node: str, i: int) -> str:
 
 
 @functools.lru_cache(maxsize=100_000)
-def _page_template(node: str, n_gpus: int, model_name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Per metric: its HELP/TYPE header and each GPU's ``NAME{labels} `` prefix (built once per node)."""
+def _page_template(node: str, n_gpus: int, model_name: str,
+                   work: tuple = ()) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Per metric: its HELP/TYPE header and each GPU's ``NAME{labels} `` prefix (built once per node and
+    set of workloads: ``work[i]`` is GPU i's pod labels, as dcgm-exporter's Kubernetes mapping adds them)."""
+    work = work or ((),) * n_gpus
     labels = [(f'gpu="{i}",UUID="{_uuid(node, i)}",pci_bus_id="00000000:{0x53 + 0x11 * i:02X}:00.0",'
-               f'device="nvidia{i}",modelName="{model_name}",Hostname="{node}"') for i in range(n_gpus)]
+               f'device="nvidia{i}",modelName="{model_name}",Hostname="{node}"'
+               + "".join(f',{k}="{v}"' for k, v in work[i])) for i in range(n_gpus)]
     return tuple((f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n", tuple(f"{name}{{{lab}}} " for lab in labels))
                  for name, kind, help_text, _ in _METRICS)
 
@@ -55,7 +60,8 @@ def dcgm_page(node: str, s: DeviceState, model_name: str = "NVIDIA H100 80GB HBM
     """The exporter's page for one node; only the values are formatted per request."""
     parts: list[str] = []
     gpus = s.gpus
-    for (header, prefixes), (_, _, _, fn) in zip(_page_template(node, len(gpus), model_name), _METRICS):
+    work = tuple(g.labels for g in gpus)
+    for (header, prefixes), (_, _, _, fn) in zip(_page_template(node, len(gpus), model_name, work), _METRICS):
         parts.append(header)
         for prefix, g in zip(prefixes, gpus):
             parts.append(prefix + fn(g) + "\n")

@@ -25,6 +25,7 @@ from inventory.loops import resolve_loop
 from inventory.model import IMPLICIT_LOOP, Device, Site
 from inventory.topology import PowerGraph
 from simulator import cooling as cool
+from simulator.jobs import gpu_labels, namespaces_for
 
 __all__ = ["SiteModel", "FAULTS", "FAULT_PARAMS", "outside_temp_c", "sun_elevation_deg"]
 
@@ -90,6 +91,8 @@ class GpuState:
     xid: int = 0
     clock_reasons: int = 0          # DCGM clock event reasons bitmask (simulator/cooling.py)
     sm_clock_mhz: float = 345.0
+    #: the workload's dcgm-exporter labels (namespace, pod, container); () while the GPU is idle
+    labels: tuple = ()
 
 
 @dataclass
@@ -127,6 +130,7 @@ class SiteModel:
         #: GPU node id -> the loop that cools it (absent: air-cooled, or a CDU the inventory lacks)
         self.node_loop: dict[str, cool.LoopState] = {}
         self._build_loops()
+        self.namespaces = namespaces_for(site)
 
     # -- faults --------------------------------------------------------------------
     def inject(self, fault: str, device: str, **params) -> None:
@@ -203,8 +207,12 @@ class SiteModel:
             overtemp = self.has("gpu_overtemp", dev.id)
             storm = self.has("xid_storm", dev.id)
             total = 0.0
+            work = gpu_labels(self.seed, dev.id, dev.rack or "", len(s.gpus), t, self.namespaces)
+            busy = sum(1 for w in work if w) / max(1, len(s.gpus))
             for i, g in enumerate(s.gpus):
-                g.util = util = min(1.0, max(0.0, base + 0.04 * (_unit(self.seed, dev.id, i) - 0.5)))
+                g.labels = work[i]
+                # an idle GPU (no job scheduled on it) draws its idle power
+                g.util = util = min(1.0, max(0.0, base + 0.04 * (_unit(self.seed, dev.id, i) - 0.5))) if work[i] else 0.0
                 demand = GPU_IDLE_W + util * span_w
                 temp = supply + r * demand
                 if temp <= t_max:  # the common case, inline: the full site has ≈344,000 GPUs
@@ -226,7 +234,7 @@ class SiteModel:
                 else:
                     g.xid = 0  # DCGM's XID gauge reads 0 again once no new XID arrives
                 total += power
-            node_dc = total + HOST_W * (0.55 + 0.45 * base)
+            node_dc = total + HOST_W * (0.55 + 0.45 * base * busy)
             s.power_w = node_dc / PSU_EFF
             s.values["util_pct"] = 100.0 * base
             liquid = s.power_w * cool.LIQUID_FRACTION
@@ -400,10 +408,10 @@ class SiteModel:
         return found
 
     def _node_util(self, node_id: str, t: float) -> float:
-        """Training jobs: a steady phase with slow variation and a 30 s checkpoint dip every 10 min."""
+        """Training jobs: a steady phase with slow variation and a 30 s checkpoint dip every 10 min.
+
+        Which GPUs run a job at all is the schedule's (:mod:`simulator.jobs`)."""
         u = _unit(self.seed, node_id, "job")
-        if u < 0.08:
-            return 0.05  # an idle node between jobs
         phase = 600.0 * _unit(self.seed, node_id, "phase")
         in_checkpoint = (t + phase) % 600.0 < 30.0
         if in_checkpoint:
