@@ -236,7 +236,7 @@ class SiteModel:
                 total += power
             node_dc = total + HOST_W * (0.55 + 0.45 * base * busy)
             s.power_w = node_dc / PSU_EFF
-            s.values["util_pct"] = 100.0 * base
+            s.values["util_pct"] = 100.0 * base * busy   # the GPUs the schedule gives a job
             liquid = s.power_w * cool.LIQUID_FRACTION
             if loop is not None:
                 loop.heat_w += liquid
