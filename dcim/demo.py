@@ -15,7 +15,8 @@ What it does, in order (everything in a private output directory):
 6. injects every fault kind the twin has on a timeline so alerts fire and resolve;
 7. at the end writes the Grafana dashboards with provisioning files, a PUE
    report and a capacity report (``dcim report capacity``) for the whole period (history and
-   live) and ``demo.json`` (that
+   live), the energy attribution by tenant of the same period with each tenant's statement
+   (the twin's GPUs run the site's tenants' jobs), and ``demo.json`` (that
    period, for Grafana's time picker and for checks), and says where everything is.
 
 Ctrl-C (or ``--duration``) stops everything cleanly: the collectors flush,
@@ -396,6 +397,40 @@ def _write_artefacts(site, out: Path, influx_url: str, period_from: float, perio
         else:
             target.write_bytes(data)
         lines.append(f"PUE report ({fmt}): {target}")
+    return lines + _write_energy_reports(site, out, influx_url, period_from, period_to)
+
+
+def _write_energy_reports(site, out: Path, influx_url: str, period_from: float, period_to: float) -> list[str]:
+    """Energy attribution for the demo period: by tenant (pdf, html, csv, json), and each tenant's statement (pdf)."""
+    from reports.attribution_build import EnergyRequest, build_energy_report, tenant_statement
+    from reports.attribution_render import render_energy, render_statement
+    from reports.pue import ReportError
+    from sinks.influx_query import InfluxQuery, QueryError
+
+    lines: list[str] = []
+    client = InfluxQuery(influx_url, "dcim", timeout_s=120)
+    # whole hours: the attribution splits hour by hour
+    a, b = float(int(period_from) // 3600 * 3600), float(-(-int(period_to) // 3600) * 3600)
+    try:
+        by_tenant = build_energy_report(site, client, EnergyRequest(a, b, by="tenant"))
+        by_ns = build_energy_report(site, client, EnergyRequest(a, b, by="namespace")) if site.tenants else None
+    except (ReportError, QueryError) as exc:
+        return [f"[red]energy attribution failed: {exc}"]
+
+    def put(target: Path, data) -> None:
+        if isinstance(data, str):
+            target.write_text(data, encoding="utf-8", newline="")
+        else:
+            target.write_bytes(data)
+
+    for fmt in ("pdf", "html", "csv", "json"):
+        target = out / f"energy-by-tenant.{fmt}"
+        put(target, render_energy(by_tenant, fmt))
+        lines.append(f"energy attribution by tenant ({fmt}): {target}")
+    for t in site.tenants if by_ns is not None else []:
+        target = out / f"statement-{t.id}.pdf"
+        put(target, render_statement(tenant_statement(site, by_ns, t.id), "pdf"))
+        lines.append(f"tenant statement ({t.id}): {target}")
     return lines
 
 

@@ -192,11 +192,12 @@ def gpu_energy(series: Sequence[GpuSeries], edges: np.ndarray,
             out[s.workload] = out.get(s.workload, 0.0) + e
         return out, True
     labels = sorted({s.workload for s in counters})
+    index = {w: i for i, w in enumerate(labels)}
     parts = []
     for s in counters:
         a = _arr(s.readings)
         if len(a):
-            parts.append(np.column_stack((a, np.full(len(a), labels.index(s.workload), dtype=float))))
+            parts.append(np.column_stack((a, np.full(len(a), index[s.workload], dtype=float))))
     if not parts:
         return {}, False
     m = np.concatenate(parts)

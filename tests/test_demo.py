@@ -159,3 +159,16 @@ def test_capacity_report_covers_the_demo_period(demo):
     assert len(report["input_sha256"]) == 64 and report["queries"]
     assert (demo.out / "capacity-report.html").read_text().startswith("<!DOCTYPE html>")
     assert (demo.out / "capacity-report.csv").read_text().startswith("level,id,")
+
+
+def test_energy_attribution_by_tenant_covers_the_demo(demo):
+    """The twin's GPUs ran the example site's tenants' jobs: the demo's month splits among them and adds up."""
+    rep = json.loads((demo.out / "energy-by-tenant.json").read_text())
+    rows = {r["entity"]: r for r in rep["rows"]}
+    assert {"atlas", "noor", "uae-uni", "unallocated"} <= set(rows)
+    assert all(rows[t]["it_kwh"] > 0 and rows[t]["facility_kwh"] > rows[t]["it_kwh"] for t in ("atlas", "noor"))
+    assert sum(r["it_kwh"] for r in rep["rows"]) == pytest.approx(rep["measured_kwh"], rel=1e-9)
+    assert rep["measured_kwh"] == pytest.approx(rep["e_it_kwh_pue"], rel=0.02)
+    assert rep["period_start"] <= _utc(demo.manifest["from_ms"] + 3_600_000)
+    assert (demo.out / "statement-atlas.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (demo.out / "energy-by-tenant.pdf").read_bytes()[:5] == b"%PDF-"
