@@ -1,0 +1,75 @@
+"""The attribution chain's pure parts on small hand-made series (no server): the cases a real run rarely shows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reports.attribution import (RESIDUAL_PDU, RESIDUAL_UPS, UNALLOCATED, ChainInputs, GpuSeries, OutletSeries,
+                                 Workload, attribute, gpu_energy)
+
+H = 3600.0
+EDGES = np.arange(0.0, 4 * H + 1, H)          # four hours
+A, B = Workload("ns-a", "pod-a"), Workload("ns-b", "pod-b")
+
+
+def test_a_job_change_inside_a_tier_bucket_keeps_every_kwh():
+    """Two series end in the same bucket (stamped at its end): the lower counter value is the earlier one."""
+    a = GpuSeries("n", "0", A, "energy_kwh", [(0.0, 10.0), (H, 11.0), (2 * H, 12.0)])
+    b = GpuSeries("n", "0", B, "energy_kwh", [(2 * H, 12.4), (3 * H, 13.4), (4 * H, 14.4)])
+    per, est = gpu_energy([b, a], EDGES)
+    assert not est
+    assert per[A].sum() == pytest.approx(2.0) and per[B].sum() == pytest.approx(2.4)
+    assert per[B][1] == pytest.approx(0.4)      # the part of hour 2 after A's last reading
+    assert (per[A] + per[B]).sum() == pytest.approx(14.4 - 10.0)
+
+
+def test_a_gpu_counter_reset_counts_the_value_after_it():
+    a = GpuSeries("n", "0", A, "energy_kwh", [(0.0, 50.0), (H, 51.0), (2 * H, 0.5), (3 * H, 1.5)])
+    per, _ = gpu_energy([a], EDGES)
+    assert per[A].sum() == pytest.approx(1.0 + 0.5 + 1.0)
+
+
+def test_power_only_gpus_are_integrated_and_marked_estimated():
+    a = GpuSeries("n", "0", A, "power_w", [(t, 500.0) for t in np.arange(0, 4 * H + 1, 600.0)])
+    per, est = gpu_energy([a], EDGES)
+    assert est and per[A].sum() == pytest.approx(2.0)
+
+
+def _inputs(outlets, gpus, pdu_total=None, ups=None) -> ChainInputs:
+    return ChainInputs(edges=EDGES, gpus=gpus, outlets=outlets,
+                       pdu_totals={"p": [("energy_kwh", pdu_total)]} if pdu_total else {},
+                       ups_outputs={"u": [("energy_kwh", ups)]} if ups else {},
+                       node_place={"n1": ("h", "r"), "n2": ("h", "r")}, node_pdus={"n1": ["p"], "n2": ["p"]},
+                       pdu_upses={"p": ["u"]})
+
+
+def counter(kw: float, base: float = 0.0):
+    return [(t, base + kw * t / H) for t in EDGES]
+
+
+def test_a_node_without_outlet_readings_counts_its_gpus_and_the_pdu_residual_stays_honest():
+    gpus = [GpuSeries("n1", "0", A, "energy_kwh", counter(1.0)), GpuSeries("n2", "0", B, "energy_kwh", counter(0.5))]
+    outlets = [OutletSeries("p", "1", "n1", "energy_kwh", counter(1.5))]      # n2's outlet sends nothing
+    att, _ = attribute(_inputs(outlets, gpus, pdu_total=counter(2.2), ups=counter(2.5)), "namespace")
+    rows = {r.entity: r for r in att.rows}
+    assert rows["ns-a"].it_kwh == pytest.approx(6.0)                  # n1's outlet, all to its one job
+    assert rows["ns-b"].it_kwh == pytest.approx(2.0) and rows["ns-b"].estimated_kwh == pytest.approx(2.0)
+    assert rows[RESIDUAL_PDU].it_kwh == pytest.approx(4 * (2.2 - 1.5 - 0.5))
+    assert rows[RESIDUAL_UPS].it_kwh == pytest.approx(4 * 0.3)
+    assert sum(r.it_kwh for r in att.rows) == pytest.approx(att.measured_kwh) == pytest.approx(10.0)
+    assert any("without outlet readings" in w for w in att.warnings)
+
+
+def test_hours_with_outlet_energy_and_no_gpu_energy_are_unallocated():
+    gpus = [GpuSeries("n1", "0", A, "energy_kwh", [(0.0, 0.0), (H, 1.0), (2 * H, 2.0)])]   # readings stop at 2 h
+    outlets = [OutletSeries("p", "1", "n1", "energy_kwh", counter(2.0))]
+    att, _ = attribute(_inputs(outlets, gpus), "job")
+    rows = {r.entity: r for r in att.rows}
+    assert rows["ns-a/pod-a"].it_kwh == pytest.approx(4.0)
+    assert rows[UNALLOCATED].it_kwh == pytest.approx(4.0)
+    assert rows["ns-a/pod-a"].peak_kw == pytest.approx(2.0)
+
+
+def test_unknown_by_is_refused():
+    with pytest.raises(ValueError, match="tenant, namespace, job, rack, hall"):
+        attribute(_inputs([], []), "pod")
