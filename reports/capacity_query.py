@@ -8,9 +8,10 @@ than millions of readings.
 Which tier answers (``--tier auto``):
 
 * raw readings for windows up to :data:`RAW_MAX_SPAN_S` (7 days), or when no
-  rollup tier is recorded or the tier holds nothing at one end of the window:
+  rollup tier is recorded or none holds both ends of the window:
   peak and p99 exact over every derived sample;
-* beyond, the finest recorded rollup tier (``1m`` by default): the peak is
+* beyond, the finest recorded rollup tier that holds capacity buckets on the
+  window's first and last day (``1m`` by default, else ``1h``): the peak is
   still exact (``max`` of each bucket's ``<field>_max``, the largest raw value
   in it), the p99 is the 99th percentile of the bucket means, which smooths
   spikes shorter than a bucket (it can only be lower than raw's).
@@ -110,12 +111,12 @@ def choose_capacity_source(client: InfluxQuery, tier: str, site_id: str, start_s
     if end_s - start_s <= RAW_MAX_SPAN_S or not tiers:
         return RAW, ("raw readings (a window up to 7 days, or no rollup tier recorded): "
                      "peak and p99 over every derived sample")
-    t = tiers[0]
     day = 86400
-    if not _holds(client, t, site_id, start_s, start_s + day) or not _holds(client, t, site_id, end_s - day, end_s):
-        return RAW, f"raw readings (the {t.name} tier holds no capacity bucket at one end of the window)"
-    return t, (f"rollup tier {t.name} ({t.rp}, {t.step_s} s buckets): peak exact (max of each bucket's max), "
-               "p99 of the bucket means")
+    for t in tiers:  # finest first: the first that holds the whole window answers it
+        if _holds(client, t, site_id, start_s, start_s + day) and _holds(client, t, site_id, end_s - day, end_s):
+            return t, (f"rollup tier {t.name} ({t.rp}, {t.step_s} s buckets): peak exact (max of each bucket's max), "
+                       "p99 of the bucket means")
+    return RAW, "raw readings (no rollup tier holds capacity buckets at both ends of the window)"
 
 
 def build_capacity_report(site: Site, client: InfluxQuery, start_s: float, end_s: float,

@@ -37,6 +37,7 @@ SITE = HERE / "capacity_site.yaml"
 T0 = 1793491200            # 2026-11-01T00:00:00Z
 N = 200
 STEP = 60
+LATER = 8 * 86400
 
 #: device -> (base W, {instant: W})
 SIGNALS = {
@@ -76,8 +77,8 @@ EXPECTED = {
 }
 
 
-def _readings(i: int) -> list[Sample]:
-    t = (T0 + i * STEP) * 10**9
+def _readings(i: int, shift: int = 0) -> list[Sample]:
+    t = (T0 + shift + i * STEP) * 10**9
     out = []
     for dev, (base, spikes) in SIGNALS.items():
         tags = {"site": "cap", "device": dev, **({"stage": "output"} if MEASUREMENT[dev] == "ups" else {})}
@@ -101,18 +102,19 @@ def loaded(influx_server):
 
     async def run() -> None:
         writer = await InfluxWriter(InfluxConfig(url=influx_server.url, database=db, api="v1")).start()
-        dm = DerivedMetrics(site)
-        try:
-            for i in range(N):
-                dm.consume(_readings(i))
-                writer.write([s for s in dm.compute((T0 + i * STEP) * 10**9) if s.measurement == "capacity"])
+        try:  # the same 200 minutes again 8 days later: a 9-day window that the 1m tier holds at both ends
+            for shift in (0, LATER):
+                dm = DerivedMetrics(site)
+                for i in range(N):
+                    dm.consume(_readings(i, shift))
+                    writer.write([s for s in dm.compute((T0 + shift + i * STEP) * 10**9) if s.measurement == "capacity"])
             assert await writer.flush(30)
         finally:
             await writer.close()
     asyncio.run(run())
     client = InfluxQuery(influx_server.url, db)
     init(client, StorageConfig())
-    backfill(client, StorageConfig(), T0 * 10**9, (T0 + N * STEP) * 10**9)
+    backfill(client, StorageConfig(), T0 * 10**9, (T0 + LATER + N * STEP) * 10**9)
     return influx_server.url, db
 
 
@@ -162,6 +164,29 @@ def test_minute_tier_gives_the_same_peaks(loaded, tmp_path):
     pick = ("peak_w", "p99_w", "own_peak_w", "own_p99_w", "samples", "headroom_w", "stranded_w")
     assert [{k: r[k] for k in pick} for r in tier["rows"]] == [{k: r[k] for k in pick} for r in raw["rows"]]
     assert tier["input_sha256"] == raw["input_sha256"]
+
+
+def test_auto_reads_raw_up_to_7_days_and_the_minute_tier_beyond(loaded, tmp_path):
+    """Nine days (both copies): the 1m tier holds both ends and answers; 400 samples, and with every
+    value twice nearest-rank p99 (index 395 of 400) is still the third largest value."""
+    url, db = loaded
+    out = tmp_path / "nine.json"
+    assert main(["report", "capacity", "--site", str(SITE), "--influx", url, "--db", db, "--from", "2026-11-01",
+                 "--to", "2026-11-10", "--out", str(out)]) == 0
+    nine = json.loads(out.read_text())
+    assert nine["source"].startswith("rollup tier 1m")
+    one = json.loads(_report(loaded, tmp_path, "json"))
+    assert one["source"].startswith("raw readings")
+    for a, b in zip(nine["rows"], one["rows"]):
+        assert (a["peak_w"], a["p99_w"], a["own_peak_w"], a["own_p99_w"]) == \
+               (b["peak_w"], b["p99_w"], b["own_peak_w"], b["own_p99_w"]), a["id"]
+        assert a["samples"] == 2 * N
+    # ten days from Oct 31: no tier bucket on its first day, so raw answers (and says why)
+    assert main(["report", "capacity", "--site", str(SITE), "--influx", url, "--db", db, "--from", "2026-10-31",
+                 "--to", "2026-11-10", "--out", str(out)]) == 0
+    ten = json.loads(out.read_text())
+    assert ten["source"] == "raw readings (no rollup tier holds capacity buckets at both ends of the window)"
+    assert [r["peak_w"] for r in ten["rows"]] == [r["peak_w"] for r in one["rows"]]
 
 
 def test_csv_and_html_carry_the_rows_and_the_audit_trail(loaded, tmp_path):
