@@ -51,6 +51,14 @@ def _text(raw: Any) -> str:
     return str(raw).strip()
 
 
+def _scale_divisor(scale: Any) -> float | None:
+    """A signed scale column (Rittal cmcIIIVarScale): -10 = divide by 10, 10 = multiply by 10, 0/1 = as is."""
+    s = _number(scale)
+    if not s or s == 1:
+        return None
+    return -s if s < 0 else 1.0 / s
+
+
 def _apply(spec: ValueSpec, raw: Any, where: str, problems: list[Problem], *, decimals: Any = None,
            divisor: Any = None, counters: CounterState | None = None, ckey: tuple = ()) -> tuple[Any, str | None]:
     """Convert one raw value per ``spec``; return (value or None, counter flag)."""
@@ -221,6 +229,8 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
 
         units_rows = any(c.spec is not None and c.spec.units_from for c in g.columns)
         for idx in all_idx:
+            if g.row_filter is not None and aux(g.row_filter[0], idx) not in g.row_filter[1]:
+                continue
             parsed = _index_tags(g, idx)
             if parsed is None:
                 problems.append(("protocol", f"{gname}: index {idx!r} shorter than {len(g.index)} sub-ids"))
@@ -249,6 +259,9 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                     if uspec is None:
                         continue
                     divisor = aux(spec.divisor_from, idx) if spec.divisor_from else None
+                    scale_col = uspec.scale_from or spec.scale_from
+                    if scale_col:
+                        divisor = _scale_divisor(aux(scale_col, idx))
                     decimals = aux(spec.decimals_from, idx) if spec.decimals_from else None
                     val, flag = _apply(uspec, raw, f"{col.oid}.{idx}", problems, divisor=divisor, decimals=decimals)
                     if val is not None:
@@ -264,7 +277,8 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                 where = f"{col.oid}.{idx} ({spec.field})"
                 val, flag = _apply(spec, raw, where, problems,
                                    decimals=aux(spec.decimals_from, idx) if spec.decimals_from else None,
-                                   divisor=aux(spec.divisor_from, idx) if spec.divisor_from else None,
+                                   divisor=(aux(spec.divisor_from, idx) if spec.divisor_from else
+                                            _scale_divisor(aux(spec.scale_from, idx)) if spec.scale_from else None),
                                    counters=counters, ckey=(device_id, g.measurement, spec.field, col.oid, idx))
                 if val is not None:
                     if spec.states is not None:

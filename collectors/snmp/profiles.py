@@ -64,6 +64,7 @@ class ValueSpec:
     counter: int | None = None          # 0 = reset detection only, else wrap width in bits
     decimals_from: str | None = None    # column OID whose value (same index) gives decimal digits
     divisor_from: str | None = None     # column OID whose value (same index) divides
+    scale_from: str | None = None       # column OID with a signed scale (same index): < 0 divides by |s|, > 0 multiplies
     units_from: str | None = None       # column OID whose string picks a spec from ``units``
     units: dict | None = None
     optional: bool = False
@@ -93,6 +94,7 @@ class Group:
     scalars: tuple[tuple[str, ValueSpec], ...]
     optional: bool
     walk_table: bool = False            # one walk of the Entry instead of one per column
+    row_filter: tuple[str, frozenset] | None = None   # (column OID, raw values): rows whose value is not listed are skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,7 @@ class ValueDoc(Strict):
     counter: Optional[Annotated[int, PlainValidator(_counter)]] = None
     decimals_from: Optional[ColRef] = None
     divisor_from: Optional[ColRef] = None
+    scale_from: Optional[ColRef] = None
     units_from: Optional[ColRef] = None
     units: Optional[Annotated[dict[str, "ValueDoc"], BeforeValidator(_text_keys)]] = None
     optional: bool = False
@@ -235,12 +238,19 @@ class ScalarDoc(ValueDoc):
 
     @model_validator(mode="after")
     def _scalar(self) -> "ScalarDoc":
-        rel = [k for k in ("decimals_from", "divisor_from", "units_from") if getattr(self, k) is not None]
+        rel = [k for k in ("decimals_from", "divisor_from", "scale_from", "units_from") if getattr(self, k) is not None]
         if rel:
             raise ValueError(f"{', '.join(rel)}: only allowed in table columns")
         if not self.has_target():
             raise ValueError("needs 'field' (or 'tag')")
         return self
+
+
+class RowFilterDoc(Strict):
+    """Read only the rows whose ``col`` holds one of ``values`` (generic variable tables, e.g. Rittal CMC III)."""
+
+    col: ColRef
+    values: list[Raw] = Field(min_length=1)
 
 
 class GroupDoc(Strict):
@@ -253,6 +263,7 @@ class GroupDoc(Strict):
     index: Optional[list[Optional[Annotated[str, AfterValidator(component_tag)]]]] = None
     columns: Optional[list[ColumnDoc]] = None
     scalars: Optional[list[ScalarDoc]] = None
+    filter: Optional[RowFilterDoc] = None
 
     @model_validator(mode="after")
     def _table_or_scalars(self) -> "GroupDoc":
@@ -264,6 +275,8 @@ class GroupDoc(Strict):
             return self
         if self.scalars is not None:
             raise ValueError("a group is either a table or scalars, not both")
+        if self.filter is not None and self.walk == "table":
+            raise ValueError("filter: needs walk: columns (the filter column is walked on its own)")
         if not self.index:
             raise ValueError("index: must list one tag name per index sub-id ('~' for sub-ids that are not tags)")
         if not self.columns:
@@ -327,11 +340,13 @@ def _spec(d: dict[str, Any], table: str | None) -> ValueSpec:
         field=d.get("field"), tag=tag, type=typ, multiply=d.get("multiply", 1.0), divide=d.get("divide", 1.0),
         convert=conv, invalid=frozenset(d.get("invalid") or ()), enum=dict(d["enum"]) if d.get("enum") else None,
         counter=d.get("counter"), decimals_from=rel("decimals_from"), divisor_from=rel("divisor_from"),
+        scale_from=rel("scale_from"),
         units_from=rel("units_from"),
         units={k: _spec(v, table) for k, v in units.items()} if units is not None else None,
         optional=bool(d.get("optional", False)), vocabulary=vocabulary if states is not None else None, states=states,
         simple=(typ == "number" and not tag and d.get("counter") is None and conv is None
-                and d.get("decimals_from") is None and d.get("divisor_from") is None and d.get("units_from") is None),
+                and d.get("decimals_from") is None and d.get("divisor_from") is None and d.get("units_from") is None
+                and d.get("scale_from") is None),
     )
 
 
@@ -357,8 +372,12 @@ def _group(g: GroupDoc) -> Group:
             columns.append(Column(coid, _spec(_values(c, ("col",)), table)))
     for sc in g.scalars or ():
         scalars.append((sc.oid, _spec(_values(sc, ("oid",)), None)))
+    row_filter = None
+    if g.filter is not None:
+        fcol = f"{table}.{g.filter.col}" if isinstance(g.filter.col, int) else g.filter.col
+        row_filter = (fcol, frozenset(g.filter.values))
     return Group(g.measurement, dict(g.tags), table, _index_tags(g.index or []), tuple(columns), tuple(scalars),
-                 g.optional, g.walk == "table" and table is not None)
+                 g.optional, g.walk == "table" and table is not None, row_filter)
 
 
 def _compile(prof: Profile) -> Profile:
@@ -372,10 +391,12 @@ def _compile(prof: Profile) -> Profile:
             specs = [col.spec] if col.spec else list(col.by_index[1].values())
             roots = [col.oid]
             for s in specs:
-                roots += [x for x in (s.decimals_from, s.divisor_from, s.units_from) if x]
+                roots += [x for x in (s.decimals_from, s.divisor_from, s.scale_from, s.units_from) if x]
                 for u in (s.units or {}).values():
                     if u:
-                        roots += [x for x in (u.decimals_from, u.divisor_from) if x]
+                        roots += [x for x in (u.decimals_from, u.divisor_from, u.scale_from) if x]
+            if g.row_filter and g.row_filter[0] not in roots:
+                roots.append(g.row_filter[0])
             if g.walk_table:
                 roots = [g.table] + [r for r in roots if not r.startswith(g.table + ".")]
             for r in roots:
