@@ -167,7 +167,7 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
                     f = firing().values()
                     return (any(e["rule"] == "cooling-loop-degraded" for e in f)
                             and any(e["rule"] == "gpu-temp-high" and e["device"] in on_loop for e in f))
-                assert await wait_for(loop_alert_and_gpu_symptoms, 30), sorted(
+                assert await wait_for(loop_alert_and_gpu_symptoms, 60), sorted(
                     (e["rule"], e["device"]) for e in firing().values())
                 await asyncio.sleep(2)  # let every GPU of the loop cross its `for`
                 now = firing().values()
@@ -193,10 +193,10 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
                     return out
                 assert sub.wait_for(lambda _: all(
                     loops[0]["fingerprint"] in published().get(e["fingerprint"], {}).get("suppressed_by", "")
-                    for e in gpu) and loops[0]["fingerprint"] in published(), 10)
+                    for e in gpu) and loops[0]["fingerprint"] in published(), 30)
                 unsuppressed_crit = [a for a in active.values() if a.severity == "critical" and not a.suppressed_by]
                 assert [a.rule for a in unsuppressed_crit] == ["cooling-loop-degraded"]
-                assert not elsewhere & {a.device for a in active.values()}
+                assert not elsewhere & {a.device for a in active.values() if a.rule == "gpu-temp-high"}
             finally:
                 tick_task.cancel()
                 await service.stop()
