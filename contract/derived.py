@@ -11,8 +11,11 @@ report (``reports/capacity.py``) reads its peaks from these samples.  Written by
 ``cooling_loop``: per CDU secondary loop (tags ``site``, ``hall``, ``device`` = the CDU,
 ``loop``): ΔT, flow, the IT heat of the GPU nodes on the loop, flow per kW, approach,
 how many of the loop's GPUs run hot or throttle thermally, and whether the loop is
-degraded and why.  Written by ``derived.cooling_loops``; read by the cooling rules
-(``alerts/rules/cooling.yaml``) and the liquid-cooling dashboard.
+degraded and why.  ``cooling_loop_node``: one per GPU node on a loop (tags as
+``cooling_loop`` plus ``node``): its hottest GPU, its hot and throttled GPUs and the OR of
+its GPUs' clock-event reasons; it is also how the liquid-cooling dashboard lists a loop's
+nodes (the inventory's list, through the job).  Written by ``derived.cooling_loops``; read by
+the cooling rules (``alerts/rules/site.yaml``) and the liquid-cooling dashboard.
 """
 from __future__ import annotations
 
@@ -23,13 +26,15 @@ __all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "
            "ALLOCATED_W", "UNRATED", "USABLE_W", "DESIGN_LOAD_W", "HEADROOM_PCT",
            "COOLING_LOOP", "DELTA_T_C", "LOOP_FLOW_LPM", "IT_HEAT_W", "FLOW_LPM_PER_KW", "APPROACH_C", "GPUS",
            "GPUS_HOT", "GPUS_THROTTLED", "DEGRADED", "DEGRADED_REASON", "LOW_FLOW", "HIGH_SUPPLY_TEMP",
-           "PUMP_FAILED", "LEAK", "DEGRADED_REASONS", "GPUS_AT_RISK", "LEAKS"]
+           "PUMP_FAILED", "LEAK", "DEGRADED_REASONS", "GPUS_AT_RISK", "LEAKS",
+           "COOLING_LOOP_NODE", "NODE", "GPU_TEMP_MAX_C", "CLOCK_EVENT_REASONS"]
 
 # -- measurements ---------------------------------------------------------------------------
 SITE_POWER = "site_power"
 PUE = "pue"
 CAPACITY = "capacity"
 COOLING_LOOP = "cooling_loop"
+COOLING_LOOP_NODE = "cooling_loop_node"
 
 # -- site_power fields (W) ------------------------------------------------------------------
 FACILITY_W = "facility_w"
@@ -114,3 +119,11 @@ DEGRADED_REASONS = (PUMP_FAILED, LEAK, LOW_FLOW, HIGH_SUPPLY_TEMP)
 GPUS_AT_RISK = "gpus_at_risk"
 #: leak detectors of the loop (or of its unit, untagged) reporting ``leak``
 LEAKS = "leaks"
+
+# -- cooling_loop_node (tags: those of cooling_loop, and node) -------------------------------------
+#: tag: the GPU node's inventory id
+NODE = "node"
+#: the node's hottest GPU (°C)
+GPU_TEMP_MAX_C = "gpu_temp_max_c"
+#: OR of the node's GPUs' clock-event reasons bitmasks (fields ``gpus_hot``, ``gpus_throttled`` as above)
+CLOCK_EVENT_REASONS = "clock_event_reasons"

@@ -1,4 +1,4 @@
-"""The six Iozera dashboards, generated from the inventory.
+"""The Iozera dashboards, generated from the inventory.
 
 The inventory decides what each query selects: which meters are the facility
 boundary, which are IT (and at which ISO/IEC 30134-2 category), which are
@@ -29,7 +29,8 @@ from contract import poll
 from contract import tags as T
 from contract.measurements import METER
 from contract import writer as W
-from contract.states import LEAK, UPS_OUTPUT, VOCABULARIES
+from contract.states import LEAK, PUMP, UPS_OUTPUT, VOCABULARIES
+from inventory.loops import LoopIndex
 from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
@@ -37,7 +38,7 @@ from storage.influxql import tier_variable_query
 
 __all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS", "device_link", "headroom_margins", "capacity_levels"]
 
-DASHBOARD_KEYS = ("noc", "power", "cooling", "gpu", "energy", "capacity")
+DASHBOARD_KEYS = ("noc", "power", "cooling", "liquid", "gpu", "energy", "capacity")
 
 _PUE_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1.3, "yellow"), (1.6, "red")]
 _LOAD_STEPS: list[tuple[float | None, str]] = [(None, "green"), (70.0, "yellow"), (85.0, "red")]
@@ -73,7 +74,8 @@ def _site_filter(site: Site) -> str:
 
 #: colour per state word (contract.states); a word not listed shows grey
 _STATE_COLOUR = {"normal": "green", "battery": "red", "bypass": "orange", "boost": "yellow", "buck": "yellow",
-                 "off": "dark-red", "other": "blue", "dry": "green", "leak": "red", "fault": "orange"}
+                 "off": "dark-red", "other": "blue", "dry": "green", "leak": "red", "fault": "orange",
+                 "running": "green", "standby": "blue"}
 
 
 def _state_colours(vocabulary: str) -> list[dict]:
@@ -291,6 +293,103 @@ def cooling(site: Site) -> Dashboard:
                      description="Chillers, CDUs, supply/return and ΔT, flow, leaks, rack inlet air.")
 
 
+def liquid_cooling(site: Site) -> Dashboard:
+    """Per CDU and loop: the coolant side (supply/return, ΔT, flow, ΔP, pumps, leaks, the derived
+    loop health) beside the GPUs it cools (temperatures and thermal clock events of the nodes on
+    that loop).  Variables ``cdu`` and ``loop`` pick the loop; ``node`` lists the GPU nodes on it,
+    which the derived job writes from the inventory (``cooling_loop_node``), so a dashboard of the
+    full site stays one dashboard however many loops it has."""
+    s = _site_filter(site)
+    index = LoopIndex(site)
+    n_loops = len(index.loops())
+    n_nodes = sum(len(index.gpu_nodes_on(k)) for k in index.loops())
+    this_cdu = f'"{T.DEVICE}" =~ /^$cdu$/'
+    this_loop = f'{this_cdu} AND "{C.LOOP}" =~ /^$loop$/'
+    secondary = f'{this_loop} AND "{C.SIDE}" = {_q(C.SECONDARY)}'
+    on_loop = f'"{T.DEVICE}" =~ /^$node$/'
+    by_time = "GROUP BY time($__interval)"
+    variables = [
+        Variable("cdu", f'SHOW TAG VALUES FROM "{D.COOLING_LOOP}" WITH KEY = "{T.DEVICE}" WHERE {s}', "CDU"),
+        Variable("loop", f'SHOW TAG VALUES FROM "{D.COOLING_LOOP}" WITH KEY = "{C.LOOP}" WHERE {s} AND {this_cdu}', "Loop"),
+        Variable("node", f'SHOW TAG VALUES FROM "{D.COOLING_LOOP_NODE}" WITH KEY = "{D.NODE}" WHERE {s} AND {this_loop}',
+                 "GPU node", description="The GPU nodes on the selected loop(s), from the inventory."),
+    ]
+    coolant = Row("Loop: coolant", [
+        Panel("Secondary supply and return", "timeseries", [
+            Target(f'SELECT mean("{C.SUPPLY_TEMP_C}") FROM "{C.CDU}" WHERE {s} AND {secondary} AND $timeFilter '
+                   f'{by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)', alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP} supply"),
+            Target(f'SELECT mean("{C.RETURN_TEMP_C}") FROM "{C.CDU}" WHERE {s} AND {secondary} AND $timeFilter '
+                   f'{by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)', alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP} return")],
+            width=8, unit="celsius"),
+        Panel("Primary (facility water) supply and return", "timeseries", [
+            Target(f'SELECT mean("{C.SUPPLY_TEMP_C}") AS "supply", mean("{C.RETURN_TEMP_C}") AS "return" FROM "{C.CDU}" '
+                   f'WHERE {s} AND {this_cdu} AND "{C.SIDE}" = {_q(C.PRIMARY)} AND $timeFilter '
+                   f'{by_time}, "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE} $col")], width=8, unit="celsius"),
+        Panel("ΔT and approach", "timeseries", [Target(
+            f'SELECT mean("{D.DELTA_T_C}") AS "ΔT", mean("{D.APPROACH_C}") AS "approach" FROM "{D.COOLING_LOOP}" '
+            f'WHERE {s} AND {this_loop} AND $timeFilter {by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)',
+            alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP} $col")], width=8, unit="celsius",
+            description="ΔT = secondary return − supply; approach = secondary supply − primary supply."),
+        Panel("Flow and flow per kW of IT heat", "timeseries", [
+            Target(f'SELECT mean("{D.LOOP_FLOW_LPM}") AS "flow" FROM "{D.COOLING_LOOP}" WHERE {s} AND {this_loop} '
+                   f'AND $timeFilter {by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)', alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP} L/min"),
+            Target(f'SELECT mean("{D.FLOW_LPM_PER_KW}") AS "per kW" FROM "{D.COOLING_LOOP}" WHERE {s} AND {this_loop} '
+                   f'AND $timeFilter {by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)',
+                   alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP} L/min per kW")], width=8),
+        Panel("Differential pressure", "timeseries", [Target(
+            f'SELECT mean("{C.DIFFERENTIAL_PRESSURE_KPA}") FROM "{C.CDU}" WHERE {s} AND {secondary} AND $timeFilter '
+            f'{by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)', alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP}")],
+            width=8, unit="kPa"),
+        Panel("IT heat on the loop", "timeseries", [Target(
+            f'SELECT mean("{D.IT_HEAT_W}") FROM "{D.COOLING_LOOP}" WHERE {s} AND {this_loop} AND $timeFilter '
+            f'{by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)', alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP}")],
+            width=8, unit="watt", description="Input power of the GPU nodes on the loop (the heat it must carry)."),
+        Panel("Pumps", "state-timeline", [Target(
+            f'SELECT last("{C.STATE}") FROM "{C.CDU}" WHERE {s} AND {this_cdu} AND "{C.PUMP}" =~ /./ AND $timeFilter '
+            f'{by_time}, "{T.DEVICE}", "{C.PUMP}" fill(none)', alias=f"$tag_{T.DEVICE} pump $tag_{C.PUMP}")],
+            width=8, height=5, mappings=_state_colours(PUMP)),
+        Panel("Pump speed", "timeseries", [Target(
+            f'SELECT mean("{C.SPEED_RPM}") FROM "{C.CDU}" WHERE {s} AND {this_cdu} AND "{C.PUMP}" =~ /./ AND $timeFilter '
+            f'{by_time}, "{T.DEVICE}", "{C.PUMP}" fill(none)', alias=f"$tag_{T.DEVICE} pump $tag_{C.PUMP}")],
+            width=8, height=5, unit="rotrpm"),
+        Panel("Leak detectors", "state-timeline", [Target(
+            f'SELECT last("{C.STATE}") FROM "{C.CDU}" WHERE {s} AND {this_cdu} AND "{C.DETECTOR}" =~ /./ AND $timeFilter '
+            f'{by_time}, "{T.DEVICE}", "{C.DETECTOR}" fill(none)', alias=f"$tag_{T.DEVICE} detector $tag_{C.DETECTOR}")],
+            width=8, height=5, mappings=_state_colours(LEAK)),
+        Panel("Loop health", "table", [Target(
+            f'SELECT last("{D.DEGRADED}") AS "degraded", last("{D.DEGRADED_REASON}") AS "why", '
+            f'last("{D.GPUS_AT_RISK}") AS "GPUs at risk", last("{D.IT_HEAT_W}") AS "IT heat W" FROM "{D.COOLING_LOOP}" '
+            f'WHERE {s} AND {this_loop} AND $timeFilter GROUP BY "{T.DEVICE}", "{C.LOOP}"', result_format="table")],
+            width=24, height=5,
+            description="degraded: pump_failed, leak, low_flow (for the heat), high_supply_temp (docs/conventions.md)."),
+    ])
+    gpus = Row("Loop: the GPUs it cools", [
+        Panel("Hottest GPU per node on the loop", "timeseries", [Target(
+            f'SELECT max("temp_c") FROM "gpu" WHERE {s} AND {on_loop} AND $timeFilter {by_time}, "{T.DEVICE}" fill(none)',
+            alias=f"$tag_{T.DEVICE}")], width=12, unit="celsius",
+            thresholds=[(None, "green"), (80.0, "yellow"), (87.0, "red")]),
+        Panel("Thermal clock events per node on the loop", "timeseries", [Target(
+            f'SELECT max("clock_event_reasons") FROM "gpu" WHERE {s} AND {on_loop} AND $timeFilter {by_time}, '
+            f'"{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12,
+            description="clock_event_reasons bitmask (max per node): 0x20 SW thermal, 0x40 HW thermal slowdown "
+                        "(96 = both), 0x80 power brake, 0x4 SW power cap; 0 = running free."),
+        Panel("GPUs hot and thermally throttled on the loop", "timeseries", [Target(
+            f'SELECT max("{D.GPUS_HOT}") AS "hot", max("{D.GPUS_THROTTLED}") AS "throttled", max("{D.GPUS}") AS "reporting" '
+            f'FROM "{D.COOLING_LOOP}" WHERE {s} AND {this_loop} AND $timeFilter {by_time}, "{T.DEVICE}", "{C.LOOP}" fill(none)',
+            alias=f"$tag_{T.DEVICE}:$tag_{C.LOOP} $col")], width=12, decimals=0),
+        Panel("Nodes on the loop", "table", [Target(
+            f'SELECT last("{D.GPU_TEMP_MAX_C}") AS "hottest GPU °C", last("{D.GPUS_HOT}") AS "hot", '
+            f'last("{D.GPUS_THROTTLED}") AS "throttled", last("{D.CLOCK_EVENT_REASONS}") AS "clock events" '
+            f'FROM "{D.COOLING_LOOP_NODE}" WHERE {s} AND {this_loop} AND $timeFilter GROUP BY "{T.DEVICE}", "{C.LOOP}", '
+            f'"{D.NODE}"', result_format="table")], width=12),
+    ])
+    return Dashboard(_uid(site, "liquid"), f"{site.site.id} — liquid cooling", [coolant, gpus],
+                     tags=["iozera", site.site.id, "cooling", "liquid"], annotations=[_alert_annotation(site)],
+                     variables=variables,
+                     description=f"{n_loops} CDU loop(s) and the {n_nodes} GPU node(s) on them: coolant side by side "
+                                 "with the GPUs it cools.")
+
+
 def gpu_fleet(site: Site) -> Dashboard:
     s = _site_filter(site)
     fleet = Row("GPU fleet", [
@@ -505,13 +604,13 @@ def _with_tier(d: Dashboard) -> Dashboard:
 def build_dashboards(site: Site) -> dict[str, Dashboard]:
     """key -> dashboard, in DASHBOARD_KEYS order."""
     dashboards = {"noc": noc_overview(site), "power": power_chain(site), "cooling": cooling(site),
-                  "gpu": gpu_fleet(site), "energy": energy(site), "capacity": capacity(site)}
+                  "liquid": liquid_cooling(site), "gpu": gpu_fleet(site), "energy": energy(site), "capacity": capacity(site)}
     return {k: _with_tier(d) for k, d in dashboards.items()}
 
 
 #: which dashboard shows a device of a kind (the rest: the NOC overview)
 _DASHBOARD_OF_KIND = {"pdu": "power", "ups": "power", "switchgear": "power", "transformer": "power", "meter": "power",
-                      "chiller": "cooling", "cdu": "cooling", "crah": "cooling", "crac": "cooling",
+                      "chiller": "cooling", "cdu": "liquid", "crah": "cooling", "crac": "cooling",
                       "gpu_node": "gpu", "server": "gpu"}
 
 
@@ -536,5 +635,7 @@ def device_link(site: Site, grafana_url: str, device_id: str) -> str:
         loc = site.location_tags(dev)
         if key in _LOCATED:
             params = {f"var-{k}": loc[k] for k in (T.HALL, T.ROW, T.RACK) if loc.get(k)}
+        elif key == "liquid":
+            params = {"var-cdu": dev.id}
     query = ("?" + urlencode(params)) if params else ""
     return f"{grafana_url.rstrip('/')}/d/{_uid(site, key)}{query}"

@@ -178,7 +178,8 @@ def _number(v) -> bool:
 
 def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[str], float | None],
                  now_ns: int, oldest_ns: int, thresholds: LoopThresholds = DEFAULT_THRESHOLDS) -> list[Sample]:
-    """One ``cooling_loop`` sample per loop with any fresh reading (connector, components or GPUs)."""
+    """One ``cooling_loop`` sample per loop with any fresh reading (connector, components or GPUs), and
+    one ``cooling_loop_node`` per GPU node on it with fresh GPU readings."""
     out: list[Sample] = []
     th = thresholds
 
@@ -210,19 +211,35 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
             fields[D.IT_HEAT_W] = round(heat, 3)
             if flow is not None and heat >= th.min_heat_w:
                 fields[D.FLOW_LPM_PER_KW] = round(flow / (heat / 1000.0), 4)
+        tags = {T.SITE: plan.site_id, T.DEVICE: cdu, C.LOOP: loop}
+        if lp.hall:
+            tags[T.HALL] = lp.hall
         gpus = hot = throttled = at_risk = 0
         for node in lp.nodes:
+            n_gpus = n_hot = n_throttled = n_reasons = 0
+            t_max: float | None = None
             for temp, t_temp, reasons, t_reasons in readings.gpus.get(node, {}).values():
                 temp = temp if t_temp >= oldest_ns else None
                 reasons = reasons if t_reasons >= oldest_ns else None
                 if temp is None and reasons is None:
                     continue
-                gpus += 1
+                n_gpus += 1
                 is_hot = temp is not None and temp > th.gpu_hot_c
                 is_throttled = is_thermal_throttle(reasons)
-                hot += is_hot
-                throttled += is_throttled
+                n_hot += is_hot
+                n_throttled += is_throttled
                 at_risk += is_hot or is_throttled
+                if temp is not None and (t_max is None or temp > t_max):
+                    t_max = temp
+                if reasons is not None:
+                    n_reasons |= int(reasons)
+            if n_gpus:
+                gpus, hot, throttled = gpus + n_gpus, hot + n_hot, throttled + n_throttled
+                node_fields: dict[str, object] = {D.GPUS: n_gpus, D.GPUS_HOT: n_hot, D.GPUS_THROTTLED: n_throttled,
+                                                  D.CLOCK_EVENT_REASONS: n_reasons}
+                if t_max is not None:
+                    node_fields[D.GPU_TEMP_MAX_C] = t_max
+                out.append(Sample(D.COOLING_LOOP_NODE, {**tags, D.NODE: node}, node_fields, now_ns))
         states = [(comp, st) for (comp, _, cl), (st, t) in readings.components.get(cdu, {}).items()
                   if t >= oldest_ns and (cl is None or cl == loop)]
         if not fields and not gpus and not states:
@@ -236,9 +253,6 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
         fields[D.GPUS_AT_RISK] = at_risk if reasons_found else 0
         fields[D.LEAKS] = sum(1 for comp, st in states if comp == C.DETECTOR and st == "leak")
 
-        tags = {T.SITE: plan.site_id, T.DEVICE: cdu, C.LOOP: loop}
-        if lp.hall:
-            tags[T.HALL] = lp.hall
         out.append(Sample(D.COOLING_LOOP, tags, fields, now_ns))
     return out
 

@@ -104,7 +104,7 @@ def test_every_dashboard_query_has_data_over_the_demo_period(demo, client):
     from_ms, to_ms = demo.manifest["from_ms"], demo.manifest["to_ms"]
     interval = auto_interval(from_ms, to_ms)
     files = sorted((demo.out / "grafana" / "dashboards").glob("*.json"))
-    assert len(files) == 6, files
+    assert len(files) == 7, files
 
     def run(q: str) -> list[list]:
         return [row for s in client.query(q, epoch="ms") for row in s.values]

@@ -45,11 +45,11 @@ def _all_datasource_refs(obj):
             yield from _all_datasource_refs(v)
 
 
-def test_six_dashboards_with_unique_uids(build):
+def test_seven_dashboards_with_unique_uids(build):
     _, dashboards, _, _ = build
-    assert len(dashboards) == 6
+    assert len(dashboards) == 7
     uids = [d["uid"] for d in dashboards.values()]
-    assert len(set(uids)) == 6 and all(1 <= len(u) <= 40 and re.fullmatch(r"[A-Za-z0-9_-]+", u) for u in uids)
+    assert len(set(uids)) == 7 and all(1 <= len(u) <= 40 and re.fullmatch(r"[A-Za-z0-9_-]+", u) for u in uids)
     assert all(d["schemaVersion"] == 39 for d in dashboards.values())
 
 
@@ -175,7 +175,7 @@ def test_site_without_it_meters_falls_back_to_derived_power():
     assert any('integral("facility_w") / integral("it_w")' in q for q in energy_q)
     assert not any("difference" in q and "sum(\"i\")" in q for q in energy_q)
     assert all(d.uid.startswith("s1-") for d in dashes.values())
-    assert len({json.dumps(d.to_json(Datasource())) for d in dashes.values()}) == 6
+    assert len({json.dumps(d.to_json(Datasource())) for d in dashes.values()}) == 7
 
 
 def test_device_link_points_at_a_built_dashboard_and_its_variables():

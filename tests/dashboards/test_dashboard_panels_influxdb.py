@@ -219,3 +219,31 @@ def test_capacity_report_reads_what_the_producers_wrote(filled, client, tmp_path
     assert max(rack_peaks) <= hall["peak_w"] <= sum(rack_peaks) + 1e-6
     assert rep["source"].startswith("raw readings") and len(rep["input_sha256"]) == 64
     assert main(args) == 0 and json.loads(out.read_text())["input_sha256"] == rep["input_sha256"]
+
+
+def test_liquid_cooling_lists_the_inventory_nodes_of_the_chosen_loop(filled, client, dashboards):
+    """The ``node`` variable of the liquid-cooling dashboard is the inventory's node list of the loop
+    picked with ``cdu``/``loop`` (written by the derived job), and its GPU panels then show those
+    nodes and no others."""
+    from dashboards.queries import resolve_variables
+    from inventory.loops import LoopIndex
+
+    liquid = next(d for d in dashboards.values() if "liquid" in d["tags"])
+    chain = [v for v in liquid["templating"]["list"] if v["name"] in ("cdu", "loop", "node")]
+    index = LoopIndex(filled.site)
+
+    def run(q):
+        return [row for s in client.query(q, epoch="ms") for row in s.values]
+    everything = resolve_variables(chain, run, filled.from_ms, filled.end_ms, "60s")
+    assert everything["cdu"] == sorted({k[0] for k in index.loops()})
+    for cdu, loop in index.loops():
+        pick = [{"name": "cdu", "query": f"SHOW TAG VALUES FROM \"cooling_loop\" WITH KEY = \"device\" WHERE \"device\" = '{cdu}'"}]
+        got = resolve_variables(pick + chain[1:], run, filled.from_ms, filled.end_ms, "60s")
+        assert got["loop"] == [loop]
+        assert got["node"] == sorted(n.id for n in index.gpu_nodes_on((cdu, loop)))
+        hottest = next(p for p in liquid["panels"] if p["title"] == "Hottest GPU per node on the loop")
+        from dashboards.queries import substitute
+        q = substitute(hottest["targets"][0]["query"], filled.live_ms, filled.end_ms, "10s",
+                       {**got, "tier": ["autogen"]})
+        shown = {s.tags["device"] for s in client.query(q)}
+        assert shown and shown <= set(got["node"])

@@ -157,9 +157,9 @@ def test_push_creates_then_is_idempotent(grafana, monkeypatch, capsys):
     monkeypatch.setenv("TEST_GRAFANA_TOKEN", TOKEN)
     assert cmd_push(_args(grafana.url)) == 0
     first = _actions(capsys.readouterr().out)
-    assert len(first) == 1 + 1 + 6
+    assert len(first) == 1 + 1 + 7
     assert set(first.values()) == {"created"}
-    assert len(grafana.dashboards) == 6 and "iozera-influxdb" in grafana.datasources
+    assert len(grafana.dashboards) == 7 and "iozera-influxdb" in grafana.datasources
     assert all(d["meta"]["folderUid"] == "iozera-dcim" for d in grafana.dashboards.values())
     assert all(auth == f"Bearer {TOKEN}" for _, _, auth in grafana.requests)
     n_writes = len(grafana.writes())
@@ -181,7 +181,7 @@ def test_changed_datasource_is_updated_and_secret_stays_hidden(grafana, monkeypa
     out = capsys.readouterr().out
     acts = _actions(out)
     assert acts["datasource:iozera-influxdb"] == "updated"
-    assert [a for k, a in acts.items() if k.startswith("dashboard:")] == ["unchanged"] * 6
+    assert [a for k, a in acts.items() if k.startswith("dashboard:")] == ["unchanged"] * 7
     stored = grafana.datasources["iozera-influxdb"]
     assert stored["url"] == "http://127.0.0.1:9999" and stored["secureJsonFields"] == {"httpHeaderValue1": True}
     assert "influx-secret-value" not in out

@@ -76,8 +76,17 @@ def test_loop_figures_match_the_cdu_and_gpu_rows_the_collectors_wrote(influx_ser
     assert hot > calm + 5  # the injected fault is the only GPU above the threshold below
     job = DerivedMetrics(site, loop_thresholds=LoopThresholds(gpu_hot_c=calm + 1.0))
     refresh_from_influx(job, client, now)
-    loops = _loops(job.compute(now))
+    computed = job.compute(now)
+    loops = _loops(computed)
     index = LoopIndex(site)
+    # one cooling_loop_node per GPU node, on its loop, with its hottest GPU as InfluxDB holds it
+    per_node = {s.tags["node"]: s for s in computed if s.measurement == D.COOLING_LOOP_NODE}
+    assert set(per_node) == {n.id for n in site.all_devices() if n.kind == "gpu_node"}
+    for node, s in per_node.items():
+        assert [(s.tags["device"], s.tags["loop"])] == index.loops_of(node)
+        mine = [v for k, v in temps.items() if ("device", node) in k]
+        assert s.fields[D.GPU_TEMP_MAX_C] == pytest.approx(max(mine)) and s.fields[D.GPUS] == len(mine)
+    assert per_node["h1-r01-k02-n3"].fields[D.GPUS_HOT] == 1
     assert set(loops) == set(index.loops()) == {("cdu-1", "1"), ("cdu-2", "1")}
     reasons = _last(client, "gpu", "clock_event_reasons")
     for key, fields in loops.items():
