@@ -149,7 +149,9 @@ async def walk_subtree(engine: Engine, target: Target, root: str, limit: int = D
 
     Returns the rows read and a note on what bound stopped the walk ('' when it finished).
     Walking child by child keeps what was read when a bound is hit; an agent error on one
-    child ends the walk there with what came before.
+    child ends the walk there with what came before.  The time bound is hard (a child's walk
+    is cancelled at the deadline); the object bound is checked after each child, so one child
+    may overshoot it, up to the engine's own per-walk cap.
     """
     rows: list[tuple[str, Any]] = []
     deadline = time.monotonic() + seconds
