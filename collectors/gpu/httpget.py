@@ -9,6 +9,12 @@ against aiohttp on the same walk).  One idle connection is kept per endpoint:
 an exporter or BMC is polled by one collector every few seconds, and reusing
 the TCP (and TLS) connection saves a handshake and a socket per poll.
 
+The connection is an :class:`asyncio.Protocol` with its own byte buffer
+(:class:`_Connection`), not a ``StreamReader``/``StreamWriter`` pair: a reply
+that has arrived is read by slicing one buffer, with no coroutine hop per
+header line.  Measured on bench/gpu_service.py (360 DCGM pages every 5 s, side
+by side in one run) it cut the whole service path's CPU per page by ~10 %.
+
 Handles ``Content-Length``, ``Transfer-Encoding: chunked`` and read-to-close
 bodies, ``Content-Encoding: gzip``, and replies without a body (1xx, 204,
 304, HEAD); bodies over ``max_body`` bytes are refused before they are read
@@ -53,7 +59,7 @@ class HttpGetter:
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.max_body = max_body
-        self._idle: dict[tuple, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+        self._idle: dict[tuple, _Connection] = {}
 
     async def get(self, host: str, port: int, path: str, timeout_s: float) -> bytes:
         """The body of a 200 reply to a plain-HTTP GET; raises :class:`PollError` otherwise."""
@@ -83,28 +89,31 @@ class HttpGetter:
                        tls: ssl.SSLContext | None, where: str) -> HttpReply:
         key = (host, port, id(tls) if tls else None)
         conn = self._idle.pop(key, None)
+        if conn is not None and conn.eof:
+            conn.close()  # the server closed it while it was idle: we know already
+            conn = None
         reused = conn is not None
         head = (f"{method} {path} HTTP/1.1\r\nHost: {_hostport(host, port)}\r\n{headers}"
                 + (f"Content-Length: {len(body)}\r\n" if body or method in ("POST", "PUT", "PATCH") else "")
                 + "Connection: keep-alive\r\n\r\n").encode("latin-1")
+        loop = asyncio.get_running_loop()
         while True:
             if conn is None:
                 try:
-                    conn = await asyncio.open_connection(host, port, limit=64 * 1024, ssl=tls,
-                                                         server_hostname=host if tls else None)
+                    _, conn = await loop.create_connection(lambda: _Connection(self.max_body), host, port, ssl=tls,
+                                                           server_hostname=host if tls else None)
                 except ssl.SSLError as exc:
                     raise PollError("auth", f"{where}: TLS handshake or certificate verification failed "
                                             f"({exc.reason or type(exc).__name__}); set ca_bundle, or tls_verify: false "
                                             f"for a lab device") from None
                 except OSError as exc:  # refused, no route, DNS
                     raise PollError("unreachable", f"{where}: {exc.strerror or exc}") from None
-            reader, writer = conn
             got_any = [False]
             try:
-                writer.write(head + body if body else head)
-                reply, keep = await self._read_reply(reader, method, where, got_any)
+                conn.write(head + body if body else head)
+                reply, keep = await self._read_reply(conn, method, where, got_any)
             except (_Truncated, ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-                _close(writer)
+                conn.close()
                 if reused and not got_any[0]:
                     # The server closed our idle keep-alive connection: retry once, fresh.
                     conn, reused = None, False
@@ -112,18 +121,18 @@ class HttpGetter:
                 detail = str(exc) if isinstance(exc, _Truncated) else f"connection lost mid-reply ({type(exc).__name__})"
                 raise PollError("protocol", f"{where}: {detail}") from None
             except BaseException:
-                _close(writer)
+                conn.close()
                 raise
-            if keep and key not in self._idle:
-                self._idle[key] = (reader, writer)
+            if keep and not conn.leftover() and key not in self._idle:
+                self._idle[key] = conn
             else:
-                _close(writer)
+                conn.close()
             return reply
 
-    async def _read_reply(self, reader: asyncio.StreamReader, method: str, where: str,
+    async def _read_reply(self, reader: "_Connection", method: str, where: str,
                           got_any: list[bool]) -> tuple[HttpReply, bool]:
         """Read one reply; (reply, connection reusable?)."""
-        status_line = await _line(reader)
+        status_line = await reader.readline()
         if not status_line:
             raise _Truncated("connection closed before a reply")
         got_any[0] = True
@@ -133,7 +142,7 @@ class HttpGetter:
         version, status = parts[0], int(parts[1])
         headers: dict[str, str] = {}
         for _ in range(_MAX_HEADERS):
-            line = await _line(reader)
+            line = await reader.readline()
             if line in (b"\r\n", b"\n"):
                 break
             if not line.endswith(b"\n"):
@@ -174,11 +183,11 @@ class HttpGetter:
             body = self._gunzip(body, where)
         return HttpReply(status, headers, body), keep
 
-    async def _chunked(self, reader: asyncio.StreamReader, where: str) -> bytes:
+    async def _chunked(self, reader: "_Connection", where: str) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = await _line(reader)
+            line = await reader.readline()
             if not line.endswith(b"\n"):
                 raise _Truncated("truncated chunked body")
             try:
@@ -187,7 +196,7 @@ class HttpGetter:
                 raise _Truncated(f"bad chunk size line {line[:40]!r}") from None
             if size == 0:
                 while True:  # trailers
-                    trailer = await _line(reader)
+                    trailer = await reader.readline()
                     if trailer in (b"\r\n", b"\n"):
                         return b"".join(chunks)
                     if not trailer.endswith(b"\n"):
@@ -217,24 +226,140 @@ class HttpGetter:
 
     async def close(self) -> None:
         idle, self._idle = self._idle, {}
-        for _, writer in idle.values():
-            _close(writer)
-        for _, writer in idle.values():
+        for conn in idle.values():
+            conn.close()
+        for conn in idle.values():
+            await conn.wait_closed()
+
+
+_LINE_LIMIT = 64 * 1024
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP connection: the transport, and what the peer sent that has not been read yet.
+
+    ``readline``/``readexactly``/``read`` mirror ``asyncio.StreamReader``'s (a line ends
+    with ``\\n``; at end of stream ``readline`` returns what is left and ``readexactly``
+    raises ``IncompleteReadError``; a reset connection raises its error), but answer from
+    the buffer without awaiting when the bytes are there, which is the usual case: a page
+    arrives in one or two segments.  Reading pauses while more than a body limit plus a
+    header block waits unread, so a peer that floods cannot grow memory past that.
+    """
+
+    def __init__(self, max_body: int) -> None:
+        self._buf = bytearray()
+        self._off = 0
+        self._cap = max_body + 2 * _LINE_LIMIT
+        self._paused = False
+        self._waiter: asyncio.Future | None = None
+        self._closed: asyncio.Future | None = None
+        self._exc: BaseException | None = None
+        self.transport: asyncio.Transport | None = None
+        self.eof = False
+
+    # ---- protocol callbacks
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self._closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if not self._paused and len(self._buf) - self._off > self._cap:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # close the transport
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.eof = True
+        self._exc = exc
+        self._wake()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    # ---- reading
+    async def _more(self) -> None:
+        """Wait for more bytes or the end of the stream."""
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+
+    def _take(self, end: int) -> bytes:
+        out = bytes(self._buf[self._off:end])
+        self._off = end
+        if end >= len(self._buf):
+            self._buf.clear()
+            self._off = 0
+        return out
+
+    def _at_end(self) -> None:
+        """End of stream with too few bytes: a reset connection raises its error."""
+        if self._exc is not None:
+            raise self._exc
+
+    async def readline(self) -> bytes:
+        while True:
+            i = self._buf.find(b"\n", self._off)
+            if i >= 0:
+                if i + 1 - self._off > _LINE_LIMIT:
+                    raise _Truncated("header line longer than 64 KiB")
+                return self._take(i + 1)
+            if len(self._buf) - self._off > _LINE_LIMIT:
+                raise _Truncated("header line longer than 64 KiB")
+            if self.eof:
+                self._at_end()
+                return self._take(len(self._buf))
+            await self._more()
+
+    async def readexactly(self, n: int) -> bytes:
+        while len(self._buf) - self._off < n:
+            if self.eof:
+                self._at_end()
+                raise asyncio.IncompleteReadError(self._take(len(self._buf)), n)
+            await self._more()
+        return self._take(self._off + n)
+
+    async def read(self, n: int) -> bytes:
+        if len(self._buf) == self._off and not self.eof:
+            await self._more()
+        if len(self._buf) == self._off:
+            self._at_end()
+            return b""
+        return self._take(min(len(self._buf), self._off + n))
+
+    def leftover(self) -> bool:
+        """Bytes beyond the reply (a server that sent more than it said): not reusable."""
+        return len(self._buf) > self._off
+
+    # ---- writing, closing
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("connection closed")
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
             try:
-                await writer.wait_closed()
-            except (OSError, ConnectionError, ssl.SSLError):
+                self.transport.close()
+            except (OSError, RuntimeError):
                 pass
 
-
-async def _line(reader: asyncio.StreamReader) -> bytes:
-    try:
-        return await reader.readline()
-    except (ValueError, asyncio.LimitOverrunError):
-        raise _Truncated("header line longer than 64 KiB") from None
-
-
-def _close(writer: asyncio.StreamWriter) -> None:
-    try:
-        writer.close()
-    except (OSError, RuntimeError):
-        pass
+    async def wait_closed(self) -> None:
+        if self._closed is not None:
+            try:
+                await self._closed
+            except (OSError, ConnectionError, ssl.SSLError):
+                pass
