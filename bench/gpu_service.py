@@ -206,6 +206,8 @@ async def main_async(args: argparse.Namespace) -> int:
             after = calibrate(300_000)
             if not stable(before, after) or not polls_a or not pages_b:
                 dropped += 1
+                print(f"  pair {pair + 1} dropped: calibration {before * 1e3:.1f} -> {after * 1e3:.1f} ms, "
+                      f"{polls_a} polls, {pages_b} Prometheus pages", flush=True)
                 continue
             a, b = cpu_a / polls_a * 1e3, cpu_b / pages_b * 1e3
             ours.append(a)
