@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from collectors.modbus.decode import TYPE_WIDTH, Decoder, register_count
 from collectors.profile_schema import ProfileError, Strict, component_tag, parse_profile, read_profile
+from contract.fields import field_kind
 from contract.states import VOCABULARIES, mapping_problems
 from inventory.errors import InventoryIssue
 from inventory.schema import format_path, line_for
@@ -112,8 +113,12 @@ class Point(Strict):
 
     def decoder(self) -> Decoder:
         integer = self.type not in ("float32", "float64") and not self.type.startswith("string")
+        # an unscaled integer register stays an int only for a counter or a code (exact); a gauge is a
+        # float, as every other protocol writes it: one field, one InfluxDB type per measurement (a
+        # CDU's speed_rpm from this map and from Redfish land in the same ``cdu`` measurement)
         as_int = (integer and self.scale == 1.0 and self.offset == 0.0 and self.convert is None
-                  and self.enum is None and self.bits is None)
+                  and self.enum is None and self.bits is None
+                  and field_kind(self.field, "integer") in ("counter", "state"))
         return Decoder(
             field=self.field, type=self.type, order=self.order, scale=self.scale, offset=self.offset,
             convert=self.convert, enum=self.enum, bits=self.bits, width=self.width, as_int=as_int,
