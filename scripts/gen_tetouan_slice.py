@@ -81,10 +81,12 @@ for side, tx in (("a", "tx-a"), ("b", "tx-b")):
 for side in ("a", "b"):
     dev(I2, id=f"meter-ups-1{side}", kind="meter", vendor="schneider", model="PM5560", protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="schneider_iem3000", measures=f"ups-1{side}", meter=dict(role="it", category=1, commissioned="2026-01-01"))
     unit += 1
-for i in (1, 2):
-    dev(I2, id=f"cdu-{i}", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="template_cdu", fed_by=["tx-a" if i == 1 else "tx-b"], cooled_by=[f"chiller-{i}"],
-        loops=[dict(id="1", name="Row secondary loop", rated_kw=1350, design_flow_lpm=1935, design_supply_c=32)])
-    unit += 1
+# cdu-1 speaks Modbus (the template map), cdu-2 Redfish (ThermalEquipment/CDUs); cdu-2 keeps its
+# Modbus unit number unused so the units after it stay put
+loop = [dict(id="1", name="Row secondary loop", rated_kw=1350, design_flow_lpm=1935, design_supply_c=32)]
+dev(I2, id="cdu-1", kind="cdu", vendor="vertiv", model="XDU1350", rated_kw=1350, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="template_cdu", fed_by=["tx-a"], cooled_by=["chiller-1"], loops=loop)
+unit += 2
+dev(I2, id="cdu-2", kind="cdu", vendor="kenmec", name="Row 2 CDU (Redfish)", rated_kw=1350, protocol="redfish", host="127.0.0.1", port=18100, fed_by=["tx-b"], cooled_by=["chiller-2"], loops=loop)
 dev(I2, id="crah-1", kind="crah", vendor="apc", model="ACRC602", rated_kw=60, protocol="modbus", host="127.0.0.1", port=port, unit=unit, profile="apc_inrow_rc_gen2", fed_by=["tx-b"], cooled_by=["chiller-2"])
 unit += 1
 w("    rows:")

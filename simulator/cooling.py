@@ -18,8 +18,8 @@ The physics, kept simple and stated:
   system curve: flow ∝ speed / √resistance, ΔP ∝ speed².
 * **Filter clogging** raises the filter's share of the loop resistance; the pumps speed up to
   hold the flow until they reach full speed, then the flow falls.
-* **Low flow** (an air lock, a closed isolation valve): the flow is a fraction of what the
-  control asks for, whatever the pumps do (they run flat out against it).
+* **Low flow** (an air lock, a closed isolation valve): the flow of one loop (or of every
+  loop) is a fraction of what the control asks for, whatever the pumps do (they run flat out).
 * **Heat exchanger**: the secondary supply is held at its set point by the primary valve
   while the exchanger can; its approach to the facility water grows with the loop's ΔT
   (``approach = HX_APPROACH_PER_DT · ΔT``), so a starved loop's supply rises above set point.
@@ -209,14 +209,13 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
     asked = sum(l.normal_flow_lpm for l in c.loops.values())
     low = faults.get("cdu_low_flow")
     low_frac = min(1.0, max(0.0, float(low.get("pct", 20.0)) / 100.0)) if low is not None else 1.0
+    low_loop = None if low is None or low.get("loop") is None else str(low["loop"])
+    starved = {l.spec.id for l in c.loops.values() if low is not None and low_loop in (None, l.spec.id)}
     if lead is None:
         speed, total = 0.0, 0.0
-    elif low is not None:
-        speed = 1.0
-        total = min(asked, design_total / math.sqrt(resistance)) * low_frac
     else:  # below its minimum speed the pump recirculates the excess through the bypass valve
         needed = min(1.0, asked / design_total * math.sqrt(resistance))
-        speed = max(MIN_PUMP_SPEED, needed)
+        speed = 1.0 if starved else max(MIN_PUMP_SPEED, needed)  # flat out against a starved loop
         total = design_total * needed / math.sqrt(resistance)
     for p in c.pumps:
         if p.id in failed:
@@ -233,7 +232,7 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
         c.filter_hours += dt / 3600.0
     dp = DP_DESIGN_KPA * speed ** 2
     for l in c.loops.values():
-        l.flow_lpm = l.normal_flow_lpm * share
+        l.flow_lpm = l.normal_flow_lpm * share * (low_frac if l.spec.id in starved else 1.0)
         l.flow_rel = l.flow_lpm / l.normal_flow_lpm if l.normal_flow_lpm > 0 else 0.0
         l.r_k_per_w = cold_plate_r(l.flow_rel)
         l.dp_kpa = max(0.0, dp - c.filter_dp_kpa)
@@ -243,7 +242,7 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
         l.supply_c = max(l.spec.setpoint_c, primary_c + HX_APPROACH_PER_DT * dT)
         l.heat_w = 0.0
     c.primary_supply_c = primary_c
-    c.unit_state = "alarm" if (failed or low_level or c.leaking or low is not None or c.filter_state != "ok") else "running"
+    c.unit_state = "alarm" if (failed or low_level or c.leaking or starved or c.filter_state != "ok") else "running"
 
 
 def _delta_t(heat_w: float, flow_lpm: float, normal_lpm: float) -> float:

@@ -35,7 +35,7 @@ FAULTS = {
     "chiller_trip": "chiller",      # compressor stops; its loop warms up
     "cdu_leak": "cdu",              # a leak: a detector sees it, the reservoir drains (params: detector, pct_per_min)
     "cdu_pump_fail": "cdu",         # a pump fails (param pump: an id, or all, the default): standby takes over or flow stops
-    "cdu_low_flow": "cdu",          # flow falls to pct (default 20) % of what the control asks (air lock, closed valve)
+    "cdu_low_flow": "cdu",          # a loop's flow (param loop; default every loop) falls to pct (default 20) % (air lock, closed valve)
     "cdu_filter_clog": "cdu",       # the strainer clogs (param severity, default 0.97): ΔP rises, then flow falls
     "gpu_overtemp": "gpu_node",     # one GPU of the node runs 32 °C hot (past the 87 °C slowdown)
     "xid_storm": "gpu_node",        # XID errors on every GPU of the node while it lasts
@@ -44,10 +44,10 @@ FAULTS = {
     "garbage": "*",                 # the endpoint answers with bytes that are not the protocol
 }
 
-#: parameters a fault takes: a (low, high) range for a number, or what a word names ("pump", "detector")
+#: parameters a fault takes: a (low, high) range for a number, or what a word names ("pump", "loop", "detector")
 FAULT_PARAMS: dict[str, dict[str, object]] = {
     "cdu_pump_fail": {"pump": "pump"},
-    "cdu_low_flow": {"pct": (0.0, 100.0)},
+    "cdu_low_flow": {"pct": (0.0, 100.0), "loop": "loop"},
     "cdu_filter_clog": {"severity": (0.0, 0.995)},
     "cdu_leak": {"detector": "detector", "pct_per_min": (0.0, 100.0)},
 }
@@ -169,6 +169,8 @@ class SiteModel:
                 known = []
             elif rule == "pump":
                 known = [p.id for p in c.pumps] + ["all"]
+            elif rule == "loop":
+                known = list(c.loops)
             else:
                 known = list(c.detectors)
             if text not in known:

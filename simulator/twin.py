@@ -29,6 +29,7 @@ from simulator.http_endpoints import HttpEndpoint, dcgm_page, json_body, redfish
 from simulator.mibs import pdu_oids, ups_oids
 from simulator.modbus_server import ModbusGateway, UnitImage
 from simulator.model import SiteModel
+from simulator.redfish_cdu import cdu_resources
 from simulator.registers import unit_image
 from simulator.snmp_agent import OidTable, SnmpAgent
 from simulator.traps import TrapSender
@@ -56,6 +57,7 @@ class Twin:
         self._version = 0
         self._tables: dict[str, tuple[int, OidTable]] = {}
         self._units: dict[tuple, tuple[int, UnitImage]] = {}
+        self._cdu_pages: dict[str, tuple[int, dict[str, dict]]] = {}
         self._gateway_units: dict[tuple[str, int], dict[int, Device]] = {}
         self._profiles = {}
         self._transports: list = []
@@ -193,6 +195,16 @@ class Twin:
         self._units[(key, unit)] = (self._version, image)
         return image
 
+    def _redfish_cdu(self, dev: Device, path: str):
+        """A CDU's service from its loop model, built once per model step (a poll reads ~20 resources)."""
+        cached = self._cdu_pages.get(dev.id)
+        if cached is None or cached[0] != self._version:
+            s = self.model.state[dev.id]
+            cached = (self._version, cdu_resources(dev.id, s.cooling, s.power_w, s.energy_kwh, dev.vendor, dev.model))
+            self._cdu_pages[dev.id] = cached
+        resource = cached[1].get(path)
+        return json_body(resource) if resource is not None else None
+
     def _dcgm(self, device_id: str, path: str):
         if path != "/metrics":
             return None
@@ -201,6 +213,8 @@ class Twin:
 
     def _redfish(self, device_id: str, path: str):
         dev = self.model.devices[device_id]
+        if dev.kind == "cdu":
+            return self._redfish_cdu(dev, path)
         node = dev.labels.get("node", device_id)
         state = self.model.state.get(node, self.model.state[device_id])
         resource = redfish_resources(node, state).get(path)

@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                             "cdu_low_flow, cdu_filter_clog, gpu_overtemp, xid_storm, no_answer, slow, garbage")
     f.add_argument("device", nargs="?", help="inventory id")
     f.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a fault parameter, e.g. pump=1 (cdu_pump_fail), pct=20 (cdu_low_flow), "
+                   help="a fault parameter, e.g. pump=1 (cdu_pump_fail), pct=20 loop=2 (cdu_low_flow), "
                         "severity=0.97 (cdu_filter_clog), detector=RACK (cdu_leak); repeatable")
     f.add_argument("--control", default=f"http://127.0.0.1:{DEFAULT_CONTROL}", help="the twin's control URL")
     f.set_defaults(func=_cmd_fault)

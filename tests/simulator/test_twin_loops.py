@@ -158,3 +158,32 @@ def test_fault_parameters_are_checked(m, fault, params, msg):
     with pytest.raises(ValueError, match=msg):
         m.inject(fault, device, **params)
     assert not m.has(fault, device)
+
+
+def test_low_flow_on_one_loop_of_a_two_loop_cdu_throttles_only_that_loops_nodes():
+    from inventory.generate import SiteShape, generate_site
+    from inventory.model import Site
+
+    site = Site.model_validate(generate_site(SiteShape(halls=1, rows_per_hall=2, racks_per_row=2, nodes_per_rack=2,
+                                                       ups_per_hall=2, cdus_per_hall=1, crahs_per_hall=1,
+                                                       chillers_per_hall=1, bmc_per_rack=0, loops_per_cdu=2)))
+    m = SiteModel(site, seed=7)
+    index = LoopIndex(site)
+    (cdu,) = [d.id for d in m.devices.values() if d.kind == "cdu"]
+    keys = index.loops_of_cdu(cdu)
+    assert [k[1] for k in keys] == ["1", "2"]
+    on = [d.id for d in index.gpu_nodes_on(keys[0])]
+    off = [d.id for d in index.gpu_nodes_on(keys[1])]
+    assert on and off
+    for i in range(3):
+        m.step(T0 + i)
+    m.inject("cdu_low_flow", cdu, loop="1", pct=10)
+    _run(m, 3)
+    c = m.cooling[cdu]
+    assert c.loops["1"].flow_lpm == pytest.approx(0.1 * c.loops["1"].normal_flow_lpm)
+    assert c.loops["2"].flow_lpm == pytest.approx(c.loops["2"].normal_flow_lpm)
+    busy = [n for n in on if m.state[n].values["util_pct"] > 50]
+    assert busy and all(g.clock_reasons & THERMAL for n in busy for g in m.state[n].gpus)
+    assert not any(g.clock_reasons & THERMAL for n in off for g in m.state[n].gpus)
+    with pytest.raises(ValueError, match="has 1, 2"):
+        m.inject("cdu_low_flow", cdu, loop="3")
