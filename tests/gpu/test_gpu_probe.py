@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from testkit.redfish import RedfishMockupServer
 from testkit.testdata import shared_testdata
@@ -49,3 +50,15 @@ def test_probe_redfish_with_session_credentials():
     chassis = [s for s in samples if s["tags"].get("source") == "power"]
     assert [s["fields"]["power_w"] for s in chassis] == [power["PowerControl"][0]["PowerConsumedWatts"]]
     assert bad.returncode != 0 and "auth" in bad.stderr and "not-the-pw" not in bad.stderr + bad.stdout
+
+
+def test_probe_redfish_cdu_prints_its_loops():
+    """A CDU's Redfish service (root links ThermalEquipment): probe prints the cdu samples."""
+    mockup = Path(__file__).resolve().parent / "redfish_cdu" / "ocp-cdu-1.0.0"
+    with RedfishMockupServer(mockup) as server:
+        proc = _probe(f"redfish://127.0.0.1:{server.port}")
+    assert proc.returncode == 0, proc.stderr
+    samples = [json.loads(line) for line in proc.stdout.splitlines()]
+    loops = {(s["tags"]["side"], s["tags"]["loop"]): s["fields"]["supply_temp_c"] for s in samples if "side" in s["tags"]}
+    assert loops == {("primary", "1"): 28.0, ("secondary", "1"): 29.0}   # the OCP examples' SupplyTemperatureCelsius
+    assert all(s["measurement"] == "cdu" for s in samples)
