@@ -54,7 +54,7 @@ from reports.energy import counter_energy, power_energy, unwrap
 __all__ = [
     "BY_KINDS", "UNALLOCATED", "UNMAPPED", "RESIDUAL_PDU", "RESIDUAL_UPS", "Workload", "GpuSeries",
     "OutletSeries", "ChainInputs", "EntityRow", "Attribution", "gpu_energy", "series_energy", "attribute",
-    "entity_of",
+    "add_facility", "entity_of",
 ]
 
 #: what ``dcim report energy --by`` groups by

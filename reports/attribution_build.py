@@ -17,17 +17,17 @@ from contract import tags as T
 from contract.measurements import METER
 from inventory.model import Site
 from inventory.topology import PowerGraph
-from reports.attribution import (UNALLOCATED, Attribution, ChainInputs, EntityRow, GpuSeries, OutletSeries,
+from reports.attribution import (UNALLOCATED, ChainInputs, EntityRow, GpuSeries, OutletSeries,
                                  Workload, add_facility, attribute)
 from reports.attribution_query import Fetched, SeriesRead, fetch_series, input_hash, quote
 from reports.build import ReportRequest, build_pue_report, choose_source
 from reports.energy import hour_grid
 from reports.pue import ReportError
-from sinks.influx_query import InfluxQuery, QueryError
+from sinks.influx_query import InfluxQuery
 from storage.read import TierSource
 
 __all__ = ["EnergyRequest", "EnergyReport", "TenantStatement", "build_energy_report", "tenant_statement",
-           "chain_reads", "fallback_reads", "chain_inputs", "UNALLOCATED"]
+           "chain_reads", "fallback_reads", "chain_inputs", "site_topology", "UNALLOCATED"]
 
 GPU_M, PDU_M, UPS_M = "gpu", "pdu", "ups"
 _PDU_KINDS = ("pdu", "rpp", "busway")
@@ -101,7 +101,8 @@ class _Topology:
     ups_meter: dict[str, str]                # UPS -> its category-1 IT meter
 
 
-def _topology(site: Site) -> _Topology:
+def site_topology(site: Site) -> _Topology:
+    """The chain as the attribution walks it: nodes and their PDUs, PDUs and their UPSes, UPS output meters."""
     g = PowerGraph(site)
     kind = {d.id: d.kind for d in site.all_devices()}
     nodes = {d.id: (d.hall or "", d.rack or "") for d in site.all_devices() if d.kind == "gpu_node"}
@@ -221,7 +222,7 @@ def chain_inputs(topo: _Topology, got: Fetched, edges: np.ndarray, site: Site, g
 
 def build_energy_report(site: Site, client: InfluxQuery, req: EnergyRequest) -> EnergyReport:
     """Read, split, and add the facility share and carbon from the PUE report of the same period."""
-    topo = _topology(site)
+    topo = site_topology(site)
     if not topo.nodes:
         raise ReportError("the site has no GPU nodes (kind: gpu_node): there is nothing to attribute")
     pue_req = ReportRequest(req.start_s, req.end_s, req.category, tier=req.tier,

@@ -137,10 +137,10 @@ def test_alert_event_and_point_use_only_schema_names():
 
 def test_energy_attribution_queries_name_only_defined_tags_and_fields(known):
     """``dcim report energy``: the counters it reads, and the power it falls back on where a counter is missing."""
-    from reports.attribution_build import _topology, chain_reads, fallback_reads
+    from reports.attribution_build import chain_reads, fallback_reads, site_topology
     from reports.attribution_query import Fetched, plan_reads
 
-    topo = _topology(load_site(SITES[0]))
+    topo = site_topology(load_site(SITES[0]))
     reads = chain_reads(topo) + fallback_reads(topo, Fetched())
     assert {r.field for r in reads} == {"energy_kwh", "power_w"} and len(reads) >= 7
     plan = [q for r in reads for q in plan_reads(r, 1_700_000_000.0, 1_700_000_000.0 + 40 * 86400)]
