@@ -16,6 +16,7 @@ lines: ``namespace``, ``pod``, ``container``.
 from __future__ import annotations
 
 import hashlib
+import math
 from functools import lru_cache
 
 __all__ = ["SLOT_S", "DEFAULT_NAMESPACES", "UNLISTED_NAMESPACE", "namespaces_for", "gpu_labels"]
@@ -51,8 +52,13 @@ def _job(seed: int, rack: str, slot: int, k: int, node: str, namespaces: tuple[s
 
 
 def gpu_labels(seed: int, node: str, rack: str, n_gpus: int, t: float, namespaces: tuple[str, ...]) -> tuple[Labels, ...]:
-    """Per GPU of ``node`` at time ``t``: the workload's labels, or ``()`` for an idle GPU."""
-    return _slot_labels(seed, node, rack, n_gpus, int(t // SLOT_S), namespaces)
+    """Per GPU of ``node`` at time ``t``: the workload's labels, or ``()`` for an idle GPU.
+
+    A slot is ``(k·SLOT_S, (k+1)·SLOT_S]``: at its end instant the GPU still shows the job that
+    ran up to it, as the model's step ending there integrates that job's power, and a
+    reading taken exactly there is credited to the job that ran before it (reports/attribution.py).
+    """
+    return _slot_labels(seed, node, rack, n_gpus, math.ceil(t / SLOT_S) - 1, namespaces)
 
 
 @lru_cache(maxsize=1 << 17)   # constant over a slot: the model asks every step
