@@ -11,6 +11,11 @@ Bounds are generous on purpose (a 386 MW site's whole-site meter fits; a
 current transformer's sub-watt negative noise at idle passes, but negative
 power beyond -1 W, from a GPU, a PDU or a meter alike, is dropped): they catch
 nonsense, not unusual-but-real values; alert rules handle the latter.
+
+One reading is signed by its nature: a UPS battery's DC current (``ups``,
+``stage=battery``, ``*_a``) is negative while the battery discharges (UPS-MIB
+upsBatteryCurrent, Huawei, Socomec, Riello); there the current's bounds are
+symmetric, so a discharge is kept exactly when it matters.
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "_us": (0.0, 1e19),
 }
 _SUFFIXES = sorted(_BOUNDS, key=len, reverse=True)
+#: (measurement, stage) -> unit suffix whose reading is signed there, and its symmetric bound
+_SIGNED: dict[tuple[str, str], tuple[str, float]] = {("ups", "battery"): ("_a", 1e5)}
 _cache: dict[str, tuple[float, float] | None] = {}
 _UNSEEN = object()
 
@@ -60,6 +67,12 @@ def bounds_for(field: str) -> tuple[float, float] | None:
     if len(_cache) < 10_000:
         _cache[field] = found
     return found
+
+
+def _signed_ok(s: Sample, name: str, value: float) -> bool:
+    """A reading out of its unit's bounds that is a signed quantity at this place (checked off the hot path)."""
+    signed = _SIGNED.get((s.measurement, s.tags.get("stage", "")))
+    return signed is not None and name.endswith(signed[0]) and -signed[1] <= value <= signed[1]
 
 
 def screen(samples: list[Sample]) -> list[str]:
@@ -84,7 +97,7 @@ def screen(samples: list[Sample]) -> list[str]:
             b = cached(name, _UNSEEN)
             if b is _UNSEEN:
                 b = bounds_for(name)
-            if b is not None and not b[0] <= value <= b[1]:
+            if b is not None and not b[0] <= value <= b[1] and not _signed_ok(s, name, value):
                 bad = bad or []
                 bad.append((name, value))
         if bad:

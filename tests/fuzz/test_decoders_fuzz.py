@@ -162,3 +162,17 @@ def test_rule_test_values_expand_within_the_cap_or_refuse(text):
     except ValueError:
         return
     assert len(out) <= MAX_VALUES
+
+
+def test_plausibility_keeps_a_discharging_batterys_negative_current_only():
+    """A UPS battery's DC current is signed (negative = discharging); a PDU's negative current is not."""
+    battery = Sample("ups", {"device": "u", "stage": "battery"}, {"current_a": -112.4, "voltage_v": -3.0}, 1)
+    output = Sample("ups", {"device": "u", "stage": "output"}, {"current_a": -112.4}, 1)
+    pdu = Sample("pdu", {"device": "p", "phase": "1"}, {"current_a": -5.0, "voltage_v": 230.0}, 1)
+    absurd = Sample("ups", {"device": "u", "stage": "battery", "pole": "negative"}, {"current_a": -1e9}, 1)
+    samples = [battery, output, pdu, absurd]
+    problems = screen(samples)
+    assert battery.fields == {"current_a": -112.4}             # the battery voltage stays unsigned
+    assert output not in samples and absurd not in samples    # emptied samples are removed
+    assert pdu.fields == {"voltage_v": 230.0}
+    assert len(problems) == 4 and sum("current_a" in p for p in problems) == 3

@@ -5,10 +5,9 @@ Eaton, APC), by a vendor object under net-snmp's own sysObjectID (ABB), or by a 
 sysObjectID (Huawei).  This runs the command an operator runs on a new device: it must exit 0,
 say on stderr which profile it picked, and print the case's expected samples, no more.
 
-``dcim probe`` applies the service's plausibility screen (``collectors.plausibility``): a
-reading outside its unit's bounds is dropped and named on stderr.  A discharging battery's
-negative current (Huawei, Socomec report the DC current signed) is such a reading today, so
-the test expects it named as dropped rather than printed.
+``dcim probe`` applies the service's plausibility screen (``collectors.plausibility``), so a
+discharging battery's negative current (Huawei, Socomec) is printed only because the screen
+knows that reading is signed; any value the screen refuses must be named on stderr instead.
 """
 from __future__ import annotations
 
@@ -23,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collectors.plausibility import bounds_for
+from collectors.plausibility import screen
+from contract.sample import Sample
 from testkit.snmp import SnmpsimServer
 
 CASES = Path(__file__).resolve().with_name("testcases")
@@ -70,10 +70,11 @@ def test_probe_auto_picks_the_family_and_reads_the_case(ups_agent, profile, case
     assert set(got) == {_key(r["measurement"], r["tags"]) for r in expected}
     for row in expected:
         fields = got[_key(row["measurement"], row["tags"])]
+        screened = Sample(row["measurement"], {k: str(v) for k, v in row["tags"].items()}, dict(row["fields"]), 1)
+        screen([screened])
         for name, want in row["fields"].items():
             have = fields.get(name)
-            b = bounds_for(name)
-            if isinstance(want, float) and b is not None and not b[0] <= want <= b[1]:
+            if name not in screened.fields:
                 assert have is None and f".{name}={want!r} implausible" in proc.stderr, proc.stderr
                 continue
             ok = (math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-9) if isinstance(want, float) and
