@@ -14,13 +14,15 @@ log = logging.getLogger("dcim.derived")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("derived", help="derived metrics (facility/IT power, PUE, capacity) for a sharded site")
+    p = sub.add_parser("derived", help="derived metrics (facility/IT power, PUE, capacity, cooling loops) for a sharded site")
     dsub = p.add_subparsers(dest="derived_command", metavar="ACTION")
     dsub.required = True
     run = dsub.add_parser("run", help="read the latest readings from InfluxDB every interval, write site_power/pue/capacity")
     run.add_argument("--config", required=True, type=Path, help="the collectors' service config (site + influxdb)")
     run.add_argument("--interval", type=float, default=10.0, help="seconds between computations (default 10)")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.add_argument("--gpu-hot-c", type=float, default=None,
+                     help="GPU temperature counted as hot on a cooling loop (default 85; docs/conventions.md)")
     run.set_defaults(func=_cmd_run)
 
 
@@ -34,17 +36,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not 0.5 <= args.interval <= 3600:
         print("dcim derived: --interval must be 0.5..3600 s", file=sys.stderr)
         return 2
-    return asyncio.run(_loop(site, influx, args.interval, args.duration))
+    if args.gpu_hot_c is not None and not 20 <= args.gpu_hot_c <= 120:
+        print("dcim derived: --gpu-hot-c must be 20..120 °C", file=sys.stderr)
+        return 2
+    return asyncio.run(_loop(site, influx, args.interval, args.duration, args.gpu_hot_c))
 
 
-async def _loop(site, influx, interval: float, duration: float | None) -> int:
+async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c: float | None = None) -> int:
     from dcim.service import install_signal_handlers
     from derived.from_influx import refresh_from_influx
     from derived.job import DerivedMetrics
     from sinks.influx_query import InfluxQuery, QueryError
     from sinks.influx_writer import InfluxWriter
 
-    job = DerivedMetrics(site)
+    from derived.cooling_loops import LoopThresholds
+
+    job = DerivedMetrics(site, loop_thresholds=LoopThresholds(**({} if gpu_hot_c is None else {"gpu_hot_c": gpu_hot_c})))
     client = InfluxQuery(influx.url, influx.database, influx.token)
     writer = await InfluxWriter(influx).start()
     stop = asyncio.Event()
