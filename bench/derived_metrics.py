@@ -44,7 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import calibrate, median, stable  # noqa: E402
 from contract.sample import Sample  # noqa: E402
 from dcim.live_view import LiveState  # noqa: E402
+from derived.cooling_loops import loop_samples  # noqa: E402
 from derived.job import DerivedMetrics  # noqa: E402
+from derived.power_chain import ReadingIndex, compute_all, node_input_w  # noqa: E402
 from inventory import load_site  # noqa: E402
 from sinks.lineprotocol import samples_to_lines  # noqa: E402
 
@@ -73,9 +75,19 @@ def interval_batch(site, t: int) -> list[Sample]:
                     for p in ("L1", "L2", "L3")]
         elif d.kind == "gpu_node":
             out += [Sample("gpu", {**tags, "host": d.id, "gpu": str(i), "uuid": f"GPU-{d.id}-{i}"},
-                           {"power_w": 650.0, "temp_c": 62.0, "util_pct": 90.0, "xid_last": 0.0}, t)
+                           {"power_w": 650.0, "temp_c": 62.0, "util_pct": 90.0, "xid_last": 0.0,
+                            "clock_event_reasons": 0}, t)
                     for i in range(d.gpus or 0)]
-        elif d.kind in ("chiller", "cdu", "crah"):
+        elif d.kind == "cdu":  # as the CDU collectors write it (contract/cooling.py): one unit, its loops
+            out.append(Sample("cdu", tags, {"power_w": 20000.0, "state": "running", "heat_removed_w": 9e5}, t))
+            out.append(Sample("cdu", {**tags, "side": "primary", "loop": "1"},
+                              {"supply_temp_c": 18.0, "return_temp_c": 26.0, "flow_lpm": 1800.0}, t))
+            out += [Sample("cdu", {**tags, "side": "secondary", "loop": lp},
+                           {"supply_temp_c": 32.0, "return_temp_c": 41.0, "flow_lpm": 900.0,
+                            "differential_pressure_kpa": 80.0}, t) for lp in d.loop_ids()]
+            out += [Sample("cdu", {**tags, "pump": p}, {"state": "running", "speed_rpm": 2400.0}, t) for p in "12"]
+            out.append(Sample("cdu", {**tags, "detector": "1"}, {"state": "dry"}, t))
+        elif d.kind in ("chiller", "crah"):
             out.append(Sample(d.kind, tags, {"power_w": 20000.0, "running": True}, t))
         out.append(Sample("poll", {**tags, "protocol": d.protocol}, {"ok": True, "duration_ms": 3.0}, t))
     return out
@@ -128,7 +140,7 @@ def full_site(rounds: int, max_seconds: float) -> int:
     dm.consume(batch)  # the first interval grows the dicts; measured intervals replace values
     gc.freeze()
     oldest = t - dm.stale_ns
-    results: dict[str, list[float]] = {"consume": [], "compute": [], "plain": []}
+    results: dict[str, list[float]] = {"consume": [], "compute": [], "plain": [], "power": [], "loops": []}
     deadline = time.monotonic() + max_seconds
     dropped = 0
     n_out = 0
@@ -140,12 +152,17 @@ def full_site(rounds: int, max_seconds: float) -> int:
         out: list = []
         b = cpu_timed(lambda: out.extend(dm.compute(t)))
         c = cpu_timed(lambda: plain_sum(dm._groups, oldest))
+        # the two halves of compute: power chain + capacity, and the per-loop cooling figures
+        idx = ReadingIndex.from_groups(dm._groups, oldest)
+        d = cpu_timed(lambda: compute_all(dm.plan, idx, t))
+        e = cpu_timed(lambda: loop_samples(dm.loop_plan, dm.loop_readings, node_input_w(dm.plan, idx), t, oldest,
+                                           dm.loop_thresholds))
         after = calibrate()
         n_out = len(out)
         if not stable(before, after):
             dropped += 1
             continue
-        for k, v in zip(results, (a, b, c)):
+        for k, v in zip(results, (a, b, c, d, e)):
             results[k].append(v)
     if not results["compute"]:
         print("every round was dropped: the machine's speed drifted too much; run again")
@@ -158,7 +175,10 @@ def full_site(rounds: int, max_seconds: float) -> int:
     print(f"DerivedMetrics.consume (one interval)  {m['consume']:7.3f} s CPU")
     print(f"DerivedMetrics.compute (one interval)  {m['compute']:7.3f} s CPU")
     print(f"plain-dict sum of the readings (peer)  {m['plain']:7.3f} s CPU")
+    print(f"  of which power chain + capacity      {m['power']:7.3f} s CPU")
+    print(f"  of which cooling loops ({len(dm.loop_plan.loops):,} loops)   {m['loops']:7.3f} s CPU")
     print(f"ratio compute / plain-dict sum:        {m['compute'] / m['plain']:.1f}")
+    print(f"ratio cooling loops / power chain:     {m['loops'] / m['power']:.2f}")
     print(f"ratio compute / consume:               {m['compute'] / m['consume']:.2f}")
     return 0
 
