@@ -225,7 +225,11 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                 return None
             if oid not in aux_cache:
                 aux_cache[oid] = _rows(fetched.walks.get(oid, ()), len(oid) + 1)
-            return aux_cache[oid].get(idx)
+            rows = aux_cache[oid]
+            hit = rows.get(idx)
+            if hit is None and len(rows) == 1 and "0" in rows:
+                return rows["0"]        # a scalar (.0) named as units/scale source applies to every row
+            return hit
 
         units_rows = any(c.spec is not None and c.spec.units_from for c in g.columns)
         for idx in all_idx:
@@ -254,7 +258,8 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                     row_tags[spec.tag] = _text(raw)
                     continue
                 if spec.units_from:
-                    unit = _text(aux(spec.units_from, idx) or b"")
+                    unit_raw = aux(spec.units_from, idx)
+                    unit = "" if unit_raw is None else _text(unit_raw)   # 0 is a unit code (Geist: Fahrenheit)
                     uspec = (spec.units or {}).get(unit)
                     if uspec is None:
                         continue
