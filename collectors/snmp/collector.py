@@ -30,14 +30,19 @@ def _split_columns(entry: str, rows: list, walks: dict) -> None:
     """File an Entry walk's rows under their column OIDs, as per-column walks would."""
     plen = len(entry) + 1
     by_col: dict[str, list] = {}  # column sub-id -> its rows (one f-string per column, not per row)
+    run_prefix, run = "\0", []   # a walk gives each column's rows in a run: one startswith per row
     for row in rows:
         oid = row[0]
+        if oid.startswith(run_prefix):
+            run.append(row)
+            continue
         dot = oid.find(".", plen)
         col = oid[plen:dot] if dot >= 0 else oid[plen:]
         found = by_col.get(col)
         if found is None:
             found = by_col[col] = walks.setdefault(f"{entry}.{col}", [])
         found.append(row)
+        run_prefix, run = (f"{entry}.{col}.", found) if dot >= 0 else ("\0", [])
 
 
 class SnmpCollector(Collector):

@@ -190,14 +190,13 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
             continue
         # ---- table
         col_rows: list[tuple[Any, dict[str, Any]]] = []
-        all_idx: dict[str, None] = {}
+        all_idx: dict[str, Any] = {}
         for col in g.columns:
             if col.oid in fetched.failed_walks:
                 continue
             rows = _rows(fetched.walks.get(col.oid, ()), len(col.oid) + 1)
             col_rows.append((col, rows))
-            for i in rows:
-                all_idx.setdefault(i, None)
+            all_idx.update(rows)  # an ordered set of the indexes (values unused)
         if not all_idx:
             walk_failed = getattr(g, "table", None) in fetched.failed_walks or any(
                 col.oid in fetched.failed_walks for col in g.columns)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import socket
+from itertools import islice, repeat, takewhile
+from operator import eq, itemgetter
 from typing import Any, Sequence, Union
 
 from collectors.base import Target
@@ -30,6 +32,8 @@ __all__ = [
     "Value", "VarBind", "SnmpEngineError", "Engine", "PysnmpEngine", "GufoEngine",
     "ENGINES", "DEFAULT_ENGINE", "make_engine", "V3Credentials", "v3_credentials",
 ]
+
+_first = itemgetter(0)
 
 Value = Union[int, bytes, str, float, None]
 VarBind = tuple[str, Value]
@@ -540,6 +544,18 @@ class GufoEngine(Engine):
                 # The hot loop: plain string checks (the codec yields ordered OIDs;
                 # a repeat means a looping agent, the cap bounds any other cycle).
                 async for batch in _batches(it):
+                    whole = _in_order(batch, prefix, last)
+                    if whole is not None:  # the usual reply: checked in C, taken as a slice
+                        if whole:
+                            out += batch[:whole]
+                            last = batch[whole - 1][0]
+                        if whole < len(batch):
+                            return out
+                        if len(out) > MAX_WALK_VARBINDS:
+                            raise SnmpEngineError("protocol", f"{target.address()}: walk of {root} exceeds "
+                                                              f"{MAX_WALK_VARBINDS} varbinds (looping agent?)",
+                                                  partial=out)
+                        continue
                     for oid, value in batch:
                         if not oid.startswith(prefix):
                             return out
@@ -578,6 +594,20 @@ class GufoEngine(Engine):
 
     async def close(self) -> None:
         self._sessions.clear()
+
+
+def _in_order(batch: Sequence[tuple[str, Any]], prefix: str, last: str) -> int | None:
+    """How many leading varbinds of a reply are inside the walked subtree, when no OID in them
+    repeats its predecessor (or ``last``, the walk's previous one); None when one does (the
+    caller then goes varbind by varbind, which names the repeat)."""
+    if not batch:
+        return 0
+    oids = list(map(_first, batch))
+    inside = len(list(takewhile(bool, map(str.startswith, oids, repeat(prefix)))))
+    head = oids[:inside]
+    if head and (head[0] == last or any(map(eq, head, islice(head, 1, None)))):
+        return None
+    return inside
 
 
 async def _batches(it: Any):
