@@ -123,6 +123,8 @@ class ChainInputs:
     node_place: dict[str, tuple[str, str]]                  # node -> (hall, rack)
     node_pdus: dict[str, list[str]]                         # node -> PDUs its fed_by names
     pdu_upses: dict[str, list[str]]                         # PDU -> UPSes it is fed by
+    #: PDU or UPS -> its hall (where its residual's facility share is counted)
+    device_hall: dict[str, str] = field(default_factory=dict)
     tenant_of: Callable[[str], str | None] = lambda ns: None
     #: power integration: segments longer than this are not integrated
     max_power_gap_s: float = MAX_POWER_GAP_S
@@ -142,6 +144,8 @@ class EntityRow:
     share_pct: float = 0.0       # of the measured IT total
     nodes: int = 0
     by_month: dict[str, float] = field(default_factory=dict)
+    facility_by_month: dict[str, float | None] = field(default_factory=dict)
+    co2_by_month: dict[str, float | None] = field(default_factory=dict)
     detail: dict[str, float] = field(default_factory=dict)    # residual rows: per device
 
     @property
@@ -155,6 +159,8 @@ class Attribution:
     rows: list[EntityRow]
     measured_kwh: float          # UPS outputs (+ PDUs no UPS feeds): what the rows add up to
     hourly: dict[str, np.ndarray]            # entity -> kWh per hour
+    #: (entity, hall) -> kWh per hour: the facility share is counted with each hall's PUE
+    hourly_by_hall: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     methods: dict[str, int] = field(default_factory=dict)     # how many series were read which way
 
@@ -271,9 +277,12 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
     gpu_kwh: dict[str, float] = {}
     nodes_of: dict[str, set[str]] = {}
 
-    def add(entity: str, kind: str, e: np.ndarray, est: np.ndarray | None = None) -> None:
+    by_hall: dict[tuple[str, str], np.ndarray] = {}
+
+    def add(entity: str, kind: str, e: np.ndarray, est: np.ndarray | None = None, hall: str = "") -> None:
         kinds.setdefault(entity, kind)
         hourly[entity] = hourly.get(entity, np.zeros(n)) + e
+        by_hall[(entity, hall)] = by_hall.get((entity, hall), np.zeros(n)) + e
         if est is not None:
             est_h[entity] = est_h.get(entity, np.zeros(n)) + est
 
@@ -337,13 +346,13 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
                 part = node_e * share
                 assigned = assigned + part
                 ent, kind = entity_of(by, w, hall, rack, inp.tenant_of)
-                add(ent, kind, part, part if est_any else np.zeros(n))
+                add(ent, kind, part, part if est_any else np.zeros(n), hall)
                 gpu_kwh[ent] = gpu_kwh.get(ent, 0.0) + math.fsum(e)
                 nodes_of.setdefault(ent, set()).add(node)
         rest = node_e - assigned   # hours with outlet energy and no GPU energy
         if np.any(np.abs(rest) > 1e-12):
             ent, kind = entity_of(by, Workload(), hall, rack, inp.tenant_of)
-            add(ent, kind, rest, rest if est_node else np.zeros(n))
+            add(ent, kind, rest, rest if est_node else np.zeros(n), hall)
             nodes_of.setdefault(ent, set()).add(node)
     if gpu_only:
         warnings.append(f"{len(gpu_only)} node(s) without outlet readings count their GPU energy only "
@@ -365,13 +374,13 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
         pdu_out[pdu] = total
         r = total - exp
         res_pdu = res_pdu + r
-        if est:
-            res_pdu_est = res_pdu_est + r
+        add(RESIDUAL_PDU, "residual", r, r if est else np.zeros(n), inp.device_hall.get(pdu, ""))
         pdu_detail[pdu] = math.fsum(r)
     if no_total:
         warnings.append(f"{len(no_total)} PDU(s) without a total energy reading: their output is taken as the sum "
                         f"of their outlets (no residual): {', '.join(no_total[:10])}{' …' if len(no_total) > 10 else ''}")
-    add(RESIDUAL_PDU, "residual", res_pdu, res_pdu_est)
+    if RESIDUAL_PDU not in hourly:
+        add(RESIDUAL_PDU, "residual", res_pdu, res_pdu_est)
 
     # 4. UPS residuals
     ups_pdus: dict[str, list[tuple[str, int]]] = {}
@@ -396,8 +405,7 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
             out = exp.copy()
         r = out - exp
         res_ups = res_ups + r
-        if est:
-            res_ups_est = res_ups_est + r
+        add(RESIDUAL_UPS, "residual", r, r if est else np.zeros(n), inp.device_hall.get(ups, ""))
         ups_detail[ups] = math.fsum(r)
         measured = measured + out
     for pdu in all_pdus:
@@ -406,7 +414,8 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
     if no_out:
         warnings.append(f"{len(no_out)} UPS(es) without an output energy reading: their output is taken as the sum "
                         f"of their PDUs (no residual): {', '.join(no_out[:10])}{' …' if len(no_out) > 10 else ''}")
-    add(RESIDUAL_UPS, "residual", res_ups, res_ups_est)
+    if RESIDUAL_UPS not in hourly:
+        add(RESIDUAL_UPS, "residual", res_ups, res_ups_est)
 
     rows = []
     total_kwh = math.fsum(measured)
@@ -421,8 +430,8 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
             row.detail = ups_detail
         rows.append(row)
     _peaks(rows, hourly, edges)
-    return Attribution(by=by, rows=rows, measured_kwh=total_kwh, hourly=hourly, warnings=warnings,
-                       methods=methods), est_h
+    return Attribution(by=by, rows=rows, measured_kwh=total_kwh, hourly=hourly, hourly_by_hall=by_hall,
+                       warnings=warnings, methods=methods), est_h
 
 
 def _peaks(rows: list[EntityRow], hourly: Mapping[str, np.ndarray], edges: np.ndarray) -> None:
@@ -439,19 +448,35 @@ def _peaks(rows: list[EntityRow], hourly: Mapping[str, np.ndarray], edges: np.nd
 
 
 def add_facility(att: Attribution, edges: np.ndarray, month_of_hour: Sequence[str],
-                 pue: Mapping[str, float | None], cue: Mapping[str, float | None]) -> None:
+                 pue: Mapping[str, float | None], cue: Mapping[str, float | None],
+                 hall_pue: Mapping[str, Mapping[str, float | None]] | None = None,
+                 hall_cue: Mapping[str, Mapping[str, float | None]] | None = None) -> None:
     """Facility energy (IT x the month's PUE) and carbon (IT x the month's CUE) per row, month by month.
 
-    A month whose PUE (or CUE) is undefined leaves the row's figure undefined: no share is invented.
+    ``pue``/``cue``: the site's, per month.  ``hall_pue``/``hall_cue``: a hall's own, where
+    its meters allow one (:func:`reports.attribution_build.hall_pue_reports`): energy in that
+    hall is counted with it, the rest with the site's.  A month whose PUE (or CUE) is
+    undefined leaves the row's figure undefined: no share is invented.
     """
     months = sorted(set(month_of_hour))
     idx = {m: np.asarray([i for i, mo in enumerate(month_of_hour) if mo == m], dtype=int) for m in months}
+    hall_pue, hall_cue = hall_pue or {}, hall_cue or {}
+    parts: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for (ent, hall), e in att.hourly_by_hall.items():
+        parts.setdefault(ent, []).append((hall, e))
     for r in att.rows:
         e = att.hourly[r.entity]
         r.by_month = {m: math.fsum(e[idx[m]]) for m in months}
-        fac = co2 = 0.0
         for m in months:
-            p, c = pue.get(m), cue.get(m)
-            fac = None if fac is None or p is None else fac + r.by_month[m] * p
-            co2 = None if co2 is None or c is None else co2 + r.by_month[m] * c
-        r.facility_kwh, r.co2_kg = fac, co2
+            fac: float | None = 0.0
+            co2: float | None = 0.0
+            for hall, eh in parts.get(r.entity, [("", e)]):
+                kwh = math.fsum(eh[idx[m]])
+                p = (hall_pue.get(hall) or pue).get(m)
+                c = (hall_cue.get(hall) or cue).get(m)
+                fac = None if fac is None or p is None else fac + kwh * p
+                co2 = None if co2 is None or c is None else co2 + kwh * c
+            r.facility_by_month[m], r.co2_by_month[m] = fac, co2
+        fs, cs = list(r.facility_by_month.values()), list(r.co2_by_month.values())
+        r.facility_kwh = None if None in fs else math.fsum(fs)
+        r.co2_kg = None if None in cs else math.fsum(cs)

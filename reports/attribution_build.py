@@ -46,6 +46,9 @@ class EnergyRequest:
     tier: str = "auto"
     emission_factor: float | None = None
     emission_factors: dict[str, float] | None = None
+    #: ``hall``: a hall whose meters make a PUE of its own shares its facility energy by it (else the
+    #: site's); ``site``: the site's PUE for every hall
+    pue_scope: str = "hall"
 
 
 @dataclass
@@ -64,6 +67,8 @@ class EnergyReport:
     pue_total: float | None
     cue_total: float | None
     e_it_kwh_pue: float | None          # E_IT of the PUE report (the same meters when category 1)
+    #: hall -> its own PUE per month, for the halls whose meters make one (``pue_scope`` hall)
+    pue_by_hall: dict[str, dict[str, float | None]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     methods: dict[str, int] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
@@ -93,6 +98,7 @@ def _only(ids: list[str]) -> str:
 
 @dataclass
 class _Topology:
+    halls: dict[str, str]                    # PDU / UPS -> its hall
     nodes: dict[str, tuple[str, str]]        # node -> (hall, rack)
     node_pdus: dict[str, list[str]]
     pdus: list[str]
@@ -124,7 +130,8 @@ def site_topology(site: Site) -> _Topology:
     for d in site.all_devices():
         if d.meter is not None and d.meter.role == "it" and d.meter.category == 1 and d.measures in upses:
             ups_meter.setdefault(d.measures, d.id)
-    return _Topology(nodes, node_pdus, pdus, pdu_upses, upses, ups_meter)
+    halls = {d: site.device(d).hall or "" for d in pdus + upses}
+    return _Topology(halls, nodes, node_pdus, pdus, pdu_upses, upses, ups_meter)
 
 
 #: what each read stands for in the chain (the first element of a fetched series' key)
@@ -217,7 +224,7 @@ def chain_inputs(topo: _Topology, got: Fetched, edges: np.ndarray, site: Site, g
             ups_out[ups] = [("power_w", a) for _, a in sorted(by_phase.items())]
     return ChainInputs(edges=edges, gpus=gpus, outlets=outlets, pdu_totals=pdu_totals, ups_outputs=ups_out,
                        node_place=topo.nodes, node_pdus=topo.node_pdus, pdu_upses=topo.pdu_upses,
-                       tenant_of=site.tenant_of, max_power_gap_s=gap_s)
+                       device_hall=topo.halls, tenant_of=site.tenant_of, max_power_gap_s=gap_s)
 
 
 def build_energy_report(site: Site, client: InfluxQuery, req: EnergyRequest) -> EnergyReport:
@@ -256,7 +263,14 @@ def build_energy_report(site: Site, client: InfluxQuery, req: EnergyRequest) -> 
         warnings += [f"PUE report: {w}" for w in pue.warnings]
     except ReportError as exc:
         warnings.append(f"no facility share or carbon: the PUE report cannot be made ({exc})")
-    add_facility(att, edges, months, pue_m, cue_m)
+    hall_p: dict[str, dict[str, float | None]] = {}
+    hall_c: dict[str, dict[str, float | None]] = {}
+    if req.pue_scope == "hall" and pue_m:
+        for hall, rep in hall_pue_reports(site, client, pue_req, warnings).items():
+            hall_p[hall] = {k.label: k.pue for k in rep.months}
+            hall_c[hall] = {k.label: k.cue for k in rep.months}
+            queries += rep.queries
+    add_facility(att, edges, months, pue_m, cue_m, hall_p, hall_c)
     if e_it and att.measured_kwh and abs(e_it - att.measured_kwh) > 0.01 * e_it:
         warnings.append(f"the measured IT total here ({att.measured_kwh:.1f} kWh, UPS outputs) differs from the PUE "
                         f"report's E_IT at category {req.category} ({e_it:.1f} kWh) by more than 1 %")
@@ -264,9 +278,54 @@ def build_energy_report(site: Site, client: InfluxQuery, req: EnergyRequest) -> 
         site_id=site.site.id, site_name=site.site.name or site.site.id, period_start=_iso(req.start_s),
         period_end=_iso(req.end_s), by=req.by, rows=att.rows, measured_kwh=att.measured_kwh,
         months=sorted(set(months)), pue_category=req.category, pue_by_month=pue_m, cue_by_month=cue_m,
-        pue_total=pue_t, cue_total=cue_t, e_it_kwh_pue=e_it, warnings=warnings, methods=att.methods,
+        pue_total=pue_t, cue_total=cue_t, e_it_kwh_pue=e_it, pue_by_hall=hall_p, warnings=warnings, methods=att.methods,
         queries=queries, input_sha256=input_hash(got), pue_input_sha256=pue_hash, source=why,
         hourly=att.hourly, edges=edges)
+
+
+class _MetersOf:
+    """A site as the PUE report sees it, holding only some of its meters (one hall's)."""
+
+    def __init__(self, site: Site, meters: list) -> None:
+        self.site, self._meters = site.site, meters
+
+    def all_devices(self) -> list:
+        return self._meters
+
+
+def meter_halls(site: Site) -> dict[str, str]:
+    """Meter id -> the hall it meters: its own hall, its measured device's, or the one hall every
+    placed device downstream of the measured device sits in (a hall's transformer feeds that hall)."""
+    g = PowerGraph(site)
+    out: dict[str, str] = {}
+    for d in site.all_devices():
+        if d.meter is None:
+            continue
+        hall = d.hall
+        if not hall and d.measures and site.has_device(d.measures):
+            target = site.device(d.measures)
+            hall = target.hall
+            if not hall:
+                below = {site.device(x).hall for x in g.downstream(target.id) if site.device(x).hall}
+                hall = below.pop() if len(below) == 1 else None
+        if hall:
+            out[d.id] = hall
+    return out
+
+
+def hall_pue_reports(site: Site, client: InfluxQuery, req: ReportRequest, warnings: list[str]) -> dict:
+    """Hall -> the PUE report of its own meters, for each hall of a site with several whose meters make one."""
+    if len(site.halls) < 2:
+        return {}
+    of = meter_halls(site)
+    out = {}
+    for h in site.halls:
+        meters = [d for d in site.all_devices() if d.meter is not None and of.get(d.id) == h.id]
+        try:
+            out[h.id] = build_pue_report(_MetersOf(site, meters), client, req)  # type: ignore[arg-type]
+        except ReportError as exc:
+            warnings.append(f"hall {h.id}: no PUE of its own ({exc}); its facility share uses the site's PUE")
+    return out
 
 
 def _source(client: InfluxQuery, req: ReportRequest, site: Site) -> tuple[TierSource, str]:
@@ -288,6 +347,8 @@ class TenantStatement:
     peak_kw: float
     peak_at: str
     by_month: dict[str, float]
+    facility_by_month: dict[str, float | None]
+    co2_by_month: dict[str, float | None]
     share_pct: float
 
 
@@ -318,9 +379,17 @@ def tenant_statement(site: Site, report: EnergyReport, tenant: str) -> TenantSta
 
     it = math.fsum(r.it_kwh for r in rows)
     by_month = {m: math.fsum(r.by_month.get(m, 0.0) for r in rows) for m in report.months}
+
+    def month_sum(attr: str) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for m in report.months:
+            vals = [getattr(r, attr).get(m) for r in rows]
+            out[m] = None if any(v is None for v in vals) else math.fsum(vals)
+        return out
     return TenantStatement(tenant=tenant, tenant_name=t.name or tenant, report=report, namespaces=rows, it_kwh=it,
                            facility_kwh=total("facility_kwh"), co2_kg=total("co2_kg"),
                            estimated_kwh=math.fsum(r.estimated_kwh for r in rows), peak_kw=peak, peak_at=at,
-                           by_month=by_month,
+                           by_month=by_month, facility_by_month=month_sum("facility_by_month"),
+                           co2_by_month=month_sum("co2_by_month"),
                            share_pct=100.0 * it / report.measured_kwh if report.measured_kwh else 0.0)
 

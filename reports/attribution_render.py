@@ -46,11 +46,13 @@ def methodology(r: EnergyReport) -> list[tuple[str, str]]:
          "total: the UPS outputs plus PDUs no UPS feeds."),
         ("Tenants", "A workload's tenant is the site file's tenant listing its namespace (tenants: [{id, "
          f"namespaces}}]); a namespace no tenant lists is '{UNMAPPED}'."),
-        ("Facility share", f"IT energy x that month's PUE (ISO/IEC 30134-2, energy-based, the site's PUE report at "
-         f"{cat.get(r.pue_category, r.pue_category)}), summed over months. Period PUE "
-         f"{fmt(r.pue_total, 4) or 'n/a'}."),
-        ("Carbon", "IT energy x that month's CUE from the same PUE report (grid kWh x the month's emission factor / "
-         "E_IT), summed over months: each kWh of IT carries the site's grid carbon per kWh of IT."),
+        ("Facility share", f"IT energy x that month's PUE (ISO/IEC 30134-2, energy-based, from the PUE report at "
+         f"{cat.get(r.pue_category, r.pue_category)}), summed over months: the PUE of the hall the energy was used "
+         "in where the hall's own meters (boundary and IT) make one"
+         + (f" (here: {', '.join(sorted(r.pue_by_hall))})" if r.pue_by_hall else " (none here)")
+         + f", else the site's. Site period PUE {fmt(r.pue_total, 4) or 'n/a'}."),
+        ("Carbon", "IT energy x that month's CUE from the same PUE report, hall or site (grid kWh x the month's "
+         "emission factor / E_IT), summed over months: each kWh of IT carries its grid carbon per kWh of IT."),
         ("Peak", "The highest hourly mean power of the entity (kWh in the hour / its length)."),
         ("Readings", f"Read from {r.source or 'raw readings'}."),
         ("Audit trail", "The InfluxQL statements run (attribution, then the PUE report's) and two SHA-256 hashes "
@@ -81,7 +83,7 @@ def _row_dict(r: EntityRow) -> dict:
 def energy_dict(r: EnergyReport, generated_at: str | None = None) -> dict:
     d = {k: _plain(getattr(r, k)) for k in (
         "site_id", "site_name", "period_start", "period_end", "by", "measured_kwh", "months", "pue_category",
-        "pue_by_month", "cue_by_month", "pue_total", "cue_total", "e_it_kwh_pue", "warnings", "methods", "queries",
+        "pue_by_month", "cue_by_month", "pue_by_hall", "pue_total", "cue_total", "e_it_kwh_pue", "warnings", "methods", "queries",
         "input_sha256", "pue_input_sha256", "source")}
     d["rows"] = [_row_dict(x) for x in r.rows]
     d["total_it_kwh"] = round(r.total_it_kwh, 6)
@@ -245,6 +247,7 @@ def _statement_dict(s: TenantStatement, generated_at: str | None) -> dict:
          "site_id": s.report.site_id, "period_start": s.report.period_start, "period_end": s.report.period_end,
          "it_kwh": s.it_kwh, "facility_kwh": s.facility_kwh, "co2_kg": s.co2_kg, "estimated_kwh": s.estimated_kwh,
          "peak_kw": s.peak_kw, "peak_at": s.peak_at, "share_pct": s.share_pct, "by_month": s.by_month,
+         "facility_by_month": s.facility_by_month, "co2_by_month": s.co2_by_month,
          "namespaces": [_row_dict(x) for x in s.namespaces], "pue_total": s.report.pue_total,
          "pue_by_month": s.report.pue_by_month, "cue_by_month": s.report.cue_by_month,
          "input_sha256": s.report.input_sha256, "pue_input_sha256": s.report.pue_input_sha256,
@@ -257,10 +260,10 @@ def _statement_dict(s: TenantStatement, generated_at: str | None) -> dict:
 def render_statement(s: TenantStatement, fmt_name: str, generated_at: str | None = None) -> str | bytes:
     """One tenant's statement: energy, facility share, carbon, peak, with the method and audit trail."""
     r = s.report
-    month_rows = [[m, fmt(v, 1), fmt(None if r.pue_by_month.get(m) is None else v * r.pue_by_month[m], 1),
-                   fmt(None if r.cue_by_month.get(m) is None else v * r.cue_by_month[m], 1),
-                   fmt(r.pue_by_month.get(m), 4)] for m, v in sorted(s.by_month.items())]
-    month_head = ["Month", "IT kWh", "Facility kWh", "CO2 kg", "PUE"]
+    month_rows = [[m, fmt(v, 1), fmt(s.facility_by_month.get(m), 1), fmt(s.co2_by_month.get(m), 1),
+                   fmt(None if not v or s.facility_by_month.get(m) is None else s.facility_by_month[m] / v, 4)]
+                  for m, v in sorted(s.by_month.items())]
+    month_head = ["Month", "IT kWh", "Facility kWh", "CO2 kg", "PUE applied"]
     if fmt_name == "json":
         return json.dumps(_statement_dict(s, generated_at), sort_keys=True, indent=2, ensure_ascii=False,
                           allow_nan=False) + "\n"

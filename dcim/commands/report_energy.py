@@ -29,6 +29,8 @@ def register_energy(rsub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output file (default: standard output; required for pdf)")
     p.add_argument("--category", choices=("1", "2", "3"), default="1",
                    help="IT category of the PUE that sets the facility share (default 1, UPS output)")
+    p.add_argument("--pue-scope", choices=("hall", "site"), default="hall",
+                   help="facility share by each hall's own PUE where its meters make one (default), or the site's")
     ef = p.add_mutually_exclusive_group()
     ef.add_argument("--emission-factor", type=float, metavar="KG_PER_KWH", help="grid emission factor for every month")
     ef.add_argument("--emission-factors", type=Path, metavar="FILE", help="CSV month,kgco2e_per_kwh")
@@ -65,7 +67,8 @@ def _cmd_energy(args: argparse.Namespace) -> int:
                 raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
             token = SecretValue(os.environ[args.token_env])
         req = EnergyRequest(start, end, by="namespace" if args.tenant else args.by, category=int(args.category),
-                            tier=args.tier, emission_factor=args.emission_factor, emission_factors=factors)
+                            tier=args.tier, emission_factor=args.emission_factor, emission_factors=factors,
+                            pue_scope=args.pue_scope)
         report = build_energy_report(site, InfluxQuery(args.influx, args.db, token), req)
         if args.tenant:
             data = render_statement(tenant_statement(site, report, args.tenant), args.format, args.generated_at)

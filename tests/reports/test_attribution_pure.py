@@ -73,3 +73,37 @@ def test_hours_with_outlet_energy_and_no_gpu_energy_are_unallocated():
 def test_unknown_by_is_refused():
     with pytest.raises(ValueError, match="tenant, namespace, job, rack, hall"):
         attribute(_inputs([], []), "pod")
+
+
+def test_each_halls_energy_carries_that_halls_pue():
+    """One job on a node in each of two halls: its facility share is each part x its own hall's PUE."""
+    from reports.attribution import add_facility
+
+    gpus = [GpuSeries("n1", "0", A, "energy_kwh", counter(1.0)), GpuSeries("n2", "0", A, "energy_kwh", counter(1.0))]
+    outlets = [OutletSeries("p", "1", "n1", "energy_kwh", counter(2.0)), OutletSeries("p", "2", "n2", "energy_kwh", counter(3.0))]
+    inp = _inputs(outlets, gpus)
+    inp.node_place = {"n1": ("h1", "r1"), "n2": ("h2", "r2")}
+    inp.device_hall = {"p": "h1", "u": "h1"}
+    att, _ = attribute(inp, "namespace")
+    add_facility(att, EDGES, ["2026-01"] * 4, {"2026-01": 1.35}, {"2026-01": 0.5},
+                 {"h1": {"2026-01": 1.2}, "h2": {"2026-01": 1.5}}, {"h1": {"2026-01": 0.4}, "h2": {"2026-01": 0.7}})
+    rows = {r.entity: r for r in att.rows}
+    assert rows["ns-a"].it_kwh == pytest.approx(20.0)
+    assert rows["ns-a"].facility_kwh == pytest.approx(8.0 * 1.2 + 12.0 * 1.5)
+    assert rows["ns-a"].co2_kg == pytest.approx(8.0 * 0.4 + 12.0 * 0.7)
+    add_facility(att, EDGES, ["2026-01"] * 4, {"2026-01": 1.35}, {"2026-01": None})   # the site's, no CUE
+    assert rows["ns-a"].facility_kwh == pytest.approx(20.0 * 1.35) and rows["ns-a"].co2_kg is None
+
+
+def test_a_halls_meters_are_found_through_what_they_measure():
+    from inventory.generate import SiteShape, dump_site, generate_site
+    from inventory.loader import load_site_text
+    from reports.attribution_build import meter_halls
+
+    shape = SiteShape(halls=2, rows_per_hall=1, racks_per_row=1, ups_per_hall=2, cdus_per_hall=1, crahs_per_hall=1,
+                      chillers_per_hall=1, bmc_per_rack=0)
+    site = load_site_text(dump_site(generate_site(shape)))
+    of = meter_halls(site)
+    assert of["h01-meter-in-a"] == "h01" and of["h02-meter-in-b"] == "h02"     # site-level, via its transformer
+    assert of["h02-ups-a01-meter"] == "h02"
+    assert "meter-pv-1" not in of and "meter-water-1" not in of               # site-wide meters: no hall
