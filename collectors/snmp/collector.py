@@ -131,8 +131,10 @@ class SnmpCollector(Collector):
         if prof is None or root is None:
             return f"no vendor subtree to compare (sysObjectID {sysoid!r}, profile {prof.name if prof else None})"
         t0 = time.monotonic()
-        rows, note = await coverage.walk_subtree(engine, target, root,
-                                                 limit or coverage.DEFAULT_LIMIT, seconds or coverage.DEFAULT_SECONDS)
+        hints = [sysoid] + [g.table or oid for g in prof.groups for oid in ([g.table] if g.table else
+                                                                             [o for o, _ in g.scalars])]
+        rows, note = await coverage.walk_subtree(engine, target, root, limit or coverage.DEFAULT_LIMIT,
+                                                 seconds or coverage.DEFAULT_SECONDS, hints=hints)
         found = coverage.uncovered(rows, root, prof, self.profiles)
         head = (f"{len(found)} table(s)/scalar group(s) under {root} not read by profile {prof.name} "
                 f"(walked {len(rows)} objects in {time.monotonic() - t0:.1f} s{'; ' + note if note else ''})")

@@ -143,8 +143,20 @@ def uncovered(walked: Sequence[tuple[str, Any]], root: str, picked: Profile,
     return gaps
 
 
+def children_to_walk(root: str, hints: Iterable[str]) -> list[int]:
+    """root.1 … root.64, plus the branch of every hint OID under root (a sysObjectID, the tables a
+    profile reads): NetBotz keeps its MIB under .5528.100, beyond the usual low branch numbers."""
+    rlen = len(_t(root))
+    extra = set()
+    for h in hints:
+        t = _t(h.lstrip("."))
+        if len(t) > rlen and ".".join(map(str, t[:rlen])) == root:
+            extra.add(t[rlen])
+    return sorted(set(range(1, _CHILDREN + 1)) | extra)
+
+
 async def walk_subtree(engine: Engine, target: Target, root: str, limit: int = DEFAULT_LIMIT,
-                       seconds: float = DEFAULT_SECONDS) -> tuple[list[tuple[str, Any]], str]:
+                       seconds: float = DEFAULT_SECONDS, hints: Iterable[str] = ()) -> tuple[list[tuple[str, Any]], str]:
     """Walk ``root`` child by child (root.1, root.2, …), stopping at ``limit`` objects or ``seconds``.
 
     Returns the rows read and a note on what bound stopped the walk ('' when it finished).
@@ -155,7 +167,7 @@ async def walk_subtree(engine: Engine, target: Target, root: str, limit: int = D
     """
     rows: list[tuple[str, Any]] = []
     deadline = time.monotonic() + seconds
-    for child in range(1, _CHILDREN + 1):
+    for child in children_to_walk(root, hints):
         left = deadline - time.monotonic()
         if left <= 0:
             return rows, f"stopped after {seconds:g} s at {root}.{child}"

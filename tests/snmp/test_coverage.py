@@ -119,3 +119,9 @@ def test_dcim_probe_prints_the_gaps(agent):
     quiet = subprocess.run([sys.executable, "-m", "dcim.cli", "probe", f"snmp://sentry3_3phase@127.0.0.1:{agent.port}",
                             "--no-gaps"], capture_output=True, text=True, timeout=60)
     assert quiet.returncode == 0 and "not read by profile" not in quiet.stderr
+
+
+def test_walk_includes_the_branches_of_the_sysobjectid_and_the_profile():
+    kids = coverage.children_to_walk("1.3.6.1.4.1.5528", ["1.3.6.1.4.1.5528.100.20.10.2006",
+                                                          "1.3.6.1.4.1.5528.100.4.1.1.1", "1.3.6.1.4.1.318.1"])
+    assert 100 in kids and kids[:3] == [1, 2, 3] and 318 not in kids
