@@ -54,6 +54,20 @@ def test_fault_control_round_trip_and_clean_stop(running_twin, monkeypatch):
     bad = _dcim("simulate", "fault", "inject", "ups_on_battery", "no-such-device", "--control", control)
     assert bad.returncode == 2 and "no device" in bad.stderr
     assert _dcim("simulate", "fault", "clear", "ups_on_battery", "h01-ups-a01", "--control", control).returncode == 0
+    # a CDU fault with a parameter, through the same API: every pump of the unit fails, its loops stop
+    cdu = next(d.id for d in load_site(site).all_devices() if d.kind == "cdu")
+    r = _dcim("simulate", "fault", "inject", "cdu_pump_fail", cdu, "--param", "pump=all", "--control", control)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(_dcim("simulate", "fault", "list", "--control", control).stdout)
+    assert {"fault": "cdu_pump_fail", "device": cdu, "params": {"pump": "all"}} in listed["faults"]
+    time.sleep(1.5)  # one model step with the pumps stopped
+    truth = json.loads(urllib.request.urlopen(f"{control}/truth/{cdu}", timeout=5).read())
+    assert truth["values"]["flow_lpm"] == 0 and truth["values"]["unit_state"] == "alarm"
+    bad = _dcim("simulate", "fault", "inject", "cdu_pump_fail", cdu, "--param", "pump=9", "--control", control)
+    assert bad.returncode == 2 and "has 1, 2, all" in bad.stderr
+    bad = _dcim("simulate", "fault", "inject", "cdu_low_flow", cdu, "--param", "pct", "--control", control)
+    assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
+    assert _dcim("simulate", "fault", "clear", "cdu_pump_fail", cdu, "--control", control).returncode == 0
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err

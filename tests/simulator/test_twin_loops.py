@@ -187,3 +187,25 @@ def test_low_flow_on_one_loop_of_a_two_loop_cdu_throttles_only_that_loops_nodes(
     assert not any(g.clock_reasons & THERMAL for n in off for g in m.state[n].gpus)
     with pytest.raises(ValueError, match="has 1, 2"):
         m.inject("cdu_low_flow", cdu, loop="3")
+
+
+def test_the_control_api_hands_parameters_to_the_model_and_refuses_malformed_ones(m):
+    import json
+    from types import SimpleNamespace
+
+    from simulator.control import handle
+
+    twin = SimpleNamespace(model=m, inject=m.inject, clear=m.clear)
+    body = json.dumps({"fault": "cdu_low_flow", "device": "cdu-1", "params": {"pct": "35"}}).encode()
+    assert handle(twin, "POST", "/faults", body) == (200, {"fault": "cdu_low_flow", "device": "cdu-1", "active": True})
+    assert m.faults[("cdu_low_flow", "cdu-1")] == {"pct": 35.0}
+    status, listed = handle(twin, "GET", "/faults", b"")
+    assert status == 200 and {"fault": "cdu_low_flow", "device": "cdu-1", "params": {"pct": 35.0}} in listed["faults"]
+    for params in ([1, 2], {"pct": [35]}, {"pct": True}, {"pct": {"x": 1}}):
+        bad = json.dumps({"fault": "cdu_filter_clog", "device": "cdu-1", "params": params}).encode()
+        status, obj = handle(twin, "POST", "/faults", bad)
+        assert status == 400 and "params" in obj["error"], params
+    status, obj = handle(twin, "POST", "/faults", json.dumps({"fault": "cdu_pump_fail", "device": "cdu-1",
+                                                               "params": {"pump": "3"}}).encode())
+    assert status == 400 and "has 1, 2, all" in obj["error"]
+    assert not m.has("cdu_filter_clog", "cdu-1") and not m.has("cdu_pump_fail", "cdu-1")
