@@ -30,7 +30,8 @@ Connectors                                             the connector's ``Id``
 ``HeatRemovedkW.Reading``                              ``heat_removed_w`` (× 1000)
 ``Pump``: ``PumpSpeedPercent.Reading`` / ``.SpeedRPM``  tag ``pump`` = ``Id``: ``speed_pct``, ``speed_rpm``,
 ``Status``                                             ``state`` (vocabulary ``pump``)
-``Filter``: ``ServiceHours``, ``Status``               tag ``filter``: ``service_hours``, ``state`` (``status``)
+``Filter``: ``ServiceHours``, ``Status``,              tag ``filter``: ``service_hours``, ``state`` (``status``),
+``DeltaLiquidPressurekPa.Reading`` (v1.1.0)            ``differential_pressure_kpa``
 ``Reservoir``: ``FluidLevelPercent.Reading``,          tag ``reservoir``: ``level_pct``, ``state``
 ``FluidLevelStatus`` (else ``Status.Health``)          (``status``)
 ``LeakDetector``: ``DetectorState``, ``Status``        tag ``detector``: ``state`` (vocabulary ``leak``);
@@ -200,6 +201,8 @@ def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict]
         fields = _state_fields(health_state(health), _raw(state, health), STATUS)
         if (h := num(flt.get("ServiceHours"))) is not None:
             fields[C.SERVICE_HOURS] = h
+        if (dp := reading(flt, "DeltaLiquidPressurekPa")) is not None:   # Filter v1.1.0
+            fields[C.DIFFERENTIAL_PRESSURE_KPA] = dp
         emit({C.FILTER: _ident(flt)}, fields)
 
     for res in reservoirs:

@@ -125,7 +125,7 @@ def test_failed_pump_leak_and_clogged_filter_map_onto_the_vocabularies(tmp_path)
         (): {"Status": {"State": "Enabled", "Health": "Critical"}},
         ("Pumps", "1"): {"Status": {"State": "Enabled", "Health": "Critical"}, "PumpSpeedPercent": {"Reading": 0}},
         ("LeakDetection", "LeakDetectors", "Moisture"): {"DetectorState": "Warning"},
-        ("Filters", "1"): {"Status": {"State": "Enabled", "Health": "Warning"}},
+        ("Filters", "1"): {"Status": {"State": "Enabled", "Health": "Warning"}, "DeltaLiquidPressurekPa": {"Reading": 48.2}},
         ("Reservoirs", "1"): {"FluidLevelStatus": "Critical", "FluidLevelPercent": {"Reading": 12.5}},
     })
     with RedfishMockupServer(mockup) as server:
@@ -134,7 +134,8 @@ def test_failed_pump_leak_and_clogged_filter_map_onto_the_vocabularies(tmp_path)
     assert got[()]["state"] == "alarm" and got[()]["state_raw"] == "Enabled/Critical"
     assert got[(("pump", "1"),)] == {"state": "fault", "state_raw": "Enabled/Critical", "speed_pct": 0.0}
     assert got[(("detector", "Moisture"),)] == {"state": "leak", "state_raw": "Warning"}
-    assert got[(("filter", "1"),)]["state"] == "fault"
+    assert got[(("filter", "1"),)] == {"state": "fault", "state_raw": "Enabled/Warning", "service_hours": 354.0,
+                                       "differential_pressure_kpa": 48.2}
     assert got[(("reservoir", "1"),)] == {"state": "fault", "state_raw": "Critical", "level_pct": 12.5}
 
 
