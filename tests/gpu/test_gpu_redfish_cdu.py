@@ -16,7 +16,7 @@ import pytest
 
 from collectors.base import PollError, Target
 from collectors.gpu.redfish import RedfishCollector
-from collectors.gpu.redfish_cdu import health_state, leak_state, pump_state, unit_state
+from collectors.gpu.redfish_cdu import cdu_samples, health_state, leak_state, pump_state, unit_state
 from contract import cooling as C
 from contract.states import VOCABULARIES
 from dcim.service import CollectionService
@@ -218,3 +218,22 @@ def test_an_inventory_redfish_cdu_through_the_collection_service(monkeypatch):
     assert {(s.tags["site"], s.tags["hall"], s.tags["device"]) for s in cdu} == {("tetouan", "h1", "cdu-1")}
     loops = {s.tags[C.LOOP] for s in cdu if s.tags.get(C.SIDE) == C.SECONDARY}
     assert loops == {lp.id for lp in site.device("cdu-1").loops}
+
+
+def test_a_lying_cdu_gives_what_it_can_and_never_raises():
+    """Strings, nulls, NaN, lists and missing Ids where the schema has numbers and objects: each bad
+    property is left out (never zero), the good ones stay, the walk goes on."""
+    unit = {"Id": "1", "Status": "OK", "CoolingCapacityWatts": "50 kW"}
+    conn = {"Id": "2", "SupplyTemperatureCelsius": {"Reading": "29"}, "ReturnTemperatureCelsius": {"Reading": None},
+            "FlowLitersPerMinute": {"Reading": float("nan")}, "DeltaPressurekPa": [37],
+            "SupplyPressurekPa": {"Reading": True}, "ReturnPressurekPa": {"Reading": 145}, "HeatRemovedkW": 26.36}
+    pump = {"@odata.id": "/redfish/v1/ThermalEquipment/CDUs/1/Pumps/7", "Status": {"State": 3, "Health": "Critical"},
+            "PumpSpeedPercent": "fast"}
+    det = {"Id": "tray", "DetectorState": 2}
+    samples = cdu_samples(unit, {"primary": [], "secondary": [conn]}, [pump], [], [], [det], None, {"device": "cdu-9"}, 1,
+                          leak={"LeakDetectorGroups": "none"})
+    by = {tuple(sorted((k, v) for k, v in s.tags.items() if k != "device")): s.fields for s in samples}
+    assert by[()] == {"state": "unknown", "state_raw": "unknown"}
+    assert by[(("loop", "2"), ("side", "secondary"))] == {"return_pressure_kpa": 145.0}
+    assert by[(("pump", "7"),)] == {"state": "fault", "state_raw": "Critical"}
+    assert by[(("detector", "tray"),)] == {"state": "unknown", "state_raw": "unknown"}
