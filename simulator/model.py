@@ -239,12 +239,8 @@ class SiteModel:
             node_dc = total + HOST_W * (0.55 + 0.45 * base * busy)
             s.power_w = node_dc / PSU_EFF
             s.values["util_pct"] = 100.0 * base * busy   # the GPUs the schedule gives a job
-            liquid = s.power_w * cool.LIQUID_FRACTION
-            if loop is not None:
-                loop.heat_w += liquid
-            else:
-                for cooler in dev.cooler_ids():
-                    it_heat_by_cooler[cooler] = it_heat_by_cooler.get(cooler, 0.0) + liquid
+            if loop is not None:  # a node on no loop: its liquid share goes nowhere the model follows
+                loop.heat_w += s.power_w * cool.LIQUID_FRACTION
             it_heat_by_cooler["__air__"] = it_heat_by_cooler.get("__air__", 0.0) + s.power_w * (1.0 - cool.LIQUID_FRACTION)
         # other loads in racks (BMC/servers without their own model) draw a little
         for dev in self._kind("server", "switch"):
