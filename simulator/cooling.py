@@ -35,7 +35,7 @@ The physics, kept simple and stated:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["LoopSpec", "Pump", "LoopState", "CduCooling", "step_cdu", "finish_cdu", "cold_plate_r", "gpu_thermal",
            "design_flow_lpm", "pump_power_w", "UNIT_DETECTOR", "SW_THERMAL", "HW_THERMAL", "SW_POWER_CAP",

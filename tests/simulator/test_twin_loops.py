@@ -209,3 +209,17 @@ def test_the_control_api_hands_parameters_to_the_model_and_refuses_malformed_one
                                                                "params": {"pump": "3"}}).encode())
     assert status == 400 and "has 1, 2, all" in obj["error"]
     assert not m.has("cdu_filter_clog", "cdu-1") and not m.has("cdu_pump_fail", "cdu-1")
+
+
+@pytest.mark.parametrize("supply,flow_rel,demand,bits,temp", [
+    (32.0, 1.0, 700.0, 0, None),                                   # healthy: no slowdown, T = supply + R·P
+    (40.0, 0.2, 700.0, cool.SW_THERMAL, cool.GPU_MAX_OPERATING_C),  # the driver holds 87 °C with lower clocks
+    (40.0, 0.0, 700.0, cool.SW_THERMAL | cool.HW_THERMAL, cool.GPU_SLOWDOWN_C),  # even the lowest clocks cannot
+])
+def test_cold_plate_thermal_slowdown(supply, flow_rel, demand, bits, temp):
+    r = cool.cold_plate_r(flow_rel)
+    power, t, reasons = cool.gpu_thermal(supply, r, demand, 0.35 * 700.0)
+    assert reasons == bits
+    assert t == pytest.approx(temp if temp is not None else supply + r * demand)
+    assert power == pytest.approx(demand) if not bits else power < demand
+    assert t == pytest.approx(supply + r * power)  # the temperature is what the power it keeps makes it
