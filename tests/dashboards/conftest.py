@@ -71,7 +71,7 @@ def _fill_tiers(url: str, db: str, start_ms: int, end_ms: int) -> None:
     from storage.tiers import RawTier, StorageConfig
 
     cfg = StorageConfig(raw=RawTier(retention="30d"))
-    client = InfluxQuery(url, db)
+    client = InfluxQuery(url, db, timeout_s=300)   # SELECT … INTO over the history: over 30 s at load ≈8 (as the demo allows)
     init(client, cfg)
     written = backfill(client, cfg, start_ms * 10**6, end_ms * 10**6, chunk_ns=7 * 86400 * 10**9)
     assert all(written.values()), written
