@@ -21,8 +21,9 @@ from functools import lru_cache
 
 __all__ = ["SLOT_S", "DEFAULT_NAMESPACES", "UNLISTED_NAMESPACE", "namespaces_for", "gpu_labels"]
 
-#: how long a node keeps its jobs
-SLOT_S = 12 * 3600
+#: how long a node keeps its jobs: three days (training runs last days; every job change is a new
+#: series per GPU, and the storage tiers' rollups cost per series)
+SLOT_S = 3 * 86400
 #: the namespaces of a site that lists no tenants
 DEFAULT_NAMESPACES = ("atlas-train", "atlas-infer", "noor-research")
 #: a namespace no tenant lists: its energy is the report's ``unmapped`` tenant

@@ -11,9 +11,10 @@ import pytest
 
 from dcim.cli import main
 from reports.attribution import RESIDUAL_PDU, RESIDUAL_UPS, UNALLOCATED
+from simulator.jobs import SLOT_S
 
 H = 3600
-START = 1_795_000_000 // 43200 * 43200 - 43200      # two of the twin's 12-hour job slots: jobs change midway
+START = 1_795_000_000 // SLOT_S * SLOT_S - 12 * H      # the end of one of the twin's job slots and the start of the next
 HOURS = 24
 
 
@@ -101,7 +102,7 @@ def test_shared_nodes_split_between_two_jobs(written, tmp_path):
     pods = {dict(w)["namespace"] + "/" + dict(w)["pod"]
             for w in gpu_labels(7, node.id, node.rack or "", node.gpus or 8, START + H, namespaces_for(site))}
     assert len(pods) == 2 and pods <= set(rows), (pods, sorted(rows))
-    for p in pods:   # half the GPUs each: each pod gets a good part of a ≈5-11 kW node for the 12-hour slot
+    for p in pods:   # half the GPUs each: each pod gets a good part of a ≈5-11 kW node for the slot's last 12 h
         assert rows[p]["nodes"] == 1 and rows[p]["it_kwh"] > 12 * 1.0, (p, rows[p])
     ns = energy(written, "namespace", tmp_path)
     assert any(r["nodes"] >= 2 for r in ns["rows"] if r["kind"] == "workload")
