@@ -220,7 +220,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = [u for u in args.alertmanager or [] if not u.startswith(("http://", "https://"))]
     if bad:
         return _fail(f"--alertmanager {bad[0]!r}: expected http(s)://HOST:PORT")
-    opened = open_service(args.config, "dcim")
+    # a shard keeps its share of the site; derived metrics in the same process need all of it
+    opened = open_service(args.config, "dcim", shard_view=None if args.derived else (args.shard or ""))
     if isinstance(opened, int):
         return opened
     cfg, site, influx = opened

@@ -154,13 +154,27 @@ def load_run_config(path: str | Path) -> RunConfig:
     return cfg
 
 
-def open_service(path: str | Path, prog: str, *, with_site: bool = True):
+def _shard_test(shard: tuple[int, int]):
+    """A test of "polled by this shard" for :func:`inventory.load_site`, or None for one shard."""
+    index, count = shard
+    if count == 1:
+        return None
+    from collectors.sharding import shard_key, shard_of
+
+    return lambda dev: dev.protocol != "none" and shard_of(shard_key(dev), count) == index
+
+
+def open_service(path: str | Path, prog: str, *, with_site: bool = True, shard_view: str | None = None):
     """(config, site, InfluxConfig) for a command that runs against a service config, or the exit code.
 
     The one place ``dcim run``, ``dcim derived run``, ``dcim agent`` and ``dcim
     storage`` turn a bad config or site file into ``file:line`` lines (exit 1) or a
     one-line reason naming the variable or file of an unreadable secret (exit 2),
     never a traceback.  ``with_site=False``: the site is not loaded (``site`` is None).
+
+    ``shard_view``: the shard (``i/N``, empty for the config's own) whose share of the site is
+    kept: with N > 1 only its devices and those upstream of them (:mod:`inventory.subset`),
+    so a shard does not hold the whole site.
     """
     import sys
 
@@ -169,7 +183,8 @@ def open_service(path: str | Path, prog: str, *, with_site: bool = True):
 
     try:
         cfg = load_run_config(path)
-        site = load_site(cfg.site_path()) if with_site else None
+        local = _shard_test(parse_shard(shard_view or cfg.shard)) if shard_view is not None else None
+        site = load_site(cfg.site_path(), local=local) if with_site else None
         influx = cfg.influxdb.to_config(Path(path).parent)
     except InventoryError as exc:
         exc.print_issues()

@@ -29,11 +29,12 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from inventory.model import Hall, Site
+from inventory.model import Device, Hall, Site
+from inventory.subset import prune_leaves
 
 __all__ = ["MIN_BYTES", "cache_dir", "cache_key", "read_cached", "write_cached"]
 
@@ -78,11 +79,15 @@ def _entry(text: str, environ: dict[str, str] | None) -> Path | None:
     return None if d is None else d / f"{cache_key(text)}.marshal"
 
 
-def read_cached(text: str, environ: dict[str, str] | None = None) -> Site | None:
+def read_cached(text: str, environ: dict[str, str] | None = None,
+                local: Callable[[Device], bool] | None = None) -> Site | None:
     """The validated site of a file that passed every check before, or None.
 
     Halls are stored (and validated) one at a time, so the plain data of only one
     hall is alive beside the models: the peak stays near what the site itself needs.
+    With ``local`` (a collector shard's test of its own devices), each hall's leaf
+    devices of other shards are dropped as soon as it is read
+    (:func:`inventory.subset.prune_leaves`).
     """
     entry = _entry(text, environ)
     if entry is None:
@@ -96,7 +101,10 @@ def read_cached(text: str, environ: dict[str, str] | None = None) -> Site | None
         head, halls = stored["head"], stored["halls"]
         models = []
         while halls:
-            models.append(Hall.model_validate(marshal.loads(halls.pop(0))))
+            hall = Hall.model_validate(marshal.loads(halls.pop(0)))
+            if local is not None:
+                prune_leaves(hall, local)
+            models.append(hall)
         return Site.model_validate({**head, "halls": models})
     except FileNotFoundError:
         return None
