@@ -101,10 +101,10 @@ def read_cached(text: str, environ: dict[str, str] | None = None,
         head, halls = stored["head"], stored["halls"]
         models = []
         while halls:
-            hall = Hall.model_validate(marshal.loads(halls.pop(0)))
+            plain = marshal.loads(halls.pop(0))
             if local is not None:
-                prune_leaves(hall, local)
-            models.append(hall)
+                prune_leaves(plain, local)
+            models.append(Hall.model_validate(plain))
         return Site.model_validate({**head, "halls": models})
     except FileNotFoundError:
         return None

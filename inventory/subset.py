@@ -10,9 +10,10 @@ chain's devices but not the rest of the site.
 
 Two steps, so the peak stays near what is kept:
 
-- :func:`prune_leaves` while the site is read hall by hall (the cache path): IT load
+- :func:`prune_leaves` while the compiled cache is read hall by hall: IT load
   (``gpu_node``, ``server``, ``switch``) and environment sensors are never upstream of
-  anything, so those of other shards are dropped before the next hall is read;
+  anything, so those of other shards are dropped from the hall's plain data before it is
+  validated (their models are never built);
 - :func:`keep_upstream` on the site that is left: what is neither local nor upstream of
   a local device (another shard's meters, PDUs of racks with no local device, …) goes too.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from inventory.model import RACK_COOLED_KINDS, Device, Hall, Site
+from inventory.model import RACK_COOLED_KINDS, Device, Site
 
 __all__ = ["LEAF_KINDS", "prune_leaves", "keep_upstream"]
 
@@ -40,22 +41,51 @@ def _filter(devices: list[Device], keep: Callable[[Device], bool]) -> int:
     return before - len(devices)
 
 
-def _containers(node) -> list[list[Device]]:
-    """Every device list under a hall (its own, its rows', its racks')."""
-    out = [node.devices]
-    for row in node.rows:
-        out.append(row.devices)
-        out.extend(rack.devices for rack in row.racks)
+def _containers(node) -> list[list]:
+    """Every device list under a hall, a validated one or its plain data (its own, its rows', its racks')."""
+    get = (lambda n, k: n.get(k) or []) if isinstance(node, dict) else getattr
+    out = [get(node, "devices")]
+    for row in get(node, "rows"):
+        out.append(get(row, "devices"))
+        out.extend(get(rack, "devices") for rack in get(row, "racks"))
     return out
 
 
-def prune_leaves(hall: Hall, local: Local) -> int:
-    """Drop, in place, the hall's leaf devices (:data:`LEAF_KINDS`) that are neither local nor
-    the node a local BMC or agent in the hall is a view of (``labels.node``); how many."""
-    lists = _containers(hall)
-    mine = {d.id for devices in lists for d in devices if local(d)}
-    views = {d.labels["node"] for devices in lists for d in devices if d.id in mine and d.labels.get("node")}
-    keep = lambda d: d.kind not in LEAF_KINDS or d.id in mine or d.id in views  # noqa: E731
+class _Unvalidated:
+    """A device's plain data read as a :class:`Device` for the locality test (id, kind,
+    protocol, address): building a real model per node cost more than validating it."""
+
+    __slots__ = ("id", "kind", "protocol", "host", "port", "serial", "unit", "labels")
+    effective_port = Device.effective_port
+
+    def __init__(self, d: dict) -> None:
+        self.id, self.kind = d["id"], d.get("kind")
+        self.protocol = d.get("protocol", "none")
+        self.host, self.port, self.serial, self.unit = d.get("host"), d.get("port"), d.get("serial"), d.get("unit")
+        self.labels = d.get("labels") or {}
+
+
+def prune_leaves(hall: dict, local: Local) -> int:
+    """Drop, in place, the leaf devices (:data:`LEAF_KINDS`) of a hall's plain data (as the
+    compiled cache holds it, before validation) that are neither local nor the node a local
+    BMC or agent in the hall is a view of (``labels.node``); how many.
+
+    Before validation, so the models of other shards' nodes are never built: the test of
+    locality reads each device's plain fields (:class:`_Unvalidated`: id, protocol and
+    address are all :func:`collectors.sharding.shard_key` reads); the data passed every
+    check when the cache entry was written.
+    """
+    lists = [devices for devices in _containers(hall) if devices]
+    mine: set[str] = set()
+    views: set[str] = set()
+    for devices in lists:
+        for d in devices:
+            if local(_Unvalidated(d)):
+                mine.add(d["id"])
+                node = (d.get("labels") or {}).get("node")
+                if node:
+                    views.add(node)
+    keep = lambda d: d.get("kind") not in LEAF_KINDS or d["id"] in mine or d["id"] in views  # noqa: E731
     return sum(_filter(devices, keep) for devices in lists)
 
 
