@@ -40,7 +40,18 @@ _NS = 1_000_000_000
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
     "==": operator.eq, "!=": operator.ne,
+    "any_bits": lambda v, t: _any_bits(v, t),
 }
+
+
+def _any_bits(value: Any, bits: Any) -> bool:
+    """``op: any_bits``: an integral reading (a bitmask such as ``clock_event_reasons``) with any of
+    ``bits`` set; a fraction, NaN or infinity is no bitmask and never matches."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            return False
+        value = int(value)
+    return isinstance(value, int) and (value & int(bits)) != 0
 
 #: (device, (tag, value), ...): the device, then every series tag sorted by name
 SeriesKey = tuple

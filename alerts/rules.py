@@ -33,7 +33,8 @@ KINDS = ("threshold", "rate", "stale", "absent", "device_down")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 EXPLAINS = ("power", "cooling", "reachability")
 
-Op = Literal[">", "<", ">=", "<=", "==", "!=", "outside"]
+#: ``any_bits``: the value, an integer bitmask, has any bit of the threshold set (GPU clock-event reasons)
+Op = Literal[">", "<", ">=", "<=", "==", "!=", "outside", "any_bits"]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 #: a rule file error is an inventory-style error: same format, same handling in the CLI
@@ -169,7 +170,7 @@ class Rule(_Strict):
         if k == "rate":
             if self.rate_per_s is None:
                 raise ValueError("a rate rule needs rate_per_s: (the per-second change that fires)")
-            if self.op in ("outside", "==", "!="):
+            if self.op in ("outside", "==", "!=", "any_bits"):
                 raise ValueError("a rate rule compares with >, <, >= or <=")
             if self.clear is not None:
                 if self.op in (">", ">=") and self.clear > self.rate_per_s:
@@ -189,8 +190,11 @@ class Rule(_Strict):
                     raise ValueError(f"op {self.op!r} needs threshold:")
                 if self.band is not None:
                     raise ValueError("band: is only for op 'outside'")
+            if self.op == "any_bits" and (isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float))
+                                          or self.threshold != int(self.threshold) or self.threshold <= 0):
+                raise ValueError("op 'any_bits' needs a positive integer threshold: the bits, e.g. 96 (0x20 | 0x40)")
             if self.clear is not None:
-                if self.op in ("==", "!="):
+                if self.op in ("==", "!=", "any_bits"):
                     raise ValueError("clear: (hysteresis) needs an ordering op: >, <, >= or <=")
                 if isinstance(self.threshold, (bool, str)):
                     raise ValueError("clear: needs a numeric threshold")

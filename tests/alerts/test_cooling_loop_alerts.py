@@ -176,7 +176,7 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
                 assert loops[0]["suppressed_by"] == ""
                 summary = loops[0]["annotations"]["summary"]
                 assert summary.startswith("cdu-1 loop 1 degraded (pump_failed") and "GPU(s) on it" in summary
-                gpu = [e for e in now if e["rule"] == "gpu-temp-high"]
+                gpu = [e for e in now if e["rule"] in ("gpu-temp-high", "gpu-thermal-throttle")]
                 assert gpu and all(e["device"] in on_loop for e in gpu)      # cdu-2's loop stays cool
                 # the engine's state: every GPU alert of the loop is explained by the loop alert
                 active = {a.fingerprint: a for a in runtime.active()}
@@ -196,10 +196,33 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
                     for e in gpu) and loops[0]["fingerprint"] in published(), 30)
                 unsuppressed_crit = [a for a in active.values() if a.severity == "critical" and not a.suppressed_by]
                 assert [a.rule for a in unsuppressed_crit] == ["cooling-loop-degraded"]
-                assert not elsewhere & {a.device for a in active.values() if a.rule == "gpu-temp-high"}
+                assert not elsewhere & {a.device for a in active.values()
+                                        if a.rule in ("gpu-temp-high", "gpu-thermal-throttle")}
             finally:
                 tick_task.cancel()
                 await service.stop()
                 await runtime.stop()
         asyncio.run(run())
     sub.stop()
+
+
+def test_any_bits_matches_thermal_clock_events_only():
+    """``op: any_bits`` on clock_event_reasons: 0x20/0x40 (thermal) fire, 0x80 (power brake) and 0x4
+    (power cap) do not; a threshold that is not a positive integer, or a clear:, is refused."""
+    import pytest
+
+    from alerts.rules import RuleError
+
+    rs = load_rules_text("""
+rules:
+  - {name: hot-clocks, measurement: gpu, field: clock_event_reasons, op: any_bits, threshold: 96}
+""", "t.yaml")
+    eng = Engine(rs, None)
+    fired = {}
+    for i, reasons in enumerate([0, 4, 128, 32, 64, 96, 0x1E0, 96.0, 96.5]):
+        ev = eng.observe([Sample("gpu", {"device": f"n{i}", "gpu": "0"}, {"clock_event_reasons": reasons}, T0)])
+        fired[reasons] = bool(ev)
+    assert fired == {0: False, 4: False, 128: False, 32: True, 64: True, 96: True, 0x1E0: True, 96.5: False}
+    for bad in ("threshold: 0", "threshold: 1.5", "threshold: 96, clear: 32"):
+        with pytest.raises(RuleError, match="any_bits|clear"):
+            load_rules_text(f"rules:\n  - {{name: x, measurement: gpu, field: f, op: any_bits, {bad}}}\n", "t.yaml")
