@@ -13,9 +13,9 @@ from typing import Any, Mapping, Sequence
 from contract.sample import Sample
 from contract.states import RAW_SUFFIX, UNKNOWN
 from collectors.snmp.counters import CounterState
-from collectors.snmp.profiles import Group, Profile, ValueSpec
+from collectors.snmp.profiles import Flags, Group, Profile, ValueSpec
 
-__all__ = ["Fetched", "Problem", "decode"]
+__all__ = ["Fetched", "Problem", "decode", "decode_flags"]
 
 Problem = tuple[str, str]          # (PollError kind, message)
 
@@ -140,6 +140,26 @@ def _parse_index(group: Group, idx: str) -> tuple[dict[str, str], tuple[int, ...
     return tags, ints
 
 
+def decode_flags(flags: Flags, walk: Sequence[tuple[str, Any]], when_answered: bool) -> dict[str, Any] | None:
+    """The boolean fields of a set-like table (``Flags``): each known value true while some row holds it.
+
+    Returns None when nothing can be said: the table gave no rows and the ``when`` scalar (which
+    proves the agent implements it) did not answer.  A row value not among the known ones sets no
+    field (the vendor's own alarm OIDs; the alarm count still counts them).  A true flag named
+    under ``sets`` also writes those fields (e.g. ``state: battery``).
+    """
+    if not walk and flags.when is not None and not when_answered:
+        return None
+    if not walk and flags.when is None:
+        return None
+    seen = {_text(v).lstrip(".") for _, v in walk if v is not None}
+    out: dict[str, Any] = {field: value in seen for value, field in flags.fields.items()}
+    for flag, fields in flags.sets.items():
+        if out.get(flag):
+            out.update(fields)
+    return out
+
+
 def _rows(walk: Sequence[tuple[str, Any]], prefix_len: int) -> dict[str, Any]:
     return {oid[prefix_len:]: v for oid, v in walk}
 
@@ -187,6 +207,13 @@ def decode(profile: Profile, fetched: Fetched, tags: Mapping[str, str], time_ns:
                     if flag:
                         fields[flag] = True
             emit(g.measurement, dict(g.tags), fields)
+            continue
+        if g.flags is not None:
+            if g.flags.column not in fetched.failed_walks:
+                flag_fields = decode_flags(g.flags, fetched.walks.get(g.flags.column, ()),
+                                           g.flags.when is not None and fetched.gets.get(g.flags.when) is not None)
+                if flag_fields:
+                    emit(g.measurement, dict(g.tags), flag_fields)
             continue
         # ---- table
         col_rows: list[tuple[Any, dict[str, Any]]] = []

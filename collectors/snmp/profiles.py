@@ -36,7 +36,7 @@ from collectors.profile_schema import ProfileError, Strict, component_tag, parse
 from contract.states import VOCABULARIES, mapping_problems
 from inventory.errors import InventoryIssue
 
-__all__ = ["ProfileError", "ValueSpec", "Group", "Profile", "load_profile", "load_profiles",
+__all__ = ["ProfileError", "ValueSpec", "Group", "Flags", "Profile", "load_profile", "load_profiles",
            "PROFILE_DIR", "default_profiles", "MEASUREMENTS"]
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -95,6 +95,24 @@ class Group:
     optional: bool
     walk_table: bool = False            # one walk of the Entry instead of one per column
     row_filter: tuple[str, frozenset] | None = None   # (column OID, raw values): rows whose value is not listed are skipped
+    flags: "Flags | None" = None        # one boolean field per known value of one column (active-alarm tables)
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """A table read as a set: each known value of ``column`` is one boolean field, true while a row holds it.
+
+    Why: an active-alarm table (UPS-MIB upsAlarmTable) lists the alarms present, one row each, with
+    changing row ids; what an operator needs is one series per well-known alarm that turns true and
+    false again, so cardinality stays bounded and a cleared alarm is seen as ``false``.
+    """
+
+    column: str                         # full column OID whose values are looked up in ``fields``
+    fields: dict[str, str]              # value (an OID or a number, as text) -> boolean field
+    when: str | None = None             # a scalar that must answer before an empty table means "none active"
+    #: flag field -> fields set while it is true (Socomec: upsAlarmOnBattery -> output ``state: battery``,
+    #: where upsOutputSource says onInverter on mains and on battery alike); a later group, so it wins
+    sets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +271,37 @@ class RowFilterDoc(Strict):
     values: list[Raw] = Field(min_length=1)
 
 
+def _flag_values(v: Any) -> Any:
+    """``values: {1.3.6.1.2.1.33.1.6.3.2: alarm_on_battery, 3: …}``: keys are OIDs or integers, as text."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if isinstance(k, bool) or not isinstance(k, (int, str)) or (isinstance(k, str) and not (
+                    _OID_RE.match(k) or k.lstrip("-").isdigit())):
+                raise ValueError(f"key {k!r} must be an OID (upsWellKnownAlarms member) or an integer")
+            out[_oid(str(k))] = x
+        return out
+    return v
+
+
+class FlagsDoc(Strict):
+    """A column read as a set of known values, one boolean field each (see ``Flags``)."""
+
+    col: ColRef
+    values: Annotated[dict[str, FieldName], BeforeValidator(_flag_values)] = Field(min_length=1)
+    #: a scalar (e.g. upsAlarmsPresent) whose answer says the table is implemented, so no rows = no flag set
+    when: Optional[Oid] = None
+    #: flag field -> {field: value} written while the flag is true (a state word, e.g. state: battery)
+    sets: dict[FieldName, dict[FieldName, Union[str, int, float, bool]]] = {}
+
+    @model_validator(mode="after")
+    def _sets_name_flags(self) -> "FlagsDoc":
+        unknown = sorted(set(self.sets) - set(self.values.values()))
+        if unknown:
+            raise ValueError(f"sets: {', '.join(unknown)} not among the fields under values:")
+        return self
+
+
 class GroupDoc(Strict):
     measurement: Literal[MEASUREMENTS]  # type: ignore[valid-type]
     tags: Annotated[dict[Annotated[str, AfterValidator(component_tag)], str], BeforeValidator(_text_values)] = {}
@@ -264,9 +313,17 @@ class GroupDoc(Strict):
     columns: Optional[list[ColumnDoc]] = None
     scalars: Optional[list[ScalarDoc]] = None
     filter: Optional[RowFilterDoc] = None
+    flags: Optional[FlagsDoc] = None
 
     @model_validator(mode="after")
     def _table_or_scalars(self) -> "GroupDoc":
+        if self.flags is not None:
+            if self.table is None or self.columns is not None or self.filter is not None or self.walk == "table":
+                raise ValueError("flags: needs a 'table' (the Entry OID) and 'index', and no 'columns', 'filter' "
+                                 "or 'walk: table'")
+            if not self.index:
+                raise ValueError("index: must list one entry per index sub-id ('~' for sub-ids that are not tags)")
+            return self
         if self.table is None:
             if self.columns is not None or self.index is not None:
                 raise ValueError("'columns' and 'index' need a 'table' (the Entry OID)")
@@ -376,8 +433,12 @@ def _group(g: GroupDoc) -> Group:
     if g.filter is not None:
         fcol = f"{table}.{g.filter.col}" if isinstance(g.filter.col, int) else g.filter.col
         row_filter = (fcol, frozenset(g.filter.values))
+    flags = None
+    if g.flags is not None:
+        fcol = f"{table}.{g.flags.col}" if isinstance(g.flags.col, int) else g.flags.col
+        flags = Flags(fcol, dict(g.flags.values), g.flags.when, {k: dict(v) for k, v in g.flags.sets.items()})
     return Group(g.measurement, dict(g.tags), table, _index_tags(g.index or []), tuple(columns), tuple(scalars),
-                 g.optional, g.walk == "table" and table is not None, row_filter)
+                 g.optional, g.walk == "table" and table is not None, row_filter, flags)
 
 
 def _compile(prof: Profile) -> Profile:
@@ -387,6 +448,11 @@ def _compile(prof: Profile) -> Profile:
         for oid, _ in g.scalars:
             if oid not in gets:
                 gets.append(oid)
+        if g.flags is not None:
+            if g.flags.when and g.flags.when not in gets:
+                gets.append(g.flags.when)
+            if g.flags.column not in walks:
+                walks.append(g.flags.column)
         for col in g.columns:
             specs = [col.spec] if col.spec else list(col.by_index[1].values())
             roots = [col.oid]

@@ -148,3 +148,66 @@ def test_vocabulary_word_and_vendor_word_both_decoded(tmp_path):
     for raw, want in ((3, ("battery", "onBattery")), (2, ("normal", "onLine")), (9, ("unknown", "unknown(9)"))):
         (s,), _ = decode(prof, Fetched(gets={"1.3.6.1.4.1.9.1.0": raw}), {"device": "u"}, 1)
         assert (s.fields["state"], s.fields["state_raw"]) == want
+
+
+# ---- set-like tables (``flags:``): UPS-MIB upsAlarmTable ----
+
+ALARM_DESCR = "1.3.6.1.2.1.33.1.6.2.1.2"
+ALARMS_PRESENT = "1.3.6.1.2.1.33.1.6.1.0"
+WELL_KNOWN = "1.3.6.1.2.1.33.1.6.3"
+
+
+def _unit_fields(fetched: Fetched) -> dict:
+    samples, problems = decode(default_profiles()["ups-mib"], fetched, {"device": "u"}, 1)
+    assert not [p for p in problems if p[0] != "device"], problems
+    unit = [s for s in samples if s.measurement == "ups" and "stage" not in s.tags]
+    return unit[0].fields if unit else {}
+
+
+def test_active_alarms_are_one_boolean_per_well_known_alarm_whatever_the_row_ids():
+    walk = [(f"{ALARM_DESCR}.41", f"{WELL_KNOWN}.2"), (f"{ALARM_DESCR}.42", f".{WELL_KNOWN}.9"),
+            (f"{ALARM_DESCR}.43", "1.3.6.1.4.1.705.1.11.3")]       # a vendor alarm: counted, no flag
+    fields = _unit_fields(Fetched(gets={ALARMS_PRESENT: 3}, walks={ALARM_DESCR: walk}))
+    flags = {k: v for k, v in fields.items() if k.startswith("alarm_") and k != "alarm_count"}
+    assert len(flags) == 24                                          # bounded: the well-known alarms, no more
+    assert {k for k, v in flags.items() if v} == {"alarm_on_battery", "alarm_on_bypass"}
+    assert fields["alarm_count"] == 3
+
+
+def test_an_empty_alarm_table_clears_every_flag_only_when_the_agent_implements_it():
+    cleared = _unit_fields(Fetched(gets={ALARMS_PRESENT: 0}, walks={ALARM_DESCR: []}))
+    assert cleared["alarm_on_battery"] is False and not any(
+        v for k, v in cleared.items() if k.startswith("alarm_") and k != "alarm_count")
+    # no upsAlarmsPresent and no rows: an agent without the alarm group, nothing is claimed
+    assert not any(k.startswith("alarm_") for k in _unit_fields(Fetched(gets={}, walks={ALARM_DESCR: []})))
+    # a walk that failed says nothing either (the collector reports the failure)
+    failed = Fetched(gets={ALARMS_PRESENT: 1}, walks={}, failed_walks={ALARM_DESCR: "garbage"})
+    samples, problems = decode(default_profiles()["ups-mib"], failed, {"device": "u"}, 1)
+    assert not any(k.startswith("alarm_") and k != "alarm_count" for s in samples for k in s.fields)
+    assert ("protocol", "garbage") in problems
+
+
+def test_flags_need_a_table_and_refuse_columns(tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text("name: f\ngroups:\n  - measurement: ups\n    table: 1.3.6.1.2.1.33.1.6.2.1\n    index: [~]\n"
+                 "    columns:\n      - {col: 3, field: t_s}\n"
+                 "    flags: {col: 2, values: {1.3.6.1.2.1.33.1.6.3.2: alarm_on_battery}}\n")
+    with pytest.raises(ProfileError, match=r"f.yaml:8: groups\[0\].flags: needs a 'table'"):
+        load_profile(p)
+
+
+def test_socomec_output_reads_battery_only_while_its_on_battery_alarm_is_active():
+    prof = default_profiles()["socomec-netvision"]
+    base = "1.3.6.1.4.1.4555.1.1.7.1"
+    gets = {f"{base}.4.1.0": 3, f"{base}.6.1.0": 1, f"{base}.2.4.0": 80}      # upsOutputSource onInverter
+    descr = f"{base}.6.2.1.2"
+
+    def output(walk):
+        samples, _ = decode(prof, Fetched(gets=gets, walks={descr: walk}), {"device": "s"}, 1)
+        return [s.fields for s in samples if s.tags.get("stage") == "output" and "phase" not in s.tags][0]
+
+    on_battery = output([(f"{descr}.5", f"{base}.6.3.15")])
+    assert (on_battery["state"], on_battery["state_raw"], on_battery["on_battery"]) == ("battery", "onInverter", True)
+    mains = output([(f"{descr}.6", f"{base}.6.3.22")])                     # another alarm only
+    assert (mains["state"], mains["on_battery"]) == ("normal", False)
+    assert output([])["state"] == "normal"                                 # alarm cleared: table empty

@@ -80,3 +80,27 @@ def test_probe_auto_picks_the_family_and_reads_the_case(ups_agent, profile, case
             ok = (math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-9) if isinstance(want, float) and
                   not isinstance(want, bool) and isinstance(have, (int, float)) else have == want)
             assert ok, f"{profile}/{case}: {row['tags']} {name} = {have!r}, want {want!r}"
+
+
+def test_socomec_on_battery_fires_the_shipped_ups_on_battery_rule(ups_agent):
+    """Socomec's upsOutputSource says onInverter on battery; its upsAlarmOnBattery row must still
+    make the shipped ``ups-on-battery`` rule fire (the samples as ``dcim probe`` prints them)."""
+    from alerts.evaluate import Engine
+    from alerts.rules import load_rules
+
+    community = "probe_socomec_netvision_mains_failure"
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "probe", f"snmp://{community}@127.0.0.1:{ups_agent.port}",
+                           "--profile", "auto"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    t0 = 1_700_000_000 * 10**9
+    samples = []
+    for line in proc.stdout.splitlines():
+        s = json.loads(line)
+        samples.append(Sample(s["measurement"], {**s["tags"], "device": "ups-1a", "kind": "ups"}, s["fields"], t0))
+    out = [s for s in samples if s.measurement == "ups" and s.tags.get("stage") == "output" and "phase" not in s.tags]
+    assert out and out[0].fields["state"] == "battery" and out[0].fields["state_raw"] == "onInverter"
+    engine = Engine(load_rules(Path(__file__).resolve().parents[2] / "alerts" / "rules" / "site.yaml"))
+    engine.observe(samples)
+    events = engine.tick(t0 + 6 * 10**9)        # past the rule's for_s (5 s)
+    fired = [e for e in events if e.get("rule") == "ups-on-battery"]
+    assert fired, f"ups-on-battery did not fire; events {events}"
