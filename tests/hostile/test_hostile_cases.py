@@ -3,7 +3,10 @@
 A case holds ``cmd`` (the ``dcim`` arguments), its input files (or ``make.py``,
 run first in the case's copy, for inputs too big or too odd for git: a 50 MB
 file, a secret with mode 0644), and ``expected.err``: the exact lines the
-command must print on stderr (``{case}`` stands for the case's directory).
+command must print on stderr (``{case}`` stands for the case's directory,
+``{snmp_profiles}`` for the shipped SNMP profile names, comma-separated and sorted, as the
+profile registry lists them: a new profile does not rewrite a case, and the whole line is
+still compared).
 Every case must exit non-zero without a traceback, under an address-space
 limit of :data:`MEMORY_MB` and a CPU limit of :data:`CPU_S` (a bomb that
 expanded would hit either and fail the case with MemoryError or SIGXCPU).
@@ -24,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from collectors.snmp.profiles import default_profiles
+
 REPO = Path(__file__).resolve().parents[2]
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_dir())
 MEMORY_MB = 400
@@ -33,6 +38,15 @@ CPU_S = 20
 def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_MB << 20, MEMORY_MB << 20))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_S, CPU_S))
+
+
+def _profiles_text() -> str:
+    """What ``{snmp_profiles}`` stands for: the registry's names, as the unknown-profile error lists them."""
+    return ", ".join(sorted(default_profiles()))
+
+
+def _expand(text: str) -> str:
+    return text.replace("{snmp_profiles}", _profiles_text())
 
 
 def _env() -> dict[str, str]:
@@ -54,10 +68,10 @@ def test_hostile_input_is_refused_with_file_line_field(case: Path, tmp_path: Pat
                           text=True, timeout=120, preexec_fn=_limits)
     got = proc.stderr.replace(str(work), "{case}").strip().splitlines()
     if os.environ.get("HOSTILE_RECORD"):
-        (case / "expected.err").write_text("\n".join(got) + "\n")
+        (case / "expected.err").write_text("\n".join(got).replace(_profiles_text(), "{snmp_profiles}") + "\n")
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode not in (0, -9, -24), (proc.returncode, proc.stderr[-2000:])  # not OK, not killed
-    assert got == (case / "expected.err").read_text().splitlines()
+    assert got == _expand((case / "expected.err").read_text()).splitlines()
     assert proc.stdout.strip() == "" or "OK" not in proc.stdout
     if (case / "make.py").exists() or any(case.glob("*secret*")):
         assert "hunter2" not in proc.stdout + proc.stderr
