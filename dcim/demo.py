@@ -69,7 +69,8 @@ def fault_timeline(site, duration: float | None) -> list[tuple[float, str, str, 
     a CDU's pumps failing so the GPUs on its loop throttle, a chiller trip, a CDU loop's flow
     falling, a clogging filter), then the endpoint faults (a BMC that stops answering, a slow
     CRAH, a GPU node answering garbage); devices are the site's first of each kind (the second
-    CDU for the pump failure and the filter, so the leak and the low flow are on the first)."""
+    CDU for the pump failure and the low flow, whose chiller stays up, so the loop alert they
+    raise is not suppressed by the first chiller's trip)."""
     from dcim.backfill import first_device
     from simulator.model import FAULTS
 
@@ -81,8 +82,8 @@ def fault_timeline(site, duration: float | None) -> list[tuple[float, str, str, 
         (0.18, 0.55, "pdu_breaker_trip", first_device(site, "pdu")),
         (0.20, 0.90, "gpu_overtemp", first_device(site, "gpu_node", 1)),
         (0.22, 0.48, "cdu_pump_fail", first_device(site, "cdu", 1)),
-        (0.55, 0.80, "cdu_low_flow", first_device(site, "cdu")),
-        (0.58, 0.88, "cdu_filter_clog", first_device(site, "cdu", 1)),
+        (0.55, 0.80, "cdu_low_flow", first_device(site, "cdu", 1)),  # not under the tripped chiller: its own root cause
+        (0.58, 0.88, "cdu_filter_clog", first_device(site, "cdu")),
         (0.50, 0.85, "chiller_trip", first_device(site, "chiller")),
         (0.45, 0.85, "no_answer", first_device(site, "server")),
         (0.60, 0.75, "slow", first_device(site, "crah")),
