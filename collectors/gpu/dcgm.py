@@ -525,7 +525,7 @@ class _Shape:
         self.exact = tuple(template[i][0] for i in exact_idx)
         self.value_get = itemgetter(*value_idx)
         self.prefixes = tuple(template[i][0] for i in value_idx)
-        self.slices = tuple(slice(template[i][1], None) for i in value_idx)
+        self.slices = tuple(_slice_from(template[i][1]) for i in value_idx)
         self.mapped_get = itemgetter(*mapped)
         groups: dict[tuple[str, str], tuple[dict[str, str], list]] = {}
         for v in mapped:
@@ -572,6 +572,19 @@ class _Shape:
                     fields[field] = int(fields[field] * factor) if integer else fields[field] * factor
                 out.append(Sample("gpu", tags.copy(), fields, time_ns))
         return out, metrics, admission.excess
+
+
+_SLICES: dict[int, slice] = {}
+
+
+def _slice_from(start: int) -> slice:
+    """``slice(start, None)``, one object per start shared by every node (43,000 nodes x 88 lines)."""
+    found = _SLICES.get(start)
+    if found is None:
+        found = slice(start, None)
+        if len(_SLICES) < 65536:
+            _SLICES[start] = found
+    return found
 
 
 _EXACT = "exact"            # template line that must come back byte for byte (comment, blank)
