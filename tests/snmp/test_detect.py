@@ -135,3 +135,20 @@ def test_dcim_probe_prints_the_choice_and_the_candidates_passed_over(agent):
     assert f"column {RPDU_LOAD} present" in proc.stderr
     assert "passed over apc-rpdu2" in proc.stderr and "(not supported)" in proc.stderr
     assert proc.stdout.strip(), "samples still go to stdout"
+
+
+PX1_OUTLET_CURRENT = "1.3.6.1.4.1.13742.4.1.2.2.1.4"    # PDU-MIB outletCurrent column
+PX2_INLET_VALUE = "1.3.6.1.4.1.13742.6.5.2.3.1.4"       # PDU2-MIB measurementsInletSensorValue column
+
+
+def test_raritan_px1_and_px2_are_told_apart_by_their_mib_subtree():
+    profiles = default_profiles()
+    px1 = decide("1.3.6.1.4.1.13742.4", {}, {PX1_OUTLET_CURRENT: (PX1_OUTLET_CURRENT + ".1", 1850)}, profiles)
+    assert px1.profile.name == "raritan-px1" and "PX1 (PDU-MIB)" in px1.explain()
+    px2 = decide("1.3.6.1.4.1.13742.6", {}, {PX2_INLET_VALUE: (PX2_INLET_VALUE + ".1.1.1", 120)}, profiles)
+    assert px2.profile.name == "raritan-pdu2"
+    # a PX1 agent never offers the PDU2 tables, and PX2 is never asked for PDU-MIB's
+    assert "raritan-pdu2" not in [p.name for p, _ in candidates("1.3.6.1.4.1.13742.4", profiles)]
+    assert "raritan-px1" not in [p.name for p, _ in candidates("1.3.6.1.4.1.13742.6.3.2", profiles)]
+    # a PX1 sysObjectID without the outlet column falls through to the generic fallback
+    assert decide("1.3.6.1.4.1.13742.4", {}, {PX1_OUTLET_CURRENT: None}, profiles).profile.name != "raritan-px1"
