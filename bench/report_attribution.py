@@ -6,9 +6,9 @@ layout (18 eight-GPU nodes each, 2N PDUs, UPSes with their output meters,
 boundary meters; ``inventory.generate``) hold a month of hourly buckets in the
 1-hour tier, in the shape the rollup writes (counter ``last`` and ``max`` per
 bucket and series, every tag kept).  The GPUs run the twin's job schedule
-(``simulator.jobs``: 3-day slots, shared nodes, idle GPUs), so the GPU series
-churn as pods come and go (≈10 series per GPU per month).  The full site's
-43,200 nodes x 8 GPUs x 744 hours (257 million GPU buckets, ≈3.5 million series)
+(``simulator.jobs``: 10-day slots, shared nodes, idle GPUs), so the GPU series
+churn as pods come and go (≈4 series per GPU per month).  The full site's
+43,200 nodes x 8 GPUs x 744 hours (257 million GPU buckets, ≈1.4 million series)
 do not fit this machine; the report's cost is per series and bucket, so its
 time is extrapolated linearly in nodes, and said so.
 
