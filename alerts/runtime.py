@@ -42,6 +42,7 @@ from alerts.state_store import StateFileError, StateStore
 from alerts.suppression import Suppressor
 from contract.alert_event import (ACKED, DEVICE, FINGERPRINT, FIRING, RESOLVED, RULE, SERIES, SEVERITY, SILENCED,
                                   STATE, THRESHOLD, TIME_NS, VALUE, alert_point)
+from contract.derived import MEASUREMENTS as DERIVED_MEASUREMENTS
 from contract.tags import PLACE_TAGS
 from contract.sample import Sample
 from inventory.topology import PowerGraph
@@ -79,10 +80,14 @@ class AlertRuntime:
     def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
                  influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25,
                  alertmanager: AlertmanagerSettings | None = None, local_devices: Iterable[str] | None = None,
-                 link_for: Callable[[dict[str, Any]], str] | None = None, engine_id: str | None = None) -> None:
+                 link_for: Callable[[dict[str, Any]], str] | None = None, engine_id: str | None = None,
+                 evaluates_derived: bool = False) -> None:
         """``local_devices``: the devices whose samples this engine gets (its shard); roots on them
         are its own to judge, and the other engines' retained state is believed for the rest (None:
-        believe every other engine).  ``link_for(event)``: the Grafana link put on Alertmanager
+        believe every other engine).  ``evaluates_derived``: this engine is fed the derived
+        measurements (``contract.derived.MEASUREMENTS``: in-process ``--derived``); without it the
+        roots of rules on them (a degraded cooling loop on a CDU this shard polls) come from the
+        site-level ``dcim derived run`` engine and are believed even on local devices.  ``link_for(event)``: the Grafana link put on Alertmanager
         alerts.  ``engine_id``: this replica's name in the Alertmanager silences it makes."""
         self.site = site
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
@@ -113,6 +118,7 @@ class AlertRuntime:
             self.outbox = Outbox(self.state_dir / "outbox.sqlite", max_messages=mqtt.outbox_max)
             self.publisher = MqttPublisher(mqtt, self.outbox)
         self.local_devices = frozenset(local_devices) if local_devices is not None else None
+        self.evaluates_derived = evaluates_derived
         self.link_for = link_for
         self.remote_roots: dict[str, Alert] = {}
         self.am: AlertmanagerCluster | None = None
@@ -306,7 +312,7 @@ class AlertRuntime:
             topic, payload = q.popleft()
             fp = topic.rsplit("/", 1)[-1]
             root = _remote_root(payload, self.rules) if payload else None
-            if root is not None and self.local_devices is not None and root.device in self.local_devices:
+            if root is not None and self._judges(root):
                 root = None  # our own shard's: this engine judges those itself
             if root is None:
                 changed = self.remote_roots.pop(fp, None) is not None or changed
@@ -315,6 +321,13 @@ class AlertRuntime:
                 changed = True
         if changed:
             self.engine.set_external_roots(self.remote_roots)
+
+    def _judges(self, root: Alert) -> bool:
+        """Whether this engine evaluates ``root`` itself (so another engine's copy is not believed)."""
+        if self.local_devices is None or root.device not in self.local_devices:
+            return False
+        rule = self.rules.by_name.get(root.rule)
+        return self.evaluates_derived or rule is None or rule.measurement not in DERIVED_MEASUREMENTS
 
     def _event_of(self, a: Alert, now: int) -> dict[str, Any]:
         rule = self.engine.rule_of(a)

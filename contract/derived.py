@@ -27,7 +27,7 @@ __all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "
            "COOLING_LOOP", "DELTA_T_C", "LOOP_FLOW_LPM", "IT_HEAT_W", "FLOW_LPM_PER_KW", "APPROACH_C", "GPUS",
            "GPUS_HOT", "GPUS_THROTTLED", "DEGRADED", "DEGRADED_REASON", "LOW_FLOW", "HIGH_SUPPLY_TEMP",
            "PUMP_FAILED", "LEAK", "DEGRADED_REASONS", "GPUS_AT_RISK", "LEAKS",
-           "COOLING_LOOP_NODE", "NODE", "GPU_TEMP_MAX_C", "CLOCK_EVENT_REASONS"]
+           "COOLING_LOOP_NODE", "MEASUREMENTS", "NODE", "GPU_TEMP_MAX_C", "CLOCK_EVENT_REASONS"]
 
 # -- measurements ---------------------------------------------------------------------------
 SITE_POWER = "site_power"
@@ -35,6 +35,9 @@ PUE = "pue"
 CAPACITY = "capacity"
 COOLING_LOOP = "cooling_loop"
 COOLING_LOOP_NODE = "cooling_loop_node"
+#: every measurement the derived job writes: on a sharded site only the site-level job
+#: (``dcim derived run``) computes them, so a collector shard's rule engine never judges their rules
+MEASUREMENTS = (SITE_POWER, PUE, CAPACITY, COOLING_LOOP, COOLING_LOOP_NODE)
 
 # -- site_power fields (W) ------------------------------------------------------------------
 FACILITY_W = "facility_w"

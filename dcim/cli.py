@@ -217,9 +217,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dcim.config import open_service, parse_shard
     from dcim.service import CollectionService, run_until_stopped
 
-    bad = [u for u in args.alertmanager or [] if not u.startswith(("http://", "https://"))]
-    if bad:
-        return _fail(f"--alertmanager {bad[0]!r}: expected http(s)://HOST:PORT")
+    from dcim.alert_wiring import check_alert_arguments
+
+    if (problem := check_alert_arguments(args)) is not None:
+        return _fail(problem)
     # a shard keeps its share of the site; derived metrics in the same process need all of it
     opened = open_service(args.config, "dcim", shard_view=None if args.derived else (args.shard or ""))
     if isinstance(opened, int):
@@ -230,9 +231,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     logging.getLogger().setLevel(cfg.log_level.upper())
-
-    if args.state_dir is None and args.alerts:
-        return _fail("--alerts needs --state-dir (alert state and the MQTT outbox live there)")
 
     traps = None
     if cfg.traps is not None:
@@ -281,28 +279,14 @@ def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
     p = _Periodic()
     runtime = None
     if args.alerts:
-        from alerts.alertmanager_sender import AlertmanagerSettings
-        from alerts.mqtt_publisher import MqttSettings
-        from alerts.runtime import AlertRuntime
-        from dashboards.catalog import device_link
+        from dcim.alert_wiring import build_alert_runtime
         from dcim.service import select_shard
 
         # with several shards every engine reads the others' firing roots back from the broker
-        import socket
-
-        engine_id = args.engine_id or socket.gethostname()
-        # one MQTT session per engine: two engines under one client id would throw each other off the broker
-        mqtt = MqttSettings.from_env(args.mqtt, site.site.id, share_roots=service.shard[1] > 1,
-                                     client_id=f"dcim-alerts-{site.site.id}-{service.shard[0]}-{engine_id}"
-                                     ) if args.mqtt else None
-        am_cfg = cfg.alertmanager
-        urls = list(args.alertmanager or am_cfg.urls)
-        am = AlertmanagerSettings.from_env(urls, resend_s=am_cfg.resend_s, timeout_s=am_cfg.timeout_s) if urls else None
-        grafana = am_cfg.grafana_url
-        runtime = AlertRuntime(site, args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=service.writer,
-                               alertmanager=am, local_devices=[d.id for d in select_shard(site, service.shard)],
-                               link_for=(lambda e: device_link(site, grafana, e.get("device", ""))) if grafana else None,
-                               engine_id=engine_id)
+        runtime = build_alert_runtime(args, site, cfg, service.writer, part=str(service.shard[0]),
+                                      share_roots=service.shard[1] > 1,
+                                      local_devices=[d.id for d in select_shard(site, service.shard)],
+                                      evaluates_derived=bool(args.derived))
         service.add_consumer(runtime.consume)
         p.starts.append(runtime.start)
         p.ticks.append(runtime.tick)
@@ -426,13 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="service config YAML (see docs/config.md)")
     run.add_argument("--shard", help="i/N: poll only this shard of the inventory (overrides the config)")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    run.add_argument("--alerts", type=Path, help="rule file: evaluate this shard's samples (see alerts/README.md)")
-    run.add_argument("--state-dir", type=Path, help="with --alerts: alert state, silences and MQTT outbox")
-    run.add_argument("--mqtt", help="with --alerts: broker HOST:PORT (TLS and credentials from DCIM_MQTT_* env)")
-    run.add_argument("--alertmanager", action="append", metavar="URL",
-                     help="with --alerts: Alertmanager base URL, repeatable (every peer of the cluster); "
-                          "replaces alertmanager.urls of the config")
-    run.add_argument("--engine-id", help="with --alerts: this replica's name (MQTT client id, Alertmanager silences; default: host name)")
+    from dcim.alert_wiring import add_alert_arguments
+
+    add_alert_arguments(run, "this shard's samples")
     run.add_argument("--derived", action="store_true",
                      help="also compute derived metrics in this process (single-shard sites; else: dcim derived run)")
     run.set_defaults(func=cmd_run)

@@ -23,26 +23,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     run.add_argument("--gpu-hot-c", type=float, default=None,
                      help="GPU temperature counted as hot on a cooling loop (default 85; docs/conventions.md)")
+    from dcim.alert_wiring import add_alert_arguments
+
+    add_alert_arguments(run, "the derived samples (the cooling-loop and headroom rules) and publish like a "
+                             "shard's engine, so its roots suppress the shards' alerts")
     run.set_defaults(func=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from dcim.alert_wiring import check_alert_arguments
     from dcim.config import open_service
 
+    if (problem := check_alert_arguments(args)) is not None:
+        print(f"dcim derived: {problem}", file=sys.stderr)
+        return 2
     opened = open_service(args.config, "dcim derived")
     if isinstance(opened, int):
         return opened
-    _, site, influx = opened
+    cfg, site, influx = opened
     if not 0.5 <= args.interval <= 3600:
         print("dcim derived: --interval must be 0.5..3600 s", file=sys.stderr)
         return 2
     if args.gpu_hot_c is not None and not 20 <= args.gpu_hot_c <= 120:
         print("dcim derived: --gpu-hot-c must be 20..120 °C", file=sys.stderr)
         return 2
-    return asyncio.run(_loop(site, influx, args.interval, args.duration, args.gpu_hot_c))
+    runtime = None
+    if args.alerts:
+        from dcim.alert_wiring import build_alert_runtime
+
+        # every device's derived roots are this engine's; the shards' roots come back from the broker
+        runtime = lambda writer: build_alert_runtime(args, site, cfg, writer, part="derived", share_roots=True,  # noqa: E731
+                                                     local_devices=None, evaluates_derived=True)
+    return asyncio.run(_loop(site, influx, args.interval, args.duration, args.gpu_hot_c, runtime))
 
 
-async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c: float | None = None) -> int:
+async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c: float | None = None,
+                make_runtime=None) -> int:
+    """Compute every ``interval``; with ``make_runtime(writer)`` the rule engine gets each batch and
+    ticks every second (``for_s``, the other engines' roots, Alertmanager resends)."""
     from dcim.service import install_signal_handlers
     from derived.from_influx import refresh_from_influx
     from derived.job import DerivedMetrics
@@ -54,6 +72,9 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     job = DerivedMetrics(site, loop_thresholds=LoopThresholds(**({} if gpu_hot_c is None else {"gpu_hot_c": gpu_hot_c})))
     client = InfluxQuery(influx.url, influx.database, influx.token)
     writer = await InfluxWriter(influx).start()
+    runtime = make_runtime(writer) if make_runtime is not None else None
+    if runtime is not None:
+        await runtime.start()
     stop = asyncio.Event()
     install_signal_handlers(stop)
     end = None if duration is None else time.monotonic() + duration
@@ -62,14 +83,23 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
         now = time.time_ns()
         try:
             await asyncio.to_thread(refresh_from_influx, job, client, now)
-            writer.write(job.compute(now))
+            samples = job.compute(now)
+            writer.write(samples)
+            if runtime is not None:
+                runtime.consume(samples)
             cycles += 1
         except QueryError as exc:  # InfluxDB down: try again next interval, nothing to lose (inputs are in InfluxDB)
             log.warning("derived metrics: %s", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except asyncio.TimeoutError:
-            pass
+        next_at = time.monotonic() + interval
+        while not stop.is_set() and time.monotonic() < next_at:
+            if runtime is not None:
+                await runtime.tick()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(1.0, next_at - time.monotonic())))
+            except asyncio.TimeoutError:
+                pass
+    if runtime is not None:
+        await runtime.stop()
     await writer.close()
     log.info("derived metrics stopped after %d computation(s)", cycles)
     return 0

@@ -226,3 +226,76 @@ rules:
     for bad in ("threshold: 0", "threshold: 1.5", "threshold: 96, clear: 32"):
         with pytest.raises(RuleError, match="any_bits|clear"):
             load_rules_text(f"rules:\n  - {{name: x, measurement: gpu, field: f, op: any_bits, {bad}}}\n", "t.yaml")
+
+
+def test_the_derived_job_engine_suppresses_the_shards_gpu_alerts_over_mqtt(tmp_path, mosquitto):
+    """A sharded site: the loop alert is the site-level derived job's (``dcim derived run --alerts``),
+    the GPU alerts a collector shard's, and the shard polls the CDU itself, yet believes the
+    derived engine's loop root (it never sees ``cooling_loop``) and publishes its GPU alerts suppressed."""
+    from derived.job import DerivedMetrics
+
+    site = load_site_text(TWO_LOOPS)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(re.sub(r"for_s: \d+", "for_s: 0", RULES.read_text()))
+    sub = Subscriber(mosquitto.port, "dcim/s/#", client_id="check").start()
+    now = time.time_ns()
+    # what the collectors write: loop 1's pump failed, every GPU of both racks hot
+    collected = [Sample("cdu", {"device": "cdu-1", "pump": "1", "loop": "1"}, {"state": "fault"}, now)]
+    collected += [Sample("gpu", {"device": n, "gpu": str(g)}, {"temp_c": 95.0}, now) for n in ("n1", "n2")
+                  for g in range(8)]
+
+    def published() -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        with sub.lock:
+            for topic, payload, _ in sub.messages:
+                if payload and ("/alerts/" in topic or "/active/" in topic):
+                    e = json.loads(payload)
+                    out[e["fingerprint"]] = e
+        return out
+
+    async def go() -> None:
+        # the derived job's engine as dcim derived run wires it: every device, derived rules its own
+        derived_rt = AlertRuntime(site, rules, state_dir=tmp_path / "derived", evaluates_derived=True,
+                                  mqtt=MqttSettings(port=mosquitto.port, site="s", client_id="derived",
+                                                    share_roots=True))
+        # one collector shard holding every device, the CDU included, as dcim run --shard wires it
+        shard_rt = AlertRuntime(site, rules, state_dir=tmp_path / "shard",
+                                local_devices=["cdu-1", "chiller-1", "util", "n1", "n2"],
+                                mqtt=MqttSettings(port=mosquitto.port, site="s", client_id="shard-0",
+                                                  share_roots=True))
+        job = DerivedMetrics(site)
+        job.consume(collected)
+        await derived_rt.start()
+        await shard_rt.start()
+        try:
+            shard_rt.consume([s for s in collected if s.measurement == "gpu"])
+            derived_rt.consume(job.compute(now))
+            deadline = time.monotonic() + 30
+            gpu: list = []
+            loop_fp = ""
+            while time.monotonic() < deadline:
+                for rt in (derived_rt, shard_rt):
+                    await rt.tick()
+                loops = [a for a in derived_rt.active() if a.rule == "cooling-loop-degraded"]
+                gpu = [a for a in shard_rt.active() if a.rule == "gpu-temp-high"]
+                loop_fp = loops[0].fingerprint if loops else ""
+                if loop_fp and any(a.device == "n1" and a.suppressed_by == loop_fp for a in gpu):
+                    break
+                await asyncio.sleep(0.1)
+            assert [(a.device, a.series.get("loop")) for a in derived_rt.active()
+                    if a.rule == "cooling-loop-degraded"] == [("cdu-1", "1")]
+            assert not [a for a in shard_rt.active() if a.rule.startswith("cooling-loop")]  # not the shard's
+            by_dev = {a.device: a.suppressed_by for a in gpu}
+            assert set(by_dev) == {"n1", "n2"}
+            assert by_dev["n1"] == loop_fp       # on loop 1: explained by the derived engine's loop alert
+            assert by_dev["n2"] == ""            # loop 2 of the same CDU is healthy
+            n1 = {a.fingerprint for a in gpu if a.device == "n1"}
+            assert sub.wait_for(lambda _: loop_fp in published() and all(
+                published().get(fp, {}).get("suppressed_by") == loop_fp for fp in n1), 30), published()
+        finally:
+            await shard_rt.stop()
+            await derived_rt.stop()
+    try:
+        asyncio.run(go())
+    finally:
+        sub.stop()
