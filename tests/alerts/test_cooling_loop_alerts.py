@@ -299,3 +299,28 @@ def test_the_derived_job_engine_suppresses_the_shards_gpu_alerts_over_mqtt(tmp_p
         asyncio.run(go())
     finally:
         sub.stop()
+
+
+
+
+def test_a_leak_is_critical_and_names_the_racks_for_a_cdu_detector_and_a_rack_detector():
+    text = TWO_LOOPS.replace("""            devices: [{id: n2, kind: gpu_node, gpus: 8, fed_by: [util]}]""",
+                             """            devices:
+              - {id: n2, kind: gpu_node, gpus: 8, fed_by: [util]}
+              - {id: k2-thermal, kind: env_sensor}""")
+    assert "k2-thermal" in text
+    site = load_site_text(text)
+    eng = _engine(site)
+    dry = [Sample("cdu", {"device": "cdu-1", "detector": "1", "loop": "2"}, {"state": "dry"}, T0),
+           Sample("cdu", {"device": "cdu-1", "detector": "tray"}, {"state": "dry"}, T0),
+           Sample("cdu", {"device": "k2-thermal", "detector": "rope1", "loop": "1"}, {"state": "dry"}, T0)]
+    assert eng.observe(dry) == []
+    wet = [Sample(s.measurement, s.tags, {"state": "leak"}, T0 + 10 * S) for s in dry]
+    events = {(e["device"], e["series"]["detector"]): e for e in eng.observe(wet)}
+    assert {k: (e["rule"], e["severity"]) for k, e in events.items()} == {
+        ("cdu-1", "1"): ("leak-detected", "critical"), ("cdu-1", "tray"): ("leak-detected", "critical"),
+        ("k2-thermal", "rope1"): ("rack-leak-detected", "critical")}
+    summary = {k: e["annotations"]["summary"] for k, e in events.items()}
+    assert summary[("cdu-1", "1")] == "LEAK at cdu-1 detector 1: racks k2"          # loop 2 cools rack k2
+    assert summary[("cdu-1", "tray")] == "LEAK at cdu-1 detector tray: racks k1,k2"  # no loop: the unit's racks
+    assert summary[("k2-thermal", "rope1")] == "LEAK in rack k2 at k2-thermal detector rope1"
