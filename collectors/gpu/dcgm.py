@@ -263,22 +263,24 @@ def missing_gpus(samples: list[Sample], expected: object) -> list[str]:
 # the real capture, the twin's page, the full counter page and generated ones.
 
 _MAX_LABEL_TEXTS = 4096
+_MAX_COMMENTS = 8192   # distinct HELP/TYPE lines kept by one decoder (dcgm-exporter serves ~200)
+_MAX_CORES = 1024      # distinct page shapes kept by one decoder (one per GPU model/count/exporter version)
 
 
 class _Node:
     """What one node's pages cost to read, kept between scrapes."""
 
-    __slots__ = ("base", "labels", "comments", "template", "metrics", "shape")
+    __slots__ = ("base", "labels", "template", "metrics", "shape")
 
     def __init__(self, base: dict[str, str]) -> None:
         self.base = dict(base)
         #: label text -> (gpu key, tags) or None when the line has no ``gpu`` label
         self.labels: dict[str, tuple[tuple[str, str], dict[str, str]] | None] = {}
-        self.comments: set[str] = set()
         #: the last page's shape, line by line: (text before the value, its length, what the value is for)
         self.template: list[tuple[str, int, object]] | None = None
         self.metrics = 0
-        #: the template compiled for whole-page checks in C (:class:`_Shape`), built on its first use
+        #: the template compiled for whole-page checks in C (:class:`_Shape`), built on its first use;
+        #: once built, the template is dropped (the shape is what the node keeps between scrapes)
         self.shape: _Shape | None | bool = None
 
 
@@ -331,6 +333,10 @@ class PageDecoder:
         self._nodes: dict[str, _Node] = {}
         self._ignored: set[str] = set()  # metric names neither mapped nor NVLink nor instant power
         self._names: set[str] = set()  # metric names already validated
+        #: comment/blank lines already validated, each kept once for every node (their template refers to it)
+        self._comments: dict[str, str] = {}
+        #: what makes a page's shape (:class:`_Core`), one object per shape shared by the nodes that serve it
+        self._cores: dict[tuple, _Core] = {}
         self.fast = 0
         self.general = 0
 
@@ -346,14 +352,15 @@ class PageDecoder:
             text = None
         if text is not None:
             got = None
-            if node.template is not None:
-                shape = node.shape
-                if shape is None:
-                    shape = node.shape = _Shape.compile(node.template) or False
+            shape = node.shape
+            if shape is None and node.template is not None:
+                shape = node.shape = _Shape.compile(node.template, self._cores) or False
                 if shape:
-                    got = shape.read(text, time_ns, _Admission(gpus_expected), node.metrics)
-                if got is None:
-                    got = self._same_shape(node, text, time_ns, _Admission(gpus_expected))
+                    node.template = None  # the shape holds what is needed; an odd page is re-read by _fast
+            if shape:
+                got = shape.read(text, time_ns, _Admission(gpus_expected), node.metrics)
+            elif node.template is not None:
+                got = self._same_shape(node, text, time_ns, _Admission(gpus_expected))
             if got is None:
                 got = self._fast(node, text, time_ns, _Admission(gpus_expected))
             if got is not None:
@@ -371,7 +378,7 @@ class PageDecoder:
         fields_of: dict[tuple[str, str], dict] = {}
         tags_of: dict[tuple[str, str], dict[str, str]] = {}
         label_cache = node.labels
-        comments = node.comments
+        comments = self._comments
         ignored = self._ignored
         names = self._names
         fields_get = FIELDS.get
@@ -381,20 +388,22 @@ class PageDecoder:
         for line in text.split("\n"):
             if not line:
                 if template is not None:
-                    template.append((line, 0, _EXACT))
+                    template.append(("", 0, _EXACT))
                 continue
             if line[0] in _BLANKS or line[-1] in _TRAILING:
                 return None
             if line[0] == "#":
-                if line not in comments:
+                known = comments.get(line)
+                if known is None:
                     try:
                         _comment(line, 0)
                     except ValueError:
                         return None
-                    if len(comments) < 1024:
-                        comments.add(line)
+                    known = line
+                    if len(comments) < _MAX_COMMENTS:
+                        comments[line] = line
                 if template is not None:
-                    template.append((line, 0, _EXACT))
+                    template.append((known, 0, _EXACT))
                 continue
             brace = line.find("{")
             close = line.rfind("}")
@@ -495,6 +504,17 @@ class PageDecoder:
                 node.metrics, admission.excess)
 
 
+class _Core:
+    """What makes a page's shape, shared by every node that serves it: line count, which lines are
+    comments (and their text), where each value starts, which values map to which GPU and field.
+
+    Why: nodes of one model serve pages that differ only in label values (Hostname, UUID, pod);
+    at 43,000 nodes a copy of this per node was most of a shard's memory.
+    """
+
+    __slots__ = ("lines", "exact_get", "exact", "value_get", "slices", "mapped_get", "groups")
+
+
 class _Shape:
     """A node's page template compiled so that a page of that shape is checked and read by C loops.
 
@@ -504,35 +524,57 @@ class _Shape:
     comment lines, ``map(str.startswith)`` over the metric lines, ``map(float)`` over their
     values), and the samples are built from the values in page order.
 
-    It gives exactly what ``_same_shape`` gives or None (then ``_same_shape`` reads the page):
+    Per node it keeps only what is the node's own: the text before each value (it holds the
+    node's label values) and the sample tags of each GPU; the rest is a :class:`_Core` shared
+    by the nodes whose pages have that shape.
+
+    It gives exactly what ``_same_shape`` gives or None (then ``_fast`` reads the page):
     stricter only in sending more pages back, never in reading one differently.  A page whose
     mapped values include a blank sentinel, NaN or an infinity goes back, since those are
     dropped value by value there.
     """
 
-    __slots__ = ("lines", "exact_get", "exact", "value_get", "prefixes", "slices", "mapped_get", "groups")
+    __slots__ = ("core", "prefixes", "tags")
 
     @classmethod
-    def compile(cls, template: list[tuple[str, int, object]]) -> "_Shape | None":
+    def compile(cls, template: list[tuple[str, int, object]], cores: dict[tuple, _Core]) -> "_Shape | None":
         exact_idx = [i for i, (_, _, action) in enumerate(template) if action is _EXACT]
         value_idx = [i for i, (_, _, action) in enumerate(template) if action is not _EXACT]
         mapped = [v for v, i in enumerate(value_idx) if template[i][2] is not _VALUE_ONLY]
         if len(exact_idx) < 2 or len(mapped) < 2:
             return None  # itemgetter of one index is not a tuple; such pages are not worth compiling
-        self = cls()
-        self.lines = len(template)
-        self.exact_get = itemgetter(*exact_idx)
-        self.exact = tuple(template[i][0] for i in exact_idx)
-        self.value_get = itemgetter(*value_idx)
-        self.prefixes = tuple(template[i][0] for i in value_idx)
-        self.slices = tuple(_slice_from(template[i][1]) for i in value_idx)
-        self.mapped_get = itemgetter(*mapped)
         groups: dict[tuple[str, str], tuple[dict[str, str], list]] = {}
         for v in mapped:
             key, tags, field, factor, integer = template[value_idx[v]][2]
             groups.setdefault(key, (tags, []))[1].append((v, field, factor, integer))
-        self.groups = []
-        for key, (tags, entries) in groups.items():
+        # everything but the prefixes' text and the tags: two templates with this key compile to
+        # the same core (the tags come in the groups' order, which the key fixes)
+        shape_key = (len(template), tuple(exact_idx), tuple(template[i][0] for i in exact_idx),
+                     tuple(value_idx), tuple(template[i][1] for i in value_idx),
+                     tuple((key, tuple(entries)) for key, (_, entries) in groups.items()))
+        core = cores.get(shape_key)
+        if core is None:
+            core = cls._core(template, exact_idx, value_idx, mapped, groups)
+            if len(cores) < _MAX_CORES:
+                cores[shape_key] = core
+        self = cls()
+        self.core = core
+        self.prefixes = tuple(template[i][0] for i in value_idx)
+        self.tags = tuple(tags for tags, _ in groups.values())
+        return self
+
+    @staticmethod
+    def _core(template: list, exact_idx: list[int], value_idx: list[int], mapped: list[int],
+              groups: dict[tuple[str, str], tuple[dict[str, str], list]]) -> _Core:
+        core = _Core()
+        core.lines = len(template)
+        core.exact_get = itemgetter(*exact_idx)
+        core.exact = tuple(template[i][0] for i in exact_idx)
+        core.value_get = itemgetter(*value_idx)
+        core.slices = tuple(_slice_from(template[i][1]) for i in value_idx)
+        core.mapped_get = itemgetter(*mapped)
+        core.groups = []
+        for key, (_, entries) in groups.items():
             # values go in as read, in page order (a field named twice keeps its first place and
             # its last value, as assignment line by line does); then the few that need a factor
             # or an integer are converted in place, by the spec of their last line
@@ -541,31 +583,32 @@ class _Shape:
             get = itemgetter(*(v for v, *_ in entries))
             if len(entries) == 1:
                 get = (lambda g: lambda vals: (g(vals),))(get)
-            self.groups.append((key, tags, tuple(f for _, f, _, _ in entries), get, convert))
-        return self
+            core.groups.append((key, tuple(f for _, f, _, _ in entries), get, convert))
+        return core
 
     def read(self, text: str, time_ns: int, admission: _Admission, metrics: int) -> tuple[list[Sample], int, set] | None:
+        core = self.core
         lines = text.split("\n")
-        if len(lines) != self.lines or self.exact_get(lines) != self.exact:
+        if len(lines) != core.lines or core.exact_get(lines) != core.exact:
             return None
-        values = self.value_get(lines)
+        values = core.value_get(lines)
         if not all(map(str.startswith, values, self.prefixes)):
             return None
-        tokens = list(map(getitem, values, self.slices))
+        tokens = list(map(getitem, values, core.slices))
         if "_" in "".join(tokens):
             return None
         try:
             vals = list(map(float, tokens))  # the unmapped lines' values are checked too, as parse checks them
         except ValueError:
             return None
-        kept = self.mapped_get(vals)
+        kept = core.mapped_get(vals)
         total = sum(kept)
         if total - total != 0.0:
             return None  # NaN or an infinity among them: dropped one by one in _same_shape
         if max(kept) >= _BLANK_FLOOR and any(is_blank(v) for v in kept if v >= _BLANK_FLOOR):
             return None  # a blank sentinel (energy in mJ is the usual big value, and not one)
         out = []
-        for key, tags, names, get, convert in self.groups:
+        for (key, names, get, convert), tags in zip(core.groups, self.tags):
             if admission.admit(key):
                 fields = dict(zip(names, get(vals)))
                 for field, factor, integer in convert:

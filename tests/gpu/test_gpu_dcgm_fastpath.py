@@ -170,3 +170,35 @@ def test_generated_pages_agree(rows):
         got, _ = decoder.decode("n1", body, BASE, 7)
         assert _view(got) == _view(want)
     assert not any(isinstance(v, float) and math.isnan(v) for s in got for v in s.fields.values())
+
+
+def _node_page(host: str, gpus: int = 8, step: int = 0) -> bytes:
+    state = DeviceState(power_w=5000.0, gpus=[GpuState(util=0.1 * g, power_w=300.0 + g + step, temp_c=40.0 + g,
+                                                       memory_temp_c=45.0, energy_mj=3.6e9, xid=0)
+                                              for g in range(gpus)])
+    return dcgm_page(host, state)
+
+
+def test_nodes_with_one_shape_share_it_and_keep_their_own_tags():
+    decoder = PageDecoder()
+    bases = {n: {**BASE, "device": n, "rack": f"h1-r01-{n}"} for n in ("n1", "n2", "n3")}
+    for step in range(2):
+        for n in ("n1", "n2"):
+            _agree(decoder, _node_page(n, step=step), node=n, base=bases[n])
+    a, b = decoder._nodes["n1"].shape, decoder._nodes["n2"].shape
+    assert a and b and a is not b
+    assert a.core is b.core                   # one shape object for both nodes
+    assert a.prefixes != b.prefixes           # each keeps its own label values (Hostname)
+    got_a, _ = decoder.decode("n1", _node_page("n1", step=5), bases["n1"], 9, 8)
+    got_b, _ = decoder.decode("n2", _node_page("n2", step=5), bases["n2"], 9, 8)
+    assert {s.tags["device"] for s in got_a} == {"n1"} and {s.tags["device"] for s in got_b} == {"n2"}
+    assert [s.fields for s in got_a] == [s.fields for s in got_b]
+    # a node whose page changes shape (a GPU fell off the bus) gets its own, not the other node's
+    for _ in range(2):
+        _agree(decoder, _node_page("n3", gpus=7), node="n3", base=bases["n3"], gpus=8)
+    c = decoder._nodes["n3"].shape
+    assert c and c.core is not a.core
+    _agree(decoder, _node_page("n2", gpus=7, step=3), node="n2", base=bases["n2"], gpus=8)
+    _agree(decoder, _node_page("n2", gpus=7, step=4), node="n2", base=bases["n2"], gpus=8)
+    assert decoder._nodes["n2"].shape.core is c.core and decoder._nodes["n1"].shape.core is a.core
+    assert len(decoder._cores) == 2
