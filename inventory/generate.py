@@ -33,6 +33,11 @@ from inventory.walk import walk_devices
 __all__ = ["SiteShape", "FULL_SITE", "generate_site", "dump_site", "iter_devices"]
 
 
+#: the CDU register map for a number of secondary loops (collectors/modbus/profiles/template_cdu*.yaml):
+#: every loop the inventory declares is one the collector reads
+_CDU_TEMPLATE = {1: "template_cdu", 2: "template_cdu_2loop"}
+
+
 @dataclass(frozen=True)
 class SiteShape:
     halls: int = 24
@@ -52,6 +57,11 @@ class SiteShape:
     modbus_port: int = 15020
     dcgm_port: int = 19400
     redfish_port: int = 18080
+
+    def __post_init__(self) -> None:
+        if self.loops_per_cdu not in _CDU_TEMPLATE:
+            raise ValueError(f"loops_per_cdu must be one of {sorted(_CDU_TEMPLATE)} "
+                             "(the Modbus CDU templates that map that many loops)")
 
 
 #: the 386 MW campus: 24 halls × 100 racks × 18 nodes = 43,200 GPU nodes
@@ -190,10 +200,11 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
         loop_kw = _loop_rating(shape)
         loops = [{"id": str(n), "rated_kw": loop_kw, "design_flow_lpm": _design_flow_lpm(loop_kw),
                   "design_supply_c": DESIGN_SUPPLY_C} for n in range(1, shape.loops_per_cdu + 1)]
+        cdu_profile = _CDU_TEMPLATE[shape.loops_per_cdu]
         for c in range(1, shape.cdus_per_hall + 1):
             cid = f"{hid}-cdu-{c}"
             cdus.append(cid)
-            hall_devices.append({"id": cid, "kind": "cdu", "rated_kw": loop_kw * shape.loops_per_cdu, "profile": "template_cdu",
+            hall_devices.append({"id": cid, "kind": "cdu", "rated_kw": loop_kw * shape.loops_per_cdu, "profile": cdu_profile,
                                  "fed_by": [side_tx["ab"[c % 2]]], "cooled_by": [chillers[c % len(chillers)]],
                                  "loops": [dict(lp) for lp in loops], **modbus(h)})
         for c in range(1, shape.crahs_per_hall + 1):

@@ -140,11 +140,18 @@ class Profile(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     max_gap: int | None = Field(default=None, ge=0, le=124)
     max_registers: int | None = Field(default=None, ge=1, le=125)
+    #: another shipped profile (or a file beside this one) whose points come first: a two-loop
+    #: CDU adds its second loop to the one-loop template without copying the first
+    extends: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$")] | None = None
     points: list[Point] = Field(min_length=1)
 
 
-def _repeated_fields(profile: Profile) -> list[tuple[tuple, str]]:
-    """(path, message) for each point whose field, measurement and tags repeat an earlier point's."""
+def _repeated_fields(profile: Profile, base_name: str = "", base_count: int = 0) -> list[tuple[tuple, str]]:
+    """(path, message) for each point whose field, measurement and tags repeat an earlier point's.
+
+    The first ``base_count`` points come from the profile ``base_name`` extends; paths and
+    messages number this file's own points, and name the base for a repeat of one of its points.
+    """
     seen: dict[tuple, int] = {}
     out = []
     for i, p in enumerate(profile.points):
@@ -154,7 +161,9 @@ def _repeated_fields(profile: Profile) -> list[tuple[tuple, str]]:
         key_base = (p.measurement or profile.measurement, tuple(sorted(p.tags.items())))
         for n in names:
             if (key_base, n) in seen:
-                out.append((("points", i), f"field {n!r} with the same tags repeats points[{seen[(key_base, n)]}]"))
+                j = seen[(key_base, n)]
+                earlier = f"{base_name}'s points[{j}]" if j < base_count else f"points[{j - base_count}]"
+                out.append((("points", i - base_count), f"field {n!r} with the same tags repeats {earlier}"))
             else:
                 seen[(key_base, n)] = i
     return out
@@ -185,18 +194,49 @@ def _apply_defaults(raw: dict) -> dict:
     return {**raw, "points": out_points}
 
 
-def load_profile_text(text: str, source: str = "<profile>") -> Profile:
-    """Parse and validate one profile; errors read ``source:line: field: problem``."""
+def load_profile_text(text: str, source: str = "<profile>", _chain: tuple[str, ...] = ()) -> Profile:
+    """Parse and validate one profile; errors read ``source:line: field: problem``.
+
+    ``extends: NAME`` puts the points of profile ``NAME`` (a file ``NAME.yaml`` beside this one,
+    else the shipped profile) before this profile's own; a field both define with the same tags
+    is refused as a repeat, so an extension adds points and never silently overrides one.
+    """
     try:
         profile, data, lines = parse_profile(text, source, Profile, docs="collectors/modbus/README.md",
                                              what="a profile is a mapping with name, measurement and points",
                                              prepare=_apply_defaults)
     except ProfileError as exc:
         raise ProfileError([_one_based_hint(i, text) for i in exc.issues]) from None
-    repeated = _repeated_fields(profile)
+    base_count = 0
+    if profile.extends is not None:
+        base = _base_profile(profile, source, line_for(lines, ("extends",)), _chain + (profile.name,))
+        base_count = len(base.points)
+        profile = profile.model_copy(update={"points": base.points + profile.points})
+    repeated = _repeated_fields(profile, profile.extends or "", base_count)
     if repeated:
         raise ProfileError([InventoryIssue(source, line_for(lines, path), format_path(path), msg) for path, msg in repeated])
     return profile
+
+
+def _base_profile(profile: Profile, source: str, line: int | None, chain: tuple[str, ...]) -> Profile:
+    """The profile ``profile.extends`` names, checked: it exists, is no cycle, writes the same measurement."""
+    def refuse(message: str) -> ProfileError:
+        return ProfileError([InventoryIssue(source, line, "extends", message)])
+
+    name = profile.extends
+    if name in chain:
+        raise refuse(f"{' -> '.join(chain + (name,))}: a profile cannot extend itself")
+    beside = Path(source).with_name(f"{name}.yaml")
+    path = beside if beside.is_file() else PROFILE_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise refuse(f"no profile {name!r} beside this file or shipped (known: {', '.join(profile_names())})")
+    base = load_profile_text(read_profile(str(path)), str(path), chain)
+    if base.name != name:
+        raise refuse(f"{path.name} defines the profile {base.name!r}, not {name!r}")
+    if base.measurement != profile.measurement:
+        raise refuse(f"{name} writes measurement {base.measurement!r}, this profile {profile.measurement!r}: "
+                     "an extension adds points to the same measurement")
+    return base
 
 
 def _one_based_hint(issue: InventoryIssue, text: str) -> InventoryIssue:
