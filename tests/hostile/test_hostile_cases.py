@@ -4,9 +4,9 @@ A case holds ``cmd`` (the ``dcim`` arguments), its input files (or ``make.py``,
 run first in the case's copy, for inputs too big or too odd for git: a 50 MB
 file, a secret with mode 0644), and ``expected.err``: the exact lines the
 command must print on stderr (``{case}`` stands for the case's directory,
-``{snmp_profiles}`` for the shipped SNMP profile names, comma-separated and sorted, as the
-profile registry lists them: a new profile does not rewrite a case, and the whole line is
-still compared).
+``{snmp_profiles}`` and ``{modbus_profiles}`` for the shipped SNMP and Modbus profile names,
+comma-separated and sorted, as the profile registries list them: a new profile does not
+rewrite a case, and the whole line is still compared).
 Every case must exit non-zero without a traceback, under an address-space
 limit of :data:`MEMORY_MB` and a CPU limit of :data:`CPU_S` (a bomb that
 expanded would hit either and fail the case with MemoryError or SIGXCPU).
@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from collectors.snmp.profiles import default_profiles
+from collectors.modbus.profile import profile_names as modbus_profile_names
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_dir())
@@ -40,13 +41,22 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_S, CPU_S))
 
 
-def _profiles_text() -> str:
-    """What ``{snmp_profiles}`` stands for: the registry's names, as the unknown-profile error lists them."""
-    return ", ".join(sorted(default_profiles()))
+def _placeholders() -> dict[str, str]:
+    """What ``{snmp_profiles}``/``{modbus_profiles}`` stand for: the registries' names, as the errors list them."""
+    return {"{snmp_profiles}": ", ".join(sorted(default_profiles())),
+            "{modbus_profiles}": ", ".join(modbus_profile_names())}
 
 
 def _expand(text: str) -> str:
-    return text.replace("{snmp_profiles}", _profiles_text())
+    for placeholder, names in _placeholders().items():
+        text = text.replace(placeholder, names)
+    return text
+
+
+def _record(text: str) -> str:
+    for placeholder, names in _placeholders().items():
+        text = text.replace(names, placeholder)
+    return text
 
 
 def _env() -> dict[str, str]:
@@ -68,7 +78,7 @@ def test_hostile_input_is_refused_with_file_line_field(case: Path, tmp_path: Pat
                           text=True, timeout=120, preexec_fn=_limits)
     got = proc.stderr.replace(str(work), "{case}").strip().splitlines()
     if os.environ.get("HOSTILE_RECORD"):
-        (case / "expected.err").write_text("\n".join(got).replace(_profiles_text(), "{snmp_profiles}") + "\n")
+        (case / "expected.err").write_text(_record("\n".join(got)) + "\n")
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode not in (0, -9, -24), (proc.returncode, proc.stderr[-2000:])  # not OK, not killed
     assert got == _expand((case / "expected.err").read_text()).splitlines()
