@@ -7,15 +7,14 @@ figures, the statements run and the input hash at the end.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import html
 import io
 import json
 from typing import Any
 
 from reports.attribution import RESIDUAL_PDU, RESIDUAL_UPS, UNALLOCATED, UNMAPPED, EntityRow
 from reports.attribution_build import EnergyReport, TenantStatement
-from reports.render_data import fmt
+from reports.html_table import esc as _e, html_table
+from reports.render_data import fmt, plain
 
 __all__ = ["ROW_COLUMNS", "energy_dict", "render_energy", "render_statement", "methodology"]
 
@@ -61,27 +60,14 @@ def methodology(r: EnergyReport) -> list[tuple[str, str]]:
     ]
 
 
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, float):
-        r = round(obj, 6)
-        return 0.0 if r == 0 else r
-    return obj
-
-
 def _row_dict(r: EntityRow) -> dict:
-    d = _plain(r)
+    d = plain(r)
     d["estimated_share"] = round(r.estimated_share, 6)
     return d
 
 
 def energy_dict(r: EnergyReport, generated_at: str | None = None) -> dict:
-    d = {k: _plain(getattr(r, k)) for k in (
+    d = {k: plain(getattr(r, k)) for k in (
         "site_id", "site_name", "period_start", "period_end", "by", "measured_kwh", "months", "pue_category",
         "pue_by_month", "cue_by_month", "pue_by_hall", "pue_total", "cue_total", "e_it_kwh_pue", "warnings", "methods", "queries",
         "input_sha256", "pue_input_sha256", "source")}
@@ -128,16 +114,8 @@ def table_rows(rows: list[EntityRow]) -> list[list[str]]:
              fmt(x.peak_kw, 2), fmt(100 * x.estimated_share, 2), str(x.nodes)] for x in rows]
 
 
-def _e(x: object) -> str:
-    return html.escape(str(x))
-
-
 def _table(head: list[str], rows: list[list[str]], numeric_from: int = 2) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
-    for r in rows:
-        out.append("<tr>" + "".join(f'<td class="n">{_e(c)}</td>' if i >= numeric_from else f"<td>{_e(c)}</td>"
-                                    for i, c in enumerate(r)) + "</tr>")
-    return "".join(out) + "</table>"
+    return html_table(head, rows, numeric_from)
 
 
 def _html_tail(r: EnergyReport) -> list[str]:
@@ -166,34 +144,14 @@ def _html(r: EnergyReport, generated_at: str | None) -> str:
 
 
 def _pdf_doc(title: str, generated_at: str | None):
-    import datetime as dt
+    from reports.render_pdf import new_doc
 
-    from reports.render_pdf import ReportDoc
-
-    pdf = ReportDoc(title)
-    if generated_at:
-        try:
-            pdf.set_creation_date(dt.datetime.fromisoformat(generated_at.replace("Z", "+00:00")))
-        except ValueError:
-            pass
-    pdf.alias_nb_pages()
-    pdf.add_page()
-    return pdf
+    return new_doc(title, generated_at)
 
 
 def _pdf_tail(pdf, r: EnergyReport) -> None:
-    pdf.h2("Methodology")
-    for t, x in methodology(r):
-        pdf.para(t, size=9, style="B")
-        pdf.para(x, size=8.5)
-    pdf.h2("Audit trail")
-    pdf.para(f"Input SHA-256 (attribution): {r.input_sha256}", size=8.5)
-    pdf.para(f"Input SHA-256 (PUE report): {r.pue_input_sha256}", size=8.5)
-    pdf.para(f"{len(r.queries)} InfluxQL statement(s), in the order run:", size=8.5)
-    pdf.set_font(pdf.mono, "", 6.5)
-    for i, q in enumerate(r.queries, 1):
-        pdf.multi_cell(0, 3.2, pdf.t(f"{i}. {q}"), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(0.5)
+    pdf.methodology_and_audit(methodology(r), [f"Input SHA-256 (attribution): {r.input_sha256}",
+                                               f"Input SHA-256 (PUE report): {r.pue_input_sha256}"], r.queries)
 
 
 _WIDTHS = [52, 18, 20, 13, 20, 16, 14, 14, 11]
@@ -254,7 +212,7 @@ def _statement_dict(s: TenantStatement, generated_at: str | None) -> dict:
          "queries": s.report.queries, "warnings": s.report.warnings}
     if generated_at:
         d["generated_at"] = generated_at
-    return _plain(d)
+    return plain(d)
 
 
 def render_statement(s: TenantStatement, fmt_name: str, generated_at: str | None = None) -> str | bytes:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import html
 import io
 import json
 
 from reports.capacity import LEVEL_ORDER, CapacityReport, CapacityRow, top_stranded
-from reports.render_data import _plain, fmt
+from reports.html_table import esc as _e, html_table
+from reports.render_data import fmt, plain
 
 __all__ = ["CSV_COLUMNS", "to_csv", "to_json", "to_html", "render_capacity", "METHOD"]
 
@@ -71,7 +71,7 @@ def to_csv(report: CapacityReport, generated_at: str | None = None) -> str:
 
 
 def to_json(report: CapacityReport, generated_at: str | None = None) -> str:
-    d = _plain(dataclasses.asdict(report))
+    d = plain(dataclasses.asdict(report))
     d["period_start"], d["period_end"] = _ts(report.start_s), _ts(report.end_s)
     d["format"] = "iozera-dcim/capacity-report/1"
     d["method"] = dict(METHOD)
@@ -84,10 +84,6 @@ _CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;col
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 7px;font-size:12px}
 th{background:#eef2f7}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:11px;word-break:break-all}
 .warn{color:#a33}"""
-
-
-def _e(x: object) -> str:
-    return html.escape(str(x))
 
 
 def _kw(x: float | None) -> str:
@@ -105,11 +101,7 @@ def _html_row(r: CapacityRow) -> list[str]:
 
 
 def _table(head: list[str], rows: list[list[str]], numeric_from: int = 4) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td class=\"n\">{_e(c)}</td>" if i >= numeric_from else f"<td>{_e(c)}</td>"
-                                    for i, c in enumerate(row)) + "</tr>")
-    return "".join(out) + "</table>"
+    return html_table(head, rows, numeric_from)
 
 
 def to_html(report: CapacityReport, generated_at: str | None = None) -> str:

@@ -35,13 +35,15 @@ def fmt(x: float | None, decimals: int) -> str:
     return "0." + "0" * decimals if s.startswith("-") and float(s) == 0 else s
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
+    """JSON-ready copy of a report value: dataclasses as dicts, str keys, floats rounded to 6 places with no -0.0,
+    so every report's JSON is byte-reproducible the same way."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain(v) for v in obj]
     if isinstance(obj, float):
         r = round(obj, 6)
         return 0.0 if r == 0 else r
@@ -49,7 +51,7 @@ def _plain(obj: Any) -> Any:
 
 
 def report_dict(report: PueReport, generated_at: str | None = None) -> dict[str, Any]:
-    d = _plain(report)
+    d = plain(report)
     for b in d["bridges"]:
         b["time"] = dt.datetime.fromtimestamp(b.pop("time_s"), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     d["format"] = "iozera-dcim/pue-report/1"

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 
 from reports.charts import all_charts
+from reports.html_table import esc as _e, html_table as _table
 from reports.methodology import methodology
 from reports.pue import PueReport
 from reports.render_data import fmt
@@ -16,18 +16,6 @@ _CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;col
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 7px;font-size:13px}
 th{background:#eef2f7}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:11px;word-break:break-all}
 .warn{color:#a33}"""
-
-
-def _e(x: object) -> str:
-    return html.escape(str(x))
-
-
-def _table(head: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
-    for r in rows:
-        out.append("<tr>" + "".join(f"<td class=\"n\">{_e(c)}</td>" if i >= numeric_from else f"<td>{_e(c)}</td>"
-                                    for i, c in enumerate(r)) + "</tr>")
-    return "".join(out) + "</table>"
 
 
 def kpi_rows(r: PueReport) -> list[list[str]]:

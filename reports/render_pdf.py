@@ -18,7 +18,7 @@ from reports.pue import PueReport
 from reports.render_data import fmt
 from reports.render_html import BRIDGE_HEAD, KPI_HEAD, METER_HEAD, bridge_rows, kpi_rows, meter_rows
 
-__all__ = ["to_pdf", "ReportDoc"]
+__all__ = ["to_pdf", "ReportDoc", "new_doc"]
 
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
@@ -82,13 +82,27 @@ class _Doc(FPDF):
                     row.cell(self.t(c))
         self.ln(1)
 
+    def methodology_and_audit(self, items: list[tuple[str, str]], hashes: list[str], queries: list[str]) -> None:
+        """The closing sections every report PDF shares: methodology, then the audit trail (input hashes and the
+        InfluxQL statements in the order run), so an auditor finds them laid out the same in each report."""
+        self.h2("Methodology")
+        for title, text in items:
+            self.para(title, size=9, style="B")
+            self.para(text, size=8.5)
+        self.h2("Audit trail")
+        for h in hashes:
+            self.para(h, size=8.5)
+        self.para(f"{len(queries)} InfluxQL statement(s), in the order run:", size=8.5)
+        self.set_font(self.mono, "", 6.5)
+        for i, q in enumerate(queries, 1):
+            self.multi_cell(0, 3.2, self.t(f"{i}. {q}"), new_x="LMARGIN", new_y="NEXT")
+            self.ln(0.5)
 
-#: the page layout every report PDF shares (the PUE report, energy attribution, tenant statements)
-ReportDoc = _Doc
 
-
-def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:
-    pdf = _Doc(f"PUE report {r.site_id} {r.period_start[:10]}..{r.period_end[:10]}")
+def new_doc(title: str, generated_at: str | None) -> _Doc:
+    """A report PDF on its first page, dated ``generated_at`` (ISO 8601) when given so the bytes are reproducible;
+    an unparseable date leaves fpdf's own."""
+    pdf = _Doc(title)
     if generated_at:
         try:
             pdf.set_creation_date(dt.datetime.fromisoformat(generated_at.replace("Z", "+00:00")))
@@ -96,6 +110,15 @@ def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:
             pass
     pdf.alias_nb_pages()
     pdf.add_page()
+    return pdf
+
+
+#: the page layout every report PDF shares (the PUE report, energy attribution, tenant statements)
+ReportDoc = _Doc
+
+
+def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:
+    pdf = new_doc(f"PUE report {r.site_id} {r.period_start[:10]}..{r.period_end[:10]}", generated_at)
     pdf.h1(f"Energy-based PUE report — {r.site_name}")
     pdf.para(f"Site {r.site_id}. Period {r.period_start} to {r.period_end} (end exclusive, UTC). "
              f"IT energy measurement category {r.category}." + (f" Generated {generated_at}." if generated_at else ""))
@@ -132,15 +155,5 @@ def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:
         pdf.h2("Certificates")
         pdf.grid(["Id", "Month", "kWh", "Source"], [[c.id, c.month, fmt(c.kwh, 1), c.source] for c in r.certificates],
                  [60, 30, 40, 50], numeric_from=2, numeric_to=3)
-    pdf.h2("Methodology")
-    for title, text in methodology(r):
-        pdf.para(title, size=9, style="B")
-        pdf.para(text, size=8.5)
-    pdf.h2("Audit trail")
-    pdf.para(f"Input SHA-256: {r.input_sha256}", size=8.5)
-    pdf.para(f"{len(r.queries)} InfluxQL statement(s), in the order run:", size=8.5)
-    pdf.set_font(pdf.mono, "", 6.5)
-    for i, q in enumerate(r.queries, 1):
-        pdf.multi_cell(0, 3.2, pdf.t(f"{i}. {q}"), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(0.5)
+    pdf.methodology_and_audit(methodology(r), [f"Input SHA-256: {r.input_sha256}"], r.queries)
     return bytes(pdf.output())
