@@ -8,11 +8,10 @@ unreachable or a query failed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from dcim.commands.report_output import fail as _fail, write as _write
+from dcim.commands.report_output import add_source_args, guarded, influx_from_args, write as _write
 
 __all__ = ["register"]
 
@@ -25,12 +24,7 @@ def _category(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", type=Path, required=True, help="site inventory file (meters and their roles)")
-    p.add_argument("--influx", required=True, help="InfluxDB base URL, e.g. http://127.0.0.1:8086")
-    p.add_argument("--db", required=True, help="database (or DBRP-mapped bucket)")
-    p.add_argument("--token-env", metavar="VAR", help="environment variable holding an InfluxDB token")
-    p.add_argument("--from", dest="start", required=True, help="period start, inclusive (YYYY-MM[-DD], UTC)")
-    p.add_argument("--to", dest="end", required=True, help="period end, exclusive (YYYY-MM[-DD], UTC)")
+    add_source_args(p, "meters and their roles")
     p.add_argument("--category", type=_category, default=1,
                    help="IT energy measurement category: 1 UPS output, 2 PDU output, 3 IT input (default 1)")
     p.add_argument("--out", type=Path, help="output file (default: standard output; required for pdf)")
@@ -67,38 +61,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace):
-    from inventory import InventoryError, load_site
-    from inventory.secrets import SecretValue
+    from inventory import load_site
     from reports.build import ReportRequest, build_pue_report
     from reports.inputs import parse_period, read_certificates, read_emission_factors
     from reports.pue import ReportError
-    from sinks.influx_query import InfluxQuery, QueryError
 
-    try:
+    def build():
         start, end = parse_period(args.start, args.end)
         site = load_site(args.site)
         factors = read_emission_factors(args.emission_factors) if args.emission_factors else None
         certs = read_certificates(args.certificates) if args.certificates else []
         if args.emission_factor is not None and not 0 <= args.emission_factor <= 3:
             raise ReportError(f"--emission-factor {args.emission_factor} is outside 0..3 kgCO2e/kWh")
-        token = None
-        if args.token_env:
-            if args.token_env not in os.environ:
-                raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
-            token = SecretValue(os.environ[args.token_env])
+        influx = influx_from_args(args)
         req = ReportRequest(start, end, args.category,
                             frozenset(x.strip() for x in args.integrate_power.split(",") if x.strip()),
                             factors, args.emission_factor, certs, tier=args.tier)
         if args.format == "pdf" and not args.out:
             raise ReportError("--format pdf needs --out FILE")
-        return build_pue_report(site, InfluxQuery(args.influx, args.db, token), req), None
-    except InventoryError as exc:
-        exc.print_issues()
-        return None, 2
-    except ReportError as exc:
-        return None, _fail(str(exc))
-    except QueryError as exc:
-        return None, _fail(str(exc), 3)
+        return build_pue_report(site, influx, req)
+
+    return guarded(build)
 
 
 def _cmd_pue(args: argparse.Namespace) -> int:
@@ -121,12 +104,7 @@ def _cmd_eed(args: argparse.Namespace) -> int:
 
 
 def _capacity_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", type=Path, required=True, help="site inventory file (ratings, feeds, redundancy)")
-    p.add_argument("--influx", required=True, help="InfluxDB base URL, e.g. http://127.0.0.1:8086")
-    p.add_argument("--db", required=True, help="database (or DBRP-mapped bucket)")
-    p.add_argument("--token-env", metavar="VAR", help="environment variable holding an InfluxDB token")
-    p.add_argument("--from", dest="start", required=True, help="window start, inclusive (YYYY-MM[-DD], UTC)")
-    p.add_argument("--to", dest="end", required=True, help="window end, exclusive (YYYY-MM[-DD], UTC)")
+    add_source_args(p, "ratings, feeds, redundancy", span="window")
     p.add_argument("--format", choices=("csv", "json", "html"), default="json")
     p.add_argument("--out", type=Path, help="output file (default: standard output)")
     p.add_argument("--tier", default="auto", metavar="auto|raw|NAME",
@@ -136,30 +114,19 @@ def _capacity_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_capacity(args: argparse.Namespace) -> int:
-    from inventory import InventoryError, load_site
-    from inventory.secrets import SecretValue
+    from inventory import load_site
     from reports.capacity_query import build_capacity_report
     from reports.capacity_render import render_capacity
     from reports.inputs import parse_period
-    from reports.pue import ReportError
-    from sinks.influx_query import InfluxQuery, QueryError
 
-    try:
+    def build():
         start, end = parse_period(args.start, args.end)
         site = load_site(args.site)
-        token = None
-        if args.token_env:
-            if args.token_env not in os.environ:
-                raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
-            token = SecretValue(os.environ[args.token_env])
-        report = build_capacity_report(site, InfluxQuery(args.influx, args.db, token), start, end, args.tier)
-    except InventoryError as exc:
-        exc.print_issues()
-        return 2
-    except ReportError as exc:
-        return _fail(str(exc))
-    except QueryError as exc:
-        return _fail(str(exc), 3)
+        return build_capacity_report(site, influx_from_args(args), start, end, args.tier)
+
+    report, code = guarded(build)
+    if report is None:
+        return code
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return _write(args, render_capacity(report, args.format, args.generated_at))

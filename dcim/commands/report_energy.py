@@ -6,23 +6,18 @@ unreachable or a query failed.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 __all__ = ["register_energy"]
 
 
 def register_energy(rsub: argparse._SubParsersAction) -> None:
+    from dcim.commands.report_output import add_source_args
     from reports.attribution import BY_KINDS
 
     p = rsub.add_parser("energy", help="energy attribution: IT energy, facility share, carbon and peak per tenant, "
                                        "namespace, job, rack or hall (csv, json, html, pdf); --tenant: one statement")
-    p.add_argument("--site", type=Path, required=True, help="site inventory file (power chain, tenants)")
-    p.add_argument("--influx", required=True, help="InfluxDB base URL, e.g. http://127.0.0.1:8086")
-    p.add_argument("--db", required=True, help="database (or DBRP-mapped bucket)")
-    p.add_argument("--token-env", metavar="VAR", help="environment variable holding an InfluxDB token")
-    p.add_argument("--from", dest="start", required=True, help="period start, inclusive (YYYY-MM[-DD], UTC)")
-    p.add_argument("--to", dest="end", required=True, help="period end, exclusive (YYYY-MM[-DD], UTC)")
+    add_source_args(p, "power chain, tenants")
     p.add_argument("--by", choices=BY_KINDS, default="tenant", help="one row per ... (default tenant)")
     p.add_argument("--tenant", metavar="ID", help="one tenant's statement (energy, facility share, carbon, peak)")
     p.add_argument("--format", choices=("pdf", "html", "csv", "json"), default="json")
@@ -41,16 +36,14 @@ def register_energy(rsub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_energy(args: argparse.Namespace) -> int:
-    from dcim.commands.report_output import fail as _fail, write as _write
-    from inventory import InventoryError, load_site
-    from inventory.secrets import SecretValue
+    from dcim.commands.report_output import guarded, influx_from_args, write as _write
+    from inventory import load_site
     from reports.attribution_build import EnergyRequest, build_energy_report, tenant_statement
     from reports.attribution_render import render_energy, render_statement
     from reports.inputs import parse_period, read_emission_factors
     from reports.pue import ReportError
-    from sinks.influx_query import InfluxQuery, QueryError
 
-    try:
+    def build():
         start, end = parse_period(args.start, args.end)
         site = load_site(args.site)
         if args.tenant and args.tenant not in {t.id for t in site.tenants}:
@@ -61,26 +54,20 @@ def _cmd_energy(args: argparse.Namespace) -> int:
         if args.emission_factor is not None and not 0 <= args.emission_factor <= 3:
             raise ReportError(f"--emission-factor {args.emission_factor} is outside 0..3 kgCO2e/kWh")
         factors = read_emission_factors(args.emission_factors) if args.emission_factors else None
-        token = None
-        if args.token_env:
-            if args.token_env not in os.environ:
-                raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
-            token = SecretValue(os.environ[args.token_env])
+        influx = influx_from_args(args)
         req = EnergyRequest(start, end, by="namespace" if args.tenant else args.by, category=int(args.category),
                             tier=args.tier, emission_factor=args.emission_factor, emission_factors=factors,
                             pue_scope=args.pue_scope)
-        report = build_energy_report(site, InfluxQuery(args.influx, args.db, token), req)
+        report = build_energy_report(site, influx, req)
         if args.tenant:
-            data = render_statement(tenant_statement(site, report, args.tenant), args.format, args.generated_at)
-        else:
-            data = render_energy(report, args.format, args.generated_at)
-    except InventoryError as exc:
-        exc.print_issues()
-        return 2
-    except ReportError as exc:
-        return _fail(str(exc))
-    except QueryError as exc:
-        return _fail(str(exc), 3)
+            return report, render_statement(tenant_statement(site, report, args.tenant), args.format,
+                                            args.generated_at)
+        return report, render_energy(report, args.format, args.generated_at)
+
+    built, code = guarded(build)
+    if built is None:
+        return code
+    report, data = built
     import sys
 
     for w in report.warnings:

@@ -1,10 +1,58 @@
-"""How every ``dcim report`` subcommand fails and writes its output (one place for the wording and exit codes)."""
+"""What every ``dcim report`` subcommand shares: the InfluxDB source arguments, how it fails (one place for the
+wording and exit codes) and how it writes its output."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import Any, Callable
 
-__all__ = ["fail", "write"]
+__all__ = ["add_source_args", "fail", "guarded", "influx_from_args", "write"]
+
+
+def add_source_args(p: argparse.ArgumentParser, site_help: str, span: str = "period") -> None:
+    """``--site``, ``--influx``, ``--db``, ``--token-env``, ``--from`` and ``--to`` (``span``: what the help calls
+    the interval)."""
+    p.add_argument("--site", type=Path, required=True, help=f"site inventory file ({site_help})")
+    p.add_argument("--influx", required=True, help="InfluxDB base URL, e.g. http://127.0.0.1:8086")
+    p.add_argument("--db", required=True, help="database (or DBRP-mapped bucket)")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding an InfluxDB token")
+    p.add_argument("--from", dest="start", required=True, help=f"{span} start, inclusive (YYYY-MM[-DD], UTC)")
+    p.add_argument("--to", dest="end", required=True, help=f"{span} end, exclusive (YYYY-MM[-DD], UTC)")
+
+
+def influx_from_args(args: argparse.Namespace):
+    """The :class:`~sinks.influx_query.InfluxQuery` ``--influx``/``--db`` name, with the token read from the
+    variable ``--token-env`` names (never from the command line, so it stays out of shell history and ps)."""
+    from inventory.secrets import SecretValue
+    from reports.pue import ReportError
+    from sinks.influx_query import InfluxQuery
+
+    token = None
+    if args.token_env:
+        if args.token_env not in os.environ:
+            raise ReportError(f"--token-env {args.token_env}: that environment variable is not set")
+        token = SecretValue(os.environ[args.token_env])
+    return InfluxQuery(args.influx, args.db, token)
+
+
+def guarded(build: Callable[[], Any]) -> tuple[Any, int | None]:
+    """``(build(), None)``, or ``(None, exit code)`` with the reason printed: 2 for a bad inventory (its issues,
+    file:line) or bad inputs, 3 when InfluxDB is unreachable or a query failed."""
+    from inventory import InventoryError
+    from reports.pue import ReportError
+    from sinks.influx_query import QueryError
+
+    try:
+        return build(), None
+    except InventoryError as exc:
+        exc.print_issues()
+        return None, 2
+    except ReportError as exc:
+        return None, fail(str(exc))
+    except QueryError as exc:
+        return None, fail(str(exc), 3)
 
 
 def fail(message: str, code: int = 2) -> int:
