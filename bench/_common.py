@@ -53,3 +53,40 @@ def start_twin(scale: str, site_path, control_port: int, python: str | None = No
         proc.kill()
         raise
     return proc
+
+
+def start_child_server(script: str, *argv: str):
+    """``script --serve ARGV...`` in a child process (so the endpoints' CPU is not counted for either side);
+    returns the Popen and the ports it printed as one JSON line (see :func:`serve_until_stdin_closed`)."""
+    import json
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, script, "--serve", *argv],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        return child, json.loads(child.stdout.readline())
+    except BaseException:
+        stop_child_server(child)
+        raise
+
+
+def stop_child_server(child) -> None:
+    """Ends a :func:`start_child_server` child: stdin closed (its signal to stop), then killed after 5 s."""
+    import subprocess
+
+    child.stdin.close()
+    try:
+        child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+
+
+async def serve_until_stdin_closed(ports: list[int]) -> None:
+    """The child's side: print the ports it listens on, then serve until the parent closes its stdin."""
+    import asyncio
+    import json
+    import sys
+
+    print(json.dumps(ports), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import (  # noqa: E402
+    calibrate, median, serve_until_stdin_closed, stable, start_child_server, stop_child_server)
 from collectors.base import Target  # noqa: E402
 from collectors.gpu.dcgm import DcgmCollector, samples_from_page  # noqa: E402
 from collectors.gpu.httpget import HttpGetter  # noqa: E402
@@ -87,9 +86,7 @@ async def serve(count: int, page: bytes) -> None:
             writer.close()
 
     servers = [await asyncio.start_server(handle, "127.0.0.1", 0) for _ in range(count)]
-    print(json.dumps([s.sockets[0].getsockname()[1] for s in servers]), flush=True)
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin
+    await serve_until_stdin_closed([s.sockets[0].getsockname()[1] for s in servers])
 
 
 # ---------------------------------------------------------------------------- parent: the scrapers
@@ -144,10 +141,8 @@ def parse_only(page: bytes, seconds: float = 1.0) -> tuple[float, float]:
 
 
 async def main_async(args: argparse.Namespace, page: bytes) -> int:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(args.endpoints), "--page", args.page],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child, ports = start_child_server(__file__, str(args.endpoints), "--page", args.page)
     try:
-        ports = json.loads(child.stdout.readline())
         tags = {"site": "bench", "hall": "h1", "rack": "r1", "device": "n"}
         targets = [Target(device_id=f"n{p}", protocol="dcgm", host="127.0.0.1", port=p, timeout_s=5.0,
                           tags=tags, options={"path": "/metrics"}) for p in ports]
@@ -180,11 +175,7 @@ async def main_async(args: argparse.Namespace, page: bytes) -> int:
         await collector.close()
         await http.close()
     finally:
-        child.stdin.close()
-        try:
-            child.wait(5)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop_child_server(child)
     if not cpu_a:
         print(f"all {pairs} pairs dropped: the machine's speed drifted too much; rerun")
         return 1

@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import (  # noqa: E402
+    calibrate, median, serve_until_stdin_closed, stable, start_child_server, stop_child_server)
 from collectors.base import Target  # noqa: E402
 from collectors.gpu.redfish import RedfishCollector  # noqa: E402
 from inventory.secrets import SecretValue  # noqa: E402
@@ -62,8 +62,7 @@ async def serve(count: int) -> None:
             res = redfish_resources(node, state).get(path)
             return json_body(res) if res is not None else None
         endpoints.append(await HttpEndpoint(route, sessions=True).start("127.0.0.1", 0))
-    print(json.dumps([e.server.sockets[0].getsockname()[1] for e in endpoints]), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await serve_until_stdin_closed([e.server.sockets[0].getsockname()[1] for e in endpoints])
     for e in endpoints:
         await e.stop()
 
@@ -79,10 +78,8 @@ async def one_round(collector: RedfishCollector, targets: list[Target], seconds:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(args.units)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child, ports = start_child_server(__file__, str(args.units))
     try:
-        ports = json.loads(child.stdout.readline())
         secrets = {"username": SecretValue(USER), "password": SecretValue(PASSWORD)}
 
         def target(p: int, kind: str) -> Target:
@@ -112,11 +109,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await a.close()
         await b.close()
     finally:
-        child.stdin.close()
-        try:
-            child.wait(5)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop_child_server(child)
     if not cpu_a:
         print(f"all {runs} runs dropped: the machine's speed drifted too much; rerun")
         return 1

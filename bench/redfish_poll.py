@@ -26,14 +26,14 @@ import argparse
 import asyncio
 import concurrent.futures
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import (  # noqa: E402
+    calibrate, median, serve_until_stdin_closed, stable, start_child_server, stop_child_server)
 from collectors.base import Target  # noqa: E402
 from collectors.gpu.redfish import ResourceMissing, RedfishCollector, samples_from_resources, walk  # noqa: E402
 from inventory.secrets import SecretValue  # noqa: E402
@@ -55,8 +55,7 @@ async def serve(count: int) -> None:
             res = redfish_resources(node, state).get(path)  # built per request, as the twin does
             return json_body(res) if res is not None else None
         endpoints.append(await HttpEndpoint(route, sessions=True).start("127.0.0.1", 0))
-    print(json.dumps([e.server.sockets[0].getsockname()[1] for e in endpoints]), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+    await serve_until_stdin_closed([e.server.sockets[0].getsockname()[1] for e in endpoints])
     for e in endpoints:
         await e.stop()
 
@@ -151,10 +150,8 @@ async def one_round(poll, targets: list[Target], seconds: float) -> tuple[int, f
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(args.bmcs)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child, ports = start_child_server(__file__, str(args.bmcs))
     try:
-        ports = json.loads(child.stdout.readline())
         tags = {"site": "bench", "hall": "h1", "rack": "r1", "device": "bmc"}
         targets = [Target(device_id=f"bmc{p}", protocol="redfish", host="127.0.0.1", port=p, timeout_s=5.0,
                           tags=tags, secrets={"username": SecretValue(USER), "password": SecretValue(PASSWORD)})
@@ -193,11 +190,7 @@ async def main_async(args: argparse.Namespace) -> int:
         if dmtf:
             dmtf.close()
     finally:
-        child.stdin.close()
-        try:
-            child.wait(5)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop_child_server(child)
     kept = len(next(iter(cpu.values())))
     if not kept:
         print(f"all {runs} runs dropped: the machine's speed drifted too much; rerun")
