@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import gzip
 import sys
 import tempfile
 import time
@@ -33,9 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import urllib3  # noqa: E402
-
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import LineBatches, calibrate, median, stable  # noqa: E402
 from inventory.generate import SiteShape, dump_site, generate_site  # noqa: E402
 from inventory.loader import load_site_text  # noqa: E402
 from inventory.topology import PowerGraph  # noqa: E402
@@ -62,32 +59,9 @@ def _site(racks: int):
     return load_site_text(dump_site(data), "<bench site>")
 
 
-class _Batches:
-    def __init__(self, url: str, db: str, rp: str) -> None:
-        self.http, self.url, self.db, self.rp = urllib3.PoolManager(), url, db, rp
-        self.lines: list[str] = []
-        self.n = 0
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-        if len(self.lines) >= 50_000:
-            self.flush()
-
-    def flush(self) -> int:
-        if self.lines:
-            body = gzip.compress("\n".join(self.lines).encode(), 1)
-            r = self.http.request("POST", f"{self.url}/write?db={self.db}&rp={self.rp}&precision=s", body=body,
-                                  headers={"Content-Encoding": "gzip"}, timeout=600.0, retries=False)
-            if r.status != 204:
-                raise RuntimeError(f"write failed {r.status}: {r.data[:300]!r}")
-            self.n += len(self.lines)
-            self.lines = []
-        return self.n
-
-
 def load_month(site, url: str, db: str) -> tuple[int, int]:
     """A month of hourly buckets for every GPU, outlet, PDU, UPS meter and boundary meter: (points, GPU series)."""
-    out = _Batches(url, db, "rollup_1h")
+    out = LineBatches(url, db, "rollup_1h")
     g = PowerGraph(site)
     nss = namespaces_for(site)
     nodes = [d for d in site.all_devices() if d.kind == "gpu_node"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import gzip
 import math
 import random
 import sys
@@ -34,9 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import urllib3  # noqa: E402
-
-from bench._common import median  # noqa: E402
+from bench._common import LineBatches, median  # noqa: E402
 from inventory.loader import load_site_text  # noqa: E402
 from reports.build import ReportRequest, build_pue_report  # noqa: E402
 from sinks.influx_query import InfluxQuery  # noqa: E402
@@ -74,39 +71,9 @@ def _site(meters: int) -> str:
     return "site: {id: bench, name: Bench, grid_emission_kgco2e_per_kwh: 0.5}\ndevices:\n" + "\n".join(devs) + "\n"
 
 
-def _post(http, url: str, db: str, rp: str, lines: list[str]) -> None:
-    body = gzip.compress("\n".join(lines).encode(), 1)
-    r = http.request("POST", f"{url}/write?db={db}&rp={rp}&precision=s", body=body,
-                     headers={"Content-Encoding": "gzip"}, timeout=300.0, retries=False)
-    if r.status != 204:
-        raise RuntimeError(f"write failed {r.status}: {r.data[:300]!r}")
-
-
-
-class _Batches:
-    """Lines posted 50,000 at a time into one retention policy; ``n`` counts what was sent."""
-
-    def __init__(self, url: str, db: str, rp: str) -> None:
-        self.http, self.url, self.db, self.rp = urllib3.PoolManager(), url, db, rp
-        self.lines: list[str] = []
-        self.n = 0
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-        if len(self.lines) >= 50_000:
-            self.flush()
-
-    def flush(self) -> int:
-        if self.lines:
-            _post(self.http, self.url, self.db, self.rp, self.lines)
-            self.n += len(self.lines)
-            self.lines = []
-        return self.n
-
-
 def load_hourly(url: str, db: str, meters: int, start: int, end: int) -> int:
     """A year of hourly buckets per meter, as the rollup stores them (last and max of the counter)."""
-    out = _Batches(url, db, "rollup_1h")
+    out = LineBatches(url, db, "rollup_1h", timeout_s=300.0)
     water_from = int(meters * 0.97)
     for i in range(meters):
         fld = "volume_l" if i >= water_from else "energy_kwh"
@@ -118,7 +85,7 @@ def load_hourly(url: str, db: str, meters: int, start: int, end: int) -> int:
 
 
 def load_raw(url: str, db: str, meters: int, start: int, days: int) -> int:
-    out = _Batches(url, db, "autogen")
+    out = LineBatches(url, db, "autogen", timeout_s=300.0)
     for i in range(meters):
         c = 1000.0 * i
         for t in range(start - 600, start + days * 86400 + 600, 10):
@@ -175,7 +142,7 @@ def disk(server: CompactingInflux, series: int, hours: int, year_hourly: tuple[i
             if x <= acc:
                 plan.append(name)
                 break
-    out = _Batches(server.url, db, "autogen")
+    out = LineBatches(server.url, db, "autogen", timeout_s=300.0)
     values = [rnd.uniform(100, 5000) for _ in range(series)]
     for t in range(start, start + hours * H, 10):
         for s, name in enumerate(plan):
