@@ -6,7 +6,6 @@ DCGM and Redfish over plain HTTP.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import time
@@ -15,30 +14,9 @@ import urllib.request
 import pytest
 
 from collectors.base import PollError
-from collectors.registry import make_collector
-from collectors.targets import build_targets
 from simulator.model import PF, VOLTAGE
 from localservers.process import require_binary
-
-
-def _target(site, device_id, **changes):
-    (t,), problems = build_targets(site, [site.device(device_id)])
-    assert not problems
-    for k, v in changes.items():
-        setattr(t, k, v)
-    return t
-
-
-def _poll(site, device_id, **changes):
-    t = _target(site, device_id, **changes)
-    collector = make_collector(t.protocol)
-
-    async def go():
-        try:
-            return await collector.poll(t)
-        finally:
-            await collector.close()
-    return asyncio.run(go())
+from testkit.collect import poll_device
 
 
 def _snmp(tool: str, site, device_id: str, *oids: str) -> str:
@@ -65,7 +43,7 @@ def test_net_snmp_reads_the_pdu_outlets_the_model_holds(twin, twin_site):
 
 def test_collector_reads_pdu_inlet_and_phases_like_the_model(twin, twin_site):
     pdu = "h1-r02-k01-pdu-b"
-    samples = _poll(twin_site, pdu)
+    samples = poll_device(twin_site, pdu)
     truth = twin.twin.truth(pdu)
     inlet = [s for s in samples if s.measurement == "pdu" and "power_w" in s.fields
              and not {"outlet", "phase", "branch"} & set(s.tags)]
@@ -83,13 +61,13 @@ def test_ups_on_battery_shows_on_the_wire(twin, twin_site):
     twin.call(twin.twin.inject, "ups_on_battery", "ups-1b")
     try:
         twin.call(twin.twin.step)
-        samples = _poll(twin_site, "ups-1b")
+        samples = poll_device(twin_site, "ups-1b")
         # UPS-MIB upsOutputSource: battery(5)
         assert _output_state(samples) == "battery"  # the ups_output vocabulary word (contract.states)
     finally:
         twin.call(twin.twin.clear, "ups_on_battery", "ups-1b")
         twin.call(twin.twin.step)
-    samples = _poll(twin_site, "ups-1b")
+    samples = poll_device(twin_site, "ups-1b")
     assert _output_state(samples) == "normal"
 
 
@@ -100,7 +78,7 @@ def _output_state(samples) -> str:
 
 def test_modbus_meters_behind_the_gateway_read_the_model(twin, twin_site):
     for meter in ("meter-util-a", "meter-ups-1a", "meter-pv-1"):
-        samples = _poll(twin_site, meter)
+        samples = poll_device(twin_site, meter)
         total = [s for s in samples if s.measurement == "meter" and "power_w" in s.fields and "phase" not in s.tags]
         assert total, meter
         assert total[0].fields["power_w"] == pytest.approx(twin.twin.truth(meter).power_w, rel=0.002, abs=2), meter
@@ -112,7 +90,7 @@ def test_chiller_trip_reaches_the_collector(twin, twin_site):
     twin.call(twin.twin.inject, "chiller_trip", "chiller-2")
     try:
         twin.call(twin.twin.step)
-        samples = _poll(twin_site, "chiller-2")
+        samples = poll_device(twin_site, "chiller-2")
         running = [s.fields["running"] for s in samples if "running" in s.fields]
         assert running == [False]
     finally:
@@ -151,11 +129,11 @@ def test_no_answer_times_out(twin, twin_site, device):
     twin.call(twin.twin.inject, "no_answer", device)
     try:
         with pytest.raises(PollError) as err:
-            _poll(twin_site, device, timeout_s=0.5, retries=0)
+            poll_device(twin_site, device, timeout_s=0.5, retries=0)
         assert err.value.kind == "timeout"
     finally:
         twin.call(twin.twin.clear, "no_answer", device)
-    assert _poll(twin_site, device)  # answers again
+    assert poll_device(twin_site, device)  # answers again
 
 
 @pytest.mark.parametrize("device", ["h1-r01-k03-pdu-b", "meter-util-b"])
@@ -163,7 +141,7 @@ def test_garbage_is_a_protocol_or_timeout_error_never_a_reading(twin, twin_site,
     twin.call(twin.twin.inject, "garbage", device)
     try:
         with pytest.raises(PollError) as err:
-            _poll(twin_site, device, timeout_s=0.5, retries=0)
+            poll_device(twin_site, device, timeout_s=0.5, retries=0)
         # SNMP engines drop undecodable datagrams (so the request times out); Modbus names the bad frame
         assert err.value.kind in ("protocol", "timeout")
     finally:
@@ -179,7 +157,7 @@ def test_slow_device_answers_late(twin, twin_site):
         assert time.monotonic() - t0 >= 2.4
         assert device in out
         with pytest.raises(PollError) as err:
-            _poll(twin_site, device, timeout_s=1.0, retries=0)
+            poll_device(twin_site, device, timeout_s=1.0, retries=0)
         assert err.value.kind == "timeout"
     finally:
         twin.call(twin.twin.clear, "slow", device)
@@ -197,7 +175,7 @@ def test_every_state_the_twin_serves_decodes_to_a_vocabulary_word(twin, twin_sit
             picked.setdefault((dev.protocol, dev.profile, dev.kind), dev.id)
     seen_states = 0
     for device_id in picked.values():
-        for s in _poll(twin_site, device_id):
+        for s in poll_device(twin_site, device_id):
             for name, raw in s.fields.items():
                 if not name.endswith(RAW_SUFFIX):
                     continue

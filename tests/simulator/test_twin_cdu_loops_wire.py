@@ -5,18 +5,16 @@ or loop 2's figures would come from GPU readings alone. Twin → Modbus → coll
 """
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
-from collectors.registry import make_collector
-from collectors.targets import build_targets
 from contract import cooling as cc
 from inventory.generate import SiteShape, generate_site
 from inventory.loops import LoopIndex
 from inventory.model import Site
 from localservers.site import relocate_ports
 from localservers.twin import TwinThread
+from testkit.collect import poll_device
 
 
 def _slice() -> Site:
@@ -24,19 +22,6 @@ def _slice() -> Site:
                       cdus_per_hall=2, crahs_per_hall=1, chillers_per_hall=1, bmc_per_rack=0,
                       loops_per_cdu=2, address_plan="loopback")
     return relocate_ports(Site.model_validate(generate_site(shape)))
-
-
-def _poll(site: Site, device_id: str):
-    (t,), problems = build_targets(site, [site.device(device_id)])
-    assert not problems
-    collector = make_collector(t.protocol)
-
-    async def go():
-        try:
-            return await collector.poll(t)
-        finally:
-            await collector.close()
-    return asyncio.run(go())
 
 
 def test_loops_per_cdu_without_a_template_is_refused():
@@ -53,7 +38,7 @@ def test_every_generated_loop_gets_flow_and_temperatures_from_its_cdu():
         for cdu in cdus:
             declared = [k[1] for k in index.loops_of_cdu(cdu.id)]
             assert declared == ["1", "2"]
-            samples = _poll(site, cdu.id)
+            samples = poll_device(site, cdu.id)
             secondary = {s.tags[cc.LOOP]: s.fields for s in samples
                          if s.tags.get(cc.SIDE) == cc.SECONDARY and cc.FLOW_LPM in s.fields}
             assert sorted(secondary) == declared, cdu.id

@@ -10,18 +10,16 @@ of exactly the nodes on that loop.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import urllib.request
 
 import pytest
 
-from collectors.registry import make_collector
-from collectors.targets import build_targets
 from contract import cooling as C
 from inventory.loops import LoopIndex
 from simulator.cooling import HW_THERMAL, SW_THERMAL
+from testkit.collect import poll_device
 
 CDU = "cdu-2"
 ROOT = "/redfish/v1/ThermalEquipment/CDUs/1"
@@ -53,19 +51,6 @@ def _walk(port: int) -> dict[str, dict]:
 
 def _status_ok(res: dict) -> None:
     assert res["Status"]["Health"] in HEALTH and res["Status"]["State"] in STATES, res["@odata.id"]
-
-
-def _poll(site, device_id: str):
-    (t,), problems = build_targets(site, [site.device(device_id)])
-    assert not problems
-    collector = make_collector(t.protocol)
-
-    async def go():
-        try:
-            return await collector.poll(t)
-        finally:
-            await collector.close()
-    return asyncio.run(go())
 
 
 def test_every_resource_has_the_dmtf_shape_and_the_inventory_loops_and_racks(twin, twin_site):
@@ -119,7 +104,7 @@ def test_every_resource_has_the_dmtf_shape_and_the_inventory_loops_and_racks(twi
 
 def test_the_collector_reads_what_the_model_holds(twin, twin_site):
     c = twin.twin.model.cooling[CDU]
-    samples = _poll(twin_site, CDU)
+    samples = poll_device(twin_site, CDU)
     assert all(s.measurement == C.CDU for s in samples)
     by = {tuple(sorted((k, v) for k, v in s.tags.items() if k in C.COMPONENT_TAGS)): s.fields for s in samples}
     loop = c.loops["1"]
@@ -149,7 +134,7 @@ def test_pump_failure_shows_on_the_wire_and_on_that_loops_gpus_only(twin, twin_s
     try:
         for _ in range(2):
             twin.call(twin.twin.step)
-        samples = _poll(twin_site, CDU)
+        samples = poll_device(twin_site, CDU)
         pumps = {s.tags[C.PUMP]: s.fields[C.STATE] for s in samples if C.PUMP in s.tags}
         assert pumps == {"1": "fault", "2": "fault"}
         sec = next(s for s in samples if s.tags.get(C.SIDE) == C.SECONDARY)
@@ -166,4 +151,4 @@ def test_pump_failure_shows_on_the_wire_and_on_that_loops_gpus_only(twin, twin_s
         twin.call(twin.twin.clear, "cdu_pump_fail", CDU)
         for _ in range(2):
             twin.call(twin.twin.step)
-    assert {s.fields[C.STATE] for s in _poll(twin_site, CDU) if C.PUMP in s.tags} == {"running", "standby"}
+    assert {s.fields[C.STATE] for s in poll_device(twin_site, CDU) if C.PUMP in s.tags} == {"running", "standby"}
