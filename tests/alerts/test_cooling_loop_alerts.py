@@ -25,6 +25,7 @@ from inventory.loops import LoopIndex
 from inventory.topology import PowerGraph
 
 from tests.alerts.mqtt_helpers import Subscriber
+from testkit.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "rules" / "site.yaml"
@@ -53,6 +54,17 @@ halls:
             cooled_by: ["cdu-1:2"]
             devices: [{id: n2, kind: gpu_node, gpus: 8, fed_by: [util]}]
 """
+
+
+def _published(sub: Subscriber) -> dict[str, dict]:
+    """Each alert's latest state over MQTT: its last event or retained active state, by fingerprint."""
+    out: dict[str, dict] = {}
+    with sub.lock:
+        for topic, payload, _ in sub.messages:
+            if payload and ("/alerts/" in topic or "/active/" in topic):
+                e = json.loads(payload)
+                out[e["fingerprint"]] = e
+    return out
 
 
 def test_the_shipped_cooling_rule_tests_pass(capsys):
@@ -132,14 +144,6 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
             state[e["fingerprint"]] = e
         return {fp: e for fp, e in state.items() if e["state"] == "firing"}
 
-    async def wait_for(cond, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            await asyncio.sleep(0.25)
-        return cond()
-
     with TwinThread(site, refresh_s=0.5) as twin:
         async def run():
             service = CollectionService(site, None)
@@ -167,7 +171,7 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
                     f = firing().values()
                     return (any(e["rule"] == "cooling-loop-degraded" for e in f)
                             and any(e["rule"] == "gpu-temp-high" and e["device"] in on_loop for e in f))
-                assert await wait_for(loop_alert_and_gpu_symptoms, 60), sorted(
+                assert await wait_until(loop_alert_and_gpu_symptoms, 60, 0.25), sorted(
                     (e["rule"], e["device"]) for e in firing().values())
                 await asyncio.sleep(2)  # let every GPU of the loop cross its `for`
                 now = firing().values()
@@ -183,17 +187,9 @@ def test_a_pump_failure_on_the_twin_is_one_loop_alert_and_its_gpu_alerts_are_sup
                 assert all(loops[0]["fingerprint"] in active[e["fingerprint"]].suppressed_by.split(",") for e in gpu)
                 # over MQTT: the loop alert, and each GPU alert's latest state (event or retained
                 # active state republished when its suppression changed) names the loop alert
-                def published() -> dict[str, dict]:
-                    out: dict[str, dict] = {}
-                    with sub.lock:
-                        for topic, payload, _ in sub.messages:
-                            if payload and ("/alerts/" in topic or "/active/" in topic):
-                                e = json.loads(payload)
-                                out[e["fingerprint"]] = e
-                    return out
                 assert sub.wait_for(lambda _: all(
-                    loops[0]["fingerprint"] in published().get(e["fingerprint"], {}).get("suppressed_by", "")
-                    for e in gpu) and loops[0]["fingerprint"] in published(), 30)
+                    loops[0]["fingerprint"] in _published(sub).get(e["fingerprint"], {}).get("suppressed_by", "")
+                    for e in gpu) and loops[0]["fingerprint"] in _published(sub), 30)
                 unsuppressed_crit = [a for a in active.values() if a.severity == "critical" and not a.suppressed_by]
                 assert [a.rule for a in unsuppressed_crit] == ["cooling-loop-degraded"]
                 assert not elsewhere & {a.device for a in active.values()
@@ -244,15 +240,6 @@ def test_the_derived_job_engine_suppresses_the_shards_gpu_alerts_over_mqtt(tmp_p
     collected += [Sample("gpu", {"device": n, "gpu": str(g)}, {"temp_c": 95.0}, now) for n in ("n1", "n2")
                   for g in range(8)]
 
-    def published() -> dict[str, dict]:
-        out: dict[str, dict] = {}
-        with sub.lock:
-            for topic, payload, _ in sub.messages:
-                if payload and ("/alerts/" in topic or "/active/" in topic):
-                    e = json.loads(payload)
-                    out[e["fingerprint"]] = e
-        return out
-
     async def go() -> None:
         # the derived job's engine as dcim derived run wires it: every device, derived rules its own
         derived_rt = AlertRuntime(site, rules, state_dir=tmp_path / "derived", evaluates_derived=True,
@@ -290,8 +277,8 @@ def test_the_derived_job_engine_suppresses_the_shards_gpu_alerts_over_mqtt(tmp_p
             assert by_dev["n1"] == loop_fp       # on loop 1: explained by the derived engine's loop alert
             assert by_dev["n2"] == ""            # loop 2 of the same CDU is healthy
             n1 = {a.fingerprint for a in gpu if a.device == "n1"}
-            assert sub.wait_for(lambda _: loop_fp in published() and all(
-                published().get(fp, {}).get("suppressed_by") == loop_fp for fp in n1), 30), published()
+            assert sub.wait_for(lambda _: loop_fp in _published(sub) and all(
+                _published(sub).get(fp, {}).get("suppressed_by") == loop_fp for fp in n1), 30), _published(sub)
         finally:
             await shard_rt.stop()
             await derived_rt.stop()

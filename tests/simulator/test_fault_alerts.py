@@ -15,6 +15,7 @@ from alerts.runtime import AlertRuntime
 from dcim.service import CollectionService
 from localservers.site import load_relocated
 from localservers.twin import TwinThread
+from testkit.wait import wait_until
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules" / "site.yaml"
 FAULTS = [  # (fault, device, rule that must fire on that device)
@@ -45,14 +46,6 @@ def test_every_fault_fires_its_alert_and_resolves(tmp_path, monkeypatch):
             state[e["fingerprint"]] = (e["rule"], e["device"], e["state"])
         return {(r, d) for r, d, s in state.values() if s == "firing"}
 
-    async def wait_for(cond, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            await asyncio.sleep(0.25)
-        return cond()
-
     with TwinThread(site, refresh_s=0.5) as twin:
         async def run():
             service = CollectionService(site, None)
@@ -73,11 +66,11 @@ def test_every_fault_fires_its_alert_and_resolves(tmp_path, monkeypatch):
                 assert not firing() & expected, firing()
                 for fault, dev, _ in FAULTS:
                     twin.call(twin.twin.inject, fault, dev)
-                assert await wait_for(lambda: expected <= firing(), 25), expected - firing()
+                assert await wait_until(lambda: expected <= firing(), 25, 0.25), expected - firing()
                 for fault, dev, _ in FAULTS:
                     twin.call(twin.twin.clear, fault, dev)
                 # the chiller's loop cools down and the XID gauge resets once the storm is over
-                assert await wait_for(lambda: not firing() & expected, 25), firing() & expected
+                assert await wait_until(lambda: not firing() & expected, 25, 0.25), firing() & expected
             finally:
                 tick_task.cancel()
                 await service.stop()

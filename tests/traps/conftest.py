@@ -52,16 +52,6 @@ async def send(env: dict[str, str], *args: str, timeout: float = 20.0) -> int:
     return await asyncio.wait_for(proc.wait(), timeout)
 
 
-async def wait_until(pred, timeout: float = 10.0) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if pred():
-            return True
-        await asyncio.sleep(0.01)
-    return pred()
-
-
 def snmp_target(device_id: str, host: str, *, community: str | None = "trapc", user: str | None = None,
                 auth: str | None = None, auth_key: str | None = None, priv: str | None = None,
                 priv_key: str | None = None, tags: dict | None = None) -> Target:

@@ -5,7 +5,8 @@ import asyncio
 import logging
 
 from collectors.snmp.traps.listener import TrapListener, TrapSettings
-from tests.traps.conftest import send, snmp_target, wait_until
+from tests.traps.conftest import send, snmp_target
+from testkit.wait import wait_until
 
 UPS_ON_BATTERY = "1.3.6.1.2.1.33.2.1"
 MINUTES_LEFT = "1.3.6.1.2.1.33.1.2.3.0"

@@ -5,7 +5,8 @@ import asyncio
 import socket
 
 from collectors.snmp.traps.listener import TrapListener, TrapSettings
-from tests.traps.conftest import capture, send, snmp_target, wait_until
+from tests.traps.conftest import capture, send, snmp_target
+from testkit.wait import wait_until
 
 FLOOD = 3000
 QUIET = 20
