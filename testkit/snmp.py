@@ -17,11 +17,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
+from collectors.base import Target
+from inventory.secrets import SecretValue
 from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary
 
-__all__ = ["SnmpsimServer", "SnmpdServer", "wait_for_snmp", "V3User"]
+__all__ = ["SnmpsimServer", "SnmpdServer", "wait_for_snmp", "V3User", "community_target"]
 
 # Imported before snmpsim drops privileges, or it fails with "no dbm clone found".
 _SNMPSIM_LAUNCHER = """
@@ -69,11 +71,17 @@ def _make_nobody_readable(path: Path) -> None:
 
 
 class SnmpsimServer:
-    """snmpsim serving copies of recordings from a private temp dir."""
+    """snmpsim serving copies of recordings from a private temp dir.
 
-    def __init__(self, recordings: Iterable[Path], workdir: Path | None = None, python: str = sys.executable,
-                 hosts: int = 1) -> None:
-        self.recordings = [Path(r) for r in recordings]
+    ``recordings``: paths (each served under its file name's stem as the community) or a
+    mapping community -> path (a case's ``NAME.snmprec`` served under a community of its own).
+    """
+
+    def __init__(self, recordings: Iterable[Path] | Mapping[str, Path], workdir: Path | None = None,
+                 python: str = sys.executable, hosts: int = 1) -> None:
+        named = recordings.items() if isinstance(recordings, Mapping) else ((Path(r).stem, r) for r in recordings)
+        self.served = [(community, Path(path)) for community, path in named]
+        self.recordings = [path for _, path in self.served]
         #: the agent answers on 127.0.0.1 … 127.0.0.<hosts>, same port: several inventory
         #: devices backed by one agent, each on its own endpoint as the inventory demands
         self.hosts = [f"127.0.0.{i}" for i in range(1, hosts + 1)]
@@ -88,10 +96,10 @@ class SnmpsimServer:
         cache = self.workdir / "cache"
         data.mkdir(parents=True, exist_ok=True)
         cache.mkdir(parents=True, exist_ok=True)
-        for rec in self.recordings:
+        for community, rec in self.served:
             if not rec.is_file():
                 raise ServerStartError(f"recording not found: {rec}")
-            shutil.copy(rec, data / rec.name)
+            shutil.copy(rec, data / f"{community}.snmprec")
         _make_nobody_readable(self.workdir)
         os.chmod(self.workdir, 0o777)
         self.port = free_port(socket.SOCK_DGRAM)
@@ -100,7 +108,7 @@ class SnmpsimServer:
                 *(f"--agent-udpv4-endpoint={h}:{self.port}" for h in self.hosts), "--log-level=error"]
         if os.geteuid() == 0:
             argv += ["--process-user=nobody", "--process-group=nogroup"]
-        first = self.recordings[0].stem if self.recordings else "public"
+        first = self.served[0][0] if self.served else "public"
         self.process = ManagedProcess(argv, self.workdir / "snmpsim.log", cwd=str(self.workdir)).start(
             lambda p: wait_for_snmp(self.port, first, timeout=timeout, proc=p))
         atexit.register(self.stop)   # a crashed script must not leave the agent behind
@@ -193,3 +201,10 @@ class SnmpdServer:
             self.process.stop()
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def community_target(community: str, port: int, engine: str = "gufo", timeout_s: float = 3.0):
+    """A v2c target on 127.0.0.1:``port`` whose device id and community are ``community`` (snmpsim's file name)."""
+    return Target(device_id=community, protocol="snmp", host="127.0.0.1", port=port, timeout_s=timeout_s, retries=1,
+                  tags={"device": community}, options={"engine": engine},
+                  secrets={"community": SecretValue(community)})

@@ -7,20 +7,15 @@ bounds and the CLI output.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from collectors.base import Target
 from collectors.snmp import coverage
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.profiles import default_profiles
-from inventory.secrets import SecretValue
-from testkit.snmp import SnmpsimServer
+from testkit.snmp import SnmpsimServer, community_target
 from testkit.testdata import shared_testdata
 
 ROOT = "1.3.6.1.4.1.318"
@@ -73,18 +68,13 @@ RECS = ["apc_ap7900b", "sentry3_3phase"]
 
 @pytest.fixture(scope="module")
 def agent():
-    staging = Path(tempfile.mkdtemp(prefix="snmp-gaps-"))
-    for name in RECS:
-        shutil.copy(shared_testdata() / "snmp" / f"{name}.snmprec", staging / f"{name}.snmprec")
-    server = SnmpsimServer(sorted(staging.glob("*.snmprec"))).start()
+    server = SnmpsimServer([shared_testdata() / "snmp" / f"{name}.snmprec" for name in RECS]).start()
     yield server
     server.stop()
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _gaps(community: str, port: int, **bounds) -> str:
-    target = Target(device_id=community, protocol="snmp", host="127.0.0.1", port=port, timeout_s=3.0, retries=1,
-                    tags={"device": community}, options={"engine": "gufo"}, secrets={"community": SecretValue(community)})
+    target = community_target(community, port)
 
     async def run():
         c = SnmpCollector()

@@ -7,20 +7,16 @@ the project's MIB-derived cases, and check that ``dcim probe`` says what it pick
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from collectors.base import Target
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.detect import candidates, decide, plan
 from collectors.snmp.profiles import default_profiles
-from inventory.secrets import SecretValue
-from testkit.snmp import SnmpsimServer
+from testkit.snmp import SnmpsimServer, community_target
 from testkit.testdata import shared_testdata
 
 CASES = Path(__file__).resolve().with_name("testcases")
@@ -92,21 +88,13 @@ SERVED = {
 
 @pytest.fixture(scope="module")
 def agent():
-    staging = Path(tempfile.mkdtemp(prefix="snmp-detect-"))
-    recs = []
-    for community, (src, _, _) in SERVED.items():
-        dst = staging / f"{community}.snmprec"
-        shutil.copy(src, dst)
-        recs.append(dst)
-    server = SnmpsimServer(recs).start()
+    server = SnmpsimServer({community: src for community, (src, _, _) in SERVED.items()}).start()
     yield server
     server.stop()
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _detect(community: str, port: int):
-    target = Target(device_id=community, protocol="snmp", host="127.0.0.1", port=port, timeout_s=3.0, retries=1,
-                    tags={"device": community}, options={"engine": "gufo"}, secrets={"community": SecretValue(community)})
+    target = community_target(community, port)
 
     async def run():
         c = SnmpCollector()

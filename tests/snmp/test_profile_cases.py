@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from collectors.base import Target
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.profiles import PROFILE_DIR, load_profiles
-from inventory.secrets import SecretValue
-from testkit.snmp import SnmpsimServer
+from testkit.snmp import SnmpsimServer, community_target
 from tests.snmp.conftest import testdata_dir as _testdata
 
 CASES = Path(__file__).resolve().with_name("testcases")
@@ -103,22 +99,14 @@ def test_every_mib_case_has_expected_rows():
 @pytest.fixture(scope="module")
 def case_agent():
     """One snmpsim serving every MIB-derived case, each under the community '<profile>_<case>'."""
-    staging = Path(tempfile.mkdtemp(prefix="snmp-cases-"))
-    recs = []
-    for profile, case in _mib_cases():
-        dst = staging / f"{profile}_{case}.snmprec"
-        shutil.copy(CASES / profile / f"{case}.snmprec", dst)
-        recs.append(dst)
-    server = SnmpsimServer(recs).start()
+    server = SnmpsimServer({f"{profile}_{case}": CASES / profile / f"{case}.snmprec"
+                            for profile, case in _mib_cases()}).start()
     yield server
     server.stop()
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _poll(community: str, port: int):
-    target = Target(device_id=community, protocol="snmp", host="127.0.0.1", port=port, timeout_s=3.0,
-                    retries=1, tags={"device": community}, options={"engine": "gufo"},
-                    secrets={"community": SecretValue(community)})
+    target = community_target(community, port)
 
     async def run():
         c = SnmpCollector()

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,16 +33,10 @@ UPS_CASES = [(p, c.name[: -len(".snmprec")]) for p in UPS_PROFILES for c in sort
 
 @pytest.fixture(scope="module")
 def ups_agent():
-    staging = Path(tempfile.mkdtemp(prefix="snmp-ups-probe-"))
-    recs = []
-    for profile, case in UPS_CASES:
-        dst = staging / f"probe_{profile.replace('-', '_')}_{case}.snmprec"
-        shutil.copy(CASES / profile / f"{case}.snmprec", dst)
-        recs.append(dst)
-    server = SnmpsimServer(recs).start()
+    server = SnmpsimServer({f"probe_{profile.replace('-', '_')}_{case}": CASES / profile / f"{case}.snmprec"
+                            for profile, case in UPS_CASES}).start()
     yield server
     server.stop()
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _key(measurement: str, tags: dict) -> tuple:
