@@ -3,7 +3,6 @@ polled by the collectors, written through the InfluxDB writer, read back by the 
 site's derived job; the expected values are computed here from the same rows in InfluxDB."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -14,43 +13,9 @@ from derived.from_influx import refresh_from_influx
 from derived.job import DerivedMetrics
 from inventory.loops import LoopIndex
 from sinks.influx_query import InfluxQuery
+from tests.derived.conftest import poll_example_site
 
-
-@pytest.fixture(autouse=True)
-def _secrets(monkeypatch):
-    from dcim.demo import DEMO_SECRETS
-
-    for k, v in DEMO_SECRETS.items():
-        monkeypatch.setenv(k, v)
-
-
-def _poll(influx_server, db: str, faults: list[tuple[str, str]]):
-    """The example site's twin with ``faults`` injected, polled twice (15 min apart, the second now)."""
-    from dcim.backfill import backfill
-    from dcim.service import CollectionService
-    from localservers.site import EXAMPLE_SITE, load_relocated
-    from simulator.twin import Twin
-    from sinks.influx_writer import InfluxConfig
-
-    site = load_relocated(EXAMPLE_SITE)
-    at_s = time.time()
-
-    async def run() -> int:
-        twin = Twin(site, seed=5, clock=lambda: at_s - 900)
-        for fault, device in faults:
-            twin.model.inject(fault, device)
-        await twin.start()
-        service = CollectionService(site, InfluxConfig(url=influx_server.url, database=db, api="v1"))
-        try:
-            await service.start_writer()
-            result = await backfill(twin, service, at_s - 900, 900, wall_clock=lambda: at_s)
-            assert result.failed_polls == 0
-            assert await service.writer.flush(30)
-        finally:
-            await service.stop()
-            await twin.stop()
-        return int(result.end_s * 1e9)
-    return site, asyncio.run(run())
+pytestmark = pytest.mark.usefixtures("demo_secrets")
 
 
 def _last(client: InfluxQuery, measurement: str, field: str, **where) -> dict[tuple, object]:
@@ -68,7 +33,7 @@ def _loops(samples) -> dict[tuple[str, str], dict]:
 
 
 def test_loop_figures_match_the_cdu_and_gpu_rows_the_collectors_wrote(influx_server, influx_db):
-    site, now = _poll(influx_server, influx_db, faults=[("gpu_overtemp", "h1-r01-k02-n3")])
+    site, now = poll_example_site(influx_server, influx_db, time.time(), faults=[("gpu_overtemp", "h1-r01-k02-n3")])
     client = InfluxQuery(influx_server.url, influx_db)
     temps = _last(client, "gpu", "temp_c")
     hot = max(v for k, v in temps.items() if ("device", "h1-r01-k02-n3") in k)  # the GPU the fault heats
@@ -120,7 +85,7 @@ def test_loop_figures_match_the_cdu_and_gpu_rows_the_collectors_wrote(influx_ser
 
 
 def test_a_leak_degrades_its_loop_only(influx_server, influx_db):
-    site, now = _poll(influx_server, influx_db, faults=[("cdu_leak", "cdu-1")])
+    site, now = poll_example_site(influx_server, influx_db, time.time(), faults=[("cdu_leak", "cdu-1")])
     client = InfluxQuery(influx_server.url, influx_db)
     assert set(_last(client, "cdu", "state", device="cdu-1", detector="1").values()) == {"leak"}
     job = DerivedMetrics(site)
@@ -170,31 +135,15 @@ devices:
 
 def test_in_process_job_computes_the_same_loop_figures(influx_server, influx_db):
     """The demo's job (fed samples as collected) and the sharded job (fed from InfluxDB) agree."""
-    from dcim.backfill import backfill
-    from dcim.service import CollectionService
-    from localservers.site import EXAMPLE_SITE, load_relocated
-    from simulator.twin import Twin
-    from sinks.influx_writer import InfluxConfig
+    jobs: list[DerivedMetrics] = []
 
-    site = load_relocated(EXAMPLE_SITE)
-    direct = DerivedMetrics(site)
-    at_s = time.time()
+    def in_process(site):
+        jobs.append(DerivedMetrics(site))
+        return jobs[-1].consume
 
-    async def run() -> int:
-        twin = Twin(site, seed=7, clock=lambda: at_s - 900)
-        twin.model.inject("cdu_leak", "cdu-2")
-        await twin.start()
-        service = CollectionService(site, InfluxConfig(url=influx_server.url, database=influx_db, api="v1"))
-        service.add_consumer(direct.consume)
-        try:
-            await service.start_writer()
-            result = await backfill(twin, service, at_s - 900, 900, wall_clock=lambda: at_s)
-            assert await service.writer.flush(30)
-        finally:
-            await service.stop()
-            await twin.stop()
-        return int(result.end_s * 1e9)
-    now = asyncio.run(run())
+    site, now = poll_example_site(influx_server, influx_db, time.time(), consumers=[in_process],
+                                  faults=[("cdu_leak", "cdu-2")], seed=7)
+    [direct] = jobs
     from_db = DerivedMetrics(site)
     refresh_from_influx(from_db, InfluxQuery(influx_server.url, influx_db), now)
     a, b = _loops(direct.compute(now)), _loops(from_db.compute(now))
