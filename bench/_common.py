@@ -125,3 +125,44 @@ class LineBatches:
             self.n += len(self.lines)
             self.lines = []
         return self.n
+
+
+class Alternated:
+    """What :func:`alternate` measured: wall seconds per kept round for A and B, rounds discarded for calibration
+    drift, the last results of A and B, and whether a round's results disagreed (then the loop stopped)."""
+
+    def __init__(self) -> None:
+        self.a_s: list[float] = []
+        self.b_s: list[float] = []
+        self.skipped = 0
+        self.last_a = self.last_b = None
+        self.disagreed = False
+
+
+def alternate(a, b, rounds: int, budget_s: float, agree=None) -> Alternated:
+    """A then B, ``rounds`` times at most and no new round after ``budget_s``; a calibration loop brackets each
+    pair and a pair where the machine's speed moved is discarded. ``agree(result_a, result_b)``, when given, is
+    checked every round before the drift test: a disagreement stops the loop."""
+    import time
+
+    out = Alternated()
+    stop = time.monotonic() + budget_s
+    for _ in range(rounds):
+        if time.monotonic() > stop:
+            break
+        before = calibrate()
+        t = time.perf_counter()
+        out.last_a = a()
+        d_a = time.perf_counter() - t
+        t = time.perf_counter()
+        out.last_b = b()
+        d_b = time.perf_counter() - t
+        if agree is not None and not agree(out.last_a, out.last_b):
+            out.disagreed = True
+            break
+        if not stable(before, calibrate()):
+            out.skipped += 1
+            continue
+        out.a_s.append(d_a)
+        out.b_s.append(d_b)
+    return out

@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import alternate, median  # noqa: E402
 
 T0 = 1_793_491_200   # 2026-11-01T00:00:00Z
 
@@ -146,19 +146,8 @@ def main() -> int:
             page = render_capacity(rep, "html")
             print(f"rendering: csv {len(csv_text) / 1e6:.1f} MB + html {len(page) / 1e6:.1f} MB in "
                   f"{time.perf_counter() - t:.2f} s; {measured:,} of {len(rep.rows):,} rows measured")
-            t_ours, t_peer, skipped = [], [], 0
-            stop = time.monotonic() + a.budget_s
-            for _ in range(a.rounds):
-                if time.monotonic() > stop:
-                    break
-                before = calibrate()
-                t = time.perf_counter(); ours(); d_ours = time.perf_counter() - t
-                t = time.perf_counter(); peer(); d_peer = time.perf_counter() - t
-                if not stable(before, calibrate()):
-                    skipped += 1
-                    continue
-                t_ours.append(d_ours)
-                t_peer.append(d_peer)
+            runs = alternate(ours, peer, a.rounds, a.budget_s)
+            t_ours, t_peer, skipped = runs.a_s, runs.b_s, runs.skipped
         finally:
             server.stop()
     if not t_ours:

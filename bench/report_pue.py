@@ -16,12 +16,11 @@ import argparse
 import calendar
 import math
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import alternate, median  # noqa: E402
 from inventory.loader import load_site_text  # noqa: E402
 from reports.pue import compute_report  # noqa: E402
 
@@ -77,19 +76,8 @@ def main() -> int:
     site, readings, start, end = make(a.meters, a.days, a.step)
     n = sum(len(f["energy_kwh"]) for f in readings.values())
     print(f"workload: {a.meters} meters x {a.days} days every {a.step} s = {n:,} readings")
-    t_ours, t_floor, skipped = [], [], 0
-    t_end = time.monotonic() + a.budget_s
-    for _ in range(a.rounds):
-        if time.monotonic() > t_end:
-            break
-        before = calibrate()
-        t = time.perf_counter(); ours(site, readings, start, end); d_ours = time.perf_counter() - t
-        t = time.perf_counter(); floor(readings); d_floor = time.perf_counter() - t
-        if not stable(before, calibrate()):
-            skipped += 1
-            continue
-        t_ours.append(d_ours)
-        t_floor.append(d_floor)
+    runs = alternate(lambda: ours(site, readings, start, end), lambda: floor(readings), a.rounds, a.budget_s)
+    t_ours, t_floor, skipped = runs.a_s, runs.b_s, runs.skipped
     if not t_ours:
         print("no stable round (CPU speed drifted); rerun")
         return 1

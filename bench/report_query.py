@@ -22,7 +22,7 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import calibrate, median, stable  # noqa: E402
+from bench._common import alternate, median  # noqa: E402
 from reports.query import canonical_hash, fetch_readings  # noqa: E402
 from sinks.influx_query import InfluxQuery  # noqa: E402
 from localservers.influx import InfluxServer  # noqa: E402
@@ -85,26 +85,14 @@ def main() -> int:
             print(f"loaded {n:,} points ({a.meters} meters x {a.days} days every {a.step} s, totals + one phase) "
                   f"in {time.perf_counter() - t:.1f} s")
             client = InfluxQuery(server.url, "bench", timeout_s=120.0)
-            t_ours, t_peer, skipped = [], [], 0
-            deadline = time.monotonic() + a.budget_s
-            for _ in range(a.rounds):
-                if time.monotonic() > deadline:
-                    break
-                c0 = calibrate()
-                t = time.perf_counter()
-                ours = fetch_readings(client, [(i, "energy_kwh") for i in ids], start, end, progress=False)
-                d_ours = time.perf_counter() - t
-                t = time.perf_counter()
-                h_peer = peer(client, ids, start, end)
-                d_peer = time.perf_counter() - t
-                if ours.sha256 != h_peer:
-                    print("MISMATCH: the two plans returned different readings")
-                    return 1
-                if not stable(c0, calibrate()):
-                    skipped += 1
-                    continue
-                t_ours.append(d_ours)
-                t_peer.append(d_peer)
+            runs = alternate(
+                lambda: fetch_readings(client, [(i, "energy_kwh") for i in ids], start, end, progress=False),
+                lambda: peer(client, ids, start, end), a.rounds, a.budget_s,
+                agree=lambda got, h_peer: got.sha256 == h_peer)
+            if runs.disagreed:
+                print("MISMATCH: the two plans returned different readings")
+                return 1
+            t_ours, t_peer, skipped, ours = runs.a_s, runs.b_s, runs.skipped, runs.last_a
         finally:
             server.stop()
     if not t_ours:
