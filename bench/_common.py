@@ -1,4 +1,6 @@
-"""Helpers shared by the bench scripts: CPU calibration and medians.
+"""Helpers shared by the bench scripts: CPU calibration and medians, the calibrated A/B round loop
+(:func:`alternate`), the child process that serves endpoints (:func:`start_child_server`) and gzip'd
+line-protocol loads (:class:`LineBatches`).
 
 These machines are shared and their speed drifts; every bench measures a
 peer in the same run, alternates A B A B, brackets runs with a fixed CPU
