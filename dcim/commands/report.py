@@ -8,10 +8,9 @@ unreachable or a query failed.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dcim.commands.report_output import add_source_args, guarded, influx_from_args, write as _write
+from dcim.commands.report_output import add_source_args, guarded, influx_from_args, write as _write, write_report
 
 __all__ = ["register"]
 
@@ -88,10 +87,8 @@ def _cmd_pue(args: argparse.Namespace) -> int:
     report, code = _build(args)
     if report is None:
         return code
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     from reports.build import render
-    return _write(args, render(report, args.format, args.generated_at))
+    return write_report(args, report.warnings, render(report, args.format, args.generated_at))
 
 
 def _cmd_eed(args: argparse.Namespace) -> int:
@@ -127,6 +124,4 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
     report, code = guarded(build)
     if report is None:
         return code
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return _write(args, render_capacity(report, args.format, args.generated_at))
+    return write_report(args, report.warnings, render_capacity(report, args.format, args.generated_at))

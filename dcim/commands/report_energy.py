@@ -36,7 +36,7 @@ def register_energy(rsub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_energy(args: argparse.Namespace) -> int:
-    from dcim.commands.report_output import guarded, influx_from_args, write as _write
+    from dcim.commands.report_output import guarded, influx_from_args, write_report
     from inventory import load_site
     from reports.attribution_build import EnergyRequest, build_energy_report, tenant_statement
     from reports.attribution_render import render_energy, render_statement
@@ -68,8 +68,4 @@ def _cmd_energy(args: argparse.Namespace) -> int:
     if built is None:
         return code
     report, data = built
-    import sys
-
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return _write(args, data)
+    return write_report(args, report.warnings, data)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["add_source_args", "fail", "guarded", "influx_from_args", "write"]
+__all__ = ["add_source_args", "fail", "guarded", "influx_from_args", "write", "write_report"]
 
 
 def add_source_args(p: argparse.ArgumentParser, site_help: str, span: str = "period") -> None:
@@ -58,6 +58,13 @@ def guarded(build: Callable[[], Any]) -> tuple[Any, int | None]:
 def fail(message: str, code: int = 2) -> int:
     print(f"dcim report: {message}", file=sys.stderr)
     return code
+
+
+def write_report(args: argparse.Namespace, warnings: list[str], data: str | bytes) -> int:
+    """The report's warnings on standard error (each ``warning: ...``), then the report as :func:`write`."""
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return write(args, data)
 
 
 def write(args: argparse.Namespace, data: str | bytes) -> int:
