@@ -42,6 +42,7 @@ DASHBOARD_KEYS = ("noc", "power", "cooling", "liquid", "gpu", "energy", "capacit
 
 _PUE_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1.3, "yellow"), (1.6, "red")]
 _LOAD_STEPS: list[tuple[float | None, str]] = [(None, "green"), (70.0, "yellow"), (85.0, "red")]
+_GPU_TEMP_STEPS: list[tuple[float | None, str]] = [(None, "green"), (80.0, "yellow"), (87.0, "red")]
 _HALL_RACK = f'"{T.HALL}" =~ /^$hall$/ AND "{T.ROW}" =~ /^$row$/ AND "{T.RACK}" =~ /^$rack$/'
 
 
@@ -367,7 +368,7 @@ def liquid_cooling(site: Site) -> Dashboard:
         Panel("Hottest GPU per node on the loop", "timeseries", [Target(
             f'SELECT max("temp_c") FROM "gpu" WHERE {s} AND {on_loop} AND $timeFilter {by_time}, "{T.DEVICE}" fill(none)',
             alias=f"$tag_{T.DEVICE}")], width=12, unit="celsius",
-            thresholds=[(None, "green"), (80.0, "yellow"), (87.0, "red")]),
+            thresholds=_GPU_TEMP_STEPS),
         Panel("Thermal clock events per node on the loop", "timeseries", [Target(
             f'SELECT max("clock_event_reasons") FROM "gpu" WHERE {s} AND {on_loop} AND $timeFilter {by_time}, '
             f'"{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE}")], width=12,
@@ -400,7 +401,7 @@ def gpu_fleet(site: Site) -> Dashboard:
         Panel("Hottest GPU per rack", "timeseries", [Target(
             f'SELECT max("temp_c") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "{T.RACK}" '
             f'fill(none)', alias=f"$tag_{T.RACK}")], width=12, unit="celsius",
-            thresholds=[(None, "green"), (80.0, "yellow"), (87.0, "red")]),
+            thresholds=_GPU_TEMP_STEPS),
         Panel("Throttle reasons (max per rack)", "timeseries", [Target(
             f'SELECT max("clock_event_reasons") FROM "gpu" WHERE {s} AND $timeFilter GROUP BY time($__interval), "{T.RACK}" '
             f'fill(none)', alias=f"$tag_{T.RACK}")], width=12,
