@@ -75,6 +75,10 @@ _HEALTH_BAD = frozenset({"Warning", "Critical"})
 _OFF_STATES = frozenset({"Disabled", "Absent", "UnavailableOffline", "Deferring", "Quiesced"})
 _STANDBY_STATES = frozenset({"StandbySpare", "StandbyOffline"})
 _MAINTENANCE_STATES = frozenset({"InTest", "Updating", "Qualified"})
+# A Status.State word shared by the ``unit`` and ``pump`` vocabularies.
+_RUN_WORDS: dict[str | None, str] = {"Enabled": "running", "Starting": "running",
+                                     **dict.fromkeys(_STANDBY_STATES, "standby"),
+                                     **dict.fromkeys(_OFF_STATES, "off")}
 
 
 def _status(obj: Any) -> tuple[str | None, str | None]:
@@ -94,28 +98,16 @@ def unit_state(state: str | None, health: str | None) -> str:
     """A CoolingUnit's ``Status`` as a ``unit`` word: an unhealthy unit is in ``alarm`` first of all."""
     if health in _HEALTH_BAD:
         return "alarm"
-    if state in ("Enabled", "Starting"):
-        return "running"
-    if state in _STANDBY_STATES:
-        return "standby"
     if state in _MAINTENANCE_STATES:
         return "maintenance"
-    if state in _OFF_STATES:
-        return "off"
-    return UNKNOWN
+    return _RUN_WORDS.get(state, UNKNOWN)
 
 
 def pump_state(state: str | None, health: str | None) -> str:
     """A Pump's ``Status`` as a ``pump`` word: Critical is a failed pump; Warning still pumps."""
     if health == "Critical":
         return "fault"
-    if state in ("Enabled", "Starting"):
-        return "running"
-    if state in _STANDBY_STATES:
-        return "standby"
-    if state in _OFF_STATES:
-        return "off"
-    return UNKNOWN
+    return _RUN_WORDS.get(state, UNKNOWN)
 
 
 def health_state(health: str | None) -> str:
