@@ -53,7 +53,6 @@ THERMAL_CLOCK_EVENTS = SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN
 #: the measurements and fields :class:`LoopReadings` keeps (the rest is ignored cheaply)
 GPU = "gpu"
 GPU_TEMP_C = "temp_c"
-CLOCK_EVENT_REASONS = "clock_event_reasons"
 
 
 def is_thermal_throttle(reasons: float | int | None) -> bool:
@@ -131,11 +130,11 @@ class LoopReadings:
         if dev is None:
             return
         if s.measurement == GPU:
-            gpu = tags.get("gpu")
+            gpu = tags.get(T.GPU)
             if gpu is None:
                 return
             f = s.fields
-            temp, reasons = f.get(GPU_TEMP_C), f.get(CLOCK_EVENT_REASONS)
+            temp, reasons = f.get(GPU_TEMP_C), f.get(D.CLOCK_EVENT_REASONS)
             if temp is None and reasons is None:
                 return
             slot = self.gpus.setdefault(dev, {}).setdefault(gpu, [None, 0, None, 0])
