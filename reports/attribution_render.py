@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
 
 from reports.attribution import RESIDUAL_PDU, RESIDUAL_UPS, UNALLOCATED, UNMAPPED, EntityRow
 from reports.attribution_build import EnergyReport, TenantStatement
