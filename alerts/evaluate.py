@@ -31,6 +31,7 @@ from alerts.rules import Rule, RuleSet
 from alerts.selectors import DeviceFilter, compile_select, match_tags
 from contract import alert_event as ev
 from contract.alert_event import fingerprint, iso
+from contract.cooling import LOOP
 from contract.sample import TRAP_FIELD, Sample
 from contract.tags import DEVICE, LOCATION_TAGS, PLACE_TAGS
 
@@ -425,7 +426,7 @@ class Engine:
         (the loop in the sample's ``loop`` tag, else every loop of the unit) or a device's own
         rack, so a leak alert on a CDU's detector names the racks at risk.  Worked out once per
         (device, loop), only for samples that raise an alert."""
-        key = (device, tags.get("loop"))
+        key = (device, tags.get(LOOP))
         ctx = self._inv_cache.get(key)
         if ctx is not None:
             return ctx
