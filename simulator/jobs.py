@@ -15,9 +15,10 @@ lines: ``namespace``, ``pod``, ``container``.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from functools import lru_cache
+
+from simulator.stable_random import unit as _unit
 
 __all__ = ["SLOT_S", "DEFAULT_NAMESPACES", "UNLISTED_NAMESPACE", "namespaces_for", "gpu_labels"]
 
@@ -31,11 +32,6 @@ DEFAULT_NAMESPACES = ("atlas-train", "atlas-infer", "noor-research")
 UNLISTED_NAMESPACE = "sandbox"
 _IDLE, _SHARED = 0.10, 0.35
 Labels = tuple[tuple[str, str], ...]
-
-
-def _unit(seed: int, *parts: object) -> float:
-    h = hashlib.blake2b(repr((seed,) + parts).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
 
 
 def namespaces_for(site) -> tuple[str, ...]:

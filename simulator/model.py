@@ -16,8 +16,6 @@ starves its loop and the GPUs on that loop heat up and slow down (simulator/cool
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -26,6 +24,7 @@ from inventory.model import IMPLICIT_LOOP, Device, Site
 from inventory.topology import PowerGraph
 from simulator import cooling as cool
 from simulator.jobs import gpu_labels, namespaces_for
+from simulator.stable_random import unit as _unit
 
 __all__ = ["SiteModel", "FAULTS", "FAULT_PARAMS", "outside_temp_c", "sun_elevation_deg"]
 
@@ -57,13 +56,6 @@ HOST_W = 1800.0          # CPUs, memory, NICs, fans of an 8-GPU node at full loa
 PSU_EFF = 0.94
 VOLTAGE = 230.0
 PF = 0.98
-
-
-@functools.lru_cache(maxsize=1 << 20)  # constant per (seed, parts): hashing it every step cost a third of the step
-def _unit(seed: int, *parts: object) -> float:
-    """A stable pseudo-random number in [0, 1) for (seed, parts)."""
-    h = hashlib.blake2b(repr((seed,) + parts).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
 
 
 def outside_temp_c(t: float) -> float:
