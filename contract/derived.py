@@ -19,6 +19,8 @@ the cooling rules (``alerts/rules/site.yaml``) and the liquid-cooling dashboard.
 """
 from __future__ import annotations
 
+from contract import gpu as G
+
 __all__ = ["SITE_POWER", "PUE", "CAPACITY", "FACILITY_W", "IT_W", "COOLING_W", "RENEWABLE_W", "CATEGORY",
            "SOURCES", "MISSING", "it_category_w", "PUE_VALUE", "PPUE_COOLING", "PUE_KIND", "INSTANTANEOUS",
            "LEVEL", "ID", "LOAD_W", "RATED_W", "LOAD_PCT", "HEADROOM_W", "REDUNDANCY", "LEVELS",
@@ -129,4 +131,4 @@ NODE = "node"
 #: the node's hottest GPU (°C)
 GPU_TEMP_MAX_C = "gpu_temp_max_c"
 #: OR of the node's GPUs' clock-event reasons bitmasks (fields ``gpus_hot``, ``gpus_throttled`` as above)
-CLOCK_EVENT_REASONS = "clock_event_reasons"
+CLOCK_EVENT_REASONS = G.CLOCK_EVENT_REASONS

@@ -36,30 +36,20 @@ from typing import Callable
 
 from contract import cooling as C
 from contract import derived as D
+from contract import gpu as G
 from contract import tags as T
 from contract.sample import Sample
 from inventory.loops import LoopIndex, LoopKey
 from inventory.model import Site
 
-__all__ = ["LoopThresholds", "LoopPlan", "LoopReadings", "loop_samples", "THERMAL_CLOCK_EVENTS",
-           "SW_THERMAL_SLOWDOWN", "HW_THERMAL_SLOWDOWN", "is_thermal_throttle", "DEFAULT_THRESHOLDS"]
-
-#: NVML ``nvmlClocksEventReasonSwThermalSlowdown`` (DCGM ``DCGM_CLOCKS_EVENT_REASON_SW_THERMAL``)
-SW_THERMAL_SLOWDOWN = 0x20
-#: NVML ``nvmlClocksEventReasonHwThermalSlowdown``
-HW_THERMAL_SLOWDOWN = 0x40
-THERMAL_CLOCK_EVENTS = SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN
-
-#: the measurements and fields :class:`LoopReadings` keeps (the rest is ignored cheaply)
-GPU = "gpu"
-GPU_TEMP_C = "temp_c"
+__all__ = ["LoopThresholds", "LoopPlan", "LoopReadings", "loop_samples", "is_thermal_throttle", "DEFAULT_THRESHOLDS"]
 
 
 def is_thermal_throttle(reasons: float | int | None) -> bool:
     """True when a ``clock_event_reasons`` bitmask holds a thermal slowdown bit."""
     if reasons is None or isinstance(reasons, bool):
         return False
-    return bool(int(reasons) & THERMAL_CLOCK_EVENTS)
+    return bool(int(reasons) & G.THERMAL_SLOWDOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +119,12 @@ class LoopReadings:
         dev = tags.get(T.DEVICE)
         if dev is None:
             return
-        if s.measurement == GPU:
+        if s.measurement == G.GPU:
             gpu = tags.get(T.GPU)
             if gpu is None:
                 return
             f = s.fields
-            temp, reasons = f.get(GPU_TEMP_C), f.get(D.CLOCK_EVENT_REASONS)
+            temp, reasons = f.get(G.TEMP_C), f.get(G.CLOCK_EVENT_REASONS)
             if temp is None and reasons is None:
                 return
             slot = self.gpus.setdefault(dev, {}).setdefault(gpu, [None, 0, None, 0])

@@ -37,14 +37,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from contract import gpu as G
+
 __all__ = ["LoopSpec", "Pump", "LoopState", "CduCooling", "step_cdu", "finish_cdu", "cold_plate_r", "gpu_thermal",
            "design_flow_lpm", "pump_power_w", "UNIT_DETECTOR", "SW_THERMAL", "HW_THERMAL", "SW_POWER_CAP",
            "GPU_MAX_OPERATING_C", "GPU_SLOWDOWN_C", "LIQUID_FRACTION", "PRIMARY_SUPPLY_C", "SUPPLY_SETPOINT_C"]
 
-#: NVML/DCGM clock event reason bits (nvml.h ``nvmlClocksEventReason*``)
-SW_POWER_CAP = 0x4
-SW_THERMAL = 0x20
-HW_THERMAL = 0x40
+#: NVML/DCGM clock event reason bits, as the collectors and the derived job read them
+SW_POWER_CAP, SW_THERMAL, HW_THERMAL = G.SW_POWER_CAP, G.SW_THERMAL_SLOWDOWN, G.HW_THERMAL_SLOWDOWN
 #: H100 SXM5 thresholds as ``nvidia-smi -q`` lists them (max operating, slowdown)
 GPU_MAX_OPERATING_C = 87.0
 GPU_SLOWDOWN_C = 89.0
