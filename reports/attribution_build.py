@@ -19,11 +19,12 @@ from inventory.model import Site
 from inventory.topology import PowerGraph
 from reports.attribution import (UNALLOCATED, ChainInputs, EntityRow, GpuSeries, OutletSeries,
                                  Workload, add_facility, attribute)
-from reports.attribution_query import Fetched, SeriesRead, fetch_series, input_hash, quote
+from reports.attribution_query import Fetched, SeriesRead, fetch_series, input_hash
 from reports.build import ReportRequest, build_pue_report, choose_source
 from reports.energy import hour_grid
 from reports.pue import ReportError
 from sinks.influx_query import InfluxQuery
+from storage.influxql import literal
 from storage.read import TierSource
 
 __all__ = ["EnergyRequest", "EnergyReport", "TenantStatement", "build_energy_report", "tenant_statement",
@@ -89,7 +90,7 @@ def _iso(t: float) -> str:
 
 
 def _devices_where(ids: list[str]) -> str:
-    return "(" + " OR ".join(f'"{T.DEVICE}" = {quote(i)}' for i in sorted(ids)) + ")" if ids else ""
+    return "(" + " OR ".join(f'"{T.DEVICE}" = {literal(i)}' for i in sorted(ids)) + ")" if ids else ""
 
 
 def _only(ids: list[str]) -> str:

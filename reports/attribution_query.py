@@ -28,12 +28,7 @@ from reports.query import EDGE_LOOKBACK_S, QUERY_WORKERS, canonical_hash
 from sinks.influx_query import InfluxQuery, QueryError
 from storage.read import RAW, TierSource, counter_readings
 
-__all__ = ["SeriesRead", "Fetched", "plan_reads", "fetch_series", "series_key", "quote"]
-
-
-def quote(s: str) -> str:
-    """A single-quoted InfluxQL string literal."""
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+__all__ = ["SeriesRead", "Fetched", "plan_reads", "fetch_series", "series_key"]
 
 
 @dataclass(frozen=True)

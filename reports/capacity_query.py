@@ -33,6 +33,7 @@ from reports.capacity import LEVEL_ORDER, CapacityReport, Measured, compute_capa
 from reports.pue import ReportError
 from sinks.influx_query import InfluxQuery, QueryError
 from storage.fields import MAX_SUFFIX
+from storage.influxql import literal
 from storage.read import RAW, TierSource
 
 __all__ = ["RAW_MAX_SPAN_S", "plan_capacity_queries", "fetch_capacity", "choose_capacity_source",
@@ -46,10 +47,6 @@ def _ts(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def plan_capacity_queries(site_id: str, start_s: float, end_s: float, source: TierSource = RAW,
                           levels: Sequence[str] = LEVEL_ORDER) -> list[tuple[str, str]]:
     """(level, InfluxQL) per level: peak and p99 of ``design_load_w`` and ``load_w``, and the sample count."""
@@ -60,8 +57,8 @@ def plan_capacity_queries(site_id: str, start_s: float, end_s: float, source: Ti
         out.append((level,
                     f'SELECT max("{D.DESIGN_LOAD_W}{peak}") AS "peak_w", percentile("{D.DESIGN_LOAD_W}", 99) AS "p99_w", '
                     f'max("{D.LOAD_W}{peak}") AS "own_peak_w", percentile("{D.LOAD_W}", 99) AS "own_p99_w", '
-                    f'count("{D.DESIGN_LOAD_W}") AS "samples" FROM {frm} WHERE "{SITE}" = {_q(site_id)} '
-                    f'AND "{D.LEVEL}" = {_q(level)} AND time >= \'{_ts(start_s)}\' AND time < \'{_ts(end_s)}\' '
+                    f'count("{D.DESIGN_LOAD_W}") AS "samples" FROM {frm} WHERE "{SITE}" = {literal(site_id)} '
+                    f'AND "{D.LEVEL}" = {literal(level)} AND time >= \'{_ts(start_s)}\' AND time < \'{_ts(end_s)}\' '
                     f'GROUP BY "{D.ID}"'))
     return out
 
@@ -88,7 +85,8 @@ def fetch_capacity(client: InfluxQuery, site_id: str, start_s: float, end_s: flo
 def _holds(client: InfluxQuery, tier: TierSource, site_id: str, a_s: float, b_s: float) -> bool:
     try:
         series = client.query(f'SELECT count("{D.LOAD_W}") FROM "{tier.rp}"."{D.CAPACITY}" WHERE '
-                              f'"{SITE}" = {_q(site_id)} AND time >= {int(a_s) * 10**9} AND time < {int(b_s) * 10**9}')
+                              f'"{SITE}" = {literal(site_id)} AND time >= {int(a_s) * 10**9} '
+                              f'AND time < {int(b_s) * 10**9}')
     except QueryError:
         return False
     return any(v for s in series for row in s.values for v in row[1:] if v)

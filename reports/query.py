@@ -34,6 +34,7 @@ from contract.tags import DEVICE, PHASE
 from reports.energy import Reading, month_grid
 from sinks.influx_query import InfluxQuery, QueryError
 from storage.fields import MAX_SUFFIX
+from storage.influxql import literal
 from storage.read import RAW, TierSource, counter_readings, mean_readings
 
 __all__ = ["FetchResult", "MeterField", "QueryError", "canonical_hash", "fetch_readings", "plan_queries"]
@@ -58,10 +59,6 @@ def _ts(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 #: Above this many meters a query reads every meter's series and the report keeps the ones it
 #: wants: InfluxDB 1.x answers a month of a thousand meters ≈30 % sooner without a long OR.
 DEVICE_FILTER_MAX = 200
@@ -71,7 +68,7 @@ def _where(ids: Sequence[str], fld: str) -> str:
     phase = f"\"{PHASE}\" = ''" if fld in ("energy_kwh", "power_w") else ""
     if len(ids) > DEVICE_FILTER_MAX:
         return phase or "true"
-    devs = " OR ".join(f'"{DEVICE}" = {_q(i)}' for i in ids)
+    devs = " OR ".join(f'"{DEVICE}" = {literal(i)}' for i in ids)
     return f"({devs})" + (f" AND {phase}" if phase else "")
 
 
@@ -214,7 +211,7 @@ def _tier_readings(client: InfluxQuery, source: TierSource, buckets: dict, readi
     frm = f'"{source.rp}"."{METER}"'
     for fld, items in sorted(wanted_peaks.items()):
         for i in range(0, len(items), PEAK_BATCH):
-            cond = " OR ".join(f'("{DEVICE}" = {_q(d)} AND time = {t}ms)' for d, t in items[i:i + PEAK_BATCH])
+            cond = " OR ".join(f'("{DEVICE}" = {literal(d)} AND time = {t}ms)' for d, t in items[i:i + PEAK_BATCH])
             phase = f" AND \"{PHASE}\" = ''" if fld in ("energy_kwh", "power_w") else ""
             q = f'SELECT "{fld}{MAX_SUFFIX}" FROM {frm} WHERE ({cond}){phase} GROUP BY "{DEVICE}"'
             extra.append(q)
