@@ -137,6 +137,7 @@ class CduCooling:
 
 
 def design_flow_lpm(rated_w: float) -> float:
+    """The flow (L/min) that carries ``rated_w`` at the design ΔT."""
     return rated_w / 1000.0 / (CP_KJ_PER_L_K * DESIGN_DELTA_T_K) * 60.0
 
 
@@ -204,8 +205,8 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
     resistance = (1.0 - FILTER_SHARE) + FILTER_SHARE * filter_mult
     design_total = sum(l.spec.design_flow_lpm for l in c.loops.values()) or 1.0
     for l in c.loops.values():
-        heat_flow = l.last_heat_w / 1000.0 / (CP_KJ_PER_L_K * DESIGN_DELTA_T_K) * 60.0
-        l.normal_flow_lpm = max(heat_flow, MIN_FLOW_FRACTION * l.spec.design_flow_lpm)
+        # the flow that carries the last heat at the design ΔT, never below the loop's minimum
+        l.normal_flow_lpm = max(design_flow_lpm(l.last_heat_w), MIN_FLOW_FRACTION * l.spec.design_flow_lpm)
     asked = sum(l.normal_flow_lpm for l in c.loops.values())
     low = faults.get("cdu_low_flow")
     low_frac = min(1.0, max(0.0, float(low.get("pct", 20.0)) / 100.0)) if low is not None else 1.0
