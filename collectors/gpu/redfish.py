@@ -52,7 +52,7 @@ from collectors.gpu.httpget import DEFAULT_MAX_BODY, HttpGetter
 from collectors.gpu.redfish_cdu import cdu_walk
 from collectors.gpu.redfish_links import Getter, ResourceMissing, Walk
 from collectors.gpu.redfish_links import link as _link, members as _members, num as _num, optional as _optional
-from collectors.gpu.redfish_links import reading as _reading
+from collectors.gpu.redfish_links import ident as _ident, reading as _reading
 from contract.sample import Sample, now_ns
 from contract.protocols import PROTOCOLS, served_by
 
@@ -102,7 +102,7 @@ def walk(base_tags: dict[str, str], time_ns: int, kind: str = "") -> Walk:
 
     chassis_list = [] if kind == CDU_KIND else (yield from _members(_link(root, "Chassis")))
     for chassis in chassis_list:
-        cid = str(chassis.get("Id") or chassis.get("@odata.id", "?").rstrip("/").rsplit("/", 1)[-1])
+        cid = _ident(chassis)
         ctags = {**base_tags, "chassis": cid}
         power = (yield from _optional(_link(chassis, "Power")))
         thermal = (yield from _optional(_link(chassis, "Thermal")))

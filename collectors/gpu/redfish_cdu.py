@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.gpu.redfish_links import Walk, link, members, num, optional, reading
+from collectors.gpu.redfish_links import Walk, ident, link, members, num, optional, reading
 from contract import cooling as C
 from contract.sample import Sample
 from contract.states import LEAK, PUMP, STATUS, UNIT, UNKNOWN, VOCABULARIES, raw_field
@@ -130,10 +130,6 @@ def leak_state(detector_state: str | None, health: str | None) -> str:
     return UNKNOWN
 
 
-def _ident(res: dict) -> str:
-    return str(res.get("Id") or res.get("@odata.id", "?").rstrip("/").rsplit("/", 1)[-1])
-
-
 def _state_fields(word: str, raw: str, vocabulary: str) -> dict[str, Any]:
     assert word in VOCABULARIES[vocabulary], (word, vocabulary)
     return {C.STATE: word, raw_field(C.STATE): raw}
@@ -175,7 +171,7 @@ def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict]
             for key, field, scale in _CONNECTOR_READINGS:
                 if (v := reading(conn, key)) is not None:
                     fields[field] = v * scale
-            emit({C.SIDE: side, C.LOOP: _ident(conn)}, fields)
+            emit({C.SIDE: side, C.LOOP: ident(conn)}, fields)
 
     for pump in pumps:
         state, health = _status(pump)
@@ -186,7 +182,7 @@ def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict]
                 fields[C.SPEED_PCT] = p
             if (r := num(speed.get("SpeedRPM"))) is not None:
                 fields[C.SPEED_RPM] = r
-        emit({C.PUMP: _ident(pump)}, fields)
+        emit({C.PUMP: ident(pump)}, fields)
 
     for flt in filters:
         state, health = _status(flt)
@@ -195,7 +191,7 @@ def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict]
             fields[C.SERVICE_HOURS] = h
         if (dp := reading(flt, "DeltaLiquidPressurekPa")) is not None:   # Filter v1.1.0
             fields[C.DIFFERENTIAL_PRESSURE_KPA] = dp
-        emit({C.FILTER: _ident(flt)}, fields)
+        emit({C.FILTER: ident(flt)}, fields)
 
     for res in reservoirs:
         level_status = res.get("FluidLevelStatus") if isinstance(res.get("FluidLevelStatus"), str) else None
@@ -204,12 +200,12 @@ def cdu_samples(unit: dict, connectors: dict[str, list[dict]], pumps: list[dict]
         fields = _state_fields(health_state(word), word or UNKNOWN, STATUS)
         if (v := reading(res, "FluidLevelPercent")) is not None:
             fields[C.LEVEL_PCT] = v
-        emit({C.RESERVOIR: _ident(res)}, fields)
+        emit({C.RESERVOIR: ident(res)}, fields)
 
     for det in detectors:
         ds = det.get("DetectorState") if isinstance(det.get("DetectorState"), str) else None
         state, health = _status(det)
-        emit({C.DETECTOR: _ident(det)}, _state_fields(leak_state(ds, health), ds or _raw(state, health), LEAK))
+        emit({C.DETECTOR: ident(det)}, _state_fields(leak_state(ds, health), ds or _raw(state, health), LEAK))
     if not detectors:
         for name, ds in _detector_excerpts(leak):
             emit({C.DETECTOR: name}, _state_fields(leak_state(ds, None), ds or UNKNOWN, LEAK))
@@ -230,10 +226,10 @@ def _detector_excerpts(leak: dict | None) -> list[tuple[str, str | None]]:
             if not isinstance(det, dict):
                 continue
             uri, name = det.get("DataSourceUri"), det.get("DeviceName")
-            ident = uri.rstrip("/").rsplit("/", 1)[-1] if isinstance(uri, str) and uri.strip("/") else name
-            if isinstance(ident, str) and ident:
+            det_id = uri.rstrip("/").rsplit("/", 1)[-1] if isinstance(uri, str) and uri.strip("/") else name
+            if isinstance(det_id, str) and det_id:
                 ds = det.get("DetectorState")
-                out.append((ident, ds if isinstance(ds, str) else None))
+                out.append((det_id, ds if isinstance(ds, str) else None))
     return out
 
 
@@ -243,7 +239,7 @@ def cdu_walk(root: dict, base_tags: dict[str, str], time_ns: int) -> Walk:
     units = (yield from members(link(thermal, "CDUs"), limit=MAX_CDUS)) if thermal is not None else []
     out: list[Sample] = []
     for unit in units:
-        tags = {**base_tags, CDU_TAG: _ident(unit)} if len(units) > 1 else dict(base_tags)
+        tags = {**base_tags, CDU_TAG: ident(unit)} if len(units) > 1 else dict(base_tags)
         connectors = {C.PRIMARY: (yield from members(link(unit, "PrimaryCoolantConnectors"), MAX_COMPONENTS)),
                       C.SECONDARY: (yield from members(link(unit, "SecondaryCoolantConnectors"), MAX_COMPONENTS))}
         pumps = yield from members(link(unit, "Pumps"), MAX_COMPONENTS)

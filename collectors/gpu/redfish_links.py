@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generator
 
-__all__ = ["ResourceMissing", "Getter", "Walk", "num", "link", "members", "optional", "reading"]
+__all__ = ["ResourceMissing", "Getter", "Walk", "num", "link", "members", "optional", "reading", "ident"]
 
 
 class ResourceMissing(LookupError):
@@ -66,3 +66,8 @@ def reading(obj: Any, key: str) -> float | None:
     """``obj[key]["Reading"]`` of a newer-schema SensorExcerpt."""
     excerpt = obj.get(key) if isinstance(obj, dict) else None
     return num(excerpt.get("Reading")) if isinstance(excerpt, dict) else None
+
+
+def ident(res: dict) -> str:
+    """A member's ``Id``, else the last segment of its ``@odata.id`` (the tag naming it)."""
+    return str(res.get("Id") or res.get("@odata.id", "?").rstrip("/").rsplit("/", 1)[-1])
