@@ -70,6 +70,8 @@ DP_DESIGN_KPA = 100.0          # loop differential pressure at full pump speed
 FILTER_DP_DESIGN_KPA = 15.0    # clean filter at design flow
 FILTER_SHARE = 0.15            # the clean filter's share of the loop's resistance
 RETURN_PRESSURE_KPA = 150.0    # expansion-tank static pressure at the pump suction
+PRIMARY_SUPPLY_KPA = 300.0     # facility water at the unit's inlet
+PRIMARY_DP_KPA = 40.0          # across the heat exchanger while facility water flows
 PUMP_MAX_RPM = 3600.0
 RESERVOIR_L = 200.0
 LEAK_PCT_PER_S = 1.0 / 60.0    # a leak drains 1 % of the reservoir a minute unless told otherwise
@@ -251,6 +253,11 @@ def _delta_t(heat_w: float, flow_lpm: float, normal_lpm: float) -> float:
     if carrying <= 0:
         return 0.0
     return min(MAX_DELTA_T_K, heat_w / 1000.0 / (carrying / 60.0 * CP_KJ_PER_L_K))
+
+
+def primary_dp_kpa(c: CduCooling) -> float:
+    """The facility water's pressure drop across the heat exchanger (none while its valve is shut)."""
+    return PRIMARY_DP_KPA if c.primary_flow_lpm > 0 else 0.0
 
 
 def pump_power_w(c: CduCooling) -> float:

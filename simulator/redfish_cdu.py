@@ -18,7 +18,8 @@ built on request from the model's state (a CDU's service is a dozen small resour
 """
 from __future__ import annotations
 
-from simulator.cooling import RESERVOIR_L, FILTER_RATED_HOURS, UNIT_DETECTOR, CduCooling, LoopState
+from simulator.cooling import (FILTER_RATED_HOURS, PRIMARY_SUPPLY_KPA, RESERVOIR_L, UNIT_DETECTOR, CduCooling,
+                               LoopState, primary_dp_kpa)
 
 __all__ = ["CDU_ROOT", "cdu_resources"]
 
@@ -108,9 +109,9 @@ def cdu_resources(cdu_id: str, c: CduCooling, power_w: float, energy_kwh: float,
     pri = f"{u}/PrimaryCoolantConnectors/1"
     out[f"{u}/PrimaryCoolantConnectors"] = _collection(f"{u}/PrimaryCoolantConnectors", "CoolantConnectorCollection",
                                                        "Primary coolant connectors", [pri])
-    primary_dp = 40.0 if c.primary_flow_lpm > 0 else 0.0
     out[pri] = _connector(pri, "1", "Facility water", "OK", sum(l.spec.design_flow_lpm for l in c.loops.values()),
-                          c.primary_flow_lpm, c.primary_supply_c, c.primary_return_c, 300.0, 300.0 - primary_dp,
+                          c.primary_flow_lpm, c.primary_supply_c, c.primary_return_c, PRIMARY_SUPPLY_KPA,
+                          PRIMARY_SUPPLY_KPA - primary_dp_kpa(c),
                           c.heat_w, None)
     secondary = []
     for l in c.loops.values():

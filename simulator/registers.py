@@ -16,7 +16,7 @@ from collectors.modbus.orders import encode
 from collectors.modbus.profile import Point, Profile, load_profile
 from inventory.model import Device
 from contract import cooling as cc
-from simulator.cooling import CduCooling
+from simulator.cooling import PRIMARY_SUPPLY_KPA, CduCooling, primary_dp_kpa
 from simulator.model import PF, VOLTAGE, DeviceState
 from simulator.modbus_server import UnitImage
 
@@ -77,9 +77,9 @@ def _cdu_quantities(c: CduCooling) -> dict[str, object]:
     put(cc.SUPPLY_TEMP_C, c.primary_supply_c, **pri)
     put(cc.RETURN_TEMP_C, c.primary_return_c, **pri)
     put(cc.FLOW_LPM, c.primary_flow_lpm, **pri)
-    put(cc.DIFFERENTIAL_PRESSURE_KPA, 40.0 if c.primary_flow_lpm > 0 else 0.0, **pri)
-    put(cc.SUPPLY_PRESSURE_KPA, 300.0, **pri)
-    put(cc.RETURN_PRESSURE_KPA, 300.0 - (40.0 if c.primary_flow_lpm > 0 else 0.0), **pri)
+    put(cc.DIFFERENTIAL_PRESSURE_KPA, primary_dp_kpa(c), **pri)
+    put(cc.SUPPLY_PRESSURE_KPA, PRIMARY_SUPPLY_KPA, **pri)
+    put(cc.RETURN_PRESSURE_KPA, PRIMARY_SUPPLY_KPA - primary_dp_kpa(c), **pri)
     put(cc.HEAT_REMOVED_W, c.heat_w, **pri)
     bits: set[str] = set()
     for l in c.loops.values():
