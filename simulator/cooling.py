@@ -255,6 +255,16 @@ def _delta_t(heat_w: float, flow_lpm: float, normal_lpm: float) -> float:
     return min(MAX_DELTA_T_K, heat_w / 1000.0 / (carrying / 60.0 * CP_KJ_PER_L_K))
 
 
+def loop_low_flow(l: LoopState) -> bool:
+    """The loop carries under half its normal flow: the unit's low-flow alarm."""
+    return l.flow_rel < 0.5
+
+
+def loop_warm(l: LoopState) -> bool:
+    """The loop's supply runs over 3 K above its setpoint: the unit's high-supply-temperature alarm."""
+    return l.supply_c > l.spec.setpoint_c + 3.0
+
+
 def primary_dp_kpa(c: CduCooling) -> float:
     """The facility water's pressure drop across the heat exchanger (none while its valve is shut)."""
     return PRIMARY_DP_KPA if c.primary_flow_lpm > 0 else 0.0

@@ -19,7 +19,7 @@ built on request from the model's state (a CDU's service is a dozen small resour
 from __future__ import annotations
 
 from simulator.cooling import (FILTER_RATED_HOURS, PRIMARY_SUPPLY_KPA, RESERVOIR_L, UNIT_DETECTOR, CduCooling,
-                               LoopState, primary_dp_kpa)
+                               LoopState, loop_low_flow, loop_warm, primary_dp_kpa)
 
 __all__ = ["CDU_ROOT", "cdu_resources"]
 
@@ -59,9 +59,9 @@ def _connector(path: str, cid: str, name: str, health: str, rated_lpm: float, fl
 
 
 def _loop_health(l: LoopState) -> str:
-    if l.flow_lpm <= 0 or l.flow_rel < 0.5:
+    if l.flow_lpm <= 0 or loop_low_flow(l):
         return "Critical"
-    if l.supply_c > l.spec.setpoint_c + 3.0:
+    if loop_warm(l):
         return "Warning"
     return "OK"
 

@@ -16,7 +16,7 @@ from collectors.modbus.orders import encode
 from collectors.modbus.profile import Point, Profile, load_profile
 from inventory.model import Device
 from contract import cooling as cc
-from simulator.cooling import PRIMARY_SUPPLY_KPA, CduCooling, primary_dp_kpa
+from simulator.cooling import PRIMARY_SUPPLY_KPA, CduCooling, loop_low_flow, loop_warm, primary_dp_kpa
 from simulator.model import PF, VOLTAGE, DeviceState
 from simulator.modbus_server import UnitImage
 
@@ -91,9 +91,9 @@ def _cdu_quantities(c: CduCooling) -> dict[str, object]:
         put(cc.SUPPLY_PRESSURE_KPA, l.supply_kpa, **sec)
         put(cc.RETURN_PRESSURE_KPA, l.return_kpa, **sec)
         put(cc.HEAT_REMOVED_W, l.heat_w, **sec)
-        if l.supply_c > l.spec.setpoint_c + 3.0:
+        if loop_warm(l):
             bits.add("high_supply_temp")
-        if l.flow_rel < 0.5:
+        if loop_low_flow(l):
             bits.add("low_flow")
     q[cc.HEAT_REMOVED_W] = c.heat_w
     q[cc.COOLING_CAPACITY_W] = sum(l.spec.rated_w for l in c.loops.values())
