@@ -49,7 +49,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from reports.energy import counter_energy, power_energy, unwrap
+from reports.energy import counter_energy, iso_utc, power_energy, unwrap
 
 __all__ = [
     "BY_KINDS", "UNALLOCATED", "UNMAPPED", "RESIDUAL_PDU", "RESIDUAL_UPS", "Workload", "GpuSeries",
@@ -436,15 +436,13 @@ def attribute(inp: ChainInputs, by: str) -> tuple[Attribution, dict[str, np.ndar
 
 def _peaks(rows: list[EntityRow], hourly: Mapping[str, np.ndarray], edges: np.ndarray) -> None:
     """Highest hourly mean power (kW) per entity: kWh in the hour / hours in it (the period's ends may clip)."""
-    import datetime as dt
-
     hours = np.diff(edges) / 3600.0
     for r in rows:
         kw = hourly[r.entity] / np.where(hours > 0, hours, 1.0)
         if len(kw):
             i = int(np.argmax(kw))
             r.peak_kw = float(kw[i])
-            r.peak_at = dt.datetime.fromtimestamp(edges[i], dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            r.peak_at = iso_utc(edges[i])
 
 
 def add_facility(att: Attribution, edges: np.ndarray, month_of_hour: Sequence[str],

@@ -21,7 +21,7 @@ from reports.attribution import (UNALLOCATED, ChainInputs, EntityRow, GpuSeries,
                                  Workload, add_facility, attribute)
 from reports.attribution_query import Fetched, SeriesRead, fetch_series, input_hash
 from reports.build import ReportRequest, build_pue_report, choose_source
-from reports.energy import hour_grid
+from reports.energy import hour_grid, iso_utc
 from reports.pue import ReportError
 from sinks.influx_query import InfluxQuery
 from storage.influxql import literal
@@ -83,10 +83,6 @@ class EnergyReport:
     @property
     def total_it_kwh(self) -> float:
         return math.fsum(r.it_kwh for r in self.rows)
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _devices_where(ids: list[str]) -> str:
@@ -276,8 +272,8 @@ def build_energy_report(site: Site, client: InfluxQuery, req: EnergyRequest) -> 
         warnings.append(f"the measured IT total here ({att.measured_kwh:.1f} kWh, UPS outputs) differs from the PUE "
                         f"report's E_IT at category {req.category} ({e_it:.1f} kWh) by more than 1 %")
     return EnergyReport(
-        site_id=site.site.id, site_name=site.site.name or site.site.id, period_start=_iso(req.start_s),
-        period_end=_iso(req.end_s), by=req.by, rows=att.rows, measured_kwh=att.measured_kwh,
+        site_id=site.site.id, site_name=site.site.name or site.site.id, period_start=iso_utc(req.start_s),
+        period_end=iso_utc(req.end_s), by=req.by, rows=att.rows, measured_kwh=att.measured_kwh,
         months=sorted(set(months)), pue_category=req.category, pue_by_month=pue_m, cue_by_month=cue_m,
         pue_total=pue_t, cue_total=cue_t, e_it_kwh_pue=e_it, pue_by_hall=hall_p, warnings=warnings, methods=att.methods,
         queries=queries, input_sha256=input_hash(got), pue_input_sha256=pue_hash, source=why,
@@ -372,7 +368,7 @@ def tenant_statement(site: Site, report: EnergyReport, tenant: str) -> TenantSta
     if n:
         kw = h / np.where(hours > 0, hours, 1.0)
         i = int(np.argmax(kw))
-        peak, at = float(kw[i]), _iso(float(report.edges[i]))
+        peak, at = float(kw[i]), iso_utc(float(report.edges[i]))
 
     def total(attr: str) -> float | None:
         vals = [getattr(r, attr) for r in rows]

@@ -15,7 +15,6 @@ Every statement run goes into the report, and the readings into its SHA-256
 """
 from __future__ import annotations
 
-import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -23,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from contract.fields import field_kind
-from reports.energy import month_grid
+from reports.energy import iso_utc, month_grid
 from reports.query import EDGE_LOOKBACK_S, QUERY_WORKERS, canonical_hash
 from sinks.influx_query import InfluxQuery, QueryError
 from storage.read import RAW, TierSource, counter_readings
@@ -53,22 +52,18 @@ class Fetched:
     queries: list[str] = field(default_factory=list)
 
 
-def _ts(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def plan_reads(read: SeriesRead, start_s: float, end_s: float, source: TierSource = RAW) -> list[str]:
     """The statements for one read: edge anchors and one SELECT per calendar month, all bounded in time."""
     frm = f'"{read.measurement}"' if source.is_raw else f'"{source.rp}"."{read.measurement}"'
     w = f"({read.where}) AND " if read.where else ""
     grp = ", ".join(f'"{t}"' for t in read.group_by)
     f = f'"{read.field}"'
-    out = [f"SELECT last({f}) FROM {frm} WHERE {w}time >= '{_ts(start_s - EDGE_LOOKBACK_S)}' "
-           f"AND time < '{_ts(start_s)}' GROUP BY {grp}"]
+    out = [f"SELECT last({f}) FROM {frm} WHERE {w}time >= '{iso_utc(start_s - EDGE_LOOKBACK_S)}' "
+           f"AND time < '{iso_utc(start_s)}' GROUP BY {grp}"]
     for a, b in month_grid(start_s, end_s):
-        out.append(f"SELECT {f} FROM {frm} WHERE {w}time >= '{_ts(a)}' AND time < '{_ts(b)}' GROUP BY {grp}")
-    out.append(f"SELECT first({f}) FROM {frm} WHERE {w}time >= '{_ts(end_s)}' "
-               f"AND time < '{_ts(end_s + EDGE_LOOKBACK_S)}' GROUP BY {grp}")
+        out.append(f"SELECT {f} FROM {frm} WHERE {w}time >= '{iso_utc(a)}' AND time < '{iso_utc(b)}' GROUP BY {grp}")
+    out.append(f"SELECT first({f}) FROM {frm} WHERE {w}time >= '{iso_utc(end_s)}' "
+               f"AND time < '{iso_utc(end_s + EDGE_LOOKBACK_S)}' GROUP BY {grp}")
     return out
 
 

@@ -21,7 +21,7 @@ go into the report, as the PUE report does.
 """
 from __future__ import annotations
 
-import datetime as dt
+from reports.energy import iso_utc
 from typing import Sequence
 
 from contract import derived as D
@@ -43,10 +43,6 @@ __all__ = ["RAW_MAX_SPAN_S", "plan_capacity_queries", "fetch_capacity", "choose_
 RAW_MAX_SPAN_S = 7 * 86400
 
 
-def _ts(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def plan_capacity_queries(site_id: str, start_s: float, end_s: float, source: TierSource = RAW,
                           levels: Sequence[str] = LEVEL_ORDER) -> list[tuple[str, str]]:
     """(level, InfluxQL) per level: peak and p99 of ``design_load_w`` and ``load_w``, and the sample count."""
@@ -58,7 +54,7 @@ def plan_capacity_queries(site_id: str, start_s: float, end_s: float, source: Ti
                     f'SELECT max("{D.DESIGN_LOAD_W}{peak}") AS "peak_w", percentile("{D.DESIGN_LOAD_W}", 99) AS "p99_w", '
                     f'max("{D.LOAD_W}{peak}") AS "own_peak_w", percentile("{D.LOAD_W}", 99) AS "own_p99_w", '
                     f'count("{D.DESIGN_LOAD_W}") AS "samples" FROM {frm} WHERE "{SITE}" = {literal(site_id)} '
-                    f'AND "{D.LEVEL}" = {literal(level)} AND time >= \'{_ts(start_s)}\' AND time < \'{_ts(end_s)}\' '
+                    f'AND "{D.LEVEL}" = {literal(level)} AND time >= \'{iso_utc(start_s)}\' AND time < \'{iso_utc(end_s)}\' '
                     f'GROUP BY "{D.ID}"'))
     return out
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import io
 import json
 
 from reports.capacity import LEVEL_ORDER, CapacityReport, CapacityRow, top_stranded
+from reports.energy import iso_utc
 from reports.html_table import esc as _e, html_table
 from reports.render_data import fmt, plain
 
@@ -44,10 +44,6 @@ METHOD = (
 )
 
 
-def _ts(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _cells(r: CapacityRow) -> list[str]:
     out = []
     for name, dec in CSV_COLUMNS:
@@ -63,7 +59,7 @@ def to_csv(report: CapacityReport, generated_at: str | None = None) -> str:
     w.writerow([c for c, _ in CSV_COLUMNS])
     for r in report.rows:
         w.writerow(_cells(r))
-    w.writerow([f"# {report.site_id} {_ts(report.start_s)}..{_ts(report.end_s)} (end exclusive); {report.source}"])
+    w.writerow([f"# {report.site_id} {iso_utc(report.start_s)}..{iso_utc(report.end_s)} (end exclusive); {report.source}"])
     w.writerow([f"# input sha256 {report.input_sha256}"])
     if generated_at:
         w.writerow([f"# generated {generated_at}"])
@@ -72,7 +68,7 @@ def to_csv(report: CapacityReport, generated_at: str | None = None) -> str:
 
 def to_json(report: CapacityReport, generated_at: str | None = None) -> str:
     d = plain(dataclasses.asdict(report))
-    d["period_start"], d["period_end"] = _ts(report.start_s), _ts(report.end_s)
+    d["period_start"], d["period_end"] = iso_utc(report.start_s), iso_utc(report.end_s)
     d["format"] = "iozera-dcim/capacity-report/1"
     d["method"] = dict(METHOD)
     if generated_at:
@@ -109,7 +105,7 @@ def to_html(report: CapacityReport, generated_at: str | None = None) -> str:
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity report "
              f"{_e(report.site_id)}</title><style>{_CSS}</style></head><body>",
              f"<h1>Capacity and stranded power — {_e(report.site_name)}</h1>",
-             f"<p>Site <b>{_e(report.site_id)}</b>, window {_ts(report.start_s)} to {_ts(report.end_s)} "
+             f"<p>Site <b>{_e(report.site_id)}</b>, window {iso_utc(report.start_s)} to {iso_utc(report.end_s)} "
              f"(end exclusive). Read from {_e(report.source)}."
              + (f" Generated {_e(generated_at)}." if generated_at else "") + "</p>"]
     tot_rows = [[lvl, str(t["elements"]), _kw(t["rated_w"]), _kw(t["allocated_w"]), _kw(t["unallocated_w"]),  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = [
     "Bridge", "Coverage", "MeterEnergy", "Reading", "WRAP_CANDIDATES",
-    "clean", "counter_energy", "coverage", "hour_grid", "month_grid", "power_energy", "unwrap",
+    "clean", "counter_energy", "coverage", "hour_grid", "iso_utc", "month_grid", "power_energy", "unwrap",
 ]
 
 Reading = tuple[float, float]          # (epoch seconds, value)
@@ -94,6 +94,11 @@ class MeterEnergy:
 
 
 # -- grids ---------------------------------------------------------------------------
+def iso_utc(t: float) -> str:
+    """Epoch seconds as the ISO-8601 UTC text (whole seconds, ``Z``) the queries and every report print."""
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _epoch(d: dt.datetime) -> float:
     return calendar.timegm(d.utctimetuple()) + d.microsecond / 1e6
 

@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from inventory.model import Device
-from reports.energy import Bridge, MeterEnergy, Reading, counter_energy, coverage, hour_grid, power_energy
+from reports.energy import Bridge, MeterEnergy, Reading, counter_energy, coverage, hour_grid, iso_utc, power_energy
 
 __all__ = [
     "Certificate", "DIESEL_KWH_PER_L", "MeterResult", "PeriodKpis", "PueReport", "ReportError",
@@ -124,10 +124,6 @@ class PueReport:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _month(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m")
 
@@ -240,13 +236,13 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
             if act:
                 by_month[m] = 100.0 * sum(me.has_data[i] for i in act) / len(act)
         if me.readings == 0:
-            warnings.append(f"meter {d.id}: no {fld} readings in its active window {_iso(windows[d.id][0])}"
-                            f"..{_iso(windows[d.id][1])}")
+            warnings.append(f"meter {d.id}: no {fld} readings in its active window {iso_utc(windows[d.id][0])}"
+                            f"..{iso_utc(windows[d.id][1])}")
         spec = d.meter
         results.append(MeterResult(
             id=d.id, role=spec.role, source=spec.source, category=spec.category, field=fld,
             unit="L" if fld == "volume_l" else "kWh", method=me.method,
-            window_start=_iso(windows[d.id][0]), window_end=_iso(windows[d.id][1]), readings=me.readings,
+            window_start=iso_utc(windows[d.id][0]), window_end=iso_utc(windows[d.id][1]), readings=me.readings,
             total=me.total, estimated=me.estimated, coverage_pct=cov.pct, longest_gap_h=cov.longest_gap_s / 3600,
             coverage_by_month=by_month, bridges=len(me.bridges)))
 
@@ -281,7 +277,7 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
     factors = dict(emission_factors or {})
 
     def kpis(label: str, idx: list[int], start: float, end: float) -> PeriodKpis:
-        k = PeriodKpis(label, _iso(start), _iso(end))
+        k = PeriodKpis(label, iso_utc(start), iso_utc(end))
         s = lambda xs: math.fsum(xs[i] for i in idx)  # noqa: E731
         k.boundary_kwh = s(boundary_h)
         k.grid_kwh = s(grid_h)
@@ -328,7 +324,7 @@ def compute_report(*, site_id: str, site_name: str, meters: Sequence[Device],
     for k in month_kpis:
         if k.e_it_kwh <= 0:
             warnings.append(f"{k.label}: no IT energy measured; PUE undefined for that month")
-    return PueReport(site_id=site_id, site_name=site_name, period_start=_iso(start_s), period_end=_iso(end_s),
+    return PueReport(site_id=site_id, site_name=site_name, period_start=iso_utc(start_s), period_end=iso_utc(end_s),
                      category=category, months=month_kpis, total=total, meters=results,
                      bridges=sorted(bridges, key=lambda b: (b.time_s, b.meter)), certificates=list(certs_in),
                      warnings=warnings, has_water=has_water)

@@ -18,7 +18,6 @@ buckets is ≈8,800 rows per meter instead of ≈3 million raw readings.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import itertools
 import sys
@@ -31,7 +30,7 @@ import numpy as np
 from contract.fields import field_kind
 from contract.measurements import METER
 from contract.tags import DEVICE, PHASE
-from reports.energy import Reading, month_grid
+from reports.energy import Reading, iso_utc, month_grid
 from sinks.influx_query import InfluxQuery, QueryError
 from storage.fields import MAX_SUFFIX
 from storage.influxql import literal
@@ -53,10 +52,6 @@ class FetchResult:
     readings: dict[str, dict[str, list[Reading]]]
     queries: list[str] = field(default_factory=list)
     sha256: str = ""
-
-
-def _ts(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 #: Above this many meters a query reads every meter's series and the report keeps the ones it
@@ -87,12 +82,12 @@ def plan_queries(wanted: Iterable[MeterField], start_s: float, end_s: float,
         ids = sorted(set(by_field[fld]))
         w = _where(ids, fld)
         out.append((fld, f'SELECT last("{fld}") FROM {frm} WHERE {w} AND time >= '
-                         f"'{_ts(start_s - EDGE_LOOKBACK_S)}' AND time < '{_ts(start_s)}' GROUP BY \"device\""))
+                         f"'{iso_utc(start_s - EDGE_LOOKBACK_S)}' AND time < '{iso_utc(start_s)}' GROUP BY \"device\""))
         for a, b in month_grid(start_s, end_s):
             out.append((fld, f'SELECT "{fld}" FROM {frm} WHERE {w} AND time >= '
-                             f"'{_ts(a)}' AND time < '{_ts(b)}' GROUP BY \"device\""))
+                             f"'{iso_utc(a)}' AND time < '{iso_utc(b)}' GROUP BY \"device\""))
         out.append((fld, f'SELECT first("{fld}") FROM {frm} WHERE {w} AND time >= '
-                         f"'{_ts(end_s)}' AND time < '{_ts(end_s + EDGE_LOOKBACK_S)}' GROUP BY \"device\""))
+                         f"'{iso_utc(end_s)}' AND time < '{iso_utc(end_s + EDGE_LOOKBACK_S)}' GROUP BY \"device\""))
     return out
 
 
