@@ -217,7 +217,8 @@ class Engine:
         self._loc_cache: dict[str, dict[str, str]] = {}
         #: (device, loop) -> names from the inventory a summary may use (see _inventory_context)
         self._inv_cache: dict[tuple[str, str | None], dict[str, str]] = {}
-        self._loop_index = None
+        #: built on first use, unless the suppressor already holds one for the same site
+        self._loop_index = getattr(suppressor, "loop_index", None)
         self._roots: dict[str, Alert] = {}  # firing alerts of rules with ``explains``
         #: firing roots evaluated by other engines (other shards), fingerprint -> alert
         self._external: dict[str, Alert] = {}

@@ -49,6 +49,8 @@ class Suppressor:
         # cooling through loops, worked out once: device -> its loops (and non-CDU coolers); loop -> its CDU
         site = graph.site
         index = LoopIndex(site)
+        #: the site's loop index, also read by the engine it serves (one index per engine, not two)
+        self.loop_index = index
         self._loops = frozenset(index.loops())
         self._cool_parents: dict[str, list[str]] = {}
         for key in self._loops:
