@@ -164,15 +164,6 @@ def gpu_thermal(supply_c: float, r: float, demand_w: float, floor_w: float) -> t
     return p, supply_c + r * p, SW_THERMAL | HW_THERMAL
 
 
-def _pump_param(value: object) -> set[str] | None:
-    """``pump=`` of ``cdu_pump_fail``: a pump id, ``all`` (the default), or a list of ids."""
-    if value is None or value == "all":
-        return None
-    if isinstance(value, (list, tuple)):
-        return {str(v) for v in value}
-    return {str(value)}
-
-
 def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float) -> None:
     """Advance one CDU by ``dt`` seconds under ``faults`` (fault name -> params).
 
@@ -198,7 +189,9 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
     c.reservoir_state = "fault" if low_level else "ok"
     # pumps: N+1, the first healthy one runs
     fail = faults.get("cdu_pump_fail")
-    failed = set() if fail is None else (_pump_param(fail.get("pump")) or {p.id for p in c.pumps})
+    # pump= is one pump's id or "all" (the default), as SiteModel.inject checked it
+    which = None if fail is None else fail.get("pump", "all")
+    failed = set() if which is None else ({p.id for p in c.pumps} if which == "all" else {str(which)})
     lead = None if low_level else next((p for p in c.pumps if p.id not in failed), None)
     # hydraulics: resistance relative to the clean loop
     clog = faults.get("cdu_filter_clog")
