@@ -358,8 +358,6 @@ class _Connection(asyncio.Protocol):
                 pass
 
     async def wait_closed(self) -> None:
+        """Until ``connection_lost`` (which only ever sets a result: nothing to catch)."""
         if self._closed is not None:
-            try:
-                await self._closed
-            except (OSError, ConnectionError, ssl.SSLError):
-                pass
+            await self._closed
