@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from inventory.model import Site
 from simulator.stable_random import unit as _unit
 
 __all__ = ["SLOT_S", "DEFAULT_NAMESPACES", "UNLISTED_NAMESPACE", "namespaces_for", "gpu_labels"]
@@ -34,9 +35,9 @@ _IDLE, _SHARED = 0.10, 0.35
 Labels = tuple[tuple[str, str], ...]
 
 
-def namespaces_for(site) -> tuple[str, ...]:
+def namespaces_for(site: Site) -> tuple[str, ...]:
     """The namespaces the twin schedules: the tenants' (in file order), then one unlisted."""
-    listed = [ns for t in getattr(site, "tenants", []) for ns in t.namespaces]
+    listed = [ns for t in site.tenants for ns in t.namespaces]
     return tuple(dict.fromkeys(listed or DEFAULT_NAMESPACES)) + (UNLISTED_NAMESPACE,)
 
 
