@@ -34,7 +34,7 @@ from inventory.loops import LoopIndex
 from inventory.model import Device, Site
 
 from dashboards.builder import Annotation, Dashboard, Panel, Row, Target, Variable
-from storage.influxql import tier_variable_query
+from storage.influxql import literal, tier_variable_query
 
 __all__ = ["build_dashboards", "meters_by_role", "DASHBOARD_KEYS", "device_link", "headroom_margins", "capacity_levels"]
 
@@ -44,11 +44,6 @@ _PUE_STEPS: list[tuple[float | None, str]] = [(None, "green"), (1.3, "yellow"), 
 _LOAD_STEPS: list[tuple[float | None, str]] = [(None, "green"), (70.0, "yellow"), (85.0, "red")]
 _GPU_TEMP_STEPS: list[tuple[float | None, str]] = [(None, "green"), (80.0, "yellow"), (87.0, "red")]
 _HALL_RACK = f'"{T.HALL}" =~ /^$hall$/ AND "{T.ROW}" =~ /^$row$/ AND "{T.RACK}" =~ /^$rack$/'
-
-
-def _q(text: str) -> str:
-    """InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _regex(ids: list[str]) -> str:
@@ -70,7 +65,7 @@ def _uid(site: Site, key: str) -> str:
 
 
 def _site_filter(site: Site) -> str:
-    return f'"{T.SITE}" = {_q(site.site.id)}'
+    return f'"{T.SITE}" = {literal(site.site.id)}'
 
 
 #: colour per state word (contract.states); a word not listed shows grey
@@ -88,7 +83,7 @@ def _state_colours(vocabulary: str) -> list[dict]:
 
 def _firing_alerts(site: Site) -> str:
     """The WHERE clause of every alert query: this site's firing events (contract.alert_event)."""
-    return f'{_site_filter(site)} AND "{ev.STATE}" = {_q(ev.FIRING)} AND $timeFilter'
+    return f'{_site_filter(site)} AND "{ev.STATE}" = {literal(ev.FIRING)} AND $timeFilter'
 
 
 def _alert_annotation(site: Site) -> Annotation:
@@ -103,7 +98,7 @@ def noc_overview(site: Site) -> Dashboard:
     site_level = f'{s} AND "{T.HALL}" = \'\''
     top = Row("Site", [
         Panel("PUE (instantaneous)", "stat", [Target(
-            f'SELECT last("{D.PUE_VALUE}") AS "PUE" FROM "{D.PUE}" WHERE {site_level} AND "{D.PUE_KIND}" = {_q(D.INSTANTANEOUS)} AND $timeFilter')],
+            f'SELECT last("{D.PUE_VALUE}") AS "PUE" FROM "{D.PUE}" WHERE {site_level} AND "{D.PUE_KIND}" = {literal(D.INSTANTANEOUS)} AND $timeFilter')],
             width=4, height=6, decimals=2, thresholds=_PUE_STEPS,
             description="Facility power / IT power (ISO/IEC 30134-2, lowest category with data)."),
         Panel("Facility, IT and renewable power", "stat", [Target(
@@ -111,7 +106,7 @@ def noc_overview(site: Site) -> Dashboard:
             f'FROM "{D.SITE_POWER}" WHERE {site_level} AND $timeFilter')], width=8, height=6, unit="watt"),
         Panel("PUE trend", "timeseries", [Target(
             f'SELECT mean("{D.PUE_VALUE}") AS "PUE", mean("{D.PPUE_COOLING}") AS "pPUE cooling" FROM "{D.PUE}" WHERE {site_level} '
-            f'AND "{D.PUE_KIND}" = {_q(D.INSTANTANEOUS)} AND $timeFilter GROUP BY time($__interval) fill(none)')],
+            f'AND "{D.PUE_KIND}" = {literal(D.INSTANTANEOUS)} AND $timeFilter GROUP BY time($__interval) fill(none)')],
             width=12, height=6, decimals=2),
         Panel("Facility vs IT power", "timeseries", [Target(
             f'SELECT mean("{D.FACILITY_W}") AS "Facility", mean("{D.IT_W}") AS "IT", mean("{D.COOLING_W}") AS "Cooling" '
@@ -124,12 +119,12 @@ def noc_overview(site: Site) -> Dashboard:
     ])
     halls = Row("Halls", [
         Panel("Hall load vs capacity", "bargauge", [Target(
-            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_HALL)} AND $timeFilter GROUP BY "{D.ID}"',
+            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {literal(D.LEVEL_HALL)} AND $timeFilter GROUP BY "{D.ID}"',
             alias=f"$tag_{D.ID}")], width=12, unit="percent", min=0, max=100, thresholds=_LOAD_STEPS,
             options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Hall capacity", "table", [Target(
             f'SELECT last("{D.LOAD_W}") AS "load W", last("{D.RATED_W}") AS "rated W", last("{D.HEADROOM_W}") AS "headroom W" '
-            f'FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_HALL)} AND $timeFilter GROUP BY "{D.ID}"',
+            f'FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {literal(D.LEVEL_HALL)} AND $timeFilter GROUP BY "{D.ID}"',
             result_format="table")], width=12, unit="watt"),
     ])
     ops = Row("Alerts and collection", [
@@ -180,11 +175,11 @@ def power_chain(site: Site) -> Dashboard:
     s = _site_filter(site)
     racks = Row("Racks", [
         Panel("Rack load vs rating", "bargauge", [Target(
-            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_RACK)} AND {_HALL_RACK} '
+            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {literal(D.LEVEL_RACK)} AND {_HALL_RACK} '
             f'AND $timeFilter GROUP BY "{D.ID}"', alias=f"$tag_{D.ID}")], width=12, unit="percent", min=0, max=100,
             thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Rack headroom (redundancy-aware)", "timeseries", [Target(
-            f'SELECT mean("{D.HEADROOM_W}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_RACK)} AND {_HALL_RACK} '
+            f'SELECT mean("{D.HEADROOM_W}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {literal(D.LEVEL_RACK)} AND {_HALL_RACK} '
             f'AND $timeFilter GROUP BY time($__interval), "id" fill(none)', alias=f"$tag_{D.ID}")], width=12, unit="watt",
             description="2N: one side's rating minus both sides' load; N+1: all but the largest unit."),
     ])
@@ -200,7 +195,7 @@ def power_chain(site: Site) -> Dashboard:
             width=12, unit="percent", decimals=1,
             description="(max - min) / mean of the latest phase currents of each PDU."),
         Panel("PDU load vs rating", "bargauge", [Target(
-            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_PDU)} AND {_HALL_RACK} '
+            f'SELECT last("{D.LOAD_PCT}") FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {literal(D.LEVEL_PDU)} AND {_HALL_RACK} '
             f'AND $timeFilter GROUP BY "{D.ID}"', alias=f"$tag_{D.ID}")], width=12, unit="percent", min=0, max=100,
             thresholds=_LOAD_STEPS, options={"orientation": "horizontal", "displayMode": "gradient"}),
         Panel("Top outlets", "table", [Target(
@@ -226,7 +221,7 @@ def power_chain(site: Site) -> Dashboard:
             width=12, unit="percent", min=0, max=100),
         Panel("UPS capacity and group headroom", "table", [Target(
             f'SELECT last("{D.LOAD_W}") AS "load W", last("{D.RATED_W}") AS "rated W", last("{D.HEADROOM_W}") AS "headroom W", '
-            f'last("{D.REDUNDANCY}") AS "redundancy" FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {_q(D.LEVEL_UPS)} '
+            f'last("{D.REDUNDANCY}") AS "redundancy" FROM "{D.CAPACITY}" WHERE {s} AND "{D.LEVEL}" = {literal(D.LEVEL_UPS)} '
             f'AND "{T.HALL}" =~ /^$hall$/ AND $timeFilter GROUP BY "{D.ID}"', result_format="table")], width=12),
         Panel("UPS output state", "state-timeline", [Target(
             f'SELECT last("state") FROM "ups" WHERE {s} AND "{T.HALL}" =~ /^$hall$/ AND {ups_out} AND "{T.PHASE}" = \'\' '
@@ -306,7 +301,7 @@ def liquid_cooling(site: Site) -> Dashboard:
     n_nodes = sum(len(index.gpu_nodes_on(k)) for k in index.loops())
     this_cdu = f'"{T.DEVICE}" =~ /^$cdu$/'
     this_loop = f'{this_cdu} AND "{C.LOOP}" =~ /^$loop$/'
-    secondary = f'{this_loop} AND "{C.SIDE}" = {_q(C.SECONDARY)}'
+    secondary = f'{this_loop} AND "{C.SIDE}" = {literal(C.SECONDARY)}'
     on_loop = f'"{T.DEVICE}" =~ /^$node$/'
     by_time = "GROUP BY time($__interval)"
     variables = [
@@ -324,7 +319,7 @@ def liquid_cooling(site: Site) -> Dashboard:
             width=8, unit="celsius"),
         Panel("Primary (facility water) supply and return", "timeseries", [
             Target(f'SELECT mean("{C.SUPPLY_TEMP_C}") AS "supply", mean("{C.RETURN_TEMP_C}") AS "return" FROM "{C.CDU}" '
-                   f'WHERE {s} AND {this_cdu} AND "{C.SIDE}" = {_q(C.PRIMARY)} AND $timeFilter '
+                   f'WHERE {s} AND {this_cdu} AND "{C.SIDE}" = {literal(C.PRIMARY)} AND $timeFilter '
                    f'{by_time}, "{T.DEVICE}" fill(none)', alias=f"$tag_{T.DEVICE} $col")], width=8, unit="celsius"),
         Panel("ΔT and approach", "timeseries", [Target(
             f'SELECT mean("{D.DELTA_T_C}") AS "ΔT", mean("{D.APPROACH_C}") AS "approach" FROM "{D.COOLING_LOOP}" '
@@ -505,7 +500,7 @@ def capacity_levels(site: Site) -> list[str]:
 
 
 def _level(level: str) -> str:
-    return f'"{D.LEVEL}" = {_q(level)}'
+    return f'"{D.LEVEL}" = {literal(level)}'
 
 
 #: per element over the range: the same figures as ``dcim report capacity`` (reports/README.md)
