@@ -1,5 +1,6 @@
 """Helpers shared by the bench scripts: CPU calibration and medians, the calibrated A/B round loop
-(:func:`alternate`), the child process that serves endpoints (:func:`start_child_server`) and gzip'd
+(:func:`alternate`), the child process that serves endpoints (:func:`start_child_server`, twin BMCs:
+:func:`start_twin_bmcs`) and gzip'd
 line-protocol loads (:class:`LineBatches`).
 
 These machines are shared and their speed drifts; every bench measures a
@@ -82,6 +83,22 @@ def stop_child_server(child) -> None:
         child.wait(5)
     except subprocess.TimeoutExpired:
         child.kill()
+
+
+async def start_twin_bmcs(count: int) -> list:
+    """``count`` twin BMCs (Redfish with session login) on their own loopback ports, each serving
+    ``redfish_resources`` built per request, as the twin does: the Redfish benches' peer."""
+    from simulator.http_endpoints import HttpEndpoint, json_body, redfish_resources
+    from simulator.model import DeviceState
+
+    state = DeviceState(power_w=9_800.0)
+    endpoints = []
+    for i in range(count):
+        def route(path: str, node=f"bench-n{i}"):
+            res = redfish_resources(node, state).get(path)
+            return json_body(res) if res is not None else None
+        endpoints.append(await HttpEndpoint(route, sessions=True).start("127.0.0.1", 0))
+    return endpoints
 
 
 async def serve_until_stdin_closed(ports: list[int]) -> None:

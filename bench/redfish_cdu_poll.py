@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
-    calibrate, median, serve_until_stdin_closed, stable, start_child_server, stop_child_server)
+    calibrate, median, serve_until_stdin_closed, stable, start_child_server, start_twin_bmcs, stop_child_server)
 from collectors.base import Target  # noqa: E402
 from collectors.gpu.redfish import RedfishCollector  # noqa: E402
 from inventory.secrets import SecretValue  # noqa: E402
@@ -48,20 +48,14 @@ def _mockup_resources() -> dict[str, dict]:
 
 
 async def serve(count: int) -> None:
-    from simulator.http_endpoints import HttpEndpoint, json_body, redfish_resources
-    from simulator.model import DeviceState
+    from simulator.http_endpoints import HttpEndpoint, json_body
 
     cdu = _mockup_resources()
-    state = DeviceState(power_w=9_800.0)
     endpoints = []
     for i in range(count):
         endpoints.append(await HttpEndpoint(lambda p: json_body(cdu[p]) if p in cdu else None,
                                             sessions=True).start("127.0.0.1", 0))
-    for i in range(count):
-        def route(path: str, node=f"bench-n{i}"):
-            res = redfish_resources(node, state).get(path)
-            return json_body(res) if res is not None else None
-        endpoints.append(await HttpEndpoint(route, sessions=True).start("127.0.0.1", 0))
+    endpoints += await start_twin_bmcs(count)
     await serve_until_stdin_closed([e.server.sockets[0].getsockname()[1] for e in endpoints])
     for e in endpoints:
         await e.stop()

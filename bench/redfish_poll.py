@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
-    calibrate, median, serve_until_stdin_closed, stable, start_child_server, stop_child_server)
+    calibrate, median, serve_until_stdin_closed, stable, start_child_server, start_twin_bmcs, stop_child_server)
 from collectors.base import Target  # noqa: E402
 from collectors.gpu.redfish import ResourceMissing, RedfishCollector, samples_from_resources, walk  # noqa: E402
 from inventory.secrets import SecretValue  # noqa: E402
@@ -45,16 +45,7 @@ SESSIONS = "/redfish/v1/SessionService/Sessions"
 # ---------------------------------------------------------------------------- child: the twin BMCs
 
 async def serve(count: int) -> None:
-    from simulator.http_endpoints import HttpEndpoint, json_body, redfish_resources
-    from simulator.model import DeviceState
-
-    state = DeviceState(power_w=9_800.0)
-    endpoints = []
-    for i in range(count):
-        def route(path: str, node=f"bench-n{i}"):
-            res = redfish_resources(node, state).get(path)  # built per request, as the twin does
-            return json_body(res) if res is not None else None
-        endpoints.append(await HttpEndpoint(route, sessions=True).start("127.0.0.1", 0))
+    endpoints = await start_twin_bmcs(count)
     await serve_until_stdin_closed([e.server.sockets[0].getsockname()[1] for e in endpoints])
     for e in endpoints:
         await e.stop()
