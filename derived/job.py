@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
+from contract import cooling as C
+from contract import gpu as G
 from contract.sample import Sample
 from inventory.model import Site
 from inventory.topology import PowerGraph
@@ -25,10 +27,10 @@ __all__ = ["DerivedMetrics", "INPUT_MEASUREMENTS"]
 
 log = logging.getLogger("dcim.derived")
 
+#: the measurements the per-loop cooling figures read (temperatures, flows, states, clock events)
+LOOP_MEASUREMENTS = frozenset({C.CDU, G.GPU})
 #: the measurements derived metrics read; everything else is ignored cheaply
-INPUT_MEASUREMENTS = frozenset({"meter", "pdu", "ups", "chiller", "cdu", "crah", "crac", "node", "gpu"})
-#: the measurements the per-loop cooling figures also read (temperatures, flows, states, clock events)
-LOOP_MEASUREMENTS = frozenset({"cdu", "gpu"})
+INPUT_MEASUREMENTS = frozenset({"meter", "pdu", "ups", "chiller", "crah", "crac", "node"}) | LOOP_MEASUREMENTS
 
 
 class DerivedMetrics:
