@@ -334,14 +334,29 @@ class Engine:
     # -- persistence ----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue after a restart without re-sending (JSON-ready)."""
+        return {**self.snapshot_alerts(), **self.snapshot_clocks()}
+
+    def snapshot_alerts(self) -> dict[str, Any]:
+        """The part of :meth:`snapshot` that must be on disk as soon as it changes: the alerts
+        (what was sent, so a restart neither forgets nor repeats one).  O(alerts)."""
         return {
             "version": SNAPSHOT_VERSION,
             "started_ns": self.started_ns,
-            "alerts": [[list(_enc_key(k)), a.to_json()] for k, a in self._alerts.items()],
-            "seen": [[list(_enc_key(k)), t, {n: v for n, v in tags.items() if n in PLACE_TAGS}]
-                     for k, (t, tags) in self._seen.items()],
+            "alerts": [[_enc_key(k), a.to_json()] for k, a in self._alerts.items()],
             "fails": dict(self._fails),
-            "rate_last": [[list(_enc_key(k)), t, v] for k, (t, v) in self._rate_last.items()],
+        }
+
+    def snapshot_clocks(self) -> dict[str, Any]:
+        """The part of :meth:`snapshot` that may lag: when each series was last seen and the
+        last value of each rate series.  O(series): on a full-site shard ≈200,000 entries, too
+        many to write after every alert change; a restart restarts the stale and absent clocks
+        at its own time anyway (:meth:`restore` with ``now_ns``), and a rate computed over a
+        longer gap is still a rate."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "seen": [[_enc_key(k), t, {n: v for n, v in tags.items() if n in PLACE_TAGS}]
+                     for k, (t, tags) in self._seen.items()],
+            "rate_last": [[_enc_key(k), t, v] for k, (t, v) in self._rate_last.items()],
         }
 
     def restore(self, snap: dict[str, Any], now_ns: int | None = None) -> None:
@@ -382,7 +397,7 @@ class Engine:
             if rule.explains and alert.state == ev.FIRING:
                 self._roots[alert.fingerprint] = alert
         self._seen = {key: (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])
-                      if version == SNAPSHOT_VERSION or kinds.get((key := _dec_key(k))[0]) == "absent"}
+                      if kinds.get((key := _dec_key(k))[0]) == "absent" or version == SNAPSHOT_VERSION}
         self._fails = dict(snap.get("fails", {}))
         self._rate_last = ({_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
                            if version == SNAPSHOT_VERSION else {})
@@ -646,7 +661,7 @@ class Engine:
 
 def _enc_key(key: tuple[str, SeriesKey]) -> list:
     rule, skey = key
-    return [rule, skey[0], [list(p) for p in skey[1:]]]
+    return [rule, skey[0], skey[1:]]  # JSON writes the (name, value) tuples as arrays: no copies
 
 
 def _dec_key(obj: list) -> tuple[str, SeriesKey]:

@@ -115,3 +115,41 @@ def test_alert_state_files_are_private(tmp_path):
     files = sorted(p.name for p in state.iterdir())
     assert {"outbox.sqlite", "outbox.sqlite-wal", "outbox.sqlite-shm", "engine-state.json"} <= set(files), files
     assert {p.name: mode(p) for p in state.iterdir()} == {name: 0o600 for name in files}
+
+
+def test_alerts_are_saved_on_change_and_the_series_clocks_once_a_minute(tmp_path):
+    """A full-site shard sees ≈200,000 series: writing their clocks after every alert change cost
+    more than the alerts.  The alerts file follows every change; the clocks file lags by at most
+    ``clocks_interval_s``, is written at stop, and a restart reads both."""
+    from contract.sample import Sample
+
+    t0 = 1_764_000_000 * S
+    now = [t0]
+    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n"
+                            "  - name: quiet\n    kind: stale\n    measurement: pdu\n    field: current_a\n"
+                            "    stale_after_s: 60\n", "t")
+    rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
+                      clocks_interval_s=3600.0)
+    sample = lambda dev, amps: Sample("pdu", {"device": dev, "phase": "1"}, {"current_a": amps}, now[0])  # noqa: E731
+    for i in range(5):  # five alert changes, each its own batch and tick
+        now[0] += S
+        rt.consume([sample(f"pdu-{i}", 30.0)])
+        asyncio.run(rt.tick(now[0]))
+    assert rt.store.writes == 5 and rt.store.clock_writes == 1  # the first save carried the clocks
+    state = json.loads((tmp_path / "engine-state.json").read_text())
+    assert len(state["alerts"]) == 5 and "seen" not in state
+    clocks = json.loads((tmp_path / "engine-clocks.json").read_text())
+    assert [k[1] for k, _, _ in clocks["seen"]] == ["pdu-0"]  # as of the first save
+    asyncio.run(rt.stop())
+    assert rt.store.clock_writes == 2
+    again = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now[0])
+    assert sorted(a.device for a in again.active()) == [f"pdu-{i}" for i in range(5)]
+    assert sorted(k[1][0] for k in again.engine._seen) == [f"pdu-{i}" for i in range(5)]
+
+
+def test_an_unreadable_clocks_file_costs_only_the_clocks(tmp_path, caplog):
+    st = StateStore(tmp_path)
+    st.save({"version": 2, "alerts": [], "fails": {}})
+    (tmp_path / "engine-clocks.json").write_text('{"seen": [')
+    assert st.load() == {"version": 2, "alerts": [], "fails": {}}
+    assert "engine-clocks.json:1: not valid JSON" in caplog.text
