@@ -52,6 +52,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=True)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: a dotted-quad IPv4 address as ``ipaddress`` accepts it (no leading zeros)
+_IPV4 = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}\Z")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -62,6 +65,8 @@ def host_problem(value: str) -> str | None:
     shell fragment (``http://evil/;rm -rf``) there is a mistake or an attack,
     refused at load time rather than failing on every poll.
     """
+    if _IPV4.match(value):  # the common case, without ipaddress' ≈30 µs per address (50,000 at start)
+        return None
     try:
         ipaddress.ip_address(value)
         return None
@@ -326,18 +331,21 @@ class Device(_Strict):
             raise ValueError("meter: applies to kind: meter only")
         return self
 
-    # placement, set by Site after validation
+    # placement, set by Site after validation.  Read from ``__pydantic_private__`` itself: a
+    # private attribute read through ``self._rack`` goes through pydantic's ``__getattr__``
+    # (≈4 µs, 25x a slot), and the topology, shard view and rule selectors ask for placement
+    # hundreds of thousands of times while a full site starts
     @property
     def hall(self) -> str | None:
-        return self._hall
+        return self.__pydantic_private__["_hall"]
 
     @property
     def row(self) -> str | None:
-        return self._row
+        return self.__pydantic_private__["_row"]
 
     @property
     def rack(self) -> str | None:
-        return self._rack
+        return self.__pydantic_private__["_rack"]
 
     def effective_port(self) -> int | None:
         return self.port or PROTOCOL_TABLE[self.protocol].default_port
@@ -347,9 +355,10 @@ class Device(_Strict):
 
     def cooling(self) -> list[CoolRef]:
         """The device's cooling connections: its own ``cooled_by``, else its rack's."""
-        if self.cooled_by or self._rack_cooling is None:
+        inherited = self.__pydantic_private__["_rack_cooling"]
+        if self.cooled_by or inherited is None:
             return self.cooled_by
-        return self._rack_cooling
+        return inherited
 
     def cooler_ids(self) -> list[str]:
         """Plain ids of the devices that cool this one (own or inherited from the rack), once each."""
@@ -454,7 +463,8 @@ class Site(_Strict):
         paths: dict[str, tuple] = {}
 
         def place(dev: Device, path: tuple, hall=None, row=None, rack=None) -> None:
-            dev._hall, dev._row, dev._rack = hall, row, rack
+            priv = dev.__pydantic_private__  # not pydantic's __setattr__: 3 per device on the full site
+            priv["_hall"], priv["_row"], priv["_rack"] = hall, row, rack
             if dev.id not in by_id:
                 by_id[dev.id] = dev
                 paths[dev.id] = path
@@ -467,18 +477,19 @@ class Site(_Strict):
             if rack.cooled_by:
                 for dev in rack.devices:
                     if dev.kind in RACK_COOLED_KINDS:
-                        dev._rack_cooling = rack.cooled_by
+                        dev.__pydantic_private__["_rack_cooling"] = rack.cooled_by
         self._by_id, self._paths = by_id, paths
 
     # -- queries every consumer uses -------------------------------------------------
+    # the index through ``__pydantic_private__`` itself (see Device.hall): these are asked per edge
     def all_devices(self) -> list[Device]:
-        return list(self._by_id.values())
+        return list(self.__pydantic_private__["_by_id"].values())
 
     def device(self, device_id: str) -> Device:
-        return self._by_id[device_id]
+        return self.__pydantic_private__["_by_id"][device_id]
 
     def has_device(self, device_id: str) -> bool:
-        return device_id in self._by_id
+        return device_id in self.__pydantic_private__["_by_id"]
 
     def racks(self) -> list[tuple[Hall, Row, Rack]]:
         return [(h, r, k) for h in self.halls for r in h.rows for k in r.racks]
@@ -490,7 +501,7 @@ class Site(_Strict):
         return self._paths[device_id]
 
     def polled_devices(self) -> list[Device]:
-        return [d for d in self._by_id.values() if d.protocol != "none"]
+        return [d for d in self.__pydantic_private__["_by_id"].values() if d.protocol != "none"]
 
     def credential_name(self, dev: Device) -> str | None:
         """The credential set ``dev`` uses: its own ``credentials:`` or the protocol's default."""
