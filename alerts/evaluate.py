@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from alerts.rules import Rule, RuleSet
-from alerts.selectors import DeviceFilter, compile_select, match_tags
+from alerts.selectors import DeviceFilter, compile_select, devices_by_kind, match_tags
 from contract import alert_event as ev
 from contract.alert_event import fingerprint, iso
 from contract.cooling import LOOP
@@ -207,7 +207,8 @@ class Engine:
         self.rules = rules
         self.site = site
         self.suppressor = suppressor
-        self._filters: dict[str, DeviceFilter] = {r.name: compile_select(r, site) for r in rules.rules}
+        by_kind = devices_by_kind(site) if site is not None else None
+        self._filters: dict[str, DeviceFilter] = {r.name: compile_select(r, site, by_kind) for r in rules.rules}
         self._alerts: dict[tuple[str, SeriesKey], Alert] = {}
         #: (rule, device) -> number of its pending/firing alerts: lets _eval skip the state machine for quiet devices
         self._hot: dict[tuple[str, str], int] = {}

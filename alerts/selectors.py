@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 
 from alerts.rules import Rule, Select
 
-__all__ = ["DeviceFilter", "compile_select", "match_tags", "value_matches", "parse_selector"]
+__all__ = ["DeviceFilter", "compile_select", "devices_by_kind", "match_tags", "value_matches", "parse_selector"]
 
 
 def value_matches(wanted: Iterable[str], value: str | None) -> bool:
@@ -53,7 +53,18 @@ class DeviceFilter:
         return True
 
 
-def compile_select(rule: Rule, site=None) -> DeviceFilter:
+def devices_by_kind(site) -> dict[str, list]:
+    """The site's devices grouped by kind, for :func:`compile_select` over many rules."""
+    out: dict[str, list] = {}
+    for dev in site.all_devices():
+        out.setdefault(dev.kind, []).append(dev)
+    return out
+
+
+def compile_select(rule: Rule, site=None, by_kind: dict[str, list] | None = None) -> DeviceFilter:
+    """``by_kind`` (:func:`devices_by_kind` of ``site``): a rule that selects plain kinds looks
+    at those devices only (on the full site a rule engine compiles ≈30 rules over ≈50,000
+    devices at start-up)."""
     sel: Select | None = rule.select
     if sel is None:
         return DeviceFilter(None)
@@ -61,8 +72,13 @@ def compile_select(rule: Rule, site=None) -> DeviceFilter:
     if site is None:
         checks = tuple(items.items()) + tuple((k, (v,)) for k, v in sel.labels.items())
         return DeviceFilter(None, checks)
+    kinds = items.get("kind")
+    if by_kind is not None and kinds is not None and not any("*" in k or "?" in k for k in kinds):
+        candidates = [d for k in dict.fromkeys(kinds) for d in by_kind.get(k, ())]
+    else:
+        candidates = site.all_devices()
     ids = set()
-    for dev in site.all_devices():
+    for dev in candidates:
         if _device_matches(dev, items, sel.labels):
             ids.add(dev.id)
     return DeviceFilter(frozenset(ids))

@@ -47,3 +47,25 @@ def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(RuleError) as info:
         load_rules(tmp_path / "nope.yaml")
     assert "nope.yaml" in str(info.value) and "cannot read" in str(info.value)
+
+
+def test_kind_index_selects_the_devices_a_scan_of_the_site_selects():
+    """compile_select with the engine's kind index (start-up cost) picks exactly what a scan picks,
+    for every shipped rule and for globbed, listed and label selectors."""
+    from alerts.rules import load_rules, load_rules_text
+    from alerts.selectors import compile_select, devices_by_kind
+    from localservers.site import EXAMPLE_SITE
+    from inventory.loader import load_site
+
+    site = load_site(EXAMPLE_SITE)
+    by_kind = devices_by_kind(site)
+    extra = load_rules_text(
+        "rules:\n"
+        "  - {name: a, measurement: pdu, field: current_a, threshold: 1, select: {kind: [pdu, ups, pdu]}}\n"
+        "  - {name: b, measurement: pdu, field: current_a, threshold: 1, select: {kind: 'p*'}}\n"
+        "  - {name: c, measurement: pdu, field: current_a, threshold: 1, select: {kind: pdu, hall: h1}}\n"
+        "  - {name: d, measurement: pdu, field: current_a, threshold: 1, select: {kind: no-such-kind}}\n", "t")
+    rules = load_rules("alerts/rules/site.yaml").rules + extra.rules
+    chosen = {r.name: compile_select(r, site, by_kind).ids for r in rules}
+    assert chosen == {r.name: compile_select(r, site).ids for r in rules}
+    assert chosen["a"] and chosen["b"] and chosen["d"] == frozenset()
