@@ -214,6 +214,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 # -- run ------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    from dcim.service import gc_paused_for_startup
+
+    with gc_paused_for_startup():  # until polling starts (run_until_stopped)
+        return _run_service(args)
+
+
+def _run_service(args: argparse.Namespace) -> int:
     from dcim.config import open_service, parse_shard
     from dcim.service import CollectionService, run_until_stopped
 
