@@ -78,6 +78,19 @@ def polls_in(influx, db: str, a: float, b: float, where: str = "") -> tuple[int,
     return sum(int(s["values"][0][1]) for s in series), len(series)
 
 
+def outcomes_by_protocol(influx, db: str, a: float, b: float) -> dict[str, tuple[int, int]]:
+    """protocol -> (polls, failed) with a time in [a, b)."""
+    q = (f"SELECT count(ok) FROM poll WHERE time >= {int(a * 1e9)} AND time < {int(b * 1e9)} GROUP BY protocol; "
+         f"SELECT count(ok) FROM poll WHERE ok = false AND time >= {int(a * 1e9)} AND time < {int(b * 1e9)} "
+         "GROUP BY protocol")
+    res = influx.query(q, db=db)["results"]
+    out: dict[str, list[int]] = {}
+    for k, r in enumerate(res):
+        for series in r.get("series") or []:
+            out.setdefault(series["tags"]["protocol"], [0, 0])[k] = int(series["values"][0][1])
+    return {p: (n, f) for p, (n, f) in sorted(out.items())}
+
+
 @dataclasses.dataclass
 class RunResult:
     label: str
@@ -93,11 +106,15 @@ class RunResult:
     rss: list[float]
     stop_s: list[float]
     exit_codes: list[int]
+    by_protocol: dict[str, tuple[int, int]]
+    #: CPU seconds of the other processes over the measured windows (twin, influxd)
+    others_cpu: dict[str, float]
 
 
 def run_collectors(label: str, site: Path, shards: int, interval: float, intervals: int, influx, db: str,
                    mqtt: str, work: Path, env: dict, devices: int, derived: bool = True,
-                   alerts: bool = True) -> RunResult:
+                   alerts: bool = True, others: dict[str, list[int]] | None = None) -> RunResult:
+    """``others``: name -> pids whose CPU over the measured windows is reported beside the collectors'."""
     """``shards`` dcim run processes for ``intervals`` whole intervals after start-up."""
     cfg = work / f"run-{label}.yaml"
     cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
@@ -144,10 +161,13 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         end = w0 + intervals * interval
         while time.time() < w0:
             time.sleep(0.5)
+        others = others or {}
         c0 = sum(proc_cpu_s(p.pid) for p in procs)
+        o0 = {k: sum(proc_cpu_s(pid) for pid in pids) for k, pids in others.items()}
         while time.time() < end + 2.0:  # polls that end just after the window
             time.sleep(0.5)
         c1 = sum(proc_cpu_s(p.pid) for p in procs)
+        others_cpu = {k: sum(proc_cpu_s(pid) for pid in pids) - o0[k] for k, pids in others.items()}
         rss = [rss_mib(p.pid) for p in procs]
     finally:
         stops = []
@@ -183,7 +203,8 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         derived_cpu += [float(v[1]) for v in series["values"]]
     measured_polls = sum(w[0] for w in windows)
     return RunResult(label, shards, t0 - t_start, (first or float("nan")) - t_start, windows, measured_polls,
-                     failed, skipped, c1 - c0, derived_cpu[1:], rss, stops, codes)
+                     failed, skipped, c1 - c0, derived_cpu[1:], rss, stops, codes,
+                     outcomes_by_protocol(influx, db, w0, end), others_cpu)
 
 
 def only_protocol(site_text: str, protocol: str) -> str:
@@ -210,6 +231,9 @@ def main() -> int:
     ap.add_argument("--no-alerts", action="store_true", help="leave the rule engine out")
     ap.add_argument("--twin-shards", type=int, default=1,
                     help="twin processes (dcim simulate --shard i/K); the full site needs 3 under a 20,000 open-file limit")
+    ap.add_argument("--refresh", type=float, default=None,
+                    help="the twin's model step, s (default: a third of --interval, at least 10 s: a device is "
+                         "polled once per interval, stepping the model more often is work nobody reads)")
     ap.add_argument("--no-single", action="store_true",
                     help="skip the 1-process run (the full site's ≈45,600 HTTP connections exceed one process's 20,000 files)")
     args = ap.parse_args()
@@ -220,6 +244,7 @@ def main() -> int:
     from localservers.mosquitto import MosquittoServer
     from localservers.site import write_loopback_slice
 
+    refresh = args.refresh if args.refresh is not None else max(10.0, args.interval / 3)
     env = {**os.environ, "DCIM_SNMP_COMMUNITY": "public", "DCIM_BMC_USER": "bench", "DCIM_BMC_PASSWORD": "bench",
            "PYTHONPATH": str(ROOT)}
     cal0 = calibrate()
@@ -244,7 +269,7 @@ def main() -> int:
         for i in range(args.twin_shards):
             control = free_port()
             argv = [sys.executable, "-m", "dcim.cli", "simulate", "--site", str(site), "--control-port", str(control),
-                    "--duration", "7200", "--refresh", "10"]
+                    "--duration", "7200", "--refresh", f"{refresh:g}"]
             if args.twin_shards > 1:
                 argv += ["--shard", f"{i}/{args.twin_shards}"]
             twins.append((subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
@@ -255,7 +280,7 @@ def main() -> int:
                     wait_for_port(control, timeout=900, proc=twin)
                 except Exception:
                     raise SystemExit(f"twin {i} did not start:\n{(work / f'twin-{i}.log').read_text()[-2000:]}")
-            print(f"twin: {len(twins)} process(es) serving after {time.time() - t:.1f} s, RSS "
+            print(f"twin: {len(twins)} process(es), model step every {refresh:g} s, serving after {time.time() - t:.1f} s, RSS "
                   f"{', '.join(f'{rss_mib(tw.pid):.0f}' for tw, _ in twins)} MiB", flush=True)
             runs = ([] if args.no_single else [("1-process", 1)]) + \
                 ([(f"{args.shards}-shards", args.shards)] if args.shards > 1 else [])
@@ -264,8 +289,9 @@ def main() -> int:
                 db = f"b{label.replace('-', '')}"
                 influx.create_database(db)
                 tc = sum(proc_cpu_s(tw.pid) for tw, _ in twins)
+                others = {"twin": [tw.pid for tw, _ in twins], "influxd": [influx.process.proc.pid]}
                 r = run_collectors(label, site, n, args.interval, args.intervals, influx, db, mosquitto.url,
-                                   work, env, devices, alerts=not args.no_alerts)
+                                   work, env, devices, alerts=not args.no_alerts, others=others)
                 twin_cpu[label] = sum(proc_cpu_s(tw.pid) for tw, _ in twins) - tc
                 results.append(r)
                 report(r, devices, args.interval, twin_cpu[label])
@@ -313,9 +339,16 @@ def report(r: RunResult, devices: int, interval: float, twin_cpu: float) -> None
     for k, (n, devs) in enumerate(r.windows):
         print(f"  interval {k + 1}: {n:,} polls of {devs:,} distinct devices / {devices:,} "
               f"({'every device' if devs == devices else f'{devices - devs:,} missing'})", flush=True)
-    print(f"  skipped ticks {r.skipped:,}; failed polls {r.failed:,}; collector CPU {r.cpu_s:.1f} s over "
+    span = len(r.windows) * interval
+    print(f"  skipped ticks {r.skipped:,}; failed polls {r.failed:,} (whole run); collector CPU {r.cpu_s:.1f} s over "
           f"{len(r.windows)} intervals = {1000 * per_poll:.3f} ms per device-poll "
-          f"({r.cpu_s / (len(r.windows) * interval):.2f} cores); twin CPU {twin_cpu:.1f} s", flush=True)
+          f"({r.cpu_s / span:.2f} cores); whole run's twin CPU {twin_cpu:.1f} s", flush=True)
+    print("  measured intervals, polls (failed) by protocol: "
+          + ", ".join(f"{p} {n:,} ({f:,})" for p, (n, f) in r.by_protocol.items()), flush=True)
+    print("  measured intervals, other processes: "
+          + ", ".join(f"{k} {c:.1f} s CPU ({c / span:.2f} cores)" for k, c in r.others_cpu.items())
+          + f"; all together with the collectors {(r.cpu_s + sum(r.others_cpu.values())) / span:.2f} of "
+          f"{os.cpu_count()} cores", flush=True)
     if r.derived_cpu:
         print(f"  derived compute per interval: {', '.join(f'{x:.3f}' for x in r.derived_cpu)} s CPU", flush=True)
     print(f"  SIGTERM -> exit: {', '.join(f'{s:.1f}' for s in r.stop_s)} s, codes {r.exit_codes}", flush=True)
