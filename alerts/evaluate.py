@@ -214,6 +214,8 @@ class Engine:
         self._hot: dict[tuple[str, str], int] = {}
         self._rate_last: dict[tuple[str, SeriesKey], tuple[int, float]] = {}
         self._seen: dict[tuple[str, SeriesKey], tuple[int, dict[str, str]]] = {}
+        #: timer rule -> (time of its last full clock scan, when a series can next go stale)
+        self._clock_due: dict[str, tuple[int, int]] = {}
         self._fails: dict[str, int] = {}
         self._loc_cache: dict[str, dict[str, str]] = {}
         #: (device, loop) -> names from the inventory a summary may use (see _inventory_context)
@@ -400,6 +402,7 @@ class Engine:
         self._seen = {key: (t if now_ns is None else max(t, now_ns), tags) for k, t, tags in snap.get("seen", [])
                       if kinds.get((key := _dec_key(k))[0]) == "absent" or version == SNAPSHOT_VERSION}
         self._fails = dict(snap.get("fails", {}))
+        self._clock_due = {}
         self._rate_last = ({_dec_key(k): (t, v) for k, t, v in snap.get("rate_last", [])}
                            if version == SNAPSHOT_VERSION else {})
 
@@ -602,11 +605,32 @@ class Engine:
         key = (rule.name, skey)
         # the sample's own tags (samples are never modified once emitted): no copy per sample
         self._seen[key] = (s.time_ns, tags)
+        scanned = self._clock_due.get(rule.name)
+        if scanned is not None and s.time_ns + (rule.stale_after_s or 0) * _NS < scanned[1]:
+            del self._clock_due[rule.name]  # an older time than the last scan assumed: scan again
         if key in self._alerts:
             self._step(rule, key, device, skey, s.tags, None, 0.0, False, s.time_ns, events)
 
     def _tick_clock(self, rule: Rule, now: int, events: list) -> None:
+        """Stale/absent clocks of one rule at ``now``.
+
+        The whole scan (every series of the rule: on a full-site shard ≈120,000 PDU series for
+        ``pdu-data-stale``, every second) runs only when a series can have gone stale since the
+        last one: at the last scan the earliest was due at ``min(last seen) + stale_after_s``, and
+        samples only move a series' time forward (:meth:`_mark_seen` brings the scan forward for
+        one that moves it back).  In between, only the rule's own alerts are stepped (their
+        ``for_s`` and re-notify timers)."""
         limit = (rule.stale_after_s or 0) * _NS
+        scanned = self._clock_due.get(rule.name)
+        if scanned is not None and scanned[0] <= now < scanned[1]:
+            for key in [k for k in self._alerts if k[0] == rule.name]:
+                seen = self._seen.get(key)
+                last = seen[0] if seen else (self.started_ns or now)
+                age = now - last
+                self._step(rule, key, key[1][0], key[1], seen[1] if seen else {}, None,
+                           round(age / _NS, 3), age > limit, now, events)
+            return
+        due = now + limit + 1
         if rule.kind == "absent":
             for device in self._expected(rule):
                 key = (rule.name, (device,))
@@ -616,14 +640,19 @@ class Engine:
                 if age > limit or key in self._alerts:
                     self._step(rule, key, device, (device,), seen[1] if seen else {}, None,
                                round(age / _NS, 3), age > limit, now, events)
-            return
-        for key, (last, tags) in list(self._seen.items()):
-            if key[0] != rule.name:
-                continue
-            age = now - last
-            if age > limit or key in self._alerts:
-                skey = key[1]
-                self._step(rule, key, skey[0], skey, tags, None, round(age / _NS, 3), age > limit, now, events)
+                if age <= limit:
+                    due = min(due, last + limit + 1)
+        else:
+            for key, (last, tags) in list(self._seen.items()):
+                if key[0] != rule.name:
+                    continue
+                age = now - last
+                if age > limit or key in self._alerts:
+                    skey = key[1]
+                    self._step(rule, key, skey[0], skey, tags, None, round(age / _NS, 3), age > limit, now, events)
+                if age <= limit:
+                    due = min(due, last + limit + 1)
+        self._clock_due[rule.name] = (now, due)
 
     def _expected(self, rule: Rule) -> list[str]:
         ids = self._filters[rule.name].ids
