@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from collectors.base import Collector, PollError, Target
@@ -17,13 +18,24 @@ from contract.protocols import served_by
 from collectors.snmp.counters import CounterState
 from collectors.snmp.decode import Fetched, decode
 from collectors.snmp.detect import Detection, decide, detect_profile, plan
-from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine
+from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine, snmp_version
 from collectors.snmp.profiles import Profile, default_profiles
 
-__all__ = ["SnmpCollector", "SYS_OBJECT_ID", "detect_profile", "Detection"]
+__all__ = ["SnmpCollector", "SYS_OBJECT_ID", "DEFAULT_REWALK_S", "KnownRows", "detect_profile", "Detection"]
 
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 DEFAULT_MAX_IN_FLIGHT = 64
+#: a device's tables are walked again after this long (between walks its known rows are read with GETs)
+DEFAULT_REWALK_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRows:
+    """The OIDs a device's last complete walk found, per walk root, for the GET polls after it."""
+
+    profile: str
+    oids: dict[str, tuple[str, ...]]
+    walked_at: float  # time.monotonic()
 
 
 def _split_columns(entry: str, rows: list, walks: dict) -> None:
@@ -49,8 +61,15 @@ class SnmpCollector(Collector):
     protocols = served_by(f"{__name__}:SnmpCollector")  # its rows in contract/protocols.py
 
     def __init__(self, engine: str | None = None, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-                 profiles: dict[str, Profile] | None = None) -> None:
+                 profiles: dict[str, Profile] | None = None, rewalk_s: float = DEFAULT_REWALK_S) -> None:
         self.default_engine = engine or DEFAULT_ENGINE
+        #: how long a device's walked rows are read back with GETs before it is walked again
+        #: (0: walk every poll); see :meth:`fetch`
+        self.rewalk_s = rewalk_s
+        #: device_id -> the rows its last complete walk found
+        self.known_rows: dict[str, KnownRows] = {}
+        #: polls served by reading known rows back (the rest walked)
+        self.known_polls = 0
         self.profiles = profiles if profiles is not None else default_profiles()
         self._engines: dict[str, Engine] = {}
         self._sem = asyncio.Semaphore(max_in_flight)
@@ -141,10 +160,28 @@ class SnmpCollector(Collector):
         return "\n".join([head] + [f"  {g.line()}" for g in found])
 
     async def fetch(self, engine: Engine, target: Target, prof: Profile) -> Fetched:
+        """The profile's scalars and tables: walked, or read back with GETs.
+
+        Why GETs: a profile walks each column it reads (the APC rPDU2 profile: 29 columns, so 29
+        GETBULK round trips per poll for ≈190 values), and a PDU's rows (phases, outlets,
+        sensors) rarely change.  After a complete walk the rows' OIDs are kept; until
+        ``rewalk_s`` has passed, the next polls GET exactly those (40 per request: 5 round trips
+        for that PDU) and file them as the walk did, so decoding sees the same rows.  A row that
+        has gone (noSuchInstance) sends the poll back to walking at once; rows added in between
+        appear at the next walk.  SNMPv1 (one missing OID fails the whole GET) always walks.
+        """
+        known = self.known_rows.get(target.device_id)
+        if (known is not None and known.profile == prof.name and self.rewalk_s > 0
+                and time.monotonic() - known.walked_at < self.rewalk_s and snmp_version(target) != "1"):
+            fetched = await self._fetch_known(engine, target, prof, known)
+            if fetched is not None:
+                self.known_polls += 1
+                return fetched
         fetched = Fetched()
         if prof.get_oids:
             fetched.gets = dict(await engine.get(target, prof.get_oids))
         reps = int(target.options.get("max_repetitions", prof.max_repetitions))
+        walked: dict[str, tuple[str, ...]] = {}
         for root in prof.walk_roots:
             try:
                 rows = await engine.walk(target, root, reps)
@@ -153,11 +190,32 @@ class SnmpCollector(Collector):
                     raise
                 rows = exc.partial
                 fetched.failed_walks[root] = exc.message
-            if root in prof.table_roots:
-                _split_columns(root, rows, fetched.walks)
-            else:
-                fetched.walks[root] = rows
+            walked[root] = tuple(oid for oid, _ in rows)
+            self._file(prof, root, rows, fetched)
+        if fetched.failed_walks:
+            self.known_rows.pop(target.device_id, None)
+        else:
+            self.known_rows[target.device_id] = KnownRows(prof.name, walked, time.monotonic())
         return fetched
+
+    async def _fetch_known(self, engine: Engine, target: Target, prof: Profile, known: "KnownRows") -> Fetched | None:
+        """The walk's rows read back with GETs, or None when one of them has gone."""
+        rows_oids = [oid for root in prof.walk_roots for oid in known.oids.get(root, ())]
+        got = dict(await engine.get(target, list(prof.get_oids) + rows_oids))
+        if any(got.get(oid) is None for oid in rows_oids):
+            self.known_rows.pop(target.device_id, None)
+            return None
+        fetched = Fetched({oid: got.get(oid) for oid in prof.get_oids})
+        for root in prof.walk_roots:
+            self._file(prof, root, [(oid, got[oid]) for oid in known.oids.get(root, ())], fetched)
+        return fetched
+
+    @staticmethod
+    def _file(prof: Profile, root: str, rows: list, fetched: Fetched) -> None:
+        if root in prof.table_roots:
+            _split_columns(root, rows, fetched.walks)
+        else:
+            fetched.walks[root] = rows
 
     async def poll(self, target: Target) -> list[Sample]:
         async with self._sem:
@@ -179,6 +237,7 @@ class SnmpCollector(Collector):
             raise PollError("internal", f"{target.device_id}: decoding with {prof.name} failed: "
                                         f"{type(exc).__name__}: {exc}") from None
         if problems:
+            self.known_rows.pop(target.device_id, None)  # walk again: the rows may be what changed
             kinds = [k for k, _ in problems]
             kind = "protocol" if "protocol" in kinds else kinds[0]
             msgs = [m for _, m in problems]
@@ -186,6 +245,7 @@ class SnmpCollector(Collector):
             raise PollError(kind, f"{target.device_id} [{prof.name}]: " + "; ".join(msgs[:3]) + more,
                             partial=samples)
         if not samples:
+            self.known_rows.pop(target.device_id, None)
             if target.profile in ("", "auto"):
                 self.detected.pop(target.device_id, None)   # replaced device? detect again next poll
             raise PollError("device", f"{target.device_id}: profile {prof.name} matched but the agent "

@@ -47,6 +47,10 @@ CASES = {
     + infeed(12, [("1.1", 147)]),
     # nothing of the profile at all
     "s3_empty": SYS,
+    # s3_good with a fourth inlet row
+    "s3_more": SYS + [f"{S3}.1.6.0|2|279"] + infeed(7, ROWS + [("1.4", 7)])
+    + infeed(11, [(i, 2300) for i, _ in ROWS + [("1.4", 0)]])
+    + infeed(12, [("1.1", 147), ("1.2", 53), ("1.3", 78), ("1.4", 16)]),
 }
 
 
@@ -241,3 +245,31 @@ def test_garbage_datagrams_never_escape_as_a_native_panic():
         sock.close()
     assert len(kinds) == 60 and set(kinds) <= {"protocol", "timeout"}, kinds
     assert "protocol" in kinds  # the garbage was read and refused, not merely ignored
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_known_rows_are_read_back_until_one_goes_and_new_ones_come_with_the_next_walk(crafted, engine):
+    """After a walk the collector GETs the rows it found; the same device answering with other
+    rows (a replaced agent: here another community under the same device id) is handled as a
+    fresh walk would: a row gone is walked again at once, a row added appears at the next walk."""
+    def target(community: str) -> Target:
+        return Target("pdu-x", "snmp", "127.0.0.1", crafted.port, profile="auto", timeout_s=2.0, retries=0,
+                      options={"engine": engine}, secrets={"community": SecretValue(community)})
+
+    async def go():
+        c = SnmpCollector(rewalk_s=3600.0)
+        try:
+            inlets = lambda samples: sorted(s.tags["inlet"] for s in samples if "inlet" in s.tags)  # noqa: E731
+            assert inlets(await c.poll(target("s3_good"))) == ["1", "2", "3"] and c.known_polls == 0
+            assert inlets(await c.poll(target("s3_more"))) == ["1", "2", "3"] and c.known_polls == 1  # rows known
+            c.rewalk_s = 0.0  # time for the next walk
+            assert inlets(await c.poll(target("s3_more"))) == ["1", "2", "3", "4"] and c.known_polls == 1
+            c.rewalk_s = 3600.0
+            assert inlets(await c.poll(target("s3_more"))) == ["1", "2", "3", "4"] and c.known_polls == 2
+            with pytest.raises(PollError) as ei:  # rows 1.2 and 1.3 of a column gone: walked at once
+                await c.poll(target("s3_truncated"))
+            assert ei.value.kind == "protocol" and "truncated" in ei.value.message and c.known_polls == 2
+            assert "pdu-x" not in c.known_rows  # a poll with problems walks next time
+        finally:
+            await c.close()
+    asyncio.run(go())

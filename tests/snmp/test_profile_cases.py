@@ -106,15 +106,25 @@ def case_agent():
 
 
 def _poll(community: str, port: int):
+    """The first poll (walks) and the second (the walked rows read back with GETs)."""
     target = community_target(community, port)
 
     async def run():
         c = SnmpCollector()
         try:
-            return await c.poll(target), c.detected[community][1]
+            first = await c.poll(target)
+            second = await c.poll(target)
+            return first, second, c.detected[community][1], c.known_polls
         finally:
             await c.close()
     return asyncio.run(run())
+
+
+def _series(samples) -> dict[tuple, dict]:
+    out: dict[tuple, dict] = {}
+    for s in samples:
+        out.setdefault((s.measurement, tuple(sorted(s.tags.items()))), {}).update(s.fields)
+    return out
 
 
 def _same(got, want) -> bool:
@@ -125,8 +135,16 @@ def _same(got, want) -> bool:
 
 @pytest.mark.parametrize("profile,case", _mib_cases(), ids=[f"{p}/{c}" for p, c in _mib_cases()])
 def test_mib_case_decodes_to_expected_samples(case_agent, profile, case):
-    samples, detected = _poll(f"{profile}_{case}", case_agent.port)
+    samples, again, detected, known_polls = _poll(f"{profile}_{case}", case_agent.port)
     assert detected == profile, f"--profile auto picked {detected!r} for {profile}/{case}"
+    # the second poll GETs the rows the first walked: the same series and values (counter-derived
+    # fields may be added once a counter has a previous reading)
+    assert known_polls == 1, f"{profile}/{case}: the second poll walked again"
+    first, second = _series(samples), _series(again)
+    assert set(second) == set(first), f"{profile}/{case}: GET poll series differ: {set(first) ^ set(second)}"
+    for key, fields in first.items():
+        assert all(_same(second[key].get(k), v) for k, v in fields.items()), \
+            f"{profile}/{case}: {key}: walk {fields} vs GET {second[key]}"
     expected = yaml.safe_load((CASES / profile / f"{case}.expected.yaml").read_text())
     by_tags: dict[tuple, list] = {}
     for s in samples:
