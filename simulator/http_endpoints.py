@@ -1,7 +1,9 @@
 """HTTP endpoints of the twin: DCGM exporter text (``/metrics``) and Redfish JSON.
 
-One small asyncio HTTP/1.1 server per port with keep-alive; pages are built
-from the model at request time (cheap: an 8-GPU page is ~30 lines of text).
+One small asyncio HTTP/1.1 server per port with keep-alive and pipelining, an
+``asyncio.Protocol`` that answers a request in the callback that received it;
+pages are built from the model at request time (cheap: an 8-GPU page is ~90
+lines of text).
 The DCGM page has the exporter's metric names and labels (``gpu``, ``UUID``,
 ``device``, ``modelName``, ``Hostname``, and ``namespace``/``pod``/``container`` of
 the job on the GPU, from :mod:`simulator.jobs`); power in W, energy in mJ.
@@ -12,12 +14,15 @@ import asyncio
 import functools
 import hashlib
 import json
+import logging
 import random
 from typing import Callable
 
 from simulator.model import DeviceState
 
 __all__ = ["dcgm_page", "redfish_resources", "HttpEndpoint"]
+
+log = logging.getLogger("dcim.twin")
 
 _METRICS = (
     ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", lambda g: f"{g.temp_c:.0f}"),
@@ -92,8 +97,33 @@ def redfish_resources(node: str, s: DeviceState) -> dict[str, dict]:
     }
 
 
+#: request bounds: a head (request line and headers, with the blank line) over this is refused,
+#: and so is a body (a Redfish login) over ``_BODY_LIMIT``; the connection is closed unanswered
+_HEAD_LIMIT = 16384
+_BODY_LIMIT = 65536
+
+
+def _content_length(head: bytes) -> int | None:
+    """The request's Content-Length (0 without one; the last one wins); None for one that is not a number."""
+    length = 0
+    for header in head.split(b"\r\n")[1:]:
+        name, _, value = header.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length" and value.strip().isdigit():
+            if not value.strip().isascii():
+                return None
+            length = int(value.strip())
+    return length
+
+
 class HttpEndpoint:
-    """GET-only HTTP/1.1 server; ``route(path)`` returns (content type, body) or None for 404."""
+    """GET-only HTTP/1.1 server; ``route(path)`` returns (content type, body) or None for 404.
+
+    With ``sessions``, also a Redfish SessionService: ``POST`` to the sessions collection logs
+    in (any credentials, ``X-Auth-Token`` and ``Location`` in the reply), ``DELETE`` of a
+    session logs out.  ``behaviour()`` is asked once per request: ``ok``, ``no_answer`` (the
+    connection stays open and silent), ``slow`` (the answer comes ``slow_s`` later) or
+    ``garbage`` (random bytes, then the connection closes).
+    """
 
     def __init__(self, route: Callable[[str], tuple[str, bytes] | None], behaviour: Callable[[], str] = lambda: "ok",
                  slow_s: float = 3.0, sessions: bool = False) -> None:
@@ -104,73 +134,199 @@ class HttpEndpoint:
         self.slow_s = slow_s
         self.server: asyncio.AbstractServer | None = None
         self.requests = 0
-        self._open: set[asyncio.StreamWriter] = set()
+        self._open: set[_HttpConnection] = set()
 
     async def start(self, host: str, port: int) -> "HttpEndpoint":
-        self.server = await asyncio.start_server(self._serve, host, port)
+        self.server = await asyncio.get_running_loop().create_server(lambda: _HttpConnection(self), host, port)
         return self
 
     async def stop(self) -> None:
         if self.server:
             self.server.close()
-            for w in list(self._open):  # keep-alive clients: close them too, or their handlers outlive the loop
-                w.close()
+            for conn in list(self._open):  # keep-alive clients: close them too, or they outlive the loop
+                conn.close()
             await self.server.wait_closed()
             await asyncio.sleep(0)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._open.add(writer)
-        try:
-            while True:
-                request = await reader.readuntil(b"\r\n\r\n")
-                if len(request) > 16384:
-                    return
-                line = request.split(b"\r\n", 1)[0].decode("latin-1")
-                parts = line.split(" ")
-                if len(parts) != 3:
-                    return
-                method, path, _ = parts
-                length = 0
-                for header in request.split(b"\r\n")[1:]:
-                    name, _, value = header.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length" and value.strip().isdigit():
-                        length = int(value.strip())
-                if length > 65536:
-                    return
-                if length:
-                    await reader.readexactly(length)  # a login body: the twin accepts any credentials
-                self.requests += 1
-                mode = self.behaviour()
-                if mode == "no_answer":
-                    await asyncio.sleep(3600)
-                if mode == "garbage":
-                    writer.write(bytes(random.getrandbits(8) for _ in range(200)))
-                    await writer.drain()
-                    return
-                if mode == "slow":
-                    await asyncio.sleep(self.slow_s)
-                clean = path.split("?", 1)[0].rstrip("/") or "/"
-                extra = ""
-                if self.sessions and method == "POST" and clean == SESSIONS:
-                    self._session += 1
-                    sid = f"{SESSIONS}/{self._session}"
-                    status, ctype, body = "201 Created", "application/json", json.dumps({"@odata.id": sid, "Id": str(self._session)}).encode()
-                    extra = f"X-Auth-Token: twin-session-{self._session}\r\nLocation: {sid}\r\n"
-                elif self.sessions and method == "DELETE" and clean.startswith(SESSIONS + "/"):
-                    status, ctype, body = "204 No Content", "application/json", b""
+    def answer(self, method: str, path: str) -> bytes:
+        """The whole reply (status line, headers, body) to one request."""
+        clean = path.split("?", 1)[0].rstrip("/") or "/"
+        extra = ""
+        if self.sessions and method == "POST" and clean == SESSIONS:
+            self._session += 1
+            sid = f"{SESSIONS}/{self._session}"
+            status, ctype, body = "201 Created", "application/json", json.dumps({"@odata.id": sid, "Id": str(self._session)}).encode()
+            extra = f"X-Auth-Token: twin-session-{self._session}\r\nLocation: {sid}\r\n"
+        elif self.sessions and method == "DELETE" and clean.startswith(SESSIONS + "/"):
+            status, ctype, body = "204 No Content", "application/json", b""
+        else:
+            found = self.route(clean) if method == "GET" else None
+            if found is None:
+                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
+            else:
+                status, (ctype, body) = "200 OK", found
+        return f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+
+
+class _HttpConnection(asyncio.Protocol):
+    """One client connection: requests parsed from a byte buffer as they arrive, answered in order.
+
+    A protocol, not a ``StreamReader``/``StreamWriter`` pair with a task per connection (as the
+    collector's client, ``collectors/gpu/httpget.py``): a request that has arrived is answered
+    in the same callback, with no coroutine hop per request, which is most of what a poll costs
+    the twin.  Pipelined requests wait in the buffer while one is slow or the client does not
+    read (``pause_writing``); reading pauses when more than one whole request waits.
+    """
+
+    __slots__ = ("ep", "transport", "_buf", "_off", "_waiting", "_silent", "_write_paused", "_read_paused",
+                 "_eof", "_timer")
+
+    def __init__(self, ep: HttpEndpoint) -> None:
+        self.ep = ep
+        self.transport: asyncio.Transport | None = None
+        self._buf = b""
+        self._off = 0
+        self._waiting = False  # a slow answer is due: later requests wait behind it
+        self._silent = False  # no_answer: nothing more is answered on this connection
+        self._write_paused = False
+        self._read_paused = False
+        self._eof = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ---- protocol callbacks
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.ep._open.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.ep._open.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._silent:
+            return
+        if self._off < len(self._buf):
+            self._buf = self._buf[self._off:] + data
+        else:
+            self._buf = data
+        self._off = 0
+        self._serve()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        if not self._silent and not self._waiting and not self._write_paused:
+            self.close()  # what is left is an unfinished request (answered ones are gone)
+        return True  # half-open until what is due has been answered
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._serve()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    # ---- requests
+    def _serve(self) -> None:
+        """Answer every complete request in the buffer, in order, until one must wait."""
+        while not (self._waiting or self._write_paused or self._silent) and not self.transport.is_closing():
+            buf, off = self._buf, self._off
+            end = buf.find(b"\r\n\r\n", off)
+            if end < 0:
+                if len(buf) - off >= _HEAD_LIMIT:
+                    self.close()  # no end of head within the limit
+                elif self._eof:
+                    self.close()
                 else:
-                    found = self.route(clean) if method == "GET" else None
-                    if found is None:
-                        status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-                    else:
-                        status, (ctype, body) = "200 OK", found
-                writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
-        finally:
-            self._open.discard(writer)
-            writer.close()
+                    self._flow()
+                return
+            end += 4
+            if end - off > _HEAD_LIMIT:
+                self.close()
+                return
+            head = buf[off:end]
+            parts = head[:head.index(b"\r\n")].decode("latin-1").split(" ")
+            if len(parts) != 3:
+                self.close()
+                return
+            length = _content_length(head) if b"content-length" in head.lower() else 0
+            if length is None or length > _BODY_LIMIT:
+                self.close()
+                return
+            if len(buf) - end < length:
+                if self._eof:
+                    self.close()
+                else:
+                    self._flow()
+                return  # the body (a login: any credentials do) has not all arrived
+            self._off = end + length
+            if not self._answer(parts[0], parts[1]):
+                return
+        if self.transport.is_closing():
+            return
+        if self._eof and not (self._waiting or self._silent or self._write_paused):
+            self.close()
+        else:
+            self._flow()  # a slow answer or a client that does not read: later requests wait
+
+    def _flow(self) -> None:
+        """Pause reading while more than a whole request waits unanswered (bounded memory)."""
+        waiting = len(self._buf) - self._off
+        if not self._read_paused and waiting > _HEAD_LIMIT + _BODY_LIMIT:
+            self._read_paused = True
+            self.transport.pause_reading()
+        elif self._read_paused and waiting <= _HEAD_LIMIT + _BODY_LIMIT:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def _answer(self, method: str, path: str) -> bool:
+        """Answer one request as the endpoint's behaviour says; False when nothing more is served now."""
+        ep = self.ep
+        ep.requests += 1
+        mode = ep.behaviour()
+        if mode == "no_answer":
+            self._silent = True
+            self._buf, self._off = b"", 0
+            return False
+        if mode == "garbage":
+            self.transport.write(random.randbytes(200))
+            self.close()
+            return False
+        if mode == "slow":
+            # one timer, not a sleeping task per request; the page is built when it is sent, as
+            # a slow device's is: the values are those of the moment it answers
+            self._waiting = True
+            self._timer = asyncio.get_running_loop().call_later(ep.slow_s, self._late, method, path)
+            self._flow()
+            return False
+        try:
+            self.transport.write(ep.answer(method, path))
+        except Exception:
+            log.exception("twin HTTP endpoint: answering %s %s failed", method, path)
+            self.close()
+            return False
+        return True
+
+    def _late(self, method: str, path: str) -> None:
+        self._timer = None
+        self._waiting = False
+        if self.transport.is_closing():
+            return
+        try:
+            self.transport.write(self.ep.answer(method, path))
+        except Exception:
+            log.exception("twin HTTP endpoint: answering %s %s failed", method, path)
+            self.close()
+            return
+        self._serve()
 
 
 def json_body(obj: dict) -> tuple[str, bytes]:
