@@ -4,8 +4,12 @@ BER from the project's one codec (``collectors/snmp/ber.py``, shared with the
 trap receiver), hand-written on purpose: the twin must cost far less CPU than the
 collectors polling it, and a full SNMP stack (pysnmp/pyasn1, or snmpsim on
 top of it) costs tens of times more per varbind.  The OID table is
-pre-encoded: each refresh turns values into BER once, so a request is a
-bisect and a byte join.  Wrong communities get no answer, as real agents do.
+pre-encoded: each refresh turns the values that moved into BER once, so a
+request is a lookup and a byte join.  The usual requests (a poller's GETBULK
+of one column, GETs) are read in place, without decoding the message into
+values (:meth:`SnmpAgent.respond`); anything else takes the whole-message
+decoder, which answers those with the same bytes.  Wrong communities get no
+answer, as real agents do.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ def decode_message(data: bytes) -> tuple[int, bytes, int, int, int, int, list[tu
 
 
 _ENCODED: dict[tuple[int, object], bytes] = {}
+_AFTER_LIMIT = 4096
 
 
 def _encode_cached(tag: int, value) -> bytes:
@@ -62,6 +67,32 @@ def _encode_cached(tag: int, value) -> bytes:
     return encode_value(tag, value)
 
 
+_GENERIC = object()  # the fast path's answer for a request it leaves to the generic decoder
+_LENGTHS = tuple(tlv(0, bytes(n))[1:len(tlv(0, bytes(n))) - n] for n in range(4096))  # BER length octets
+
+
+def _length(n: int) -> bytes:
+    """BER length octets of ``n`` (a table lookup below 4096: the sizes replies have)."""
+    return _LENGTHS[n] if n < 4096 else tlv(0, bytes(n))[1:-n]
+
+
+def _span(data: bytes, i: int) -> tuple[int, int]:
+    """(body start, body end) of the TLV at ``i`` with a one-, two- or three-byte length; IndexError
+    past the data, and a length form the fast path does not read raises it too (the generic one does)."""
+    n = data[i + 1]
+    if n < 0x80:
+        j = i + 2
+    elif n == 0x81:
+        n, j = data[i + 2], i + 3
+    elif n == 0x82:
+        n, j = (data[i + 2] << 8) | data[i + 3], i + 4
+    else:
+        raise IndexError("length form left to the generic decoder")
+    if j + n > len(data):
+        raise IndexError("truncated")
+    return j, j + n
+
+
 class OidTable:
     """A sorted, pre-encoded OID -> value table, swapped atomically on refresh.
 
@@ -72,13 +103,30 @@ class OidTable:
     """
 
     def __init__(self, values: dict[tuple[int, ...], tuple[int, object]], previous: "OidTable | None" = None) -> None:
-        if previous is not None and len(previous.oids) == len(values) and previous.index.keys() == values.keys():
-            self.oids, self.enc_oids, self.index = previous.oids, previous.enc_oids, previous.index
-        else:
-            self.oids = sorted(values)
-            self.enc_oids = [tlv(OID, oid_body(o)) for o in self.oids]
-            self.index = {o: i for i, o in enumerate(self.oids)}
-        self.varbinds = [tlv(0x30, eo + _encode_cached(*values[o])) for o, eo in zip(self.oids, self.enc_oids)]
+        given = list(values)
+        vals = list(values.values())
+        if previous is not None and given == previous.given:
+            # the same OIDs in the same order as last time (a MIB builder's usual output): compared
+            # as lists, no OID hashed; the sorted order and every lookup are the previous table's
+            self.given, self.order, self.oids, self.enc_oids = previous.given, previous.order, previous.oids, previous.enc_oids
+            self.index, self.by_body, self.after = previous.index, previous.by_body, previous.after
+            self.values = [vals[j] for j in self.order]
+            # a value that did not move keeps its varbind (names, indices, states, ratings: most of a table)
+            self.varbinds = [vb if v == ov and type(v[1]) is type(ov[1]) else tlv(0x30, eo + _encode_cached(*v))
+                             for v, ov, vb, eo in zip(self.values, previous.values, previous.varbinds, self.enc_oids)]
+            return
+        self.given = given
+        #: sorted position -> position in ``values`` (as given)
+        self.order = sorted(range(len(given)), key=given.__getitem__)
+        self.oids = [given[j] for j in self.order]
+        self.enc_oids = [tlv(OID, oid_body(o)) for o in self.oids]
+        self.index = {o: i for i, o in enumerate(self.oids)}
+        #: an OID's BER body (as a request carries it) -> its row: a request's OID is found without decoding it
+        self.by_body = {oid_body(o): i for i, o in enumerate(self.oids)}
+        #: BER body of an OID that is not a row (a walk's column) -> the row after it, as they are asked
+        self.after: dict[bytes, int] = {}
+        self.values = [vals[j] for j in self.order]
+        self.varbinds = [tlv(0x30, eo + _encode_cached(*v)) for v, eo in zip(self.values, self.enc_oids)]
 
     def get(self, oid) -> bytes:
         i = self.index.get(oid)
@@ -88,6 +136,18 @@ class OidTable:
 
     def next_index(self, oid) -> int:
         return bisect.bisect_right(self.oids, oid)
+
+    def next_of_body(self, body: bytes) -> int:
+        """``next_index`` of the OID whose BER body is ``body`` (raises BerError on a bad one)."""
+        i = self.by_body.get(body)
+        if i is not None:
+            return i + 1
+        i = self.after.get(body)
+        if i is None:
+            i = bisect.bisect_right(self.oids, decode_oid(body))
+            if len(self.after) < _AFTER_LIMIT:  # bounded: a scanner asking random OIDs cannot grow it
+                self.after[body] = i
+        return i
 
     def at(self, i: int, asked) -> bytes:
         if i >= len(self.oids):
@@ -106,6 +166,9 @@ class SnmpAgent(asyncio.DatagramProtocol):
         self.slow_s = slow_s
         self.transport: asyncio.DatagramTransport | None = None
         self.requests = 0
+        # what every request for us starts with, and every reply too: version, then community
+        self._v2c = tlv(INTEGER, int_body(1)) + tlv(OCTETS, community)
+        self._v1 = tlv(INTEGER, int_body(0)) + tlv(OCTETS, community)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -130,6 +193,99 @@ class SnmpAgent(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
     def respond(self, data: bytes) -> bytes | None:
+        """The reply to one datagram, or None (not for us, or not a request we answer).
+
+        The common shapes (GET and GETNEXT of any OIDs, GETBULK of one column without
+        non-repeaters; short BER lengths, this agent's community, a minimally encoded request id)
+        are read in place: the request's OIDs are looked up by their BER bodies, and the reply is
+        the pre-encoded version/community prefix, the request's own request-id bytes and the
+        table's varbinds, joined once.  Anything else goes through :meth:`respond_generic`, which
+        gives the same bytes for the common shapes (tests/simulator/test_snmp_wire.py).
+        """
+        try:
+            reply = self._respond_fast(data)
+        except IndexError:  # shorter than its lengths say: the generic decoder raises the error
+            reply = _GENERIC
+        return self.respond_generic(data) if reply is _GENERIC else reply
+
+    def _respond_fast(self, data: bytes):
+        if data[0] != 0x30:
+            return _GENERIC
+        p, end = _span(data, 0)
+        if end != len(data):
+            return _GENERIC
+        if data.startswith(self._v2c, p):
+            prefix = self._v2c
+        elif data.startswith(self._v1, p):
+            prefix = self._v1
+        else:
+            return _GENERIC  # another community or version: decoded (and dropped) the long way
+        p += len(prefix)
+        pdu = data[p]
+        q, pe = _span(data, p)
+        if pe != end or data[q] != INTEGER:
+            return _GENERIC
+        a, b = _span(data, q)
+        rid = data[q:b]
+        if b - a > 1 and ((data[a] == 0 and data[a + 1] < 0x80) or (data[a] == 0xFF and data[a + 1] >= 0x80)) \
+                or b == a or rid[1] & 0x80:
+            return _GENERIC  # the reply re-encodes the id minimally: copy only what is already so
+        if data[b] != INTEGER or data[b + 1] != 1 or data[b + 3] != INTEGER or data[b + 4] != 1 or data[b + 6] != 0x30:
+            return _GENERIC
+        f2, f3 = data[b + 2], data[b + 5]
+        vs, ve = _span(data, b + 6)
+        if ve != end:
+            return _GENERIC
+        bodies = []
+        x = vs
+        while x < ve:
+            if data[x] != 0x30:
+                return _GENERIC
+            va, vb = _span(data, x)
+            if data[va] != OID:
+                return _GENERIC
+            oa, ob = _span(data, va)
+            if ob > vb:
+                return _GENERIC
+            bodies.append(data[oa:ob])
+            x = vb
+        if x != ve:
+            return _GENERIC
+        table = self.table()
+        varbinds = table.varbinds
+        n = len(varbinds)
+        if pdu == GET:
+            by_body = table.by_body
+            binds = []
+            for body in bodies:
+                i = by_body.get(body)
+                binds.append(varbinds[i] if i is not None else table.get(decode_oid(body)))
+        elif pdu == GETNEXT:
+            binds = []
+            for body in bodies:
+                i = table.next_of_body(body)
+                binds.append(varbinds[i] if i < n else table.at(i, decode_oid(body)))
+        elif pdu == GETBULK and prefix is self._v2c:
+            if f2 != 0 or len(bodies) != 1:
+                return _GENERIC
+            max_rep = 0 if f3 & 0x80 else min(f3, 200)
+            c = table.next_of_body(bodies[0])
+            if c + max_rep <= n:
+                binds = varbinds[c:c + max_rep]
+            else:  # the walk runs off the end: the rows left, then endOfMibView
+                binds = varbinds[c:]
+                binds.append(table.at(n, decode_oid(bodies[0])))
+        else:
+            return None
+        vbs = b"".join(binds)
+        inner = len(rid) + 7 + len(vbs)
+        inner += len(_length(len(vbs)))
+        outer = len(prefix) + 1 + len(_length(inner)) + inner
+        return b"".join((b"\x30", _length(outer), prefix, b"\xa2", _length(inner), rid, b"\x02\x01\x00\x02\x01\x00\x30",
+                         _length(len(vbs)), vbs))
+
+    def respond_generic(self, data: bytes) -> bytes | None:
+        """Any v1/v2c request, decoded whole: the reference the fast path must equal, and its fallback."""
         version, community, pdu, rid, f2, f3, oids = decode_message(data)
         if community != self.community or version not in (0, 1):
             return None
