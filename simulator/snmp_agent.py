@@ -110,6 +110,7 @@ class OidTable:
             # as lists, no OID hashed; the sorted order and every lookup are the previous table's
             self.given, self.order, self.oids, self.enc_oids = previous.given, previous.order, previous.oids, previous.enc_oids
             self.index, self.by_body, self.after = previous.index, previous.by_body, previous.after
+            self.exceptions = previous.exceptions
             self.values = [vals[j] for j in self.order]
             # a value that did not move keeps its varbind (names, indices, states, ratings: most of a table)
             self.varbinds = [vb if v == ov and type(v[1]) is type(ov[1]) else tlv(0x30, eo + _encode_cached(*v))
@@ -125,6 +126,8 @@ class OidTable:
         self.by_body = {oid_body(o): i for i, o in enumerate(self.oids)}
         #: BER body of an OID that is not a row (a walk's column) -> the row after it, as they are asked
         self.after: dict[bytes, int] = {}
+        #: (noSuchInstance or endOfMibView, BER body of the asked OID) -> the varbind saying so
+        self.exceptions: dict[tuple[int, bytes], bytes] = {}
         self.values = [vals[j] for j in self.order]
         self.varbinds = [tlv(0x30, eo + _encode_cached(*v)) for v, eo in zip(self.values, self.enc_oids)]
 
@@ -153,6 +156,33 @@ class OidTable:
         if i >= len(self.oids):
             return tlv(0x30, tlv(OID, oid_body(asked)) + bytes([END_OF_MIB, 0]))
         return self.varbinds[i]
+
+    def get_of_body(self, body: bytes) -> bytes:
+        """:meth:`get` of the OID whose BER body is ``body`` (raises BerError on a bad one)."""
+        i = self.by_body.get(body)
+        if i is not None:
+            return self.varbinds[i]
+        vb = self.exceptions.get((NO_SUCH_INSTANCE, body))
+        if vb is None:
+            oid = decode_oid(body)
+            i = self.index.get(oid)
+            if i is not None:  # a row, in a non-minimal encoding
+                return self.varbinds[i]
+            vb = self._remember(NO_SUCH_INSTANCE, body, oid)
+        return vb
+
+    def end_of_body(self, body: bytes) -> bytes:
+        """The endOfMibView varbind for the OID whose BER body is ``body``, as :meth:`at` writes it."""
+        vb = self.exceptions.get((END_OF_MIB, body))
+        return vb if vb is not None else self._remember(END_OF_MIB, body, decode_oid(body))
+
+    def _remember(self, tag: int, body: bytes, oid: tuple[int, ...]) -> bytes:
+        """An exception varbind, remembered by the asked OID's body: pollers ask the same ones every
+        poll (a profile's columns past the table's end, objects this device does not have)."""
+        vb = tlv(0x30, tlv(OID, oid_body(oid)) + bytes([tag, 0]))
+        if len(self.exceptions) < _AFTER_LIMIT:  # bounded, as ``after`` is
+            self.exceptions[(tag, body)] = vb
+        return vb
 
 
 class SnmpAgent(asyncio.DatagramProtocol):
@@ -255,16 +285,12 @@ class SnmpAgent(asyncio.DatagramProtocol):
         varbinds = table.varbinds
         n = len(varbinds)
         if pdu == GET:
-            by_body = table.by_body
-            binds = []
-            for body in bodies:
-                i = by_body.get(body)
-                binds.append(varbinds[i] if i is not None else table.get(decode_oid(body)))
+            binds = [table.get_of_body(body) for body in bodies]
         elif pdu == GETNEXT:
             binds = []
             for body in bodies:
                 i = table.next_of_body(body)
-                binds.append(varbinds[i] if i < n else table.at(i, decode_oid(body)))
+                binds.append(varbinds[i] if i < n else table.end_of_body(body))
         elif pdu == GETBULK and prefix is self._v2c:
             if f2 != 0 or len(bodies) != 1:
                 return _GENERIC
@@ -274,7 +300,7 @@ class SnmpAgent(asyncio.DatagramProtocol):
                 binds = varbinds[c:c + max_rep]
             else:  # the walk runs off the end: the rows left, then endOfMibView
                 binds = varbinds[c:]
-                binds.append(table.at(n, decode_oid(bodies[0])))
+                binds.append(table.end_of_body(bodies[0]))
         else:
             return None
         vbs = b"".join(binds)

@@ -93,6 +93,8 @@ def _cases(table: OidTable, rng: random.Random) -> list[tuple[str, bytes]]:
         ("empty request id", _request(GET, [oids[1]], rid_body=b"")),
         ("non-canonical OID encoding", _request(GET, [], oid_bodies=[oid_body(oids[2])[:-1] + b"\x80" + oid_body(oids[2])[-1:]])),
         ("non-canonical OID getnext", _request(GETNEXT, [], oid_bodies=[b"\x2b\x80\x06\x01"])),
+        ("non-canonical missing OID", _request(GET, [], oid_bodies=[b"\x2b\x80\x06\x09\x09"])),
+        ("non-canonical bulk past the end", _request(GETBULK, [], f3=3, oid_bodies=[b"\x2b\x80\x07"])),
     ]
     for rid in (0, 1, 127, 128, 255, 256, -1, -128, -129, 2**31 - 1, -2**31, rng.randrange(-2**31, 2**31)):
         cases.append((f"request id {rid}", _request(GETBULK, [columns[1]], rid=rid, f3=25)))
@@ -115,7 +117,8 @@ def test_fast_path_replies_equal_the_generic_decoders_byte_for_byte(tables, kind
     table = tables[kind]
     agent = SnmpAgent(COMMUNITY, lambda: table)
     fast_taken = set()
-    for name, req in _cases(table, random.Random(kind)):
+    cases = _cases(table, random.Random(kind))
+    for name, req in cases + cases:  # twice: the second time from what the table remembered (misses, ends)
         assert agent.respond(req) == agent.respond_generic(req), name
         if agent._respond_fast(req) is not _GENERIC:
             fast_taken.add(name)
