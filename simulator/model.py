@@ -26,7 +26,7 @@ from simulator import cooling as cool
 from simulator.jobs import gpu_labels, namespaces_for
 from simulator.stable_random import unit as _unit
 
-__all__ = ["SiteModel", "FAULTS", "FAULT_PARAMS", "outside_temp_c", "sun_elevation_deg"]
+__all__ = ["SiteModel", "FAULTS", "ENDPOINT_FAULTS", "FAULT_PARAMS", "outside_temp_c", "sun_elevation_deg"]
 
 FAULTS = {
     "pdu_breaker_trip": "pdu",      # the PDU's output breaker opens: its outlets go dark
@@ -42,6 +42,8 @@ FAULTS = {
     "slow": "*",                    # the endpoint answers after a delay
     "garbage": "*",                 # the endpoint answers with bytes that are not the protocol
 }
+#: the faults of an endpoint rather than of the physics, in the order they win when several are set
+ENDPOINT_FAULTS = ("no_answer", "slow", "garbage")
 
 #: parameters a fault takes: a (low, high) range for a number, or what a word names ("pump", "loop", "detector")
 FAULT_PARAMS: dict[str, dict[str, object]] = {
@@ -108,6 +110,8 @@ class SiteModel:
         self.devices = {d.id: d for d in site.all_devices()}
         self.state: dict[str, DeviceState] = {d: DeviceState() for d in self.devices}
         self.faults: dict[tuple[str, str], dict] = {}
+        #: device -> its winning endpoint fault, kept by inject/clear: asked on every request served
+        self._endpoint: dict[str, str] = {}
         self.t = start
         self._last: float | None = None
         for dev in self.devices.values():
@@ -135,6 +139,7 @@ class SiteModel:
             raise ValueError(f"fault {fault} applies to {kind} devices; {device} is a {self.devices[device].kind}")
         params = self._checked_params(fault, device, params)
         self.faults[(fault, device)] = params
+        self._endpoint_changed(device)
 
     def _checked_params(self, fault: str, device: str, params: dict) -> dict:
         """``params`` typed and in range (they may come as text from the control API), or ValueError."""
@@ -172,9 +177,22 @@ class SiteModel:
 
     def clear(self, fault: str, device: str) -> None:
         self.faults.pop((fault, device), None)
+        self._endpoint_changed(device)
 
     def has(self, fault: str, device: str) -> bool:
         return (fault, device) in self.faults
+
+    def endpoint_behaviour(self, device: str) -> str:
+        """How the device's endpoint answers: ``ok``, or the first of :data:`ENDPOINT_FAULTS` set on
+        it.  One dict lookup, because every request the twin serves asks it."""
+        return self._endpoint.get(device, "ok")
+
+    def _endpoint_changed(self, device: str) -> None:
+        mode = next((b for b in ENDPOINT_FAULTS if (b, device) in self.faults), None)
+        if mode is None:
+            self._endpoint.pop(device, None)
+        else:
+            self._endpoint[device] = mode
 
     # -- the model -----------------------------------------------------------------
     def step(self, t: float) -> None:

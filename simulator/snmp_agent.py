@@ -255,11 +255,14 @@ class SnmpAgent(asyncio.DatagramProtocol):
         q, pe = _span(data, p)
         if pe != end or data[q] != INTEGER:
             return _GENERIC
-        a, b = _span(data, q)
-        rid = data[q:b]
-        if b - a > 1 and ((data[a] == 0 and data[a + 1] < 0x80) or (data[a] == 0xFF and data[a + 1] >= 0x80)) \
-                or b == a or rid[1] & 0x80:
+        rl = data[q + 1]
+        if rl & 0x80 or rl == 0:
             return _GENERIC  # the reply re-encodes the id minimally: copy only what is already so
+        a = q + 2
+        b = a + rl
+        if rl > 1 and ((data[a] == 0 and data[a + 1] < 0x80) or (data[a] == 0xFF and data[a + 1] >= 0x80)):
+            return _GENERIC
+        rid = data[q:b]
         if data[b] != INTEGER or data[b + 1] != 1 or data[b + 3] != INTEGER or data[b + 4] != 1 or data[b + 6] != 0x30:
             return _GENERIC
         f2, f3 = data[b + 2], data[b + 5]
@@ -268,16 +271,15 @@ class SnmpAgent(asyncio.DatagramProtocol):
             return _GENERIC
         bodies = []
         x = vs
-        while x < ve:
-            if data[x] != 0x30:
+        while x < ve:  # each varbind: SEQUENCE {OID, value}; lengths read inline when short (always, in practice)
+            n = data[x + 1]
+            if data[x] != 0x30 or n & 0x80:
                 return _GENERIC
-            va, vb = _span(data, x)
-            if data[va] != OID:
+            vb = x + 2 + n
+            n = data[x + 3]
+            if data[x + 2] != OID or n & 0x80 or x + 4 + n > vb:
                 return _GENERIC
-            oa, ob = _span(data, va)
-            if ob > vb:
-                return _GENERIC
-            bodies.append(data[oa:ob])
+            bodies.append(data[x + 4:x + 4 + n])
             x = vb
         if x != ve:
             return _GENERIC

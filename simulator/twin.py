@@ -37,7 +37,6 @@ from simulator.traps import TrapSender
 __all__ = ["Twin"]
 
 log = logging.getLogger("dcim.twin")
-_BEHAVIOURS = ("no_answer", "slow", "garbage")
 
 
 class Twin:
@@ -147,10 +146,7 @@ class Twin:
         return self.model.state[device_id]
 
     def _behaviour(self, device_id: str) -> str:
-        for b in _BEHAVIOURS:
-            if self.model.has(b, device_id):
-                return b
-        return "ok"
+        return self.model.endpoint_behaviour(device_id)
 
     # -- tables --------------------------------------------------------------------
     async def _refresh_loop(self) -> None:
