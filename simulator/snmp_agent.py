@@ -287,7 +287,8 @@ class SnmpAgent(asyncio.DatagramProtocol):
         varbinds = table.varbinds
         n = len(varbinds)
         if pdu == GET:
-            binds = [table.get_of_body(body) for body in bodies]
+            by_body, get = table.by_body.get, table.get_of_body
+            binds = [varbinds[i] if (i := by_body(body)) is not None else get(body) for body in bodies]
         elif pdu == GETNEXT:
             binds = []
             for body in bodies:
