@@ -18,7 +18,8 @@ from contract.protocols import served_by
 from collectors.snmp.counters import CounterState
 from collectors.snmp.decode import Fetched, decode
 from collectors.snmp.detect import Detection, decide, detect_profile, plan
-from collectors.snmp.engine import DEFAULT_ENGINE, Engine, SnmpEngineError, make_engine, snmp_version
+from collectors.snmp.engine import (DEFAULT_ENGINE, MAX_GET_VARBINDS, Engine, SnmpEngineError, make_engine,
+                                    snmp_version)
 from collectors.snmp.profiles import Profile, default_profiles
 
 __all__ = ["SnmpCollector", "SYS_OBJECT_ID", "DEFAULT_REWALK_S", "KnownRows", "detect_profile", "Detection"]
@@ -27,6 +28,18 @@ SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 DEFAULT_MAX_IN_FLIGHT = 64
 #: a device's tables are walked again after this long (between walks its known rows are read with GETs)
 DEFAULT_REWALK_S = 300.0
+
+
+def _walk_requests(prof: Profile, walked: dict[str, tuple[str, ...]], reps: int) -> int:
+    """Round trips of a walking poll: the scalars' GETs, and per root its rows and the reply
+    that leaves it, ``reps`` varbinds per GETBULK."""
+    return (-(-len(prof.get_oids) // MAX_GET_VARBINDS)
+            + sum(-(-(len(rows) + 1) // max(1, reps)) for rows in walked.values()))
+
+
+def _get_requests(prof: Profile, walked: dict[str, tuple[str, ...]]) -> int:
+    """Round trips of a poll that GETs the scalars and the known rows."""
+    return -(-(len(prof.get_oids) + sum(len(rows) for rows in walked.values())) // MAX_GET_VARBINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +205,10 @@ class SnmpCollector(Collector):
                 fetched.failed_walks[root] = exc.message
             walked[root] = tuple(oid for oid, _ in rows)
             self._file(prof, root, rows, fetched)
-        if fetched.failed_walks:
-            self.known_rows.pop(target.device_id, None)
-        else:
+        if not fetched.failed_walks and _get_requests(prof, walked) < _walk_requests(prof, walked, reps):
             self.known_rows[target.device_id] = KnownRows(prof.name, walked, time.monotonic())
+        else:  # a failed walk, or tables so long that GETBULK streams them in fewer requests
+            self.known_rows.pop(target.device_id, None)
         return fetched
 
     async def _fetch_known(self, engine: Engine, target: Target, prof: Profile, known: "KnownRows") -> Fetched | None:
