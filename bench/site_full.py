@@ -6,15 +6,17 @@ What it runs (all on loopback, every process started here and stopped by pid):
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
 - a real influxd and Mosquitto (localservers), the twin (``dcim simulate --site``);
 - ``dcim run --derived --alerts alerts/rules/site.yaml --mqtt …`` for ``--intervals`` intervals,
-  then the same site with ``--shards N`` processes (``dcim run --shard i/N``), so the cost of
-  sharding is measured beside one process in the same run.
+  then the same site with ``--shards N`` processes (``dcim run --shard i/N --alerts …``) and the
+  site-level ``dcim derived run --alerts …`` beside them, so the cost of sharding is measured
+  beside one process in the same run.
 
 What it prints, per run: start-up (process start → "polling" logged → first write in InfluxDB);
 polls per interval against the devices (from InfluxDB, interval windows aligned on the
 scheduler's start: every device should appear once per window); skipped ticks and failed polls
 (from ``dcim run``'s own stop line); collector CPU per device-poll (the run's CPU over the
 measured windows / polls); derived CPU per interval (the derived job's own ``dcim_derived`` point); RSS of each
-process; the twin's CPU beside it; and the projection to a 10 s interval (cores, shards at one
+process; the CPU of the twin, influxd and the derived job over the same windows (the whole
+machine's budget); and the projection to a 10 s interval (cores, shards at one
 core each).  Collector CPU by protocol comes from ``--by-protocol``: one short extra run per
 protocol (the same site with only that protocol's devices polled).
 
@@ -120,7 +122,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
     cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
                    f"spool_dir: {work}/spool-{label}}}\n"
                    "concurrency: {snmp: 1000, modbus: 200, dcgm: 1000, redfish: 200}\nlog_level: info\n")
-    procs, logs = [], []
+    procs, logs, helpers = [], [], []
     t_start = time.time()
     for i in range(shards):
         argv = [sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--duration", "3600"]
@@ -133,6 +135,15 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         log = work / f"run-{label}-{i}.log"
         logs.append(log)
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w")))
+    if derived and shards > 1:
+        # a sharded site computes derived metrics in one site-level job (dcim derived run), reading
+        # the shards' latest readings from InfluxDB: its CPU and the queries' load on influxd count too
+        argv = [sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg), "--interval",
+                f"{interval:g}", "--duration", "3600"]
+        if alerts:
+            argv += ["--alerts", str(RULES), "--state-dir", str(work / f"state-{label}-derived"), "--mqtt", mqtt]
+        derived_log = work / f"run-{label}-derived.log"
+        helpers.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(derived_log, "w")))
     try:
         # start-up: every process logged "polling", then the first poll point arrived
         t0s: list[float] = []
@@ -162,6 +173,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         while time.time() < w0:
             time.sleep(0.5)
         others = others or {}
+        others = {**others, **({"dcim derived run": [h.pid for h in helpers]} if helpers else {})}
         c0 = sum(proc_cpu_s(p.pid) for p in procs)
         o0 = {k: sum(proc_cpu_s(pid) for pid in pids) for k, pids in others.items()}
         while time.time() < end + 2.0:  # polls that end just after the window
@@ -170,6 +182,15 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         others_cpu = {k: sum(proc_cpu_s(pid) for pid in pids) - o0[k] for k, pids in others.items()}
         rss = [rss_mib(p.pid) for p in procs]
     finally:
+        for h in helpers:
+            if h.poll() is None:
+                h.send_signal(signal.SIGTERM)
+        for h in helpers:
+            try:
+                h.wait(60)
+            except subprocess.TimeoutExpired:
+                h.kill()
+                h.wait(10)
         stops = []
         for p in procs:
             if p.poll() is None:
@@ -324,7 +345,7 @@ def main() -> int:
         a, b = results
         pa, pb = a.cpu_s / max(a.polls, 1), b.cpu_s / max(b.polls, 1)
         print(f"{b.label} vs 1 process, collector CPU per device-poll: {pb / pa:.2f}x "
-              f"(1 process also runs rules and derived metrics; shards run rules only)")
+              f"(1 process runs rules and derived metrics itself; the shards run rules, and dcim derived run beside them is counted apart)")
     print(f"calibration {cal0:.3f} s -> {cal1:.3f} s ({'stable' if stable(cal0, cal1) else 'UNSTABLE: the load moved'}); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
