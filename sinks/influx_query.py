@@ -70,6 +70,11 @@ class InfluxQuery:
         for result in body.get("results", []):
             if "error" in result:
                 raise QueryError(f"query failed: {result['error']} (query: {q})")
+            if result.get("partial"):
+                # a server's max-row-limit cut the rows: an answer computed on part of them would be wrong.
+                # (A series' own "partial" in a non-chunked answer only says it was merged from
+                # several chunks: InfluxDB 1.6 sets it on every series over 10,000 rows, all there)
+                raise QueryError(f"InfluxDB returned a partial result (its max-row-limit?) for: {q[:200]}")
             out.append([
                 Series(s.get("name", ""), s.get("tags") or {}, s.get("columns", []), s.get("values", []))
                 for s in result.get("series", [])
