@@ -18,6 +18,7 @@ over its single bus).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from typing import Iterable
@@ -43,8 +44,12 @@ def _weight(key: bytes, shard: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def shard_of(key: str, count: int) -> int:
-    """The shard (0..count-1) that owns ``key``."""
+    """The shard (0..count-1) that owns ``key``.
+
+    Cached: a shard's start asks for every device's shard three times (pruning the cached
+    site, keeping upstream devices, selecting its targets), each ``count`` BLAKE2b hashes."""
     if count < 1:
         raise ValueError(f"shard count must be >= 1, got {count}")
     if count == 1:
