@@ -87,7 +87,8 @@ def stop_child_server(child) -> None:
 
 async def start_twin_bmcs(count: int) -> list:
     """``count`` twin BMCs (Redfish with session login) on their own loopback ports, each serving
-    ``redfish_resources`` built per request, as the twin does: the Redfish benches' peer."""
+    ``redfish_resources`` built per request (the twin itself builds them once per model step):
+    the Redfish benches' peer."""
     from simulator.http_endpoints import HttpEndpoint, json_body, redfish_resources
     from simulator.model import DeviceState
 

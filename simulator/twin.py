@@ -57,6 +57,7 @@ class Twin:
         self._tables: dict[str, tuple[int, OidTable]] = {}
         self._units: dict[tuple, tuple[int, UnitImage]] = {}
         self._cdu_pages: dict[str, tuple[int, dict[str, dict]]] = {}
+        self._bmc_pages: dict[str, tuple[int, dict[str, tuple[str, bytes]]]] = {}
         self._gateway_units: dict[tuple[str, int], dict[int, Device]] = {}
         self._profiles = {}
         self._transports: list = []
@@ -211,9 +212,13 @@ class Twin:
         dev = self.model.devices[device_id]
         if dev.kind == "cdu":
             return self._redfish_cdu(dev, path)
-        node = dev.labels.get("node", device_id)
-        state = self.model.state.get(node, self.model.state[device_id])
-        resource = redfish_resources(node, state).get(path)
-        return json_body(resource) if resource is not None else None
+        cached = self._bmc_pages.get(device_id)
+        if cached is None or cached[0] != self._version:
+            # a BMC walk reads five resources: build and encode them once per model step, not per request
+            node = dev.labels.get("node", device_id)
+            state = self.model.state.get(node, self.model.state[device_id])
+            cached = (self._version, {p: json_body(r) for p, r in redfish_resources(node, state).items()})
+            self._bmc_pages[device_id] = cached
+        return cached[1].get(path)
 
 

@@ -214,3 +214,37 @@ def test_stop_closes_open_keep_alive_connections():
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server, not left idle
         writer.close()
     _run(go())
+
+
+def test_a_bmc_serves_its_nodes_resources_of_the_current_model_step():
+    """The twin encodes a BMC's resources once per model step: what it serves is, byte for byte,
+    the resources of the node's state at that step, and a step (or a fault) changes them."""
+    from localservers.site import load_relocated
+    from simulator.twin import Twin
+
+    site = load_relocated()
+    bmcs = [d for d in site.polled_devices() if d.protocol == "redfish" and "node" in d.labels]
+    paths = ["/redfish/v1", "/redfish/v1/Chassis/1", "/redfish/v1/Chassis/1/Power", "/redfish/v1/Chassis/1/Thermal"]
+    t0 = 1_780_000_000.0
+
+    async def go():
+        twin = Twin(site, refresh_s=3600.0, clock=lambda: t0)
+        await twin.start()
+        try:
+            # a BMC whose node runs a job (an idle node's power does not move)
+            bmc = next(d for d in bmcs if twin.truth(d.labels["node"]).values["util_pct"] > 0)
+            node = bmc.labels["node"]
+            seen = []
+            for t in (t0, t0 + 75.0):  # a quarter of the jobs' 300 s swing later
+                twin.step(t)
+                resources = redfish_resources(node, twin.truth(node))
+                for p in paths:
+                    body = json_body(resources[p])[1]
+                    got, _ = await _exchange(bmc.port, [f"GET {p} HTTP/1.1\r\n\r\n".encode()],
+                                             want=len(_reply("application/json", body)))
+                    assert got == _reply("application/json", body), (t, p)
+                seen.append(json_body(resources["/redfish/v1/Chassis/1/Power"])[1])
+            assert seen[0] != seen[1]  # the power moved between the steps, and what is served with it
+        finally:
+            await twin.stop()
+    _run(go())
