@@ -3,7 +3,9 @@
 Read functions only (1, 2, 3, 4), which is all a monitoring system sends.
 Registers a unit does not hold answer exception 2 (illegal data address), an
 unknown unit id answers nothing (gateway timeout), as real gateways do.  Far
-cheaper than a general server: a request is a dict lookup per register.
+cheaper than a general server: a request is a dict lookup per register, and
+the connection is an ``asyncio.Protocol`` that answers the frames it received in
+the same callback.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Callable
 __all__ = ["ModbusGateway", "UnitImage"]
 
 FUNCTIONS = {1: "coil", 2: "discrete", 3: "holding", 4: "input"}
+_MBAP = struct.Struct(">HHHB")  # transaction id, protocol id, length (unit id + PDU), unit id
+_MAX_WAITING = 64 * 1024  # requests held behind a slow answer before reading pauses
 
 
 class UnitImage:
@@ -32,43 +36,19 @@ class ModbusGateway:
         self.slow_s = slow_s
         self.server: asyncio.AbstractServer | None = None
         self.requests = 0
+        self._open: set[_ModbusConnection] = set()
 
     async def start(self, host: str, port: int) -> "ModbusGateway":
-        self.server = await asyncio.start_server(self._serve, host, port)
+        self.server = await asyncio.get_running_loop().create_server(lambda: _ModbusConnection(self), host, port)
         return self
 
     async def stop(self) -> None:
         if self.server:
             self.server.close()
+            for conn in list(self._open):  # a poller's open connection: closed too, or it outlives the loop
+                conn.close()
             await self.server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readexactly(7)
-                tid, proto, length, unit = struct.unpack(">HHHB", head)
-                if length < 2 or length > 256:
-                    return
-                pdu = await reader.readexactly(length - 1)
-                self.requests += 1
-                mode = self.behaviour(unit)
-                if mode == "no_answer":
-                    continue
-                if mode == "garbage":
-                    writer.write(bytes(random.getrandbits(8) for _ in range(12)))
-                    await writer.drain()
-                    continue
-                reply = self.respond(unit, pdu)
-                if reply is None:
-                    continue
-                if mode == "slow":
-                    await asyncio.sleep(self.slow_s)
-                writer.write(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+            await asyncio.sleep(0)
 
     def respond(self, unit: int, pdu: bytes) -> bytes | None:
         image = self.units(unit)
@@ -94,3 +74,96 @@ class ModbusGateway:
         except KeyError:
             return bytes([fc | 0x80, 2])
         return bytes([fc, 2 * count]) + struct.pack(f">{count}H", *regs)
+
+
+class _ModbusConnection(asyncio.Protocol):
+    """One poller's connection: MBAP frames parsed from a buffer and answered in the callback that
+    received them (no task woken per request, as a stream reader would); in order, so a slow
+    answer holds back the requests behind it, as one gateway serving a socket does.
+
+    A frame whose MBAP length is under 2 or over 256 closes the connection; ``no_answer`` and an
+    unknown unit id answer nothing, ``garbage`` answers 12 random bytes, and the connection stays
+    open for the next request in each case, as before."""
+
+    __slots__ = ("gw", "transport", "_buf", "_waiting", "_timer", "_eof")
+
+    def __init__(self, gw: ModbusGateway) -> None:
+        self.gw = gw
+        self.transport: asyncio.Transport | None = None
+        self._buf = b""
+        self._waiting = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._eof = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.gw._open.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.gw._open.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def data_received(self, data: bytes) -> None:
+        self._buf = self._buf + data if self._buf else data
+        if not self._waiting:
+            self._serve()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        if not self._waiting:
+            self.close()  # what is left is an unfinished frame
+        return True  # half-open until the slow answer due has gone
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def _serve(self) -> None:
+        buf, off, gw = self._buf, 0, self.gw
+        while len(buf) - off >= 7:
+            tid, _, length, unit = _MBAP.unpack_from(buf, off)
+            if length < 2 or length > 256:
+                self._buf = b""
+                self.close()
+                return
+            end = off + 6 + length
+            if len(buf) < end:
+                break
+            pdu = buf[off + 7:end]
+            off = end
+            gw.requests += 1
+            mode = gw.behaviour(unit)
+            if mode == "no_answer":
+                continue
+            if mode == "garbage":
+                self.transport.write(random.randbytes(12))
+                continue
+            reply = gw.respond(unit, pdu)
+            if reply is None:
+                continue
+            frame = _MBAP.pack(tid, 0, len(reply) + 1, unit) + reply
+            if mode == "slow":  # one timer; the requests behind it wait in the buffer
+                self._buf = buf[off:]
+                self._waiting = True
+                self._timer = asyncio.get_running_loop().call_later(gw.slow_s, self._late, frame)
+                if len(self._buf) > _MAX_WAITING:
+                    self.transport.pause_reading()
+                return
+            self.transport.write(frame)
+        self._buf = buf[off:] if off else buf
+
+    def _late(self, frame: bytes) -> None:
+        self._timer = None
+        self._waiting = False
+        if self.transport.is_closing():
+            return
+        self.transport.write(frame)
+        self.transport.resume_reading()
+        self._serve()
+        if self._eof and not self._waiting:
+            self.close()
