@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -255,6 +256,8 @@ def main() -> int:
     ap.add_argument("--refresh", type=float, default=None,
                     help="the twin's model step, s (default: a third of --interval, at least 10 s: a device is "
                          "polled once per interval, stepping the model more often is work nobody reads)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the run's logs (dcim run, twin, derived) in this directory")
     ap.add_argument("--no-single", action="store_true",
                     help="skip the 1-process run (the full site's ≈45,600 HTTP connections exceed one process's 20,000 files)")
     args = ap.parse_args()
@@ -340,6 +343,11 @@ def main() -> int:
                     twin.kill()
             mosquitto.stop()
             influx.stop()
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for log in work.glob("*.log"):
+                    shutil.copy2(log, args.keep / log.name)
+                print(f"logs kept in {args.keep}", flush=True)
     cal1 = calibrate()
     if len(results) == 2:
         a, b = results
