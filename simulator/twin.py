@@ -71,9 +71,17 @@ class Twin:
     async def start(self) -> "Twin":
         self.step()
         polled = self.devices
-        limit = raise_open_file_limit(len(polled))
-        if limit < len(polled):
-            log.warning("open-file limit %d is below the %d endpoints to serve: raise it (ulimit -n)", limit, len(polled))
+        # a listening socket per endpoint, and per HTTP endpoint its collector's keep-alive
+        # connection: past the limit every accept fails (EMFILE) and asyncio retries each
+        # listener every second, a storm that starves the twin (the full site needs 6 processes
+        # under a 20,000 file limit, not the 3 its endpoint count alone suggests)
+        http = sum(1 for dev in polled if PROTOCOLS[dev.protocol].family in ("dcgm", "redfish"))
+        needed = len(polled) + http
+        limit = raise_open_file_limit(needed)
+        if limit < needed:
+            log.warning("open-file limit %d is below the %d files this twin needs (%d endpoints, %d of them HTTP "
+                        "with a keep-alive connection each): serve the site from more processes "
+                        "(dcim simulate --shard i/N) or raise the limit (ulimit -n)", limit, needed, len(polled), http)
         loop = asyncio.get_running_loop()
         gateways: dict[tuple[str, int], list[Device]] = {}
         for dev in polled:
