@@ -24,8 +24,8 @@ The machine is 2 shared cores: absolute figures drift with the other engineers' 
 calibration loop is printed before and after, and ratios (N shards vs 1) are the figure to trust.
 
     python bench/site_full.py --halls 2 --intervals 2                  # ≈4,400 endpoints, a few minutes
-    python bench/site_full.py                                           # the full site: 3 × 60 s per run
-    python bench/site_full.py --halls 24 --intervals 3 --shards 2 --by-protocol
+    python bench/site_full.py                                           # the full site: shards only here
+    python bench/site_full.py --halls 24 --intervals 1 --shards 3 --no-single   # 6 twins here
 """
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def hard_files() -> int:
+    """The open-file hard limit of this process (and of the processes it starts)."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
 
 
 def log_time(line: str) -> float | None:
@@ -251,10 +259,12 @@ def main() -> int:
     ap.add_argument("--shards", type=int, default=2, help="second run with N shard processes (1: skip it)")
     ap.add_argument("--by-protocol", action="store_true", help="also one short run per protocol (CPU per poll)")
     ap.add_argument("--no-alerts", action="store_true", help="leave the rule engine out")
-    ap.add_argument("--twin-shards", type=int, default=1,
-                    help="twin processes (dcim simulate --shard i/K); the full site needs 3 under a 20,000 open-file limit")
+    ap.add_argument("--twin-shards", type=int, default=0,
+                    help="twin processes (dcim simulate --shard i/K; default: as few as the open-file hard limit "
+                         "allows, a listening socket per endpoint and a keep-alive connection per HTTP one: "
+                         "the full site needs 6 under 20,000)")
     ap.add_argument("--refresh", type=float, default=None,
-                    help="the twin's model step, s (default: a third of --interval, at least 10 s: a device is "
+                    help="the twin's model step, s (default: half of --interval, at least 10 s: a device is "
                          "polled once per interval, stepping the model more often is work nobody reads)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the run's logs (dcim run, twin, derived) in this directory")
@@ -268,7 +278,7 @@ def main() -> int:
     from localservers.mosquitto import MosquittoServer
     from localservers.site import write_loopback_slice
 
-    refresh = args.refresh if args.refresh is not None else max(10.0, args.interval / 3)
+    refresh = args.refresh if args.refresh is not None else max(10.0, args.interval / 2)
     env = {**os.environ, "DCIM_SNMP_COMMUNITY": "public", "DCIM_BMC_USER": "bench", "DCIM_BMC_PASSWORD": "bench",
            "PYTHONPATH": str(ROOT)}
     cal0 = calibrate()
@@ -286,6 +296,9 @@ def main() -> int:
               f"({', '.join(f'{k} {v:,}' for k, v in sorted(mix.items()))}), interval {args.interval:.0f} s; "
               f"first load {time.process_time() - t:.1f} s CPU", flush=True)
         devices = sum(mix.values())
+        if args.twin_shards < 1:
+            files = devices + mix.get("dcgm", 0) + mix.get("redfish", 0)
+            args.twin_shards = max(1, -(-files // int(0.85 * hard_files())))  # head room: logs, pipes
         influx = InfluxServer(work / "influx").start()
         mosquitto = MosquittoServer(work / "mqtt").start()
         t = time.time()
@@ -306,7 +319,12 @@ def main() -> int:
                     raise SystemExit(f"twin {i} did not start:\n{(work / f'twin-{i}.log').read_text()[-2000:]}")
             print(f"twin: {len(twins)} process(es), model step every {refresh:g} s, serving after {time.time() - t:.1f} s, RSS "
                   f"{', '.join(f'{rss_mib(tw.pid):.0f}' for tw, _ in twins)} MiB", flush=True)
-            runs = ([] if args.no_single else [("1-process", 1)]) + \
+            single = not args.no_single
+            if single and devices > 0.85 * hard_files():  # a connection or socket per device in one process
+                print(f"1-process run left out: {devices:,} devices need more files than one process may open "
+                      f"({hard_files():,}, ulimit -Hn)", flush=True)
+                single = False
+            runs = ([("1-process", 1)] if single else []) + \
                 ([(f"{args.shards}-shards", args.shards)] if args.shards > 1 else [])
             twin_cpu = {}
             for label, n in runs:
