@@ -20,6 +20,7 @@ from itertools import chain
 from typing import Callable
 
 from simulator.model import DeviceState, GpuState
+from simulator.served import ServedConnection
 
 __all__ = ["dcgm_page", "redfish_resources", "HttpEndpoint"]
 
@@ -181,7 +182,7 @@ class HttpEndpoint:
         return f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
 
 
-class _HttpConnection(asyncio.Protocol):
+class _HttpConnection(ServedConnection):
     """One client connection: requests parsed from a byte buffer as they arrive, answered in order.
 
     A protocol, not a ``StreamReader``/``StreamWriter`` pair with a task per connection (as the
@@ -191,12 +192,11 @@ class _HttpConnection(asyncio.Protocol):
     read (``pause_writing``); reading pauses when more than one whole request waits.
     """
 
-    __slots__ = ("ep", "transport", "_buf", "_off", "_waiting", "_silent", "_write_paused", "_read_paused",
-                 "_eof", "_timer")
+    __slots__ = ("ep", "_buf", "_off", "_waiting", "_silent", "_write_paused", "_read_paused", "_eof")
 
     def __init__(self, ep: HttpEndpoint) -> None:
+        super().__init__(ep._open)
         self.ep = ep
-        self.transport: asyncio.Transport | None = None
         self._buf = b""
         self._off = 0
         self._waiting = False  # a slow answer is due: later requests wait behind it
@@ -204,19 +204,8 @@ class _HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._eof = False
-        self._timer: asyncio.TimerHandle | None = None
 
     # ---- protocol callbacks
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.ep._open.add(self)
-
-    def connection_lost(self, exc) -> None:
-        self.ep._open.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def data_received(self, data: bytes) -> None:
         if self._silent:
             return
@@ -239,13 +228,6 @@ class _HttpConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
         self._serve()
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.transport is not None:
-            self.transport.close()
 
     # ---- requests
     def _serve(self) -> None:

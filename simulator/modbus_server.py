@@ -14,6 +14,8 @@ import random
 import struct
 from typing import Callable
 
+from simulator.served import ServedConnection
+
 __all__ = ["ModbusGateway", "UnitImage"]
 
 FUNCTIONS = {1: "coil", 2: "discrete", 3: "holding", 4: "input"}
@@ -76,7 +78,7 @@ class ModbusGateway:
         return bytes([fc, 2 * count]) + struct.pack(f">{count}H", *regs)
 
 
-class _ModbusConnection(asyncio.Protocol):
+class _ModbusConnection(ServedConnection):
     """One poller's connection: MBAP frames parsed from a buffer and answered in the callback that
     received them (no task woken per request, as a stream reader would); in order, so a slow
     answer holds back the requests behind it, as one gateway serving a socket does.
@@ -85,25 +87,14 @@ class _ModbusConnection(asyncio.Protocol):
     unknown unit id answer nothing, ``garbage`` answers 12 random bytes, and the connection stays
     open for the next request in each case, as before."""
 
-    __slots__ = ("gw", "transport", "_buf", "_waiting", "_timer", "_eof")
+    __slots__ = ("gw", "_buf", "_waiting", "_eof")
 
     def __init__(self, gw: ModbusGateway) -> None:
+        super().__init__(gw._open)
         self.gw = gw
-        self.transport: asyncio.Transport | None = None
         self._buf = b""
         self._waiting = False
-        self._timer: asyncio.TimerHandle | None = None
         self._eof = False
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.gw._open.add(self)
-
-    def connection_lost(self, exc) -> None:
-        self.gw._open.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         self._buf = self._buf + data if self._buf else data
@@ -115,13 +106,6 @@ class _ModbusConnection(asyncio.Protocol):
         if not self._waiting:
             self.close()  # what is left is an unfinished frame
         return True  # half-open until the slow answer due has gone
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.transport is not None:
-            self.transport.close()
 
     def _serve(self) -> None:
         buf, off, gw = self._buf, 0, self.gw

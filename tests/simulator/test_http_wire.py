@@ -13,6 +13,7 @@ import time
 
 from simulator.http_endpoints import SESSIONS, HttpEndpoint, json_body, redfish_resources
 from simulator.model import DeviceState
+from testkit.wire import exchange
 
 GET = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
 _CREDENTIALS = b'{"UserName": "monitor", "Password": "not-a-real-password"}'
@@ -34,38 +35,6 @@ def _reply(ctype: str, body: bytes, status: str = "200 OK", extra: str = "") -> 
     return f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
 
 
-async def _exchange(port: int, chunks: list[bytes], *, want: int | None = None, idle_s: float = 0.5,
-                    eof: bool = False) -> tuple[bytes, bool]:
-    """Send ``chunks`` (each its own segment), read until ``want`` bytes, close, or ``idle_s`` of silence.
-
-    Returns (bytes received, whether the server closed the connection)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for c in chunks:
-            writer.write(c)
-            await writer.drain()
-            await asyncio.sleep(0.01)
-        if eof:
-            writer.write_eof()
-    except OSError:
-        pass  # the server closed first (a refused request): what it sent is still read below
-    out = b""
-    closed = False
-    try:
-        while want is None or len(out) < want:
-            data = await asyncio.wait_for(reader.read(65536), idle_s)
-            if not data:
-                closed = True
-                break
-            out += data
-    except asyncio.TimeoutError:
-        pass
-    except ConnectionError:
-        closed = True
-    writer.close()
-    return out, closed
-
-
 def _run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
@@ -78,14 +47,14 @@ def test_get_reply_is_status_headers_and_the_routes_body_exactly():
         ep = await HttpEndpoint(route).start("127.0.0.1", 0)
         port = ep.server.sockets[0].getsockname()[1]
         try:
-            got, closed = await _exchange(port, [GET])
+            got, closed = await exchange(port, [GET])
             assert not closed  # keep-alive
             assert got == _reply(*route("/metrics"))
-            got, _ = await _exchange(port, [b"GET /redfish/v1/Chassis/1/?expand=1 HTTP/1.1\r\n\r\n"])
+            got, _ = await exchange(port, [b"GET /redfish/v1/Chassis/1/?expand=1 HTTP/1.1\r\n\r\n"])
             assert got == _reply(*route("/redfish/v1/Chassis/1"))  # query and trailing slash dropped
-            got, _ = await _exchange(port, [b"GET /nowhere HTTP/1.1\r\n\r\n"])
+            got, _ = await exchange(port, [b"GET /nowhere HTTP/1.1\r\n\r\n"])
             assert got == _reply("text/plain", b"not found\n", "404 Not Found")
-            got, _ = await _exchange(port, [b"PUT /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"])
+            got, _ = await exchange(port, [b"PUT /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"])
             assert got == _reply("text/plain", b"not found\n", "404 Not Found")  # GET only
             assert ep.requests == 4
         finally:
@@ -104,11 +73,11 @@ def test_pipelined_and_fragmented_requests_are_answered_in_order_on_one_connecti
         port = ep.server.sockets[0].getsockname()[1]
         try:
             stream = GET + b"GET /redfish/v1 HTTP/1.1\r\n\r\n" + GET * 50
-            got, closed = await _exchange(port, [stream], want=len(one) * 51 + len(root))
+            got, closed = await exchange(port, [stream], want=len(one) * 51 + len(root))
             assert got == one + root + one * 50 and not closed
             # the same bytes cut anywhere: inside the request line, the head's end, between requests
             cuts = [stream[:3], stream[3:len(GET) - 2], stream[len(GET) - 2:len(GET) + 7], stream[len(GET) + 7:]]
-            got, _ = await _exchange(port, cuts, want=len(one) * 51 + len(root))
+            got, _ = await exchange(port, cuts, want=len(one) * 51 + len(root))
             assert got == one + root + one * 50
             assert ep.requests == 104
         finally:
@@ -129,10 +98,10 @@ def test_redfish_session_login_with_a_body_then_logout():
             login_reply = _reply("application/json", json.dumps({"@odata.id": f"{SESSIONS}/1", "Id": "1"}).encode(),
                                  "201 Created", f"X-Auth-Token: twin-session-1\r\nLocation: {SESSIONS}/1\r\n")
             logout_reply = _reply("application/json", b"", "204 No Content")
-            got, closed = await _exchange(port, [head + b"\r\n\r\n" + body[:5], body[5:] + logout],
+            got, closed = await exchange(port, [head + b"\r\n\r\n" + body[:5], body[5:] + logout],
                                           want=len(login_reply) + len(logout_reply))
             assert got == login_reply + logout_reply and not closed
-            got, _ = await _exchange(port, [LOGIN])
+            got, _ = await exchange(port, [LOGIN])
             assert b"X-Auth-Token: twin-session-2\r\n" in got  # each login a new session
         finally:
             await ep.stop()
@@ -150,20 +119,20 @@ def test_requests_over_the_bounds_are_closed_unanswered():
         try:
             at_limit = prefix + b"a" * (16384 - len(prefix) - 4) + b"\r\n\r\n"
             assert len(at_limit) == 16384
-            got, closed = await _exchange(port, [at_limit], want=len(one))
+            got, closed = await exchange(port, [at_limit], want=len(one))
             assert got == one and not closed  # a 16 KiB head is served
-            got, closed = await _exchange(port, [prefix + b"a" * (16384 - len(prefix) - 3) + b"\r\n\r\n" + GET])
+            got, closed = await exchange(port, [prefix + b"a" * (16384 - len(prefix) - 3) + b"\r\n\r\n" + GET])
             assert (got, closed) == (b"", True)  # one byte more is not, nor what follows it
-            got, closed = await _exchange(port, [prefix + b"a" * 20_000])  # no end of head in sight
+            got, closed = await exchange(port, [prefix + b"a" * 20_000])  # no end of head in sight
             assert (got, closed) == (b"", True)
-            got, closed = await _exchange(port, [b"POST /x HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"])
+            got, closed = await exchange(port, [b"POST /x HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"])
             assert (got, closed) == (b"", True)
             body = b"POST /x HTTP/1.1\r\nContent-Length: 65536\r\n\r\n" + b"z" * 65536
-            got, closed = await _exchange(port, [body + GET], want=len(one) + 90)
+            got, closed = await exchange(port, [body + GET], want=len(one) + 90)
             assert got.endswith(one) and got.startswith(b"HTTP/1.1 404 Not Found\r\n") and not closed
-            got, closed = await _exchange(port, [b"GET /metrics\r\n\r\n"])  # not METHOD PATH VERSION
+            got, closed = await exchange(port, [b"GET /metrics\r\n\r\n"])  # not METHOD PATH VERSION
             assert (got, closed) == (b"", True)
-            got, closed = await _exchange(port, [b"GET /metrics HTTP/1.1\r\nHost: x\r\n"], eof=True)
+            got, closed = await exchange(port, [b"GET /metrics HTTP/1.1\r\nHost: x\r\n"], eof=True)
             assert (got, closed) == (b"", True)  # the client gave up mid-head
         finally:
             await ep.stop()
@@ -179,20 +148,20 @@ def test_fault_behaviours_no_answer_slow_and_garbage():
         ep = await HttpEndpoint(route, behaviour=lambda: mode[0], slow_s=0.4).start("127.0.0.1", 0)
         port = ep.server.sockets[0].getsockname()[1]
         try:
-            got, closed = await _exchange(port, [GET * 2], idle_s=1.0)
+            got, closed = await exchange(port, [GET * 2], idle_s=1.0)
             assert (got, closed) == (b"", False)  # open and silent
             assert ep.requests == 1  # the first request was read; nothing after it is served
 
             mode[0] = "slow"
             t0 = time.monotonic()
-            got, closed = await _exchange(port, [GET * 3], want=3 * len(one), idle_s=3.0)
+            got, closed = await exchange(port, [GET * 3], want=3 * len(one), idle_s=3.0)
             took = time.monotonic() - t0
             assert got == one * 3 and not closed
             assert took >= 3 * 0.4  # each answer waits its own delay, in order
             assert ep.requests == 4
 
             mode[0] = "garbage"
-            got, closed = await _exchange(port, [GET * 2], idle_s=2.0)
+            got, closed = await exchange(port, [GET * 2], idle_s=2.0)
             assert len(got) == 200 and closed and not got.startswith(b"HTTP/")
             assert ep.requests == 5
         finally:
@@ -240,7 +209,7 @@ def test_a_bmc_serves_its_nodes_resources_of_the_current_model_step():
                 resources = redfish_resources(node, twin.truth(node))
                 for p in paths:
                     body = json_body(resources[p])[1]
-                    got, _ = await _exchange(bmc.port, [f"GET {p} HTTP/1.1\r\n\r\n".encode()],
+                    got, _ = await exchange(bmc.port, [f"GET {p} HTTP/1.1\r\n\r\n".encode()],
                                              want=len(_reply("application/json", body)))
                     assert got == _reply("application/json", body), (t, p)
                 seen.append(json_body(resources["/redfish/v1/Chassis/1/Power"])[1])

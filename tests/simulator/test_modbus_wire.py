@@ -13,6 +13,7 @@ import struct
 import time
 
 from simulator.modbus_server import ModbusGateway, UnitImage
+from testkit.wire import exchange
 
 
 def _image() -> UnitImage:
@@ -33,31 +34,6 @@ def _frame(tid: int, unit: int, pdu: bytes) -> bytes:
 
 def _regs(img: UnitImage, address: int, count: int) -> bytes:
     return bytes([3, 2 * count]) + struct.pack(f">{count}H", *(img.tables["holding"][a] for a in range(address, address + count)))
-
-
-async def _exchange(port: int, chunks: list[bytes], want: int | None = None, idle_s: float = 0.5):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for c in chunks:
-            writer.write(c)
-            await writer.drain()
-            await asyncio.sleep(0.01)
-    except OSError:
-        pass
-    out, closed = b"", False
-    try:
-        while want is None or len(out) < want:
-            data = await asyncio.wait_for(reader.read(65536), idle_s)
-            if not data:
-                closed = True
-                break
-            out += data
-    except asyncio.TimeoutError:
-        pass
-    except ConnectionError:
-        closed = True
-    writer.close()
-    return out, closed
 
 
 def _run(coro):
@@ -82,15 +58,15 @@ def test_frames_back_to_back_or_cut_anywhere_are_answered_in_order():
                     # unit 9 is not behind this gateway: nothing (a gateway timeout for the poller)
                     + _frame(6, 1, bytes([0x83, 3])) + _frame(7, 1, bytes([0x88, 1])) + _frame(8, 2, _regs(img, 50, 1)))
             stream = b"".join(reqs)
-            got, closed = await _exchange(port, [stream], want=len(want))
+            got, closed = await exchange(port, [stream], want=len(want))
             assert got == want and not closed
             cuts = [stream[:3], stream[3:13], stream[13:14], stream[14:]]  # inside an MBAP header, across frames
-            got, _ = await _exchange(port, cuts, want=len(want))
+            got, _ = await exchange(port, cuts, want=len(want))
             assert got == want
             assert gw.requests == 16
-            got, closed = await _exchange(port, [_req(9, 1, 3, 0, 1, length=1) + _req(10, 1, 3, 0, 1)])
+            got, closed = await exchange(port, [_req(9, 1, 3, 0, 1, length=1) + _req(10, 1, 3, 0, 1)])
             assert (got, closed) == (b"", True)  # an MBAP length under 2: closed, nothing after it read
-            got, closed = await _exchange(port, [_req(11, 1, 3, 0, 1, length=257)])
+            got, closed = await exchange(port, [_req(11, 1, 3, 0, 1, length=257)])
             assert (got, closed) == (b"", True)
         finally:
             await gw.stop()
@@ -106,20 +82,20 @@ def test_fault_behaviours_per_unit_on_one_connection():
         port = gw.server.sockets[0].getsockname()[1]
         try:
             ok1, ok3 = _frame(1, 1, _regs(img, 0, 2)), _frame(3, 1, _regs(img, 4, 2))
-            got, closed = await _exchange(port, [_req(1, 1, 3, 0, 2) + _req(2, 2, 3, 0, 2) + _req(3, 1, 3, 4, 2)],
+            got, closed = await exchange(port, [_req(1, 1, 3, 0, 2) + _req(2, 2, 3, 0, 2) + _req(3, 1, 3, 4, 2)],
                                           want=len(ok1) + len(ok3))
             assert got == ok1 + ok3 and not closed  # the silent unit holds nothing back
 
             modes[2] = "slow"
             slow = _frame(2, 2, _regs(img, 0, 2))
             t0 = time.monotonic()
-            got, _ = await _exchange(port, [_req(2, 2, 3, 0, 2) + _req(3, 1, 3, 4, 2)], want=len(slow) + len(ok3),
+            got, _ = await exchange(port, [_req(2, 2, 3, 0, 2) + _req(3, 1, 3, 4, 2)], want=len(slow) + len(ok3),
                                      idle_s=3.0)
             assert got == slow + ok3  # in order: the fast unit's answer waits behind the slow one
             assert time.monotonic() - t0 >= 0.4
 
             modes[2] = "garbage"
-            got, closed = await _exchange(port, [_req(2, 2, 3, 0, 2) + _req(3, 1, 3, 4, 2)], want=12 + len(ok3))
+            got, closed = await exchange(port, [_req(2, 2, 3, 0, 2) + _req(3, 1, 3, 4, 2)], want=12 + len(ok3))
             assert len(got) == 12 + len(ok3) and got.endswith(ok3) and not closed
             assert gw.requests == 7
         finally:
