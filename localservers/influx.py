@@ -39,6 +39,10 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   wal-dir = "{d}/wal"
   query-log-enabled = false
   trace-logging-enabled = false
+  # the full site's cardinality (docs/storage.md, "Server settings"): 345,600 GPU uuid values
+  # in one tag, past the default limit of 100,000, and over a million series within a month
+  max-values-per-tag = 0
+  max-series-per-database = 0
 [coordinator]
   write-timeout = "10s"
 [http]
