@@ -223,6 +223,9 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
             t_stop = re.findall(rf"dcim.service: {what} ([\d.]+) s", text)
             if t_stop:
                 print(f"  {log.name}: {what} {t_stop[-1]} s", flush=True)
+        gc_line = re.findall(r"garbage collection while polling: (.*)", text)
+        if gc_line:
+            print(f"  {log.name}: garbage collection while polling: {gc_line[-1]}", flush=True)
         m = re.search(r"stopped: (\d+) polls \((\d+) failed\)", text)
         if m:
             polls += int(m.group(1))
