@@ -243,10 +243,10 @@ class GcClock:
 
 
 def settle_after_s(service: CollectionService) -> float:
-    """When every device has been polled once (polls are spread over the interval): its decoder
-    state (the DCGM node shape, the SNMP known rows) and the rules' series state exist by then."""
+    """When every device has been polled about twice: its decoder state (the DCGM node shapes, the
+    SNMP known rows, counter baselines) and the rules' series state exist by then."""
     longest = max((j.target.interval_s for j in service.scheduler.jobs), default=10.0)
-    return min(600.0, longest + 5.0)
+    return min(600.0, 2.0 * longest + 5.0)
 
 
 def freeze_what_polling_built() -> None:
