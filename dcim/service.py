@@ -242,27 +242,6 @@ class GcClock:
         return ", ".join(f"gen{g} {n} in {t:.2f} s" for g, (n, t) in enumerate(zip(self.count, self.seconds)))
 
 
-def settle_after_s(service: CollectionService) -> float:
-    """When every device has been polled about twice: its decoder state (the DCGM node shapes, the
-    SNMP known rows, counter baselines) and the rules' series state exist by then."""
-    longest = max((j.target.interval_s for j in service.scheduler.jobs), default=10.0)
-    return min(600.0, 2.0 * longest + 5.0)
-
-
-def freeze_what_polling_built() -> None:
-    """Move what the first intervals built into the permanent generation, once.
-
-    Why: ``gc.freeze()`` at start covers the inventory, but the first polls build as much again
-    that lives until exit (on a full-site shard ≈0.5 GB: 14,400 DCGM node shapes, ≈200,000 alert
-    series); each full collection walked all of it: 24 full collections took 31-34 s of one
-    shard's ≈180 s at 60 s intervals (bench/site_full.py, the stop line's ``gen2`` figure).
-    Young garbage is collected first; what older garbage is frozen with it stays (once, bounded).
-    """
-    gc.collect(1)
-    gc.freeze()
-    log.info("garbage collection: %d objects frozen after the first polls", gc.get_freeze_count())
-
-
 async def run_until_stopped(service: CollectionService, duration: float | None = None, *,
                             starts: list = (), ticks: list = (), stops: list = ()) -> None:
     """Run ``service`` until SIGTERM/SIGINT or ``duration``; the ``dcim run`` and ``dcim agent`` loop.
@@ -286,11 +265,7 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     gc.callbacks.append(gc_clock)
     loop = asyncio.get_running_loop()
     end = None if duration is None else loop.time() + duration
-    settle_at = loop.time() + settle_after_s(service)
     while not stop.is_set():
-        if settle_at is not None and loop.time() >= settle_at:
-            settle_at = None
-            freeze_what_polling_built()
         for tick in ticks:
             await tick()
         timeout = 1.0 if end is None else min(1.0, end - loop.time())

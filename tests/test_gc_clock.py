@@ -21,19 +21,3 @@ def test_gc_clock_counts_collections_by_generation_and_their_time():
     before = list(clock.count)
     gc.collect(2)  # after removal nothing more is counted
     assert clock.count == before
-
-
-def test_what_the_first_polls_built_is_frozen_once_every_device_was_polled_twice():
-    from dcim.service import CollectionService, freeze_what_polling_built, settle_after_s
-    from localservers.site import load_relocated
-
-    service = CollectionService(load_relocated(), None)
-    longest = max(j.target.interval_s for j in service.scheduler.jobs)
-    assert settle_after_s(service) == min(600.0, 2 * longest + 5.0)
-    built = [{"shape": [i]} for i in range(10_000)]  # what polling builds and keeps
-    before = gc.get_freeze_count()
-    try:
-        freeze_what_polling_built()
-        assert gc.get_freeze_count() >= before + len(built)
-    finally:
-        gc.unfreeze()
