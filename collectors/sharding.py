@@ -21,12 +21,12 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import Counter
-from typing import Iterable
+from typing import Callable, Iterable
 
 from contract.protocols import PROTOCOLS
 from inventory.model import Device
 
-__all__ = ["shard_key", "shard_of", "assign", "shard_sizes"]
+__all__ = ["shard_key", "shard_of", "in_shard", "assign", "shard_sizes"]
 
 def shard_key(device: Device) -> str:
     """What decides a device's shard: its id, or its gateway (host:port or serial line) for
@@ -61,6 +61,15 @@ def shard_of(key: str, count: int) -> int:
         if w > best_w:
             best, best_w = i, w
     return best
+
+
+def in_shard(shard: tuple[int, int]) -> Callable[[Device], bool] | None:
+    """The test of "polled by shard ``(index, count)``", or None when there is one shard (every
+    polled device is its own)."""
+    index, count = shard
+    if count == 1:
+        return None
+    return lambda dev: dev.protocol != "none" and shard_of(shard_key(dev), count) == index
 
 
 def assign(devices: Iterable[Device], count: int) -> dict[str, int]:

@@ -154,16 +154,6 @@ def load_run_config(path: str | Path) -> RunConfig:
     return cfg
 
 
-def _shard_test(shard: tuple[int, int]):
-    """A test of "polled by this shard" for :func:`inventory.load_site`, or None for one shard."""
-    index, count = shard
-    if count == 1:
-        return None
-    from collectors.sharding import shard_key, shard_of
-
-    return lambda dev: dev.protocol != "none" and shard_of(shard_key(dev), count) == index
-
-
 def open_service(path: str | Path, prog: str, *, with_site: bool = True, shard_view: str | None = None):
     """(config, site, InfluxConfig) for a command that runs against a service config, or the exit code.
 
@@ -178,12 +168,13 @@ def open_service(path: str | Path, prog: str, *, with_site: bool = True, shard_v
     """
     import sys
 
+    from collectors.sharding import in_shard
     from inventory import InventoryError, load_site
     from inventory.secrets import SecretError
 
     try:
         cfg = load_run_config(path)
-        local = _shard_test(parse_shard(shard_view or cfg.shard)) if shard_view is not None else None
+        local = in_shard(parse_shard(shard_view or cfg.shard)) if shard_view is not None else None
         site = load_site(cfg.site_path(), local=local) if with_site else None
         influx = cfg.influxdb.to_config(Path(path).parent)
     except InventoryError as exc:

@@ -59,13 +59,10 @@ def gc_paused_for_startup() -> Iterator[None]:
 
 
 def select_shard(site: Site, shard: tuple[int, int]) -> list[Device]:
-    devices = site.polled_devices()
-    index, count = shard
-    if count == 1:
-        return devices
-    from collectors.sharding import shard_key, shard_of
+    from collectors.sharding import in_shard
 
-    return [d for d in devices if shard_of(shard_key(d), count) == index]
+    test = in_shard(shard)
+    return site.polled_devices() if test is None else [d for d in site.polled_devices() if test(d)]
 
 
 class CollectionService:

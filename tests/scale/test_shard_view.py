@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from dcim.config import _shard_test
+from collectors.sharding import in_shard
 from dcim.service import select_shard
 from inventory.generate import FULL_SITE, dump_site, generate_site
 from inventory import site_cache
@@ -37,7 +37,7 @@ def test_a_shard_keeps_its_devices_and_their_chains(site_file, tmp_path, monkeyp
     if cache == "on":
         load_site(site_file)  # the first load writes the cache entry; the views below read it
         assert list((tmp_path / "cache").glob("*.marshal")), "the site file is big enough to be cached"
-    local = _shard_test(shard)
+    local = in_shard(shard)
     view = load_site(site_file, local=local)
 
     mine = {d.id for d in select_shard(whole, shard)}
@@ -68,6 +68,6 @@ def test_a_shard_keeps_its_devices_and_their_chains(site_file, tmp_path, monkeyp
 
 def test_one_shard_is_the_whole_site(site_file, monkeypatch):
     monkeypatch.setenv("DCIM_SITE_CACHE", "off")
-    assert _shard_test((0, 1)) is None
+    assert in_shard((0, 1)) is None
     whole = load_site(site_file)
     assert len(load_site(site_file, local=None).all_devices()) == len(whole.all_devices())
