@@ -118,15 +118,16 @@ class RunResult:
     stop_s: list[float]
     exit_codes: list[int]
     by_protocol: dict[str, tuple[int, int]]
-    #: CPU seconds of the other processes over the measured windows (twin, influxd)
+    #: CPU seconds of the other processes over the measured windows (twin, influxd, the derived job)
     others_cpu: dict[str, float]
 
 
 def run_collectors(label: str, site: Path, shards: int, interval: float, intervals: int, influx, db: str,
                    mqtt: str, work: Path, env: dict, devices: int, derived: bool = True,
                    alerts: bool = True, others: dict[str, list[int]] | None = None) -> RunResult:
-    """``others``: name -> pids whose CPU over the measured windows is reported beside the collectors'."""
-    """``shards`` dcim run processes for ``intervals`` whole intervals after start-up."""
+    """``shards`` dcim run processes for ``intervals`` whole intervals after start-up.
+
+    ``others``: name -> pids whose CPU over the measured windows is reported beside the collectors'."""
     cfg = work / f"run-{label}.yaml"
     cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
                    f"spool_dir: {work}/spool-{label}}}\n"
@@ -181,8 +182,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         end = w0 + intervals * interval
         while time.time() < w0:
             time.sleep(0.5)
-        others = others or {}
-        others = {**others, **({"dcim derived run": [h.pid for h in helpers]} if helpers else {})}
+        others = {**(others or {}), **({"dcim derived run": [h.pid for h in helpers]} if helpers else {})}
         c0 = sum(proc_cpu_s(p.pid) for p in procs)
         o0 = {k: sum(proc_cpu_s(pid) for pid in pids) for k, pids in others.items()}
         while time.time() < end + 2.0:  # polls that end just after the window

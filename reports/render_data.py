@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import io
 import json
 from typing import Any
 
+from reports.energy import iso_utc
 from reports.pue import PeriodKpis, PueReport
 
 __all__ = ["KPI_COLUMNS", "fmt", "report_dict", "to_csv", "to_json"]
@@ -53,7 +53,7 @@ def plain(obj: Any) -> Any:
 def report_dict(report: PueReport, generated_at: str | None = None) -> dict[str, Any]:
     d = plain(report)
     for b in d["bridges"]:
-        b["time"] = dt.datetime.fromtimestamp(b.pop("time_s"), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        b["time"] = iso_utc(b.pop("time_s"))
     d["format"] = "iozera-dcim/pue-report/1"
     if generated_at:
         d["generated_at"] = generated_at

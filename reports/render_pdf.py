@@ -18,7 +18,7 @@ from reports.pue import PueReport
 from reports.render_data import fmt
 from reports.render_html import BRIDGE_HEAD, KPI_HEAD, METER_HEAD, bridge_rows, kpi_rows, meter_rows
 
-__all__ = ["to_pdf", "ReportDoc", "new_doc"]
+__all__ = ["to_pdf", "new_doc"]
 
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
@@ -112,9 +112,6 @@ def new_doc(title: str, generated_at: str | None) -> _Doc:
     pdf.add_page()
     return pdf
 
-
-#: the page layout every report PDF shares (the PUE report, energy attribution, tenant statements)
-ReportDoc = _Doc
 
 
 def to_pdf(r: PueReport, generated_at: str | None = None) -> bytes:

@@ -81,7 +81,6 @@ class SnmpsimServer:
                  python: str = sys.executable, hosts: int = 1) -> None:
         named = recordings.items() if isinstance(recordings, Mapping) else ((Path(r).stem, r) for r in recordings)
         self.served = [(community, Path(path)) for community, path in named]
-        self.recordings = [path for _, path in self.served]
         #: the agent answers on 127.0.0.1 … 127.0.0.<hosts>, same port: several inventory
         #: devices backed by one agent, each on its own endpoint as the inventory demands
         self.hosts = [f"127.0.0.{i}" for i in range(1, hosts + 1)]
