@@ -8,7 +8,7 @@ boundary meters; ``inventory.generate``) hold a month of hourly buckets in the
 bucket and series, every tag kept).  The GPUs run the twin's job schedule
 (``simulator.jobs``: 10-day slots, shared nodes, idle GPUs), so the GPU series
 churn as pods come and go (≈4 series per GPU per month).  The full site's
-43,200 nodes x 8 GPUs x 744 hours (257 million GPU buckets, ≈1.4 million series)
+43,200 nodes x 8 GPUs x 720 hours (249 million GPU buckets, ≈1.4 million series)
 do not fit this machine; the report's cost is per series and bucket, so its
 time is extrapolated linearly in nodes, and said so.
 
