@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["exchange"]
+__all__ = ["exchange", "run_bounded"]
 
 
 async def exchange(port: int, chunks: list[bytes], *, want: int | None = None, idle_s: float = 0.5,
@@ -40,3 +40,8 @@ async def exchange(port: int, chunks: list[bytes], *, want: int | None = None, i
         closed = True
     writer.close()
     return out, closed
+
+
+def run_bounded(coro, timeout_s: float = 60.0):
+    """``asyncio.run`` of ``coro``, bounded: a server that stops answering fails the test, not CI."""
+    return asyncio.run(asyncio.wait_for(coro, timeout_s))

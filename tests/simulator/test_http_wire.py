@@ -13,7 +13,7 @@ import time
 
 from simulator.http_endpoints import SESSIONS, HttpEndpoint, json_body, redfish_resources
 from simulator.model import DeviceState
-from testkit.wire import exchange
+from testkit.wire import exchange, run_bounded
 
 GET = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
 _CREDENTIALS = b'{"UserName": "monitor", "Password": "not-a-real-password"}'
@@ -33,10 +33,6 @@ def _route(state: DeviceState):
 def _reply(ctype: str, body: bytes, status: str = "200 OK", extra: str = "") -> bytes:
     """The reply as the twin writes it (and as before it served from a protocol)."""
     return f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
-
-
-def _run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_get_reply_is_status_headers_and_the_routes_body_exactly():
@@ -59,7 +55,7 @@ def test_get_reply_is_status_headers_and_the_routes_body_exactly():
             assert ep.requests == 4
         finally:
             await ep.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_pipelined_and_fragmented_requests_are_answered_in_order_on_one_connection():
@@ -82,7 +78,7 @@ def test_pipelined_and_fragmented_requests_are_answered_in_order_on_one_connecti
             assert ep.requests == 104
         finally:
             await ep.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_redfish_session_login_with_a_body_then_logout():
@@ -105,7 +101,7 @@ def test_redfish_session_login_with_a_body_then_logout():
             assert b"X-Auth-Token: twin-session-2\r\n" in got  # each login a new session
         finally:
             await ep.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_requests_over_the_bounds_are_closed_unanswered():
@@ -136,7 +132,7 @@ def test_requests_over_the_bounds_are_closed_unanswered():
             assert (got, closed) == (b"", True)  # the client gave up mid-head
         finally:
             await ep.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_fault_behaviours_no_answer_slow_and_garbage():
@@ -166,7 +162,7 @@ def test_fault_behaviours_no_answer_slow_and_garbage():
             assert ep.requests == 5
         finally:
             await ep.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_stop_closes_open_keep_alive_connections():
@@ -182,7 +178,7 @@ def test_stop_closes_open_keep_alive_connections():
         await ep.stop()
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server, not left idle
         writer.close()
-    _run(go())
+    run_bounded(go())
 
 
 def test_a_bmc_serves_its_nodes_resources_of_the_current_model_step():
@@ -216,4 +212,4 @@ def test_a_bmc_serves_its_nodes_resources_of_the_current_model_step():
             assert seen[0] != seen[1]  # the power moved between the steps, and what is served with it
         finally:
             await twin.stop()
-    _run(go())
+    run_bounded(go())

@@ -13,7 +13,7 @@ import struct
 import time
 
 from simulator.modbus_server import ModbusGateway, UnitImage
-from testkit.wire import exchange
+from testkit.wire import exchange, run_bounded
 
 
 def _image() -> UnitImage:
@@ -34,10 +34,6 @@ def _frame(tid: int, unit: int, pdu: bytes) -> bytes:
 
 def _regs(img: UnitImage, address: int, count: int) -> bytes:
     return bytes([3, 2 * count]) + struct.pack(f">{count}H", *(img.tables["holding"][a] for a in range(address, address + count)))
-
-
-def _run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_frames_back_to_back_or_cut_anywhere_are_answered_in_order():
@@ -70,7 +66,7 @@ def test_frames_back_to_back_or_cut_anywhere_are_answered_in_order():
             assert (got, closed) == (b"", True)
         finally:
             await gw.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_fault_behaviours_per_unit_on_one_connection():
@@ -100,7 +96,7 @@ def test_fault_behaviours_per_unit_on_one_connection():
             assert gw.requests == 7
         finally:
             await gw.stop()
-    _run(go())
+    run_bounded(go())
 
 
 def test_stop_closes_open_connections():
@@ -116,4 +112,4 @@ def test_stop_closes_open_connections():
         await gw.stop()
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
-    _run(go())
+    run_bounded(go())
