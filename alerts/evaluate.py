@@ -38,11 +38,6 @@ from contract.tags import DEVICE, LOCATION_TAGS, PLACE_TAGS
 __all__ = ["Alert", "Engine", "Condition", "condition", "fingerprint", "iso", "render"]
 
 _NS = 1_000_000_000
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
-    "==": operator.eq, "!=": operator.ne,
-    "any_bits": lambda v, t: _any_bits(v, t),
-}
 
 
 def _any_bits(value: Any, bits: Any) -> bool:
@@ -53,6 +48,12 @@ def _any_bits(value: Any, bits: Any) -> bool:
             return False
         value = int(value)
     return isinstance(value, int) and (value & int(bits)) != 0
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne, "any_bits": _any_bits,
+}
 
 #: (device, (tag, value), ...): the device, then every series tag sorted by name
 SeriesKey = tuple
@@ -622,37 +623,25 @@ class Engine:
         ``for_s`` and re-notify timers)."""
         limit = (rule.stale_after_s or 0) * _NS
         scanned = self._clock_due.get(rule.name)
-        if scanned is not None and scanned[0] <= now < scanned[1]:
-            for key in [k for k in self._alerts if k[0] == rule.name]:
-                seen = self._seen.get(key)
-                last = seen[0] if seen else (self.started_ns or now)
-                age = now - last
-                self._step(rule, key, key[1][0], key[1], seen[1] if seen else {}, None,
-                           round(age / _NS, 3), age > limit, now, events)
-            return
-        due = now + limit + 1
-        if rule.kind == "absent":
-            for device in self._expected(rule):
-                key = (rule.name, (device,))
-                seen = self._seen.get(key)
-                last = seen[0] if seen else (self.started_ns or now)
-                age = now - last
-                if age > limit or key in self._alerts:
-                    self._step(rule, key, device, (device,), seen[1] if seen else {}, None,
-                               round(age / _NS, 3), age > limit, now, events)
-                if age <= limit:
-                    due = min(due, last + limit + 1)
+        full = scanned is None or not scanned[0] <= now < scanned[1]
+        if not full:
+            keys = [k for k in self._alerts if k[0] == rule.name]
+        elif rule.kind == "absent":
+            keys = [(rule.name, (device,)) for device in self._expected(rule)]
         else:
-            for key, (last, tags) in list(self._seen.items()):
-                if key[0] != rule.name:
-                    continue
-                age = now - last
-                if age > limit or key in self._alerts:
-                    skey = key[1]
-                    self._step(rule, key, skey[0], skey, tags, None, round(age / _NS, 3), age > limit, now, events)
-                if age <= limit:
-                    due = min(due, last + limit + 1)
-        self._clock_due[rule.name] = (now, due)
+            keys = [k for k in self._seen if k[0] == rule.name]
+        never = (self.started_ns or now, {})  # an expected device not seen yet: silent since the start
+        due = now + limit + 1
+        for key in keys:
+            last, tags = self._seen.get(key, never)
+            age = now - last
+            if age > limit or key in self._alerts:
+                skey = key[1]
+                self._step(rule, key, skey[0], skey, tags, None, round(age / _NS, 3), age > limit, now, events)
+            if age <= limit:
+                due = min(due, last + limit + 1)
+        if full:
+            self._clock_due[rule.name] = (now, due)
 
     def _expected(self, rule: Rule) -> list[str]:
         ids = self._filters[rule.name].ids
