@@ -21,7 +21,7 @@ from contract import cooling as C
 from contract import gpu as G
 from contract.sample import Sample
 from contract.tags import DEVICE
-from derived.job import INPUT_MEASUREMENTS, LOOP_MEASUREMENTS, DerivedMetrics
+from derived.job import INPUT_MEASUREMENTS, DerivedMetrics
 from derived.power_chain import IDENTITY_TAGS
 from sinks.influx_query import InfluxQuery, Series
 from storage.influxql import ident
@@ -41,7 +41,7 @@ _LOOP_FIELDS = {
 
 def wanted_fields(measurement: str, field_keys: list[str]) -> list[str]:
     """Which of a measurement's fields the derived job reads."""
-    pattern = _LOOP_FIELDS.get(measurement, _POWER) if measurement in LOOP_MEASUREMENTS else _POWER
+    pattern = _LOOP_FIELDS.get(measurement, _POWER)
     return [f for f in field_keys if pattern.search(f)]
 
 
