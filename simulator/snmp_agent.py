@@ -19,7 +19,8 @@ import random
 from typing import Callable
 
 from collectors.snmp.ber import (END_OF_MIB, GET, GETBULK, GETNEXT, INTEGER, NO_SUCH_INSTANCE, OCTETS, OID,
-                                 RESPONSE, decode_oid, encode_value, int_body, oid_body, read_tlv, tlv)
+                                 RESPONSE, decode_oid, encode_value, int_body, length_octets, oid_body,
+                                 read_tlv, tlv)
 
 __all__ = ["OidTable", "SnmpAgent", "decode_message"]
 
@@ -68,12 +69,12 @@ def _encode_cached(tag: int, value) -> bytes:
 
 
 _GENERIC = object()  # the fast path's answer for a request it leaves to the generic decoder
-_LENGTHS = tuple(tlv(0, bytes(n))[1:len(tlv(0, bytes(n))) - n] for n in range(4096))  # BER length octets
+_LENGTHS = tuple(map(length_octets, range(4096)))  # BER length octets
 
 
 def _length(n: int) -> bytes:
     """BER length octets of ``n`` (a table lookup below 4096: the sizes replies have)."""
-    return _LENGTHS[n] if n < 4096 else tlv(0, bytes(n))[1:-n]
+    return _LENGTHS[n] if n < 4096 else length_octets(n)
 
 
 def _span(data: bytes, i: int) -> tuple[int, int]:

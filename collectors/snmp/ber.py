@@ -10,7 +10,7 @@ receiver can count and drop a bad datagram with one ``except``.
 from __future__ import annotations
 
 __all__ = [
-    "BerError", "tlv", "read_tlv", "children", "int_body", "uint_body", "oid_body", "decode_oid", "parse_oid",
+    "BerError", "tlv", "length_octets", "read_tlv", "children", "int_body", "uint_body", "oid_body", "decode_oid", "parse_oid",
     "oid_text", "encode_value", "decode_value", "decode_int",
     "SEQUENCE", "INTEGER", "OCTETS", "NULL", "OID", "IPADDRESS", "COUNTER32", "GAUGE", "TIMETICKS", "OPAQUE",
     "COUNTER64", "NO_SUCH_OBJECT", "NO_SUCH_INSTANCE", "END_OF_MIB",
@@ -29,7 +29,8 @@ class BerError(ValueError):
     """Bytes that are not the BER an SNMP message needs (truncated, wrong tag, bad length)."""
 
 
-def _len(n: int) -> bytes:
+def length_octets(n: int) -> bytes:
+    """The BER length octets of a body of ``n`` bytes (short form below 128, else long form)."""
     if n < 0x80:
         return bytes([n])
     b = n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -37,7 +38,7 @@ def _len(n: int) -> bytes:
 
 
 def tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _len(len(body)) + body
+    return bytes([tag]) + length_octets(len(body)) + body
 
 
 def int_body(v: int) -> bytes:
