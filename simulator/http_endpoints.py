@@ -20,7 +20,7 @@ from itertools import chain
 from typing import Callable
 
 from simulator.model import DeviceState, GpuState
-from simulator.served import ServedConnection
+from simulator.served import ServedConnection, stop_serving
 
 __all__ = ["dcgm_page", "redfish_resources", "HttpEndpoint"]
 
@@ -155,12 +155,7 @@ class HttpEndpoint:
         return self
 
     async def stop(self) -> None:
-        if self.server:
-            self.server.close()
-            for conn in list(self._open):  # keep-alive clients: close them too, or they outlive the loop
-                conn.close()
-            await self.server.wait_closed()
-            await asyncio.sleep(0)
+        await stop_serving(self.server, self._open)
 
     def answer(self, method: str, path: str) -> bytes:
         """The whole reply (status line, headers, body) to one request."""
@@ -185,8 +180,8 @@ class HttpEndpoint:
 class _HttpConnection(ServedConnection):
     """One client connection: requests parsed from a byte buffer as they arrive, answered in order.
 
-    A protocol, not a ``StreamReader``/``StreamWriter`` pair with a task per connection (as the
-    collector's client, ``collectors/gpu/httpget.py``): a request that has arrived is answered
+    A protocol, not a ``StreamReader``/``StreamWriter`` pair with a task per connection: a request
+    that has arrived is answered
     in the same callback, with no coroutine hop per request, which is most of what a poll costs
     the twin.  Pipelined requests wait in the buffer while one is slow or the client does not
     read (``pause_writing``); reading pauses when more than one whole request waits.

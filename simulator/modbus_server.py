@@ -14,7 +14,7 @@ import random
 import struct
 from typing import Callable
 
-from simulator.served import ServedConnection
+from simulator.served import ServedConnection, stop_serving
 
 __all__ = ["ModbusGateway", "UnitImage"]
 
@@ -45,12 +45,7 @@ class ModbusGateway:
         return self
 
     async def stop(self) -> None:
-        if self.server:
-            self.server.close()
-            for conn in list(self._open):  # a poller's open connection: closed too, or it outlives the loop
-                conn.close()
-            await self.server.wait_closed()
-            await asyncio.sleep(0)
+        await stop_serving(self.server, self._open)
 
     def respond(self, unit: int, pdu: bytes) -> bytes | None:
         image = self.units(unit)

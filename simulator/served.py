@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["ServedConnection"]
+__all__ = ["ServedConnection", "stop_serving"]
 
 
 class ServedConnection(asyncio.Protocol):
@@ -38,3 +38,14 @@ class ServedConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+async def stop_serving(server: asyncio.AbstractServer | None, open_set: set) -> None:
+    """Stop accepting and close every open client connection too (a keep-alive client's
+    transport would otherwise outlive the event loop)."""
+    if server:
+        server.close()
+        for conn in list(open_set):
+            conn.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)
