@@ -73,15 +73,8 @@ def in_shard(shard: tuple[int, int]) -> Callable[[Device], bool] | None:
 
 
 def assign(devices: Iterable[Device], count: int) -> dict[str, int]:
-    """device id -> shard, for every device."""
-    cache: dict[str, int] = {}
-    out: dict[str, int] = {}
-    for d in devices:
-        key = shard_key(d)
-        if key not in cache:
-            cache[key] = shard_of(key, count)
-        out[d.id] = cache[key]
-    return out
+    """device id -> shard, for every device (``shard_of`` caches per key)."""
+    return {d.id: shard_of(shard_key(d), count) for d in devices}
 
 
 def shard_sizes(devices: Iterable[Device], count: int) -> list[int]:
