@@ -119,7 +119,12 @@ async def poll_once(collector: Collector, target: Target, deadline_s: float) -> 
                 samples = await collector.poll(target)
             return _capped(PollOutcome(samples, True, attempts=attempt, duration_ms=(time.monotonic() - start) * 1000))
         except PollError as exc:
-            last = exc
+            # keep what the error says, not where it was raised: its traceback holds this frame
+            # and this frame holds ``last``, a cycle per failed poll (with the poll's partial
+            # samples) that only a full garbage collection frees; on a loaded full-site shard
+            # half the polls fail and those cycles filled the oldest generation
+            last = exc.with_traceback(None)
+            last.__context__ = None
             partial = exc.partial or partial
         except asyncio.TimeoutError:
             last = PollError("timeout", f"no complete reply within {deadline_s:.1f}s")
