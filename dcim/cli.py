@@ -214,7 +214,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 # -- run ------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from dcim.service import gc_paused_for_startup
+    from dcim.gc_policy import gc_paused_for_startup
 
     with gc_paused_for_startup():  # until polling starts (run_until_stopped)
         return _run_service(args)

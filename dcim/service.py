@@ -13,14 +13,13 @@ With a writer, the service also writes the writer's own ``writer`` sample
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import inspect
 import logging
 import os
 import signal
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 from collectors.base import Collector
 from collectors.fdlimit import raise_open_file_limit
@@ -28,35 +27,14 @@ from collectors.registry import collector_class
 from contract import writer as W
 from contract.sample import Sample
 from collectors.scheduler import Job, Scheduler
+from dcim.gc_policy import GcClock, GcSettler, young_threshold
 from collectors.targets import TargetProblem, build_targets
 from inventory.model import Device, Site
 from sinks.influx_writer import InfluxConfig, InfluxWriter
 
-__all__ = ["CollectionService", "select_shard", "install_signal_handlers", "run_until_stopped",
-           "gc_paused_for_startup", "GcClock"]
+__all__ = ["CollectionService", "select_shard", "install_signal_handlers", "run_until_stopped"]
 
 log = logging.getLogger("dcim.service")
-
-
-@contextlib.contextmanager
-def gc_paused_for_startup() -> Iterator[None]:
-    """No cyclic garbage collection while the service starts; :func:`run_until_stopped` freezes
-    what start-up built and turns collection on again.
-
-    Why: start-up allocates the shard's inventory, targets, rule selectors and suppression graph
-    (millions of objects on the full site) and almost nothing of it is garbage, yet every full
-    collection walks all of it again: on a full-site shard the collector ran 5.9 s of CPU to its
-    first poll with collection on, 3.4 s with it off, at the same peak RSS.  Restores the
-    previous setting on exit (the command may run in-process, e.g. under a test); once polling
-    has started, :func:`run_until_stopped` has turned collection on whatever it was before.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def select_shard(site: Site, shard: tuple[int, int]) -> list[Device]:
@@ -105,6 +83,13 @@ class CollectionService:
         self._writer_started = False
         for p in self.problems:
             log.error("device %s not polled: %s", p.device_id, p.message)
+
+    def warmup_s(self, cap_s: float = 600.0) -> float:
+        """Until every device has had its first poll: the longest interval plus its poll's deadline
+        (at most ``cap_s``); what the garbage-collection settler treats as the warm-up."""
+        sched = self.scheduler
+        longest = max((j.target.interval_s + sched.deadline_for(j.target) for j in sched.jobs), default=0.0)
+        return min(cap_s, max(1.0, longest))
 
     def add_consumer(self, consumer: Callable[[list[Sample]], None]) -> None:
         self._consumers.append(consumer)
@@ -214,32 +199,6 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, handler, sig)
 
 
-class GcClock:
-    """Collections and wall time spent in cyclic garbage collection, per generation (``gc.callbacks``).
-
-    Why: on a full-site shard the heap that is not frozen at start (the DCGM decoders' compiled
-    node shapes, the rules' series state) reaches a gigabyte, and a full collection walks all
-    of it; the stop line says what collection cost, so a slow shard can be told from a busy one.
-    """
-
-    def __init__(self) -> None:
-        self.count = [0, 0, 0]
-        self.seconds = [0.0, 0.0, 0.0]
-        self._t0: float | None = None
-
-    def __call__(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._t0 = time.perf_counter()
-        elif self._t0 is not None:
-            g = info.get("generation", 2)
-            self.count[g] += 1
-            self.seconds[g] += time.perf_counter() - self._t0
-            self._t0 = None
-
-    def summary(self) -> str:
-        return ", ".join(f"gen{g} {n} in {t:.2f} s" for g, (n, t) in enumerate(zip(self.count, self.seconds)))
-
-
 async def run_until_stopped(service: CollectionService, duration: float | None = None, *,
                             starts: list = (), ticks: list = (), stops: list = ()) -> None:
     """Run ``service`` until SIGTERM/SIGINT or ``duration``; the ``dcim run`` and ``dcim agent`` loop.
@@ -254,29 +213,31 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     for start in starts:
         await start()
     # the inventory and what was built from it live until exit: keep them out of the
-    # garbage collector's full scans (on the full site a scan walks millions of objects
-    # and stalls the loop for up to a second, at random); collection was paused while they
+    # garbage collector's full scans (dcim/gc_policy.py); collection was paused while they
     # were built (gc_paused_for_startup)
     gc.freeze()
     gc.enable()
-    gc_clock = GcClock()
-    gc.callbacks.append(gc_clock)
     loop = asyncio.get_running_loop()
+    gc_clock, settler = GcClock(), GcSettler(loop.time() + service.warmup_s())
+    gc.callbacks.extend((gc_clock, settler))
     end = None if duration is None else loop.time() + duration
     try:
-        while not stop.is_set():
-            for tick in ticks:
-                await tick()
-            timeout = 1.0 if end is None else min(1.0, end - loop.time())
-            if timeout <= 0:
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=timeout)
-            except asyncio.TimeoutError:
-                pass
+        with young_threshold():
+            while not stop.is_set():
+                for tick in ticks:
+                    await tick()
+                settler.tick(loop.time())
+                timeout = 1.0 if end is None else min(1.0, end - loop.time())
+                if timeout <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=timeout)
+                except asyncio.TimeoutError:
+                    pass
     finally:
-        gc.callbacks.remove(gc_clock)  # also when a tick raised (the loop may run in-process)
-    log.info("garbage collection while polling: %s", gc_clock.summary())
+        for cb in (gc_clock, settler):  # also when a tick raised (the loop may run in-process)
+            gc.callbacks.remove(cb)
+    log.info("garbage collection while polling: %s; %s", gc_clock.summary(), settler.summary())
     # SIGTERM to exit within 10 s: 6 s for the service (polling stopped, everything written or
     # spooled), what is left of 9 s for the parts beside it (the rule engine's MQTT outbox)
     end = time.monotonic() + 9.0
