@@ -3,7 +3,7 @@
 One JSON snapshot, replaced atomically (write a temp file, fsync it, rename it
 over the old one, fsync the directory): a crash leaves either the old or the
 new snapshot, never half of one.  The alerts are written after each batch that changed
-them; the series clocks, much larger, once a minute and at stop (``engine-clocks.json``).
+them; the series clocks, much larger, once every five minutes and at stop (``engine-clocks.json``).
 """
 from __future__ import annotations
 
