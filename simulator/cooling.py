@@ -168,8 +168,8 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
     """Advance one CDU by ``dt`` seconds under ``faults`` (fault name -> params).
 
     Uses each loop's ``last_heat_w`` (what the controller last measured) for the flow it
-    asks for; the nodes then report this step's heat into ``heat_w``
-    (:func:`finish_cdu` computes the return temperatures from it)."""
+    asks for; the model then sets ``heat_w`` to this step's heat from the loop's nodes, once
+    they all have reported (:func:`finish_cdu` computes the return temperatures from it)."""
     # reservoir: a leak drains it, auto-fill tops it up again
     leak = faults.get("cdu_leak")
     if leak is not None:
@@ -236,7 +236,6 @@ def step_cdu(c: CduCooling, faults: dict[str, dict], primary_c: float, dt: float
         l.supply_kpa = l.return_kpa + l.dp_kpa
         dT = _delta_t(l.last_heat_w, l.flow_lpm, l.normal_flow_lpm)
         l.supply_c = max(l.spec.setpoint_c, primary_c + HX_APPROACH_PER_DT * dT)
-        l.heat_w = 0.0
     c.primary_supply_c = primary_c
     c.unit_state = "alarm" if (failed or low_level or c.leaking or starved or c.filter_state != "ok") else "running"
 

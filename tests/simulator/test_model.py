@@ -11,6 +11,7 @@ import pytest
 
 from inventory.loader import load_site
 from inventory.topology import PowerGraph
+from simulator import cooling as cool
 from simulator.model import SiteModel
 from localservers.site import EXAMPLE_SITE
 
@@ -154,3 +155,78 @@ def test_renewables_follow_sun_and_wind():
     assert m.state["pv-1"].power_w > 0.2 * 150e3
     assert 0 < m.state["wind-1"].power_w <= 250e3
     assert not math.isnan(m.state["wind-1"].power_w)
+
+
+def _generated(seed: int = 5) -> SiteModel:
+    """A generated slice of 2 × 3 racks × 5 nodes: 30 GPU nodes, several chunks of 4."""
+    from inventory.generate import SiteShape, generate_site
+    from inventory.model import Site
+
+    shape = SiteShape(halls=1, rows_per_hall=2, racks_per_row=3, nodes_per_rack=5, ups_per_hall=2,
+                      cdus_per_hall=2, crahs_per_hall=1, chillers_per_hall=1)
+    return SiteModel(Site.model_validate(generate_site(shape)), seed=seed)
+
+
+def _first_difference(a: SiteModel, b: SiteModel) -> str | None:
+    return next((k for k in a.state if a.state[k] != b.state[k]), None)
+
+
+def test_a_chunked_step_equals_the_whole_step_exactly():
+    whole, chunked = _generated(), _generated()
+    nodes = kind(whole, "gpu_node")
+    assert len(nodes) == 30
+    cdu = kind(whole, "cdu")[0].id
+    pdu = kind(whole, "pdu")[0].id
+    for k, t in enumerate([T0, T0 + 1, T0 + 2.5, T0 + 10, T0 + 75]):
+        if k == 2:  # thermal throttling on a starved loop, a hot GPU, a tripped breaker
+            for m in (whole, chunked):
+                m.inject("cdu_pump_fail", cdu)
+                m.inject("gpu_overtemp", nodes[7].id)
+                m.inject("pdu_breaker_trip", pdu)
+        whole.step(t)
+        pauses = sum(1 for _ in chunked.step_iter(t, chunk=4))
+        assert pauses >= 2 * (30 // 4)  # the nodes, then their feeds, a chunk at a time
+        assert not chunked.stepping
+        assert _first_difference(whole, chunked) is None  # the same floats, device by device
+        assert whole.state == chunked.state and whole._chiller_warm == chunked._chiller_warm
+    throttled = [n for n in nodes[8:] if any(g.clock_reasons & cool.SW_THERMAL for g in chunked.state[n.id].gpus)]
+    assert throttled  # the starved loop's nodes, in later chunks than the loop's first nodes
+
+
+def _energies(m: SiteModel) -> dict:
+    return {k: (s.energy_kwh, s.input_energy_kwh, dict(s.outlet_energy), [g.energy_mj for g in s.gpus])
+            for k, s in m.state.items()}
+
+
+def test_a_step_asked_for_during_a_chunked_step_finishes_that_step_first():
+    plain, m = _generated(), _generated()
+    for x in (plain, m):
+        x.step(T0)
+    steps = m.step_iter(T0 + 5, chunk=4)
+    next(steps)
+    next(steps)  # one chunk of nodes stepped to T0 + 5, the rest not yet
+    assert m.stepping
+    m.step(T0 + 9)  # what a fault injection or the demo's backfill does meanwhile
+    assert not m.stepping
+    assert list(steps) == []  # finished by step(): the chunked step's own iterator just stops
+    plain.step(T0 + 5)
+    plain.step(T0 + 9)
+    assert _energies(m) == _energies(plain)  # no node integrated twice, none over a stale dt
+    assert _first_difference(plain, m) is None
+
+
+def test_a_fault_injected_during_a_chunked_step_applies_from_the_next_step_on():
+    plain, m = _generated(), _generated()
+    node = kind(m, "gpu_node")[-1].id
+    for x in (plain, m):
+        x.step(T0)
+    steps = m.step_iter(T0 + 5, chunk=4)
+    next(steps)
+    m.inject("xid_storm", node)  # the step in progress is finished without it, for every node
+    assert not m.stepping and list(steps) == []
+    plain.step(T0 + 5)
+    plain.inject("xid_storm", node)
+    assert _first_difference(plain, m) is None
+    for x in (plain, m):
+        x.step(T0 + 6)
+    assert m.state[node].gpus[0].xid == 2 and _first_difference(plain, m) is None
