@@ -28,7 +28,7 @@ from inventory.model import Device, Site
 from simulator.http_endpoints import HttpEndpoint, dcgm_page, json_body, redfish_resources
 from simulator.mibs import pdu_oids, ups_oids
 from simulator.modbus_server import ModbusGateway, UnitImage
-from simulator.model import SiteModel
+from simulator.model import STEP_CHUNK, SiteModel
 from simulator.redfish_cdu import cdu_resources
 from simulator.registers import unit_image
 from simulator.snmp_agent import OidTable, SnmpAgent
@@ -50,6 +50,8 @@ class Twin:
         self.clock = clock
         self.model = SiteModel(site, seed=seed)
         self.refresh_s = refresh_s
+        #: GPU nodes the refresh loop steps between two yields to the event loop (SiteModel.step_iter)
+        self.step_chunk = STEP_CHUNK
         self.slow_s = slow_s
         self.community = (community or os.environ.get("DCIM_SNMP_COMMUNITY", "public")).encode()
         self.started = time.time()
@@ -147,7 +149,10 @@ class Twin:
             self.traps.ups_on_mains(self.site.device(device).host or "127.0.0.1", time.time() - self.started)
 
     def step(self, t: float | None = None) -> None:
-        """Advance the model to ``clock()`` (or to ``t``) and serve the new values at once."""
+        """Advance the model to ``clock()`` (or to ``t``) and serve the new values at once.
+
+        Synchronous (fault injection, the control API, the demo's backfill): a chunked step of the
+        refresh loop still in progress is finished first, then this one is done whole."""
         self.model.step(self.clock() if t is None else t)
         self._invalidate()
 
@@ -159,9 +164,20 @@ class Twin:
 
     # -- tables --------------------------------------------------------------------
     async def _refresh_loop(self) -> None:
+        """Step the model every ``refresh_s``, a chunk of GPU nodes at a time.
+
+        A full-site step is ≈1 s of CPU (several seconds of wall time on a loaded machine): done
+        in one go, every endpoint of this process would stall meanwhile and its collectors time
+        out.  Between chunks the loop answers requests; each device then serves either the last
+        step's values or this one's.  The served tables go stale once, when the step is done (or
+        when a synchronous :meth:`step` finished it first: its iterator then just stops).
+        Cancelled between chunks (:meth:`stop`), the step stays pending in the model, and the
+        next step of anyone finishes it before its own."""
         while True:
             await asyncio.sleep(self.refresh_s)
-            self.step()
+            for _ in self.model.step_iter(self.clock(), self.step_chunk):
+                await asyncio.sleep(0)
+            self._invalidate()
 
     def _invalidate(self) -> None:
         """Mark every served table stale; each is rebuilt when next asked for.
