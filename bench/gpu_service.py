@@ -9,8 +9,8 @@ requests of each side by User-Agent.
   spread over the interval by each device's phase, as in production) ->
   ``DcgmCollector`` -> samples -> plausibility screen -> ``poll`` sample ->
   ``InfluxWriter`` (line protocol, batching, gzip) -> a null transport (no
-  database: its CPU is not part of either side).  CPU: this process's
-  ``time.process_time``.
+  database: its CPU is not part of either side), with ``dcim run``'s garbage-collection
+  setting while polling (dcim/gc_policy.py).  CPU: this process's ``time.process_time``.
 - B (peer): Debian's Prometheus (``/usr/bin/prometheus``) with a temp config and
   TSDB directory on a loopback port, scraping the same pages at the same interval
   and storing them.  CPU: its utime+stime from /proc.
@@ -45,6 +45,7 @@ from bench._common import calibrate, median, proc_cpu_s, stable  # noqa: E402
 from collectors.base import Target  # noqa: E402
 from collectors.gpu.dcgm import DcgmCollector  # noqa: E402
 from collectors.scheduler import Job, Scheduler  # noqa: E402
+from dcim.gc_policy import young_threshold  # noqa: E402
 from sinks.influx_writer import InfluxConfig, InfluxWriter  # noqa: E402
 from localservers.process import free_port, wait_for_port  # noqa: E402
 
@@ -165,11 +166,12 @@ class Service:
     async def window(self, settle: float, seconds: float) -> tuple[float, int]:
         """Run the scheduler ``settle + seconds``; (CPU s, polls) of the measured part."""
         scheduler = Scheduler([Job(t, self.collector) for t in self.targets], self.emit)
-        scheduler.start()
-        await asyncio.sleep(settle)
-        c0, p0 = time.process_time(), scheduler.stats.polls
-        await asyncio.sleep(seconds)
-        cpu, polls = time.process_time() - c0, scheduler.stats.polls - p0
+        with young_threshold():  # the collector's garbage-collection setting while polling, as in dcim run
+            scheduler.start()
+            await asyncio.sleep(settle)
+            c0, p0 = time.process_time(), scheduler.stats.polls
+            await asyncio.sleep(seconds)
+            cpu, polls = time.process_time() - c0, scheduler.stats.polls - p0
         self.failed += scheduler.stats.failed
         await scheduler.stop()
         return cpu, polls
