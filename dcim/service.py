@@ -221,20 +221,32 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     gc_clock, settler = GcClock(), GcSettler(loop.time() + service.warmup_s())
     gc.callbacks.extend((gc_clock, settler))
     end = None if duration is None else loop.time() + duration
+
+    async def tick_all() -> None:
+        for tick in ticks:
+            await tick()
+
+    # the ticks run beside the wait for SIGTERM, not before it: a tick may wait on a worker
+    # thread (the rule engine's state files, their fsyncs) for seconds on a loaded machine, and
+    # polling must stop at once; the tick in progress is awaited after polling has stopped
+    stopped = asyncio.ensure_future(stop.wait())
+    pending_tick: asyncio.Future | None = None
     try:
         with young_threshold():
             while not stop.is_set():
-                for tick in ticks:
-                    await tick()
+                pending_tick = asyncio.ensure_future(tick_all())
+                await asyncio.wait((pending_tick, stopped), return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    break
+                pending_tick.result()  # a tick that raised ends the loop, as before
+                pending_tick = None
                 settler.tick(loop.time())
                 timeout = 1.0 if end is None else min(1.0, end - loop.time())
                 if timeout <= 0:
                     break
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=timeout)
-                except asyncio.TimeoutError:
-                    pass
+                await asyncio.wait((stopped,), timeout=timeout)
     finally:
+        stopped.cancel()
         for cb in (gc_clock, settler):  # also when a tick raised (the loop may run in-process)
             gc.callbacks.remove(cb)
     log.info("garbage collection while polling: %s; %s", gc_clock.summary(), settler.summary())
@@ -247,6 +259,10 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     try:
         end = time.monotonic() + 9.0
         await service.stop()
+        if pending_tick is not None:  # the tick SIGTERM interrupted finishes before the parts it ticks stop
+            await asyncio.wait((pending_tick,), timeout=max(0.5, end - time.monotonic() - 1.0))
+            if pending_tick.done() and not pending_tick.cancelled() and pending_tick.exception() is not None:
+                log.error("tick interrupted by the stop failed: %s", pending_tick.exception())
         for close in stops:
             left = max(0.5, end - time.monotonic())
             if "timeout" in inspect.signature(close).parameters:
