@@ -4,7 +4,9 @@ derived metrics polls them all into a real InfluxDB, for a bounded number of int
 What it runs (all on loopback, every process started here and stopped by pid):
 - the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
-- a real influxd and Mosquitto (localservers), the twin (``dcim simulate --site``);
+- a real influxd and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
+  run as root (``--twin-nice``): it stands in for devices with CPUs of their own, and starved of the
+  shared cores it answered late, so the collectors timed out on the twin's load, not their own;
 - ``dcim run --derived --alerts alerts/rules/site.yaml --mqtt …`` for ``--intervals`` intervals,
   then the same site with ``--shards N`` processes (``dcim run --shard i/N --alerts …``) and the
   site-level ``dcim derived run --alerts …`` beside them, so the cost of sharding is measured
@@ -269,6 +271,10 @@ def main() -> int:
     ap.add_argument("--refresh", type=float, default=None,
                     help="the twin's model step, s (default: half of --interval, at least 10 s: a device is "
                          "polled once per interval, stepping the model more often is work nobody reads)")
+    ap.add_argument("--twin-nice", type=int, default=None,
+                    help="niceness of the twin processes (default -10 as root, else 0): the twin stands in for "
+                         "devices that have CPUs of their own; starved of the shared cores, its answers came "
+                         "late and the collectors counted timeouts that were the twin's, not theirs")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the run's logs (dcim run, twin, derived) in this directory")
     ap.add_argument("--no-single", action="store_true",
@@ -305,6 +311,7 @@ def main() -> int:
         influx = InfluxServer(work / "influx").start()
         mosquitto = MosquittoServer(work / "mqtt").start()
         t = time.time()
+        twin_nice = args.twin_nice if args.twin_nice is not None else (-10 if os.geteuid() == 0 else 0)
         twins = []
         for i in range(args.twin_shards):
             control = free_port()
@@ -313,14 +320,16 @@ def main() -> int:
             if args.twin_shards > 1:
                 argv += ["--shard", f"{i}/{args.twin_shards}"]
             twins.append((subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                           stderr=open(work / f"twin-{i}.log", "w")), control))
+                                           stderr=open(work / f"twin-{i}.log", "w"),
+                                           preexec_fn=(lambda: os.nice(twin_nice)) if twin_nice else None), control))
         try:
             for (twin, control), i in zip(twins, range(len(twins))):
                 try:
                     wait_for_port(control, timeout=900, proc=twin)
                 except Exception:
                     raise SystemExit(f"twin {i} did not start:\n{(work / f'twin-{i}.log').read_text()[-2000:]}")
-            print(f"twin: {len(twins)} process(es), model step every {refresh:g} s, serving after {time.time() - t:.1f} s, RSS "
+            print(f"twin: {len(twins)} process(es) at nice {twin_nice}, model step every {refresh:g} s, serving after "
+                  f"{time.time() - t:.1f} s, RSS "
                   f"{', '.join(f'{rss_mib(tw.pid):.0f}' for tw, _ in twins)} MiB", flush=True)
             single = not args.no_single
             if single and devices > 0.85 * hard_files():  # a connection or socket per device in one process
