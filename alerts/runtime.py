@@ -79,7 +79,7 @@ def _remote_root(payload: bytes, rules: RuleSet) -> Alert | None:
 class AlertRuntime:
     def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
                  influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25,
-                 clocks_interval_s: float = 300.0,
+                 clocks_interval_s: float = 300.0, save_duty: float = 0.1,
                  alertmanager: AlertmanagerSettings | None = None, local_devices: Iterable[str] | None = None,
                  link_for: Callable[[dict[str, Any]], str] | None = None, engine_id: str | None = None,
                  evaluates_derived: bool = False) -> None:
@@ -138,6 +138,13 @@ class AlertRuntime:
         self._last_save_mono = 0.0
         self._save_pending = False
         self.save_interval_s = save_interval_s
+        #: the most of the time the alerts snapshot may take: the next save waits at least
+        #: ``1/save_duty`` times as long as the last one took.  Why: a save is O(alerts); in a storm
+        #: (a full-site shard with thousands of devices failing) saving 4 times a second took a
+        #: fifth of the shard's CPU in JSON encoding alone.  The events themselves are safe in the
+        #: outbox; what waits longer is only the snapshot a restart continues from.  0: no bound
+        self.save_duty = save_duty
+        self._save_cost_s = 0.0
         #: how often the series clocks are written beside the alerts (and always at stop).  Five
         #: minutes: a restart restarts the stale/absent clocks at its own time anyway, so what the
         #: file carries over is which series exist and the rate baselines, and those change slowly;
@@ -175,8 +182,9 @@ class AlertRuntime:
             self._am_resend(now)
             self.am.set_silences(self._am_silences(now))
         mono = time.monotonic()
-        due = self._save_pending and mono - self._last_save_mono >= self.save_interval_s
-        if due or (self._dirty and now - self._last_save > 30 * _NS):
+        spacing = max(self.save_interval_s, self._save_cost_s / self.save_duty if self.save_duty > 0 else 0.0)
+        due = self._save_pending and mono - self._last_save_mono >= spacing
+        if due or (self._dirty and now - self._last_save > 30 * _NS and mono - self._last_save_mono >= spacing):
             # the snapshot is taken here, on the loop; the JSON and the fsyncs go to a thread so
             # they never hold up the collectors that share this event loop.  The series clocks
             # (O(series), ≈200,000 on a full-site shard) go once per clocks_interval_s, not
@@ -185,6 +193,7 @@ class AlertRuntime:
             clocks = self.engine.snapshot_clocks() if mono - self._last_clocks_mono >= self.clocks_interval_s else None
             self._saved(now, clocks=clocks is not None)
             await asyncio.to_thread(self._write, snapshot, clocks)
+            self._save_cost_s = time.monotonic() - mono
 
     def _write(self, snapshot: dict[str, Any], clocks: dict[str, Any] | None) -> None:
         self.store.save(snapshot)

@@ -129,7 +129,7 @@ def test_alerts_are_saved_on_change_and_the_series_clocks_once_a_minute(tmp_path
                             "  - name: quiet\n    kind: stale\n    measurement: pdu\n    field: current_a\n"
                             "    stale_after_s: 60\n", "t")
     rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
-                      clocks_interval_s=3600.0)
+                      clocks_interval_s=3600.0, save_duty=0)
     sample = lambda dev, amps: Sample("pdu", {"device": dev, "phase": "1"}, {"current_a": amps}, now[0])  # noqa: E731
     for i in range(5):  # five alert changes, each its own batch and tick
         now[0] += S
@@ -153,3 +153,44 @@ def test_an_unreadable_clocks_file_costs_only_the_clocks(tmp_path, caplog):
     (tmp_path / "engine-clocks.json").write_text('{"seen": [')
     assert st.load() == {"version": 2, "alerts": [], "fails": {}}
     assert "engine-clocks.json:1: not valid JSON" in caplog.text
+
+
+def test_alert_saves_take_at_most_their_duty_of_the_time_in_a_storm(tmp_path):
+    """A save is O(alerts): in a storm the next one waits at least 1/save_duty times as long as
+    the last one took (here a store made slow on purpose, 50 ms a save, duty 0.1: 0.5 s apart),
+    and a change is still saved once that spacing has passed."""
+    import time
+
+    from contract.sample import Sample
+
+    t0 = 1_764_000_000 * S
+    now = [t0]
+    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "t")
+    rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
+                      save_duty=0.1)
+    real_save = rt.store.save
+    saved_at: list[float] = []
+
+    def slow_save(snapshot):
+        time.sleep(0.05)
+        real_save(snapshot)
+        saved_at.append(time.monotonic())
+
+    rt.store.save = slow_save
+
+    async def storm() -> None:
+        for i in range(40):  # a new alert every tick, ticks 25 ms apart: 1 s of storm
+            now[0] += S
+            rt.consume([Sample("pdu", {"device": f"pdu-{i}", "phase": "1"}, {"current_a": 30.0}, now[0])])
+            await rt.tick(now[0])
+            await asyncio.sleep(0.025)
+        while rt._save_pending:  # the last change is saved once its spacing has passed
+            await asyncio.sleep(0.05)
+            await rt.tick(now[0])
+
+    asyncio.run(storm())
+    gaps = [b - a for a, b in zip(saved_at, saved_at[1:])]
+    assert 2 <= len(saved_at) < 10, saved_at  # 40 changes, not 40 saves
+    assert min(gaps) >= 0.45  # 10 × the 50 ms a save took (less the save's own end-to-end jitter)
+    state = json.loads((tmp_path / "engine-state.json").read_text())
+    assert len(state["alerts"]) == 40  # nothing lost: the last save holds every alert
