@@ -145,6 +145,8 @@ class AlertRuntime:
         #: outbox; what waits longer is only the snapshot a restart continues from.  0: no bound
         self.save_duty = save_duty
         self._save_cost_s = 0.0
+        #: what encoding and writing the series clocks took last time (the stop's budget check)
+        self._clocks_cost_s = 0.0
         #: how often the series clocks are written beside the alerts (and always at stop).  Five
         #: minutes: a restart restarts the stale/absent clocks at its own time anyway, so what the
         #: file carries over is which series exist and the rate baselines, and those change slowly;
@@ -190,18 +192,26 @@ class AlertRuntime:
             # (O(series), ≈200,000 on a full-site shard) go once per clocks_interval_s, not
             # with every alert change
             snapshot = self.engine.snapshot_alerts()
+            t_clocks = time.monotonic()
             clocks = self.engine.snapshot_clocks() if mono - self._last_clocks_mono >= self.clocks_interval_s else None
+            clocks_taken = time.monotonic() - t_clocks
             self._saved(now, clocks=clocks is not None)
-            await asyncio.to_thread(self._write, snapshot, clocks)
+            clocks_written = await asyncio.to_thread(self._write, snapshot, clocks)
             self._save_cost_s = time.monotonic() - mono
+            if clocks is not None:
+                self._clocks_cost_s = clocks_taken + clocks_written
 
-    def _write(self, snapshot: dict[str, Any], clocks: dict[str, Any] | None) -> None:
+    def _write(self, snapshot: dict[str, Any], clocks: dict[str, Any] | None) -> float:
+        """Write the snapshot (and the clocks, if given); the seconds the clocks took."""
         self.store.save(snapshot)
-        if clocks is not None:
-            self.store.save_clocks(clocks)
+        if clocks is None:
+            return 0.0
+        t0 = time.monotonic()
+        self.store.save_clocks(clocks)
+        return time.monotonic() - t0
 
     async def stop(self, timeout: float = 5.0) -> None:
-        self._save(self.clock())
+        self._save_at_stop(self.clock(), budget_s=timeout / 2)
         if self.publisher is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.publisher.stop, timeout)
             self.outbox.close()
@@ -391,9 +401,25 @@ class AlertRuntime:
         in the outbox."""
         self._save_pending = True
 
-    def _save(self, now: int) -> None:
-        self._write(self.engine.snapshot_alerts(), self.engine.snapshot_clocks())
-        self._saved(now, clocks=True)
+    def _save_at_stop(self, now: int, budget_s: float) -> None:
+        """The alerts always; the series clocks too unless, at what they took last time, they
+        would not fit in what is left of ``budget_s``.
+
+        Why: on a full-site shard the clocks are ≈200,000 entries, seconds of JSON on a loaded
+        machine, and SIGTERM promises an exit within 10 s.  Skipped, the file is at most
+        ``clocks_interval_s`` old, as after a crash; a restart restarts the clocks anyway."""
+        t0 = time.monotonic()
+        self.store.save(self.engine.snapshot_alerts())
+        left = budget_s - (time.monotonic() - t0)
+        clocks = self._clocks_cost_s <= left
+        if clocks:
+            t1 = time.monotonic()
+            self.store.save_clocks(self.engine.snapshot_clocks())
+            self._clocks_cost_s = time.monotonic() - t1
+        else:
+            log.warning("series clocks not written at stop: they took %.1f s last time, %.1f s of the stop budget "
+                        "is left; %s keeps the last ones", self._clocks_cost_s, max(0.0, left), self.store.clocks_path)
+        self._saved(now, clocks=clocks)
 
     def _saved(self, now: int, clocks: bool = False) -> None:
         self._dirty = False

@@ -194,3 +194,47 @@ def test_alert_saves_take_at_most_their_duty_of_the_time_in_a_storm(tmp_path):
     assert min(gaps) >= 0.45  # 10 × the 50 ms a save took (less the save's own end-to-end jitter)
     state = json.loads((tmp_path / "engine-state.json").read_text())
     assert len(state["alerts"]) == 40  # nothing lost: the last save holds every alert
+
+
+def test_stop_writes_the_clocks_only_when_they_fit_in_its_budget(tmp_path, caplog):
+    """SIGTERM promises an exit within 10 s: the alerts are always written at stop, the series
+    clocks (O(series)) only if what they took last time fits in the stop's budget; otherwise
+    the file keeps the last ones (at most ``clocks_interval_s`` old) and the log says so."""
+    import time
+
+    from contract.sample import Sample
+
+    t0 = 1_764_000_000 * S
+    now = [t0]
+    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n"
+                            "  - name: quiet\n    kind: stale\n    measurement: pdu\n    field: current_a\n"
+                            "    stale_after_s: 60\n", "t")
+
+    def runtime(path):
+        rt = AlertRuntime(None, rules, state_dir=path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
+                          save_duty=0)
+        real = rt.store.save_clocks
+
+        def slow_clocks(clocks):
+            time.sleep(0.3)  # a full-site shard's clocks on a loaded machine, scaled down
+            real(clocks)
+
+        rt.store.save_clocks = slow_clocks
+        rt.consume([Sample("pdu", {"device": "pdu-1", "phase": "1"}, {"current_a": 30.0}, now[0])])
+        asyncio.run(rt.tick(now[0]))  # the first save carries the clocks: their cost is known
+        assert rt.store.clock_writes == 1
+        now[0] += S
+        rt.consume([Sample("pdu", {"device": "pdu-2", "phase": "1"}, {"current_a": 30.0}, now[0])])
+        return rt
+
+    tight = runtime(tmp_path / "tight")
+    asyncio.run(tight.stop(timeout=0.4))  # half of it, 0.2 s, is less than the 0.3 s the clocks took
+    assert tight.store.clock_writes == 1 and "series clocks not written at stop" in caplog.text
+    state = json.loads((tmp_path / "tight" / "engine-state.json").read_text())
+    assert sorted(a["device"] for _, a in state["alerts"]) == ["pdu-1", "pdu-2"]  # the alerts always
+
+    roomy = runtime(tmp_path / "roomy")
+    asyncio.run(roomy.stop(timeout=5.0))
+    assert roomy.store.clock_writes == 2
+    clocks = json.loads((tmp_path / "roomy" / "engine-clocks.json").read_text())
+    assert sorted(k[1] for k, _, _ in clocks["seen"]) == ["pdu-1", "pdu-2"]
