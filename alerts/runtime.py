@@ -185,8 +185,8 @@ class AlertRuntime:
             self.am.set_silences(self._am_silences(now))
         mono = time.monotonic()
         spacing = max(self.save_interval_s, self._save_cost_s / self.save_duty if self.save_duty > 0 else 0.0)
-        due = self._save_pending and mono - self._last_save_mono >= spacing
-        if due or (self._dirty and now - self._last_save > 30 * _NS and mono - self._last_save_mono >= spacing):
+        wanted = self._save_pending or (self._dirty and now - self._last_save > 30 * _NS)
+        if wanted and mono - self._last_save_mono >= spacing:
             # the snapshot is taken here, on the loop; the JSON and the fsyncs go to a thread so
             # they never hold up the collectors that share this event loop.  The series clocks
             # (O(series), ≈200,000 on a full-site shard) go once per clocks_interval_s, not

@@ -27,8 +27,8 @@ from collectors.registry import collector_class
 from contract import writer as W
 from contract.sample import Sample
 from collectors.scheduler import Job, Scheduler
-from dcim.gc_policy import GcClock, GcSettler, young_threshold
 from collectors.targets import TargetProblem, build_targets
+from dcim.gc_policy import GcClock, GcSettler, young_threshold
 from inventory.model import Device, Site
 from sinks.influx_writer import InfluxConfig, InfluxWriter
 
