@@ -11,6 +11,9 @@ from alerts.silences import KEEP_ENDED_NS, Silences, parse_duration
 from alerts.state_store import StateStore
 
 S = 1_000_000_000
+#: a threshold rule on PDU current, and a stale rule on it (which keeps series clocks)
+HOT = "rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n"
+HOT_AND_QUIET = HOT + "  - name: quiet\n    kind: stale\n    measurement: pdu\n    field: current_a\n    stale_after_s: 60\n"
 
 
 def test_outbox_keeps_order_across_reopen_and_counts_drops_at_the_bound(tmp_path):
@@ -61,7 +64,7 @@ def test_engine_tick_removes_long_expired_silences_from_the_file(tmp_path):
     cli = Silences(tmp_path)  # what `dcim alerts silence --state-dir` writes
     old = cli.add({"device": "ups-1a"}, duration_s=3600, author="a", reason="maintenance", now_ns=t0)
     recent = cli.add({"device": "ups-1b"}, duration_s=7200, author="a", reason="maintenance", now_ns=t0)
-    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "t")
+    rules = load_rules_text(HOT, "t")
     now = t0 + 3600 * S + KEEP_ENDED_NS + S  # `old` ended a day and a second ago, `recent` an hour later
     rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now)
     assert _ids_in_file(tmp_path) == [old.id, recent.id]
@@ -87,7 +90,7 @@ def test_corrupt_state_is_moved_aside_and_the_engine_starts(tmp_path, caplog):
     d = tmp_path / "st"
     d.mkdir()
     (d / "engine-state.json").write_text('{"alerts": [')
-    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "t")
+    rules = load_rules_text(HOT, "t")
     rt = AlertRuntime(None, rules, state_dir=d, mqtt=None, clock=lambda: 42)
     assert rt.active() == []
     assert (d / "engine-state.json.corrupt-42").exists()
@@ -125,9 +128,7 @@ def test_alerts_are_saved_on_change_and_the_series_clocks_once_a_minute(tmp_path
 
     t0 = 1_764_000_000 * S
     now = [t0]
-    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n"
-                            "  - name: quiet\n    kind: stale\n    measurement: pdu\n    field: current_a\n"
-                            "    stale_after_s: 60\n", "t")
+    rules = load_rules_text(HOT_AND_QUIET, "t")
     rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
                       clocks_interval_s=3600.0, save_duty=0)
     sample = lambda dev, amps: Sample("pdu", {"device": dev, "phase": "1"}, {"current_a": amps}, now[0])  # noqa: E731
@@ -165,7 +166,7 @@ def test_alert_saves_take_at_most_their_duty_of_the_time_in_a_storm(tmp_path):
 
     t0 = 1_764_000_000 * S
     now = [t0]
-    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n", "t")
+    rules = load_rules_text(HOT, "t")
     rt = AlertRuntime(None, rules, state_dir=tmp_path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
                       save_duty=0.1)
     real_save = rt.store.save
@@ -206,9 +207,7 @@ def test_stop_writes_the_clocks_only_when_they_fit_in_its_budget(tmp_path, caplo
 
     t0 = 1_764_000_000 * S
     now = [t0]
-    rules = load_rules_text("rules:\n  - name: hot\n    measurement: pdu\n    field: current_a\n    threshold: 25\n"
-                            "  - name: quiet\n    kind: stale\n    measurement: pdu\n    field: current_a\n"
-                            "    stale_after_s: 60\n", "t")
+    rules = load_rules_text(HOT_AND_QUIET, "t")
 
     def runtime(path):
         rt = AlertRuntime(None, rules, state_dir=path, mqtt=None, clock=lambda: now[0], save_interval_s=0.0,
