@@ -152,9 +152,11 @@ def full_site(rounds: int, max_seconds: float) -> int:
         out: list = []
         b = cpu_timed(lambda: out.extend(dm.compute(t)))
         c = cpu_timed(lambda: plain_sum(dm._groups, oldest))
-        # the two halves of compute: power chain + capacity, and the per-loop cooling figures
+        # the two halves of compute: power chain + capacity, and the per-loop cooling figures, each
+        # on an index of its own (both work out the nodes' input power, which compute does once)
         idx = ReadingIndex.from_groups(dm._groups, oldest)
         d = cpu_timed(lambda: compute_all(dm.plan, idx, t))
+        idx = ReadingIndex.from_groups(dm._groups, oldest)
         e = cpu_timed(lambda: loop_samples(dm.loop_plan, dm.loop_readings, node_input_w(dm.plan, idx), t, oldest,
                                            dm.loop_thresholds))
         after = calibrate()

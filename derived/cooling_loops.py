@@ -32,7 +32,7 @@ and detectors belong to which loop is worked out once per inventory load
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from contract import cooling as C
 from contract import derived as D
@@ -42,7 +42,7 @@ from contract.sample import Sample
 from inventory.loops import LoopIndex, LoopKey
 from inventory.model import Site
 
-__all__ = ["LoopThresholds", "LoopPlan", "LoopReadings", "loop_samples", "is_thermal_throttle", "DEFAULT_THRESHOLDS"]
+__all__ = ["LoopThresholds", "LoopPlan", "LoopReadings", "loop_samples", "node_gpu_figures", "is_thermal_throttle", "DEFAULT_THRESHOLDS"]
 
 
 def is_thermal_throttle(reasons: float | int | None) -> bool:
@@ -175,6 +175,7 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
     def fresh(entry: tuple | None) -> float | None:
         return entry[0] if entry is not None and entry[1] >= oldest_ns else None
 
+    gpus_of = readings.gpus.get
     for lp in plan.loops:
         cdu, loop = lp.key
         connectors = readings.connectors.get(cdu, {})
@@ -205,25 +206,14 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
             tags[T.HALL] = lp.hall
         gpus = hot = throttled = at_risk = 0
         for node in lp.nodes:
-            n_gpus = n_hot = n_throttled = n_reasons = 0
-            t_max: float | None = None
-            for temp, t_temp, reasons, t_reasons in readings.gpus.get(node, {}).values():
-                temp = temp if t_temp >= oldest_ns else None
-                reasons = reasons if t_reasons >= oldest_ns else None
-                if temp is None and reasons is None:
-                    continue
-                n_gpus += 1
-                is_hot = temp is not None and temp > th.gpu_hot_c
-                is_throttled = is_thermal_throttle(reasons)
-                n_hot += is_hot
-                n_throttled += is_throttled
-                at_risk += is_hot or is_throttled
-                if temp is not None and (t_max is None or temp > t_max):
-                    t_max = temp
-                if reasons is not None:
-                    n_reasons |= int(reasons)
+            slots = gpus_of(node)
+            if not slots:
+                continue
+            n_gpus, n_hot, n_throttled, n_reasons, t_max, n_at_risk = node_gpu_figures(slots.values(), oldest_ns,
+                                                                                       th.gpu_hot_c)
             if n_gpus:
                 gpus, hot, throttled = gpus + n_gpus, hot + n_hot, throttled + n_throttled
+                at_risk += n_at_risk
                 node_fields: dict[str, object] = {D.GPUS: n_gpus, D.GPUS_HOT: n_hot, D.GPUS_THROTTLED: n_throttled,
                                                   D.CLOCK_EVENT_REASONS: n_reasons}
                 if t_max is not None:
@@ -244,6 +234,44 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
 
         out.append(Sample(D.COOLING_LOOP, tags, fields, now_ns))
     return out
+
+
+def node_gpu_figures(slots: Iterable[list], oldest_ns: int, hot_c: float) -> tuple[int, int, int, int, float | None, int]:
+    """One node's GPUs from their latest readings (``[temp, temp time, reasons, reasons time]`` each,
+    as :class:`LoopReadings` keeps them), counting only readings no older than ``oldest_ns``:
+    ``(GPUs with a reading, hot, thermally throttled, the OR of their clock-event reasons, the
+    hottest temperature or None, GPUs hot or throttled)``.
+
+    A pure function, called for each of the full site's 43,200 nodes per interval: when every
+    GPU reported both readings recently and none is hot or throttled (a healthy site), it
+    answers from ``min``/``max``/``any`` over the columns instead of a step per GPU."""
+    temps, t_temps, reasons, t_reasons = zip(*slots)
+    if min(t_temps) >= oldest_ns and min(t_reasons) >= oldest_ns:
+        t_max = max(temps)
+        mask = 0
+        if any(reasons):
+            for r in reasons:
+                mask |= r
+        if t_max <= hot_c and not mask & G.THERMAL_SLOWDOWN:
+            return len(temps), 0, 0, mask, t_max, 0
+    n_gpus = n_hot = n_throttled = n_reasons = at_risk = 0
+    hottest: float | None = None
+    for temp, t_temp, reason, t_reason in zip(temps, t_temps, reasons, t_reasons):
+        temp = temp if t_temp >= oldest_ns else None
+        reason = reason if t_reason >= oldest_ns else None
+        if temp is None and reason is None:
+            continue
+        n_gpus += 1
+        is_hot = temp is not None and temp > hot_c
+        is_throttled = reason is not None and bool(reason & G.THERMAL_SLOWDOWN)
+        n_hot += is_hot
+        n_throttled += is_throttled
+        at_risk += is_hot or is_throttled
+        if temp is not None and (hottest is None or temp > hottest):
+            hottest = temp
+        if reason is not None:
+            n_reasons |= reason
+    return n_gpus, n_hot, n_throttled, n_reasons, hottest, at_risk
 
 
 def _reasons(lp: _Loop, states: list[tuple[str, str]], supply: float | None, flow: float | None,

@@ -2,9 +2,10 @@
 
 ``consume`` runs on the collectors' hot path (every poll result goes through
 it), so it only stores numbers in a dict; the arithmetic happens in
-``compute``, which the service calls once per interval: one pass over the
-latest readings into per-device sums, then lookups driven by a
-:class:`~derived.chain_plan.ChainPlan` built once from the inventory.  Readings older than
+``compute``, which the service calls once per interval: lookups driven by a
+:class:`~derived.chain_plan.ChainPlan` built once from the inventory, each device's
+sum added up from the groups it is in when a quantity asks for it
+(:class:`~derived.power_chain.ReadingIndex`).  Readings older than
 ``stale_s`` are left out of a computation (and so counted as ``missing``):
 a meter that stopped answering must not keep a PUE looking healthy.
 """

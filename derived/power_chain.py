@@ -60,6 +60,11 @@ Readings = Mapping[ReadingKey, float]
 _NOT_INLET = frozenset({"outlet", "branch", "bank", "sensor"})
 _NOT_WHOLE_DEVICE = frozenset({"pump", "fan", "sensor", "compressor", "outlet", "branch", "bank", "gpu", "psu"})
 _COOLING = frozenset(COOLING_KINDS)
+_UNSET = object()
+
+
+def _nothing(device: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -103,18 +108,29 @@ def selections(measurement: str, comp: tuple[tuple[str, str], ...]) -> tuple[str
 
 
 class ReadingIndex:
-    """Per-device sums of the selections derived metrics use, built in one pass over the readings.
+    """Whole-device power per device in each selection derived metrics use (:func:`selections`).
 
     A series without a ``phase`` tag is a total; when a device only reports
     per-phase values (UPS output, some meters) their sum is the total.  Which
     sums a series counts in depends only on its measurement and component tags,
-    of which a site has a few hundred distinct sets: that is worked out once per
-    set, so the pass costs two dict lookups and two additions per reading.
+    of which a site has a few dozen distinct sets: that is worked out once per
+    set, and a device's sum is added up when a quantity asks for it, from the
+    groups it is in.  Nothing is summed for devices no quantity asks about, nor
+    copied: the full site's 345,600 per-GPU series are read only for nodes that
+    report no power of their own.
+
+    A view over the groups it was built from, as they are when asked: build one per
+    computation, and do not keep it across changes to them.
     """
 
     def __init__(self, readings: Readings | None = None) -> None:
-        #: (measurement, selection) -> device -> [whole sum, wholes, phase sum, phases]
-        self._sums: dict[tuple[str, str], dict[str, list]] = {}
+        #: (measurement, selection) -> (whole-device groups, per-phase groups), each device -> (value, time)
+        self._parts: dict[tuple[str, str], tuple[list[Mapping[str, tuple[float, int]]],
+                                                 list[Mapping[str, tuple[float, int]]]]] = {}
+        self._oldest_ns = 0
+        #: values worked out from this index once and asked for by several quantities
+        #: (node input power: the IT sums of every scope and the cooling loops), keyed by who built them
+        self.memo: dict[object, dict[str, float | None]] = {}
         if readings:
             groups: dict[tuple[str, tuple], dict[str, tuple[float, int]]] = {}
             for (meas, dev, comp, fld), v in readings.items():
@@ -133,36 +149,46 @@ class ReadingIndex:
         return idx
 
     def _add(self, groups: Mapping[tuple[str, tuple], Mapping[str, tuple[float, int]]], oldest_ns: int) -> None:
-        sums = self._sums
+        self._oldest_ns = oldest_ns
         for (meas, comp), devices in groups.items():
-            phase = any(k == "phase" for k, _ in comp)
-            for name in selections(meas, comp):
-                table = sums.setdefault((meas, name), {})
-                for dev, (value, t) in devices.items():
-                    if t < oldest_ns:
-                        continue
-                    acc = table.get(dev)
-                    if acc is None:
-                        table[dev] = [0.0, 0, value, 1] if phase else [value, 1, 0.0, 0]
-                    elif phase:
-                        acc[2] += value
-                        acc[3] += 1
-                    else:
-                        acc[0] += value
-                        acc[1] += 1
+            names = selections(meas, comp)
+            if names:
+                phase = any(k == "phase" for k, _ in comp)
+                for name in names:
+                    self._parts.setdefault((meas, name), ([], []))[phase].append(devices)
 
     def table(self, measurement: str, selection: str) -> Callable[[str], float | None]:
-        """``device -> whole-device power`` in one named selection (see :func:`selections`)."""
-        sums = self._sums.get((measurement, selection), {})
+        """``device -> whole-device power`` in one named selection (see :func:`selections`): the
+        sum of its fresh whole-device series, else of its fresh per-phase series, else None."""
+        whole, phase = self._parts.get((measurement, selection), ((), ()))
+        oldest = self._oldest_ns
+        if not whole and not phase:
+            return _nothing
+        if len(whole) == 1 and not phase:
+            get = whole[0].get
+
+            def one(device: str) -> float | None:
+                entry = get(device)
+                return entry[0] if entry is not None and entry[1] >= oldest else None
+            return one
+        whole_gets, phase_gets = [g.get for g in whole], [g.get for g in phase]
 
         def value(device: str) -> float | None:
-            acc = sums.get(device)
-            if acc is None:
-                return None
-            if acc[1]:
-                return acc[0]
-            return acc[2] if acc[3] else None
+            for gets in (whole_gets, phase_gets):
+                out = None
+                for get in gets:
+                    entry = get(device)
+                    if entry is not None and entry[1] >= oldest:
+                        out = entry[0] if out is None else out + entry[0]
+                if out is not None:
+                    return out
+            return None
         return value
+
+    def covers(self, measurement: str, selection: str) -> bool:
+        """Whether any series counts in this selection (else its :meth:`table` is always None)."""
+        whole, phase = self._parts.get((measurement, selection), ((), ()))
+        return bool(whole or phase)
 
     def selected(self, measurement: str, device: str, selection: str) -> float | None:
         return self.table(measurement, selection)(device)
@@ -200,25 +226,40 @@ def _ups_output_w(idx: ReadingIndex) -> Callable[[str], float | None]:
 def node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | None]:
     """A node's input power: its own ``node`` series, else its BMC's (a ``server`` whose
     ``labels.node`` names it), else the sum of its GPUs' power.  A chassis total
-    (no component tag) wins over per-PSU inputs, which win over nothing."""
+    (no component tag) wins over per-PSU inputs, which win over nothing.
+
+    Worked out once per node and index (``idx.memo``): the site's and each hall's IT sums and
+    the cooling loops' heat ask for the same 43,200 nodes of the full site."""
+    memo = idx.memo.setdefault(("node_input_w", id(plan)), {})
     bmcs = plan.bmcs
-    node_total, node_psu, gpus = idx.table("node", "total"), idx.table("node", "psu"), idx.table("gpu", "gpus")
+    # a chassis total, else per-PSU inputs: only the selections the site's readings have
+    # (GPU nodes polled over DCGM alone report neither, and go straight to their GPUs' sum)
+    own = [idx.table("node", sel) for sel in ("total", "psu") if idx.covers("node", sel)]
+    gpus = idx.table("gpu", "gpus")
 
     def node_power(dev: str) -> float | None:
-        total = node_total(dev)
-        if total is not None:
-            return total
-        return node_psu(dev)
-
-    def value(dev: str) -> float | None:
-        v = node_power(dev)
-        if v is not None:
-            return v
-        for source in bmcs.get(dev, ()):
-            v = node_power(source)
+        for table in own:
+            v = table(dev)
             if v is not None:
                 return v
+        return None
+
+    def work_out(dev: str) -> float | None:
+        if own:
+            v = node_power(dev)
+            if v is not None:
+                return v
+            for source in bmcs.get(dev, ()):
+                v = node_power(source)
+                if v is not None:
+                    return v
         return gpus(dev)
+
+    def value(dev: str) -> float | None:
+        v = memo.get(dev, _UNSET)
+        if v is _UNSET:
+            v = memo[dev] = work_out(dev)
+        return v
     return value
 
 
@@ -447,7 +488,7 @@ def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today:
     plan = _plan(site)
     out: list[Sample] = []
     scopes: list[str | None] = [None, *plan.halls]
-    node_w = _memo(node_input_w(plan, idx))  # the site scope and the hall scopes ask for the same nodes
+    node_w = node_input_w(plan, idx)
     for hall in scopes:
         tags = {"site": plan.site_id}
         if hall is not None:
@@ -487,17 +528,6 @@ def power_samples(site: Site | ChainPlan, idx: ReadingIndex, now_ns: int, today:
                                D.MISSING: facility.missing + it.missing + used_cooling})
             out.append(Sample(D.PUE, {**tags, D.PUE_KIND: D.INSTANTANEOUS}, pue_fields, now_ns))
     return out
-
-
-def _memo(value_of: Callable[[str], float | None]) -> Callable[[str], float | None]:
-    seen: dict[str, float | None] = {}
-
-    def value(dev: str) -> float | None:
-        if dev in seen:
-            return seen[dev]
-        v = seen[dev] = value_of(dev)
-        return v
-    return value
 
 
 def compute_all(site: Site | ChainPlan, readings: Readings | ReadingIndex, now_ns: int,

@@ -3,12 +3,13 @@ polled by the collectors, written through the InfluxDB writer, read back by the 
 site's derived job; the expected values are computed here from the same rows in InfluxDB."""
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
 
 from contract import derived as D
-from derived.cooling_loops import LoopThresholds, is_thermal_throttle
+from derived.cooling_loops import LoopThresholds, is_thermal_throttle, node_gpu_figures
 from derived.from_influx import refresh_from_influx
 from derived.job import DerivedMetrics
 from inventory.loops import LoopIndex
@@ -153,3 +154,46 @@ def test_in_process_job_computes_the_same_loop_figures(influx_server, influx_db)
         for name, value in a[key].items():
             assert b[key][name] == (pytest.approx(value) if isinstance(value, float) else value), (key, name)
     assert a[("cdu-2", "1")][D.DEGRADED_REASON] == D.LEAK and not a[("cdu-1", "1")][D.DEGRADED]
+
+
+def _figures_gpu_by_gpu(slots, oldest_ns: int, hot_c: float):
+    """The per-node figures the plain way, one GPU at a time (what the fast path must equal)."""
+    gpus = hot = throttled = reasons_or = at_risk = 0
+    hottest = None
+    for temp, t_temp, reasons, t_reasons in slots:
+        temp = temp if t_temp >= oldest_ns else None
+        reasons = reasons if t_reasons >= oldest_ns else None
+        if temp is None and reasons is None:
+            continue
+        gpus += 1
+        is_hot, is_throttled = temp is not None and temp > hot_c, is_thermal_throttle(reasons)
+        hot, throttled, at_risk = hot + is_hot, throttled + is_throttled, at_risk + (is_hot or is_throttled)
+        if temp is not None and (hottest is None or temp > hottest):
+            hottest = temp
+        reasons_or |= reasons or 0
+    return gpus, hot, throttled, reasons_or, hottest, at_risk
+
+
+def test_node_gpu_figures_equal_a_step_per_gpu():
+    """Healthy nodes take a fast path over whole columns; hot, throttled (SW 0x20, HW 0x40; power
+    brake 0x80 is not thermal), stale and half-reported GPUs take the step per GPU: all must agree."""
+    rng = random.Random(30134)
+    oldest, hot_c = 1_000, 85.0
+    paths = {"fast": 0, "slow": 0}
+    for case in range(5_000):
+        slots = []
+        for _ in range(rng.choice((1, 4, 8))):
+            never = rng.random() < 0.05
+            slots.append([None if never else rng.choice((40.0, 60.5, 85.0, 85.5, 91.0)),
+                          0 if never else rng.choice((999, 1_000, 2_000, 2_000, 2_000)),
+                          rng.choice((None, 0, 0, 0, 0x1, 0x4, 0x20, 0x40, 0x80, 0x84, 0x61)),
+                          rng.choice((0, 1_500, 2_000, 2_000))])
+            if slots[-1][2] is None:
+                slots[-1][3] = 0  # a reason never reported has no time (how LoopReadings starts a slot)
+        got = node_gpu_figures(slots, oldest, hot_c)
+        assert got == _figures_gpu_by_gpu(slots, oldest, hot_c), (case, slots)
+        healthy = all(t >= oldest and tr >= oldest and temp <= hot_c and not is_thermal_throttle(r)
+                      for temp, t, r, tr in slots if temp is not None and r is not None) and all(
+            temp is not None and r is not None for temp, _, r, _ in slots)
+        paths["fast" if healthy else "slow"] += 1
+    assert paths["fast"] > 100 and paths["slow"] > 100, paths  # both paths were exercised
