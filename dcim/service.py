@@ -32,7 +32,8 @@ from dcim.gc_policy import GcClock, GcSettler, young_threshold
 from inventory.model import Device, Site
 from sinks.influx_writer import InfluxConfig, InfluxWriter
 
-__all__ = ["CollectionService", "select_shard", "install_signal_handlers", "run_until_stopped"]
+__all__ = ["CollectionService", "select_shard", "StopSignals", "install_signal_handlers", "run_until_stopped",
+           "STOP_BUDGET_S", "PARTS_STOP_S"]
 
 log = logging.getLogger("dcim.service")
 
@@ -180,23 +181,63 @@ class CollectionService:
         log.info("stopped in %.2f s", time.monotonic() - t0)
 
 
-def install_signal_handlers(stop: asyncio.Event) -> None:
-    """First SIGTERM/SIGINT: stop cleanly (flush).  Second: exit at once.
+class StopSignals:
+    """SIGTERM/SIGINT: the first stops cleanly (flush), the second exits at once.
 
     Exiting at once is safe: the spool only ever holds whole, renamed batch
     files, so an interrupted flush leaves nothing torn behind.
+
+    Why not ``loop.add_signal_handler``: asyncio runs that handler at the loop's next
+    poll, behind every callback already ready, and a saturated full-site shard noticed
+    SIGTERM 1-2 s after it came (its log), time the 10 s promise had already spent.
+    Here the signal's own Python handler, which the interpreter runs within a few
+    bytecodes, notes when the signal came (:attr:`received_at`: the stop's deadlines
+    count from it) and exits right there on the second; the stop itself is handed to
+    the loop with ``call_soon_threadsafe``, as asyncio's own handler does.
     """
-    loop = asyncio.get_running_loop()
 
-    def handler(signum: int) -> None:
-        if stop.is_set():
-            log.warning("second %s: exiting now", signal.Signals(signum).name)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.loop = asyncio.get_running_loop()
+        #: ``time.monotonic()`` when the first signal came; None before
+        self.received_at: float | None = None
+        self._previous = {sig: signal.signal(sig, self._handler) for sig in self.SIGNALS}
+
+    def _handler(self, signum: int, frame) -> None:
+        if self.received_at is not None:
+            # no logging here: the interrupted code may hold the logging lock
+            os.write(2, f"second {signal.Signals(signum).name}: exiting now\n".encode())
             os._exit(128 + signum)
-        log.info("%s: stopping, flushing buffers (send again to exit at once)", signal.Signals(signum).name)
-        stop.set()
+        self.received_at = time.monotonic()
+        try:
+            self.loop.call_soon_threadsafe(self._on_loop, signum)
+        except RuntimeError:  # the loop has closed: nothing left to stop
+            pass
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, handler, sig)
+    def _on_loop(self, signum: int) -> None:
+        assert self.received_at is not None
+        log.info("%s: stopping, flushing buffers (send again to exit at once); noticed %.2f s after it came",
+                 signal.Signals(signum).name, time.monotonic() - self.received_at)
+        self.stop.set()
+
+    def restore(self) -> None:
+        """Put back the handlers there were before (a caller that runs on in-process)."""
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> StopSignals:
+    """Set ``stop`` on the first SIGTERM/SIGINT, exit at once on the second (:class:`StopSignals`)."""
+    return StopSignals(stop)
+
+
+#: SIGTERM -> exit: the promise, less a second for the process's own exit
+STOP_BUDGET_S = 9.0
+#: of it, what the parts beside collection get after the service has stopped (the rule engine's
+#: alert snapshot and MQTT outbox)
+PARTS_STOP_S = 3.0
 
 
 async def run_until_stopped(service: CollectionService, duration: float | None = None, *,
@@ -208,7 +249,16 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     second, stopped after the service has flushed.
     """
     stop = asyncio.Event()
-    install_signal_handlers(stop)
+    signals = install_signal_handlers(stop)
+    try:
+        await _run_and_stop(service, duration, signals, starts, ticks, stops)
+    finally:
+        signals.restore()
+
+
+async def _run_and_stop(service: CollectionService, duration: float | None, signals: StopSignals,
+                        starts: list, ticks: list, stops: list) -> None:
+    stop = signals.stop
     await service.start()
     for start in starts:
         await start()
@@ -250,15 +300,17 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
         for cb in (gc_clock, settler):  # also when a tick raised (the loop may run in-process)
             gc.callbacks.remove(cb)
     log.info("garbage collection while polling: %s; %s", gc_clock.summary(), settler.summary())
-    # SIGTERM to exit within 10 s: 6 s for the service (polling stopped, everything written or
-    # spooled), what is left of 9 s for the parts beside it (the rule engine's MQTT outbox).
+    # SIGTERM to exit within 10 s, counted from when the signal came (not from when the loop got
+    # to it): the service (polling stopped, everything written or spooled) until PARTS_STOP_S
+    # before the end, then what is left for the parts beside it (the rule engine's MQTT outbox).
     # No cyclic collection meanwhile: cancelling a full-site shard's ≈17,500 device loops
     # makes garbage enough for full collections (a second or more each on a loaded machine),
     # and the process exits right after; turned on again for a caller that runs on in-process
     gc.disable()
     try:
-        end = time.monotonic() + 9.0
-        await service.stop()
+        began = signals.received_at if signals.received_at is not None else time.monotonic()
+        end = began + STOP_BUDGET_S
+        await service.stop(budget_s=max(1.5, end - PARTS_STOP_S - time.monotonic()))
         if pending_tick is not None:  # the tick SIGTERM interrupted finishes before the parts it ticks stop
             await asyncio.wait((pending_tick,), timeout=max(0.5, end - time.monotonic() - 1.0))
             if pending_tick.done() and not pending_tick.cancelled() and pending_tick.exception() is not None:

@@ -46,3 +46,41 @@ def test_sigterm_during_a_slow_tick_stops_polling_first_then_lets_the_tick_finis
 
     asyncio.run(main())
     assert events == ["tick started", "service stopped", "tick finished", "closed"]
+
+
+def test_the_stop_budget_counts_from_when_sigterm_came_not_from_when_the_loop_got_to_it():
+    """A saturated loop gets to a signal late; the 10 s promise counts from the signal itself: the
+    service's stop budget shrinks by the time the loop was busy, and the handlers there were
+    before are back afterwards."""
+    import time
+
+    from dcim.service import PARTS_STOP_S, STOP_BUDGET_S
+
+    budgets: list[float] = []
+    busy_s = 1.5
+    before = signal.getsignal(signal.SIGTERM)
+
+    async def main() -> None:
+        service = CollectionService(load_site(SITE), None, devices=[])
+        real_stop = service.stop
+
+        async def stop_service(budget_s: float = 6.0):
+            budgets.append(budget_s)
+            await real_stop(budget_s=budget_s)
+
+        service.stop = stop_service
+        sent = False
+
+        async def busy_tick() -> None:
+            nonlocal sent
+            if not sent:
+                sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(busy_s)  # the loop is held, as by a batch of thousands of ready callbacks
+
+        await asyncio.wait_for(run_until_stopped(service, 60, ticks=[busy_tick]), timeout=30)
+
+    asyncio.run(main())
+    assert len(budgets) == 1
+    assert budgets[0] <= STOP_BUDGET_S - PARTS_STOP_S - busy_s + 0.05, budgets  # 6.0 before: counted from the loop
+    assert signal.getsignal(signal.SIGTERM) is before
