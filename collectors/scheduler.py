@@ -312,6 +312,14 @@ class Scheduler:
             pass
         await self.stop()
 
+    def halt(self) -> None:
+        """Start no new poll from now on; polls in flight go on until :meth:`stop` cancels them.
+
+        What a signal can do at once: on a busy loop the stop itself gets its turn seconds
+        later, and every device that woke meanwhile would have started a poll only to have
+        it cancelled (connections opened for nothing, on the CPU the stop needs)."""
+        self._stopping.set()
+
     async def stop(self, timeout: float = 3.0) -> list[str]:
         """Stop polling at once: cancel every device's loop and wait up to ``timeout`` s.
 
@@ -364,6 +372,8 @@ class Scheduler:
                 early = delay > 0
             elif delay > 0:
                 early = await self._sleep(device_id, delay, wheel)
+                if stopping.is_set():  # halted while it slept
+                    break
             self._again.discard(device_id)
             queued = loop.time()
             async with sem:

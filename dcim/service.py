@@ -198,8 +198,10 @@ class StopSignals:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self, stop: asyncio.Event) -> None:
+    def __init__(self, stop: asyncio.Event, on_signal: list[Callable[[], None]] | None = None) -> None:
         self.stop = stop
+        #: called on the loop with ``stop.set()``, first thing (the scheduler's halt)
+        self.on_signal = list(on_signal or ())
         self.loop = asyncio.get_running_loop()
         #: ``time.monotonic()`` when the first signal came; None before
         self.received_at: float | None = None
@@ -220,6 +222,8 @@ class StopSignals:
         assert self.received_at is not None
         log.info("%s: stopping, flushing buffers (send again to exit at once); noticed %.2f s after it came",
                  signal.Signals(signum).name, time.monotonic() - self.received_at)
+        for call in self.on_signal:
+            call()
         self.stop.set()
 
     def restore(self) -> None:
@@ -228,9 +232,9 @@ class StopSignals:
             signal.signal(sig, previous)
 
 
-def install_signal_handlers(stop: asyncio.Event) -> StopSignals:
+def install_signal_handlers(stop: asyncio.Event, on_signal: list[Callable[[], None]] | None = None) -> StopSignals:
     """Set ``stop`` on the first SIGTERM/SIGINT, exit at once on the second (:class:`StopSignals`)."""
-    return StopSignals(stop)
+    return StopSignals(stop, on_signal)
 
 
 #: SIGTERM -> exit: the promise, less a second for the process's own exit
@@ -249,7 +253,8 @@ async def run_until_stopped(service: CollectionService, duration: float | None =
     second, stopped after the service has flushed.
     """
     stop = asyncio.Event()
-    signals = install_signal_handlers(stop)
+    # no device starts a poll once the signal has come, before the stop gets its turn on the loop
+    signals = install_signal_handlers(stop, on_signal=[service.scheduler.halt])
     try:
         await _run_and_stop(service, duration, signals, starts, ticks, stops)
     finally:

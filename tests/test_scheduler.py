@@ -206,3 +206,36 @@ def test_dcgm_devices_sleep_on_the_wheel_one_timer_per_slot():
     assert dcgm_polls >= 300 and line_polls >= 300
     assert dcgm["device"] == 0 and 8 <= dcgm["wheel"] <= 25, dcgm  # this interval's slots and the next one's
     assert line["wheel"] == 0 and line["device"] >= 300, line
+
+
+def test_halt_starts_no_new_poll_and_the_loops_end_at_their_next_wake_up():
+    """What SIGTERM does first: from ``halt`` on, a device that wakes ends its loop instead of polling."""
+    calls: list[str] = []
+
+    class Counting(LineCollector):
+        async def poll(self, target: Target) -> list[Sample]:
+            calls.append(target.device_id)
+            return await super().poll(target)
+
+    async def main() -> tuple[int, int, bool]:
+        server = LineServer()
+        srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        collector = Counting()
+        jobs = [Job(Target(d, "line", "127.0.0.1", port, tags={"device": d}, timeout_s=0.2, retries=0,
+                           interval_s=0.4), collector) for d in ("ok-1", "ok-2", "ok-3", "ok-4")]
+        sched = Scheduler(jobs, lambda samples: None)
+        sched.start()
+        await asyncio.sleep(1.0)
+        sched.halt()
+        before = len(calls)
+        await asyncio.sleep(1.0)  # 2.5 intervals: every device woke at least twice
+        ended = all(t.done() and not t.cancelled() for t in sched._tasks)
+        assert await sched.stop() == []
+        srv.close()
+        return before, len(calls), ended
+
+    before, after, ended = asyncio.run(main())
+    assert before >= 8  # it was polling: ≈2.5 polls per device
+    assert after == before  # no poll started after halt
+    assert ended  # each loop ended by itself, nothing left to cancel
