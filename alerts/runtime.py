@@ -211,12 +211,17 @@ class AlertRuntime:
         return time.monotonic() - t0
 
     async def stop(self, timeout: float = 5.0) -> None:
-        self._save_at_stop(self.clock(), budget_s=timeout / 2)
+        """Save the state (half of ``timeout`` at most), then hand what is left to the MQTT
+        publisher and the Alertmanager sender, each bounded by what remains of ``timeout``.
+        Undelivered events stay in the outbox for the next start."""
+        end = time.monotonic() + timeout
+        await self._save_at_stop(self.clock(), budget_s=timeout / 2)
+        loop = asyncio.get_running_loop()
         if self.publisher is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.publisher.stop, timeout)
+            await loop.run_in_executor(None, self.publisher.stop, max(0.2, end - time.monotonic()))
             self.outbox.close()
         if self.am is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.am.stop, timeout)
+            await loop.run_in_executor(None, self.am.stop, max(0.2, end - time.monotonic()))
 
     def active(self) -> list[Alert]:
         return self.engine.active()
@@ -401,21 +406,39 @@ class AlertRuntime:
         in the outbox."""
         self._save_pending = True
 
-    def _save_at_stop(self, now: int, budget_s: float) -> None:
-        """The alerts always; the series clocks too unless, at what they took last time, they
-        would not fit in what is left of ``budget_s``.
+    async def _save_at_stop(self, now: int, budget_s: float) -> None:
+        """The alerts, then the series clocks unless, at what they took last time, they would not
+        fit in what is left of ``budget_s``; both written by a worker thread, waited for at most
+        ``budget_s`` in all.
 
-        Why: on a full-site shard the clocks are ≈200,000 entries, seconds of JSON on a loaded
-        machine, and SIGTERM promises an exit within 10 s.  Skipped, the file is at most
-        ``clocks_interval_s`` old, as after a crash; a restart restarts the clocks anyway."""
+        Why bounded: SIGTERM promises an exit within 10 s.  On a full-site shard in a storm
+        the alerts are thousands of entries and the clocks ≈200,000, and with InfluxDB
+        writing on the same disk one fsync took seconds: a stop once spent 5 s here alone.  A
+        write that does not finish in time is left to the thread (the file is replaced whole or
+        not at all): the file keeps the previous snapshot, at most a few seconds older, as after a
+        crash, and the events themselves are already in the outbox."""
         t0 = time.monotonic()
-        self.store.save(self.engine.snapshot_alerts())
+        snapshot = self.engine.snapshot_alerts()  # on the loop: polling has stopped, nothing changes it
+        write = asyncio.ensure_future(asyncio.to_thread(self.store.save, snapshot))
+        done, _ = await asyncio.wait((write,), timeout=max(0.1, budget_s - (time.monotonic() - t0)))
+        if not done:
+            log.warning("alerts snapshot not written within the stop's budget (%.1f s): %s keeps the last one; "
+                        "the events are in the outbox", budget_s, self.store.path)
+            return
+        write.result()
         left = budget_s - (time.monotonic() - t0)
         clocks = self._clocks_cost_s <= left
         if clocks:
             t1 = time.monotonic()
-            self.store.save_clocks(self.engine.snapshot_clocks())
-            self._clocks_cost_s = time.monotonic() - t1
+            write = asyncio.ensure_future(asyncio.to_thread(self.store.save_clocks, self.engine.snapshot_clocks()))
+            done, _ = await asyncio.wait((write,), timeout=max(0.1, budget_s - (time.monotonic() - t0)))
+            if done:
+                write.result()
+                self._clocks_cost_s = time.monotonic() - t1
+            else:
+                clocks = False
+                log.warning("series clocks not written within the stop's budget (%.1f s): %s keeps the last ones",
+                            budget_s, self.store.clocks_path)
         else:
             log.warning("series clocks not written at stop: they took %.1f s last time, %.1f s of the stop budget "
                         "is left; %s keeps the last ones", self._clocks_cost_s, max(0.0, left), self.store.clocks_path)

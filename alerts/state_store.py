@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ class StateStore:
         self.clocks_path = Path(state_dir) / "engine-clocks.json"
         self.writes = 0
         self.clock_writes = 0
+        # one writer at a time: a tick's write in its thread and the stop's may overlap, and
+        # both go through the same temporary name
+        self._lock = threading.Lock()
 
     def load(self) -> dict[str, Any] | None:
         """The last snapshot: the alerts file, with the clocks file's sections over it.
@@ -72,9 +76,11 @@ class StateStore:
         return snap
 
     def save(self, snapshot: dict[str, Any]) -> None:
-        atomic_write_json(self.path, snapshot)
-        self.writes += 1
+        with self._lock:
+            atomic_write_json(self.path, snapshot)
+            self.writes += 1
 
     def save_clocks(self, clocks: dict[str, Any]) -> None:
-        atomic_write_json(self.clocks_path, clocks)
-        self.clock_writes += 1
+        with self._lock:
+            atomic_write_json(self.clocks_path, clocks)
+            self.clock_writes += 1

@@ -237,3 +237,38 @@ def test_stop_writes_the_clocks_only_when_they_fit_in_its_budget(tmp_path, caplo
     assert roomy.store.clock_writes == 2
     clocks = json.loads((tmp_path / "roomy" / "engine-clocks.json").read_text())
     assert sorted(k[1] for k, _, _ in clocks["seen"]) == ["pdu-1", "pdu-2"]
+
+
+def test_stop_leaves_a_slow_alerts_write_to_its_thread_and_keeps_its_budget(tmp_path, caplog):
+    """An fsync that takes seconds (InfluxDB writing on the same disk) must not hold SIGTERM's
+    10 s: the stop returns when its budget is spent, the write finishes in its thread, whole."""
+    import threading
+
+    from contract.sample import Sample
+
+    now = [1_764_000_000 * S]
+    rt = AlertRuntime(None, load_rules_text(HOT_AND_QUIET, "t"), state_dir=tmp_path, mqtt=None,
+                      clock=lambda: now[0], save_interval_s=0.0, save_duty=0)
+    release, finished = threading.Event(), threading.Event()
+    real = rt.store.save
+
+    def stuck_save(snapshot):
+        release.wait(30)  # the disk answers only when the test says so
+        real(snapshot)
+        finished.set()
+
+    rt.store.save = stuck_save
+    rt.consume([Sample("pdu", {"device": "pdu-1", "phase": "1"}, {"current_a": 30.0}, now[0])])
+    returned_before_the_write: list[bool] = []
+
+    async def main() -> None:
+        await rt.stop(timeout=0.4)
+        returned_before_the_write.append(not finished.is_set())
+        release.set()  # asyncio.run then waits for the worker thread to finish its write
+
+    asyncio.run(main())
+    assert returned_before_the_write == [True]
+    assert "alerts snapshot not written within the stop's budget" in caplog.text
+    assert finished.is_set()
+    state = json.loads((tmp_path / "engine-state.json").read_text())
+    assert [a["device"] for _, a in state["alerts"]] == ["pdu-1"]
