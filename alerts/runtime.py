@@ -76,6 +76,16 @@ def _remote_root(payload: bytes, rules: RuleSet) -> Alert | None:
         return None
 
 
+async def _written_by(end: float, write: Callable[[dict[str, Any]], None], data: dict[str, Any]) -> bool:
+    """``write(data)`` in a worker thread, waited for until ``end`` (``time.monotonic()``; at least
+    0.1 s); False if it is still running then (it finishes in its thread).  Its errors are raised."""
+    job = asyncio.ensure_future(asyncio.to_thread(write, data))
+    done, _ = await asyncio.wait((job,), timeout=max(0.1, end - time.monotonic()))
+    if done:
+        job.result()
+    return bool(done)
+
+
 class AlertRuntime:
     def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
                  influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25,
@@ -417,23 +427,17 @@ class AlertRuntime:
         write that does not finish in time is left to the thread (the file is replaced whole or
         not at all): the file keeps the previous snapshot, at most a few seconds older, as after a
         crash, and the events themselves are already in the outbox."""
-        t0 = time.monotonic()
+        end = time.monotonic() + budget_s
         snapshot = self.engine.snapshot_alerts()  # on the loop: polling has stopped, nothing changes it
-        write = asyncio.ensure_future(asyncio.to_thread(self.store.save, snapshot))
-        done, _ = await asyncio.wait((write,), timeout=max(0.1, budget_s - (time.monotonic() - t0)))
-        if not done:
+        if not await _written_by(end, self.store.save, snapshot):
             log.warning("alerts snapshot not written within the stop's budget (%.1f s): %s keeps the last one; "
                         "the events are in the outbox", budget_s, self.store.path)
             return
-        write.result()
-        left = budget_s - (time.monotonic() - t0)
+        left = end - time.monotonic()
         clocks = self._clocks_cost_s <= left
         if clocks:
             t1 = time.monotonic()
-            write = asyncio.ensure_future(asyncio.to_thread(self.store.save_clocks, self.engine.snapshot_clocks()))
-            done, _ = await asyncio.wait((write,), timeout=max(0.1, budget_s - (time.monotonic() - t0)))
-            if done:
-                write.result()
+            if await _written_by(end, self.store.save_clocks, self.engine.snapshot_clocks()):
                 self._clocks_cost_s = time.monotonic() - t1
             else:
                 clocks = False

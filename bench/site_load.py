@@ -83,7 +83,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dcim-site-load-") as tmp:
         path = Path(tmp) / "full-site.yaml"
-        path.write_text(dump_site(generate_site(FULL_SITE)), encoding="utf-8")  # freed: not in the children
+        path.write_text(dump_site(generate_site(FULL_SITE)), encoding="utf-8")
         size = path.stat().st_size
         env = {**os.environ, "DCIM_SITE_CACHE": str(Path(tmp) / "cache"),
                "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -252,7 +252,7 @@ def node_gpu_figures(slots: Iterable[list], oldest_ns: int, hot_c: float) -> tup
         if any(reasons):
             for r in reasons:
                 mask |= r
-        if t_max <= hot_c and not mask & G.THERMAL_SLOWDOWN:
+        if t_max <= hot_c and not is_thermal_throttle(mask):
             return len(temps), 0, 0, mask, t_max, 0
     n_gpus = n_hot = n_throttled = n_reasons = at_risk = 0
     hottest: float | None = None
@@ -263,7 +263,7 @@ def node_gpu_figures(slots: Iterable[list], oldest_ns: int, hot_c: float) -> tup
             continue
         n_gpus += 1
         is_hot = temp is not None and temp > hot_c
-        is_throttled = reason is not None and bool(reason & G.THERMAL_SLOWDOWN)
+        is_throttled = is_thermal_throttle(reason)
         n_hot += is_hot
         n_throttled += is_throttled
         at_risk += is_hot or is_throttled

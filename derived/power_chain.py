@@ -64,6 +64,7 @@ _UNSET = object()
 
 
 def _nothing(device: str) -> None:
+    """The table of a selection no series counts in."""
     return None
 
 
@@ -185,11 +186,6 @@ class ReadingIndex:
             return None
         return value
 
-    def covers(self, measurement: str, selection: str) -> bool:
-        """Whether any series counts in this selection (else its :meth:`table` is always None)."""
-        whole, phase = self._parts.get((measurement, selection), ((), ()))
-        return bool(whole or phase)
-
     def selected(self, measurement: str, device: str, selection: str) -> float | None:
         return self.table(measurement, selection)(device)
 
@@ -230,11 +226,11 @@ def node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | 
 
     Worked out once per node and index (``idx.memo``): the site's and each hall's IT sums and
     the cooling loops' heat ask for the same 43,200 nodes of the full site."""
-    memo = idx.memo.setdefault(("node_input_w", id(plan)), {})
+    memo = idx.memo.setdefault(("node_input_w", plan), {})
     bmcs = plan.bmcs
     # a chassis total, else per-PSU inputs: only the selections the site's readings have
     # (GPU nodes polled over DCGM alone report neither, and go straight to their GPUs' sum)
-    own = [idx.table("node", sel) for sel in ("total", "psu") if idx.covers("node", sel)]
+    own = [t for t in (idx.table("node", "total"), idx.table("node", "psu")) if t is not _nothing]
     gpus = idx.table("gpu", "gpus")
 
     def node_power(dev: str) -> float | None:
