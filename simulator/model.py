@@ -37,7 +37,7 @@ FAULTS = {
     "cdu_pump_fail": "cdu",         # a pump fails (param pump: an id, or all, the default): standby takes over or flow stops
     "cdu_low_flow": "cdu",          # a loop's flow (param loop; default every loop) falls to pct (default 20) % (air lock, closed valve)
     "cdu_filter_clog": "cdu",       # the strainer clogs (param severity, default 0.97): ΔP rises, then flow falls
-    "gpu_overtemp": "gpu_node",     # one GPU of the node runs 32 °C hot (past the 87 °C slowdown)
+    "gpu_overtemp": "gpu_node",     # one GPU of the node runs 32 °C hot, at least past the 89 °C slowdown
     "xid_storm": "gpu_node",        # XID errors on every GPU of the node while it lasts
     "no_answer": "*",               # the endpoint stops answering
     "slow": "*",                    # the endpoint answers after a delay
@@ -420,8 +420,11 @@ class SiteModel:
                     clock = 1980.0 * (power / demand) ** (1.0 / 3.0)
                     if reasons & cool.HW_THERMAL:
                         clock = min(clock, 990.0)  # the hardware slowdown halves the clocks
-                if overtemp and i == 0:  # a cold plate that lost contact: its sensor reads 32 °C hotter
-                    temp += 32.0
+                if overtemp and i == 0:
+                    # a cold plate that lost contact: its sensor reads 32 °C hotter, and never below the
+                    # hardware slowdown, since without the plate even an idle GPU (no job on it: 36 °C
+                    # on the loop) heats until it throttles
+                    temp = max(temp + 32.0, cool.GPU_SLOWDOWN_C + 1.0)
                     reasons |= cool.SW_THERMAL | cool.HW_THERMAL
                 g.power_w, g.temp_c, g.memory_temp_c = power, temp, temp + 6.0
                 g.clock_reasons, g.sm_clock_mhz = reasons, clock

@@ -126,6 +126,28 @@ def test_faults_change_the_physics_and_clear(fault, device, check):
     assert not m.has(fault, device)
 
 
+def test_overtemp_on_an_idle_gpu_still_reads_past_the_slowdown():
+    """The alert test injects gpu_overtemp at whatever instant it runs: the GPU the fault names
+    may have no job then (36 °C on the loop), and the fault must still read past the threshold."""
+    m = SiteModel(load_site(EXAMPLE_SITE), seed=7)
+    nodes = [d.id for d in kind(m, "gpu_node")]
+    t = T0
+    idle = None
+    for step in range(0, 48 * 3600, 900):  # the job schedule over two days, every 15 minutes
+        t = T0 + step
+        m.step(t)
+        idle = next((n for n in nodes if m.state[n].gpus[0].util == 0.0), None)
+        if idle is not None:
+            break
+    assert idle is not None, "no node with an idle GPU 0 in two days of the schedule"
+    assert m.state[idle].gpus[0].temp_c < cool.GPU_MAX_OPERATING_C - 20
+    m.inject("gpu_overtemp", idle)
+    m.step(t + 1)
+    g = m.state[idle].gpus[0]
+    assert g.util == 0.0 and g.temp_c > cool.GPU_SLOWDOWN_C
+    assert g.clock_reasons & cool.HW_THERMAL
+
+
 def test_breaker_trip_moves_the_load_to_the_other_feed():
     m = SiteModel(load_site(EXAMPLE_SITE), seed=7)
     m.step(T0)
