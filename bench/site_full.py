@@ -12,7 +12,10 @@ What it runs (all on loopback, every process started here and stopped by pid):
   site-level ``dcim derived run --alerts …`` beside them, so the cost of sharding is measured
   beside one process in the same run.
 
-What it prints, per run: start-up (process start → "polling" logged → first write in InfluxDB);
+What it prints: first, with ``--shards`` > 1, one shard started by itself (as on its own collector
+host: process start → "polling" → its first batch written, then SIGTERM → exit); then per run:
+start-up (every process started at once → all "polling" logged → first write in InfluxDB, and each
+process's own first batch);
 polls per interval against the devices (from InfluxDB, interval windows aligned on the
 scheduler's start: every device should appear once per window); skipped ticks and failed polls
 (from ``dcim run``'s own stop line); collector CPU per device-poll (the run's CPU over the
@@ -78,6 +81,18 @@ def log_time(line: str) -> float | None:
     return time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(m.group(1)[20:]) / 1000
 
 
+#: what the writer logs once, when InfluxDB has taken a process's first batch (sinks/influx_writer.py)
+FIRST_BATCH = "first batch written to InfluxDB"
+
+
+def first_logged(log: Path, needle: str) -> float | None:
+    """Epoch seconds of the first line of ``log`` that contains ``needle``."""
+    for line in log.read_text().splitlines():
+        if needle in line:
+            return log_time(line)
+    return None
+
+
 def count(influx, db: str, q: str) -> int:
     series = influx.query(q, db=db)["results"][0].get("series")
     return int(series[0]["values"][0][1]) if series else 0
@@ -110,6 +125,8 @@ class RunResult:
     procs: int
     startup_polling_s: float
     first_write_s: float
+    #: each process's own first batch taken by InfluxDB, s after the processes were started
+    first_writes: list[float]
     windows: list[tuple[int, int]]
     polls: int
     failed: int
@@ -237,9 +254,50 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
     for series in rows["results"][0].get("series") or []:
         derived_cpu += [float(v[1]) for v in series["values"]]
     measured_polls = sum(w[0] for w in windows)
-    return RunResult(label, shards, t0 - t_start, (first or float("nan")) - t_start, windows, measured_polls,
+    first_writes = [(t or float("nan")) - t_start for t in (first_logged(log, FIRST_BATCH) for log in logs)]
+    return RunResult(label, shards, t0 - t_start, (first or float("nan")) - t_start, first_writes, windows, measured_polls,
                      failed, skipped, c1 - c0, derived_cpu[1:], rss, stops, codes,
                      outcomes_by_protocol(influx, db, w0, end), others_cpu)
+
+
+def start_alone(site: Path, shard: str, influx, db: str, mqtt: str, work: Path, env: dict,
+                alerts: bool = True) -> tuple[float, float, float, int]:
+    """One ``dcim run --shard`` started by itself, as on its own collector host (warm site cache,
+    the twin serving, influxd idle), stopped by SIGTERM once its first batch is in InfluxDB.
+
+    Returns (s to "polling", s to its first batch written, s from SIGTERM to exit, exit code).
+    The sharded run starts every shard and the derived job at once on these 2 cores; this is
+    the start-up of one of them where nothing else starts beside it."""
+    cfg = work / "run-alone.yaml"
+    cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
+                   f"spool_dir: {work}/spool-alone}}\n"
+                   "concurrency: {snmp: 1000, modbus: 200, dcgm: 1000, redfish: 200}\nlog_level: info\n")
+    argv = [sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--duration", "600", "--shard", shard]
+    if alerts:
+        argv += ["--alerts", str(RULES), "--state-dir", str(work / "state-alone"), "--mqtt", mqtt]
+    log = work / "run-alone.log"
+    t_start = time.time()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    try:
+        deadline = t_start + 180
+        while first_logged(log, FIRST_BATCH) is None:
+            if proc.poll() is not None:
+                raise SystemExit(f"alone: dcim run exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            if time.time() > deadline:
+                raise SystemExit("alone: no batch written within 180 s")
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        t_term = time.time()
+        try:
+            code = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait(10)
+        stop = time.time() - t_term
+    polling = first_logged(log, "dcim.service: polling ")
+    return ((polling or float("nan")) - t_start, (first_logged(log, FIRST_BATCH) or float("nan")) - t_start, stop, code)
 
 
 def only_protocol(site_text: str, protocol: str) -> str:
@@ -339,6 +397,13 @@ def main() -> int:
             runs = ([("1-process", 1)] if single else []) + \
                 ([(f"{args.shards}-shards", args.shards)] if args.shards > 1 else [])
             twin_cpu = {}
+            if args.shards > 1:
+                influx.create_database("balone")
+                polling, first, stop, code = start_alone(site, f"0/{args.shards}", influx, "balone", mosquitto.url,
+                                                         work, env, alerts=not args.no_alerts)
+                print(f"[shard 0/{args.shards} alone] started by itself (nothing else starting): polling after "
+                      f"{polling:.1f} s, first batch written after {first:.1f} s; SIGTERM -> exit {stop:.1f} s, "
+                      f"code {code}", flush=True)
             for label, n in runs:
                 db = f"b{label.replace('-', '')}"
                 influx.create_database(db)
@@ -393,8 +458,10 @@ def report(r: RunResult, devices: int, interval: float, twin_cpu: float) -> None
     per_poll = r.cpu_s / max(r.polls, 1)
     full = 52_707
     cores10 = full / 10.0 * per_poll
-    print(f"[{r.label}] {r.procs} process(es): polling after {r.startup_polling_s:.1f} s, first write after "
-          f"{r.first_write_s:.1f} s; RSS {', '.join(f'{x:.0f}' for x in r.rss)} MiB", flush=True)
+    print(f"[{r.label}] {r.procs} process(es) started together: all polling after {r.startup_polling_s:.1f} s, "
+          f"first write after {r.first_write_s:.1f} s (each process's own first batch: "
+          f"{', '.join(f'{x:.1f}' for x in r.first_writes)} s); RSS {', '.join(f'{x:.0f}' for x in r.rss)} MiB",
+          flush=True)
     for k, (n, devs) in enumerate(r.windows):
         print(f"  interval {k + 1}: {n:,} polls of {devs:,} distinct devices / {devices:,} "
               f"({'every device' if devs == devices else f'{devices - devs:,} missing'})", flush=True)

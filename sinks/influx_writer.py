@@ -52,6 +52,9 @@ __all__ = ["InfluxConfig", "InfluxWriter", "WriterStats"]
 
 log = logging.getLogger("dcim.influx")
 
+#: seconds from the writer's start to its first cut of a batch (then every ``flush_interval_s``)
+FIRST_CUT_S = 0.25
+
 
 class Transport(Protocol):
     def send(self, payload: bytes) -> None: ...
@@ -325,8 +328,13 @@ class InfluxWriter:
                 await asyncio.sleep(1.0)
 
     async def _tick_loop(self) -> None:
+        # until the first batch is cut, every FIRST_CUT_S: a service that has just started shows
+        # its first points (and finds out whether InfluxDB takes them) within a quarter of a
+        # second of its first poll, not a whole flush interval later
+        started = False
         while True:
-            await asyncio.sleep(self.config.flush_interval_s)
+            await asyncio.sleep(self.config.flush_interval_s if started else min(FIRST_CUT_S, self.config.flush_interval_s))
+            started = started or bool(self._lines)
             self._cut()
             if self._batches and self._failing_since and time.monotonic() - self._failing_since > self.config.spill_after_s:
                 self._spill_all()
@@ -427,6 +435,8 @@ class InfluxWriter:
                 await asyncio.sleep(backoff)
                 continue
             self._done(source, seq)
+            if not self.stats.batches_written:  # the operator's (and site_full's) sign that data flows
+                log.info("first batch written to InfluxDB: %d points", points)
             self.stats.points_written += points
             self.stats.batches_written += 1
             self._failing_since = None

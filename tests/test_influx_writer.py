@@ -28,7 +28,8 @@ def _count(influx_server, db: str, measurement: str = "pdu") -> int:
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
-def test_round_trip_values_and_escaping(influx_server, influx_db, v2_front, api):
+def test_round_trip_values_and_escaping(influx_server, influx_db, v2_front, api, caplog):
+    caplog.set_level("INFO", logger="dcim.influx")
     url = influx_server.url if api == "v1" else v2_front.url
 
     async def run():
@@ -41,6 +42,9 @@ def test_round_trip_values_and_escaping(influx_server, influx_db, v2_front, api)
     w = asyncio.run(run())
     assert w.stats.api == api  # /ping picked the API: 1.6 -> v1, the 1.8 front -> v2
     assert w.stats.points_written == 250 and w.stats.batches_written == 3
+    # once, for the first of the three batches: the sign in the log that data flows
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("first batch")] == \
+        ["first batch written to InfluxDB: 100 points"]
     q = InfluxQuery(influx_server.url, influx_db)
     rows = q.query('SELECT * FROM "pdu" WHERE "device" = \'pdu-3\' ORDER BY time')[0].rows()
     expected = [s for s in _samples(250) if s.tags["device"] == "pdu-3"]
@@ -183,3 +187,22 @@ def test_spool_cap_drops_are_reported_as_policy_in_the_writer_sample(tmp_path):
     assert first[W.dropped_field(W.DROP_POLICY)] == first[W.DROPPED] == first[W.DROPPED_TOTAL] == then
     assert first[W.SPOOLING] is True and 0 < first[W.SPOOL_BYTES] <= 4096 and first[W.SPOOL_POINTS] > 0
     assert second[W.DROPPED] == 0 and second[W.DROPPED_TOTAL] == first[W.DROPPED_TOTAL]  # counted once
+
+
+def test_the_first_batch_goes_out_without_waiting_a_flush_interval(influx_server, influx_db):
+    """A service that has just started shows its first points at once (dcim run's first write at
+    site scale), although its flush interval is long; the writer is not asked to flush."""
+    async def run():
+        w = await InfluxWriter(InfluxConfig(url=influx_server.url, database=influx_db, api="v1",
+                                            flush_interval_s=120.0)).start()
+        await asyncio.sleep(0.5)  # nothing to write yet: the early cuts go on until there is
+        w.write(_samples(40))
+        deadline = asyncio.get_running_loop().time() + 20  # far below the 120 s interval
+        while w.stats.points_written < 40 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        written = w.stats.points_written
+        await w.close()
+        return written
+
+    assert asyncio.run(run()) == 40
+    assert _count(influx_server, influx_db) == 40
