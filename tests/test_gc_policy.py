@@ -8,6 +8,7 @@ from dcim.gc_policy import GcClock, GcSettler, young_threshold
 
 def test_gc_clock_counts_collections_by_generation_and_their_time():
     clock = GcClock()
+    heap = [[i] for i in range(200_000)]  # a full collection with something to walk
     gc.callbacks.append(clock)
     try:
         gc.collect(2)
@@ -17,7 +18,10 @@ def test_gc_clock_counts_collections_by_generation_and_their_time():
         gc.callbacks.remove(clock)
     assert clock.count[2] >= 1 and clock.count[0] >= 2
     assert all(t >= 0.0 for t in clock.seconds) and clock.seconds[2] > 0.0
+    assert clock.cpu_seconds[2] > 0.0 and all(c >= 0.0 for c in clock.cpu_seconds)
     assert clock.summary().startswith(f"gen0 {clock.count[0]} in ")
+    assert clock.summary().count(" s CPU)") == 3
+    del heap
     before = list(clock.count)
     gc.collect(2)  # after removal nothing more is counted
     assert clock.count == before
