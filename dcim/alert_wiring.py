@@ -8,11 +8,17 @@ publish alike and read each other's firing roots back from the broker.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import socket
+import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-__all__ = ["add_alert_arguments", "check_alert_arguments", "build_alert_runtime"]
+__all__ = ["add_alert_arguments", "check_alert_arguments", "load_alert_rules", "build_alert_runtime",
+           "DeferredRuntime"]
+
+log = logging.getLogger("dcim.alerts")
 
 
 def add_alert_arguments(p: argparse.ArgumentParser, what: str) -> None:
@@ -37,8 +43,27 @@ def check_alert_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
+def load_alert_rules(args: argparse.Namespace, prog: str):
+    """The rule set of ``--alerts`` (None without it), or 1 once its problems are printed as
+    ``file:line: field: message`` lines: before the site is loaded, so a bad rule file is refused
+    at once and never as a traceback from inside the running service."""
+    if not args.alerts:
+        return None
+    from alerts.rules import load_rules
+    from inventory import InventoryError
+
+    try:
+        return load_rules(args.alerts)
+    except InventoryError as exc:
+        exc.print_issues()
+        return 1
+    except OSError as exc:
+        print(f"{prog}: --alerts {args.alerts}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
 def build_alert_runtime(args: argparse.Namespace, site, cfg, writer, *, part: str, share_roots: bool,
-                        local_devices: Iterable[str] | None, evaluates_derived: bool):
+                        local_devices: Iterable[str] | None, evaluates_derived: bool, rules=None):
     """The engine for ``args.alerts``.  ``part``: this engine's place in the site (the shard index, or
     ``derived``), part of its MQTT client id, so no two engines share one broker session."""
     from alerts.alertmanager_sender import AlertmanagerSettings
@@ -53,7 +78,72 @@ def build_alert_runtime(args: argparse.Namespace, site, cfg, writer, *, part: st
     urls = list(args.alertmanager or am_cfg.urls)
     am = AlertmanagerSettings.from_env(urls, resend_s=am_cfg.resend_s, timeout_s=am_cfg.timeout_s) if urls else None
     grafana = am_cfg.grafana_url
-    return AlertRuntime(site, args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=writer,
+    return AlertRuntime(site, rules if rules is not None else args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=writer,
                         alertmanager=am, local_devices=local_devices,
                         link_for=(lambda e: device_link(site, grafana, e.get("device", ""))) if grafana else None,
                         engine_id=engine_id, evaluates_derived=evaluates_derived)
+
+
+class DeferredRuntime:
+    """The rule engine of a collector shard, built once polling has started.
+
+    Why: building it (the shard's power graph, the suppression and loop indexes, the rule
+    selectors over every device, the restored state) is ≈0.5 s of CPU on a full-site shard,
+    and built before polling it pushed the shard's first write back by that much times the
+    load (every shard and the derived job start at once).  Built after the shard's first batch
+    is written (or ``wait_s`` at most), it costs the same and the data flows first.
+
+    Nothing is lost meanwhile: samples are kept in order and handed to the engine as soon as it
+    exists; a stop before then builds it and evaluates them (so their events reach the outbox);
+    an error while building ends the service at the next tick, as an engine tick that raised does.
+    """
+
+    def __init__(self, build: Callable[[], Any], ready: Callable[[], bool], wait_s: float = 2.0) -> None:
+        self._build, self._ready, self._wait_s = build, ready, wait_s
+        self.runtime: Any = None
+        self._started = False
+        self._pending: list[list] = []
+        self._task: asyncio.Task | None = None
+
+    def consume(self, samples: list) -> None:
+        if self.runtime is not None:
+            self.runtime.consume(samples)
+        else:
+            self._pending.append(list(samples))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._build_later(), name="alerts-build")
+
+    async def _build_later(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self._wait_s
+        while not self._ready() and loop.time() < end:
+            await asyncio.sleep(0.05)
+        await self._start_runtime()
+
+    async def _start_runtime(self) -> None:
+        if self.runtime is None:
+            runtime = self._build()
+            pending, self._pending = self._pending, []
+            for samples in pending:
+                runtime.consume(samples)
+            self.runtime = runtime
+            log.info("rule engine running (%d sample batch(es) from before it was built evaluated)", len(pending))
+        if not self._started:
+            self._started = True
+            await self.runtime.start()
+
+    async def tick(self) -> None:
+        if self._task is not None and self._task.done() and not self._task.cancelled() and self._task.exception():
+            raise self._task.exception()
+        if self.runtime is not None and self._started:
+            await self.runtime.tick()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None and self._task.done() and not self._task.cancelled() and self._task.exception():
+            return  # never built: the error has been raised by a tick and logged by the service
+        await self._start_runtime()
+        await self.runtime.stop(timeout=timeout)

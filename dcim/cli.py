@@ -228,6 +228,11 @@ def _run_service(args: argparse.Namespace) -> int:
 
     if (problem := check_alert_arguments(args)) is not None:
         return _fail(problem)
+    from dcim.alert_wiring import load_alert_rules
+
+    rules = load_alert_rules(args, "dcim run")
+    if isinstance(rules, int):
+        return rules
     # a shard keeps its share of the site; derived metrics in the same process need all of it
     opened = open_service(args.config, "dcim", shard_view=None if args.derived else (args.shard or ""))
     if isinstance(opened, int):
@@ -250,7 +255,7 @@ def _run_service(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         service = CollectionService(site, influx, shard=shard, concurrency=cfg.concurrency, traps=traps)
-        periodic = _attach_extras(args, site, service, cfg)
+        periodic = _attach_extras(args, site, service, cfg, rules)
         await run_until_stopped(service, args.duration, starts=periodic.starts, ticks=periodic.ticks,
                                 stops=periodic.stops)
         st = service.writer.stats if service.writer else None
@@ -281,19 +286,27 @@ class _Periodic:
         self.stops: list = []
 
 
-def _attach_extras(args: argparse.Namespace, site, service, cfg) -> _Periodic:
-    """The rule engine (``--alerts``) and in-process derived metrics (``--derived``) beside collection."""
+def _attach_extras(args: argparse.Namespace, site, service, cfg, rules=None) -> _Periodic:
+    """The rule engine (``--alerts``: ``rules``, loaded) and in-process derived metrics (``--derived``)
+    beside collection.  The engine is built once polling has started (:class:`DeferredRuntime`)."""
     p = _Periodic()
     runtime = None
     if args.alerts:
-        from dcim.alert_wiring import build_alert_runtime
+        from dcim.alert_wiring import DeferredRuntime, build_alert_runtime
         from dcim.service import select_shard
 
-        # with several shards every engine reads the others' firing roots back from the broker
-        runtime = build_alert_runtime(args, site, cfg, service.writer, part=str(service.shard[0]),
-                                      share_roots=service.shard[1] > 1,
-                                      local_devices=[d.id for d in select_shard(site, service.shard)],
-                                      evaluates_derived=bool(args.derived))
+        def build():
+            # with several shards every engine reads the others' firing roots back from the broker
+            return build_alert_runtime(args, site, cfg, service.writer, part=str(service.shard[0]),
+                                       share_roots=service.shard[1] > 1,
+                                       local_devices=[d.id for d in select_shard(site, service.shard)],
+                                       evaluates_derived=bool(args.derived), rules=rules)
+
+        def data_flows() -> bool:  # the first batch is out, or InfluxDB refused it (waiting longer won't help)
+            w = service.writer
+            return w is None or w.stats.batches_written > 0 or w.stats.retries > 0
+
+        runtime = DeferredRuntime(build, ready=data_flows)
         service.add_consumer(runtime.consume)
         p.starts.append(runtime.start)
         p.ticks.append(runtime.tick)

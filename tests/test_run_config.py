@@ -61,3 +61,18 @@ def test_cli_run_refuses_bad_alertmanager_url(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--alertmanager", "am:9093"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--alertmanager 'am:9093': expected http(s)://HOST:PORT" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["run"], ["derived", "run"]])
+def test_a_bad_rule_file_is_refused_with_file_line_and_field_before_the_site_loads(tmp_path, command):
+    """The rules are read first: a typo in them is one line naming file, line and field (exit 1),
+    not a traceback from inside the running service; the site (here: missing) is not even read."""
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text("site: nowhere.yaml\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: hot\n    measurement: pdu\n    fiel: current_a\n")
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", *command, "--config", str(cfg), "--alerts", str(rules),
+                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{rules}:4: rules[0].fiel: unknown field" in proc.stderr
+    assert "Traceback" not in proc.stderr and "nowhere.yaml" not in proc.stderr

@@ -31,12 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dcim.alert_wiring import check_alert_arguments
+    from dcim.alert_wiring import check_alert_arguments, load_alert_rules
     from dcim.config import open_service
 
     if (problem := check_alert_arguments(args)) is not None:
         print(f"dcim derived: {problem}", file=sys.stderr)
         return 2
+    rules = load_alert_rules(args, "dcim derived")
+    if isinstance(rules, int):
+        return rules
     opened = open_service(args.config, "dcim derived")
     if isinstance(opened, int):
         return opened
@@ -53,7 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         # every device's derived roots are this engine's; the shards' roots come back from the broker
         runtime = lambda writer: build_alert_runtime(args, site, cfg, writer, part="derived", share_roots=True,  # noqa: E731
-                                                     local_devices=None, evaluates_derived=True)
+                                                     local_devices=None, evaluates_derived=True, rules=rules)
     return asyncio.run(_loop(site, influx, args.interval, args.duration, args.gpu_hot_c, runtime))
 
 
