@@ -123,7 +123,10 @@ class DeferredRuntime:
 
     async def _start_runtime(self) -> None:
         if self.runtime is None:
-            runtime = self._build()
+            from dcim.gc_policy import gc_paused_for_startup
+
+            with gc_paused_for_startup():  # as for the rest of start-up: all it builds lives until exit
+                runtime = self._build()
             pending, self._pending = self._pending, []
             for samples in pending:
                 runtime.consume(samples)
