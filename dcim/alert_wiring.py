@@ -13,7 +13,10 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+if TYPE_CHECKING:
+    from alerts.rules import RuleSet
 
 __all__ = ["add_alert_arguments", "check_alert_arguments", "load_alert_rules", "build_alert_runtime",
            "DeferredRuntime"]
@@ -43,7 +46,7 @@ def check_alert_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
-def load_alert_rules(args: argparse.Namespace, prog: str):
+def load_alert_rules(args: argparse.Namespace, prog: str) -> RuleSet | int | None:
     """The rule set of ``--alerts`` (None without it), or 1 once its problems are printed as
     ``file:line: field: message`` lines: before the site is loaded, so a bad rule file is refused
     at once and never as a traceback from inside the running service."""
@@ -63,7 +66,7 @@ def load_alert_rules(args: argparse.Namespace, prog: str):
 
 
 def build_alert_runtime(args: argparse.Namespace, site, cfg, writer, *, part: str, share_roots: bool,
-                        local_devices: Iterable[str] | None, evaluates_derived: bool, rules=None):
+                        local_devices: Iterable[str] | None, evaluates_derived: bool, rules: RuleSet | None = None):
     """The engine for ``args.alerts``.  ``part``: this engine's place in the site (the shard index, or
     ``derived``), part of its MQTT client id, so no two engines share one broker session."""
     from alerts.alertmanager_sender import AlertmanagerSettings
