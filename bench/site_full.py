@@ -141,16 +141,34 @@ class RunResult:
     others_cpu: dict[str, float]
 
 
+def write_run_config(path: Path, site: Path, influx, db: str, spool: Path) -> Path:
+    """The service config every ``dcim run`` here reads: the site, this run's database and spool."""
+    path.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
+                    f"spool_dir: {spool}}}\n"
+                    "concurrency: {snmp: 1000, modbus: 200, dcgm: 1000, redfish: 200}\nlog_level: info\n")
+    return path
+
+
+def alert_args(state_dir: Path, mqtt: str) -> list[str]:
+    return ["--alerts", str(RULES), "--state-dir", str(state_dir), "--mqtt", mqtt]
+
+
+def wait_exit(proc: subprocess.Popen) -> int:
+    """``proc``'s exit code, killed after 60 s (a stop that hangs is the figure, not a stuck bench)."""
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(10)
+
+
 def run_collectors(label: str, site: Path, shards: int, interval: float, intervals: int, influx, db: str,
                    mqtt: str, work: Path, env: dict, devices: int, derived: bool = True,
                    alerts: bool = True, others: dict[str, list[int]] | None = None) -> RunResult:
     """``shards`` dcim run processes for ``intervals`` whole intervals after start-up.
 
     ``others``: name -> pids whose CPU over the measured windows is reported beside the collectors'."""
-    cfg = work / f"run-{label}.yaml"
-    cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
-                   f"spool_dir: {work}/spool-{label}}}\n"
-                   "concurrency: {snmp: 1000, modbus: 200, dcgm: 1000, redfish: 200}\nlog_level: info\n")
+    cfg = write_run_config(work / f"run-{label}.yaml", site, influx, db, work / f"spool-{label}")
     procs, logs, helpers = [], [], []
     t_start = time.time()
     for i in range(shards):
@@ -160,7 +178,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         if derived and shards == 1:
             argv += ["--derived"]
         if alerts:
-            argv += ["--alerts", str(RULES), "--state-dir", str(work / f"state-{label}-{i}"), "--mqtt", mqtt]
+            argv += alert_args(work / f"state-{label}-{i}", mqtt)
         log = work / f"run-{label}-{i}.log"
         logs.append(log)
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w")))
@@ -170,7 +188,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         argv = [sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg), "--interval",
                 f"{interval:g}", "--duration", "3600"]
         if alerts:
-            argv += ["--alerts", str(RULES), "--state-dir", str(work / f"state-{label}-derived"), "--mqtt", mqtt]
+            argv += alert_args(work / f"state-{label}-derived", mqtt)
         derived_log = work / f"run-{label}-derived.log"
         helpers.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(derived_log, "w")))
     try:
@@ -214,11 +232,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
             if h.poll() is None:
                 h.send_signal(signal.SIGTERM)
         for h in helpers:
-            try:
-                h.wait(60)
-            except subprocess.TimeoutExpired:
-                h.kill()
-                h.wait(10)
+            wait_exit(h)
         stops = []
         for p in procs:
             if p.poll() is None:
@@ -226,11 +240,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         t_term = time.time()
         codes = []
         for p in procs:
-            try:
-                codes.append(p.wait(60))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                codes.append(p.wait(10))
+            codes.append(wait_exit(p))
             stops.append(time.time() - t_term)
     time.sleep(1.0)
     windows = [polls_in(influx, db, w0 + k * interval, w0 + (k + 1) * interval) for k in range(intervals)]
@@ -268,13 +278,10 @@ def start_alone(site: Path, shard: str, influx, db: str, mqtt: str, work: Path, 
     Returns (s to "polling", s to its first batch written, s from SIGTERM to exit, exit code).
     The sharded run starts every shard and the derived job at once on these 2 cores; this is
     the start-up of one of them where nothing else starts beside it."""
-    cfg = work / "run-alone.yaml"
-    cfg.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
-                   f"spool_dir: {work}/spool-alone}}\n"
-                   "concurrency: {snmp: 1000, modbus: 200, dcgm: 1000, redfish: 200}\nlog_level: info\n")
+    cfg = write_run_config(work / "run-alone.yaml", site, influx, db, work / "spool-alone")
     argv = [sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--duration", "600", "--shard", shard]
     if alerts:
-        argv += ["--alerts", str(RULES), "--state-dir", str(work / "state-alone"), "--mqtt", mqtt]
+        argv += alert_args(work / "state-alone", mqtt)
     log = work / "run-alone.log"
     t_start = time.time()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
@@ -290,11 +297,7 @@ def start_alone(site: Path, shard: str, influx, db: str, mqtt: str, work: Path, 
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         t_term = time.time()
-        try:
-            code = proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait(10)
+        code = wait_exit(proc)
         stop = time.time() - t_term
     polling = first_logged(log, "dcim.service: polling ")
     return ((polling or float("nan")) - t_start, (first_logged(log, FIRST_BATCH) or float("nan")) - t_start, stop, code)

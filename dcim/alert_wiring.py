@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import logging
 import socket
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -46,10 +45,10 @@ def check_alert_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
-def load_alert_rules(args: argparse.Namespace, prog: str) -> RuleSet | int | None:
-    """The rule set of ``--alerts`` (None without it), or 1 once its problems are printed as
-    ``file:line: field: message`` lines: before the site is loaded, so a bad rule file is refused
-    at once and never as a traceback from inside the running service."""
+def load_alert_rules(args: argparse.Namespace) -> RuleSet | int | None:
+    """The rule set of ``--alerts`` (None without it), or 1 once its problems (an unreadable file
+    included) are printed as ``file:line: field: message`` lines: before the site is loaded, so a
+    bad rule file is refused at once and never as a traceback from inside the running service."""
     if not args.alerts:
         return None
     from alerts.rules import load_rules
@@ -60,14 +59,11 @@ def load_alert_rules(args: argparse.Namespace, prog: str) -> RuleSet | int | Non
     except InventoryError as exc:
         exc.print_issues()
         return 1
-    except OSError as exc:
-        print(f"{prog}: --alerts {args.alerts}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
 
 
 def build_alert_runtime(args: argparse.Namespace, site, cfg, writer, *, part: str, share_roots: bool,
-                        local_devices: Iterable[str] | None, evaluates_derived: bool, rules: RuleSet | None = None):
-    """The engine for ``args.alerts``.  ``part``: this engine's place in the site (the shard index, or
+                        local_devices: Iterable[str] | None, evaluates_derived: bool, rules: RuleSet):
+    """The engine for ``rules`` (:func:`load_alert_rules` of ``args.alerts``).  ``part``: this engine's place in the site (the shard index, or
     ``derived``), part of its MQTT client id, so no two engines share one broker session."""
     from alerts.alertmanager_sender import AlertmanagerSettings
     from alerts.mqtt_publisher import MqttSettings
@@ -81,7 +77,7 @@ def build_alert_runtime(args: argparse.Namespace, site, cfg, writer, *, part: st
     urls = list(args.alertmanager or am_cfg.urls)
     am = AlertmanagerSettings.from_env(urls, resend_s=am_cfg.resend_s, timeout_s=am_cfg.timeout_s) if urls else None
     grafana = am_cfg.grafana_url
-    return AlertRuntime(site, rules if rules is not None else args.alerts, state_dir=args.state_dir, mqtt=mqtt, influx_writer=writer,
+    return AlertRuntime(site, rules, state_dir=args.state_dir, mqtt=mqtt, influx_writer=writer,
                         alertmanager=am, local_devices=local_devices,
                         link_for=(lambda e: device_link(site, grafana, e.get("device", ""))) if grafana else None,
                         engine_id=engine_id, evaluates_derived=evaluates_derived)
@@ -103,8 +99,8 @@ class DeferredRuntime:
 
     def __init__(self, build: Callable[[], Any], ready: Callable[[], bool], wait_s: float = 2.0) -> None:
         self._build, self._ready, self._wait_s = build, ready, wait_s
+        #: the engine, once built and started
         self.runtime: Any = None
-        self._started = False
         self._pending: list[list] = []
         self._task: asyncio.Task | None = None
 
@@ -125,31 +121,34 @@ class DeferredRuntime:
         await self._start_runtime()
 
     async def _start_runtime(self) -> None:
-        if self.runtime is None:
-            from dcim.gc_policy import gc_paused_for_startup
+        if self.runtime is not None:
+            return
+        from dcim.gc_policy import gc_paused_for_startup
 
-            with gc_paused_for_startup():  # as for the rest of start-up: all it builds lives until exit
-                runtime = self._build()
-            pending, self._pending = self._pending, []
-            for samples in pending:
-                runtime.consume(samples)
-            self.runtime = runtime
-            log.info("rule engine running (%d sample batch(es) from before it was built evaluated)", len(pending))
-        if not self._started:
-            self._started = True
-            await self.runtime.start()
+        with gc_paused_for_startup():  # as for the rest of start-up: all it builds lives until exit
+            runtime = self._build()
+        await runtime.start()
+        pending, self._pending = self._pending, []
+        for samples in pending:
+            runtime.consume(samples)
+        self.runtime = runtime
+        log.info("rule engine running (%d sample batch(es) from before it was built evaluated)", len(pending))
+
+    def _build_error(self) -> BaseException | None:
+        t = self._task
+        return t.exception() if t is not None and t.done() and not t.cancelled() else None
 
     async def tick(self) -> None:
-        if self._task is not None and self._task.done() and not self._task.cancelled() and self._task.exception():
-            raise self._task.exception()
-        if self.runtime is not None and self._started:
+        if (error := self._build_error()) is not None:
+            raise error
+        if self.runtime is not None:
             await self.runtime.tick()
 
     async def stop(self, timeout: float = 5.0) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._task is not None and self._task.done() and not self._task.cancelled() and self._task.exception():
+        if self._build_error() is not None:
             return  # never built: the error has been raised by a tick and logged by the service
         await self._start_runtime()
         await self.runtime.stop(timeout=timeout)

@@ -230,7 +230,7 @@ def _run_service(args: argparse.Namespace) -> int:
         return _fail(problem)
     from dcim.alert_wiring import load_alert_rules
 
-    rules = load_alert_rules(args, "dcim run")
+    rules = load_alert_rules(args)
     if isinstance(rules, int):
         return rules
     # a shard keeps its share of the site; derived metrics in the same process need all of it
@@ -286,7 +286,7 @@ class _Periodic:
         self.stops: list = []
 
 
-def _attach_extras(args: argparse.Namespace, site, service, cfg, rules=None) -> _Periodic:
+def _attach_extras(args: argparse.Namespace, site, service, cfg, rules) -> _Periodic:
     """The rule engine (``--alerts``: ``rules``, loaded) and in-process derived metrics (``--derived``)
     beside collection.  The engine is built once polling has started (:class:`DeferredRuntime`)."""
     p = _Periodic()

@@ -1,6 +1,7 @@
 """The ``dcim`` command tree: a core command builds without the other areas' modules."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,18 +10,18 @@ import pytest
 from dcim.cli import CORE_COMMANDS, EXTENSIONS
 
 _PROBE = """
-import sys
+import json, sys
 from dcim.cli import build_parser, EXTENSIONS
 parser = build_parser(sys.argv[1:])
-print(sorted(n for n in EXTENSIONS if n in sys.modules))
-print(sorted(parser._subparsers._group_actions[0].choices))
+print(json.dumps([sorted(n for n in EXTENSIONS if n in sys.modules),
+                  sorted(parser._subparsers._group_actions[0].choices)]))
 """
 
 
 def _tree(*argv: str) -> tuple[list[str], list[str]]:
     """(extension modules imported, sub-commands offered) for a fresh ``dcim`` with ``argv``."""
     out = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=60, check=True)
-    imported, commands = (eval(line) for line in out.stdout.splitlines())
+    imported, commands = json.loads(out.stdout)
     return imported, commands
 
 

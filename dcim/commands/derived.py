@@ -37,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if (problem := check_alert_arguments(args)) is not None:
         print(f"dcim derived: {problem}", file=sys.stderr)
         return 2
-    rules = load_alert_rules(args, "dcim derived")
+    rules = load_alert_rules(args)
     if isinstance(rules, int):
         return rules
     opened = open_service(args.config, "dcim derived")
