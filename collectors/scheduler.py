@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from collectors.base import Collector, PollError, Target
+from collectors.deadline import deadline
 from collectors.plausibility import screen
 from collectors.targets import tag_outlet_feeds
 from contract import poll as P
@@ -114,8 +115,9 @@ async def poll_once(collector: Collector, target: Target, deadline_s: float) -> 
         if remaining <= 0:
             break
         try:
-            # asyncio.timeout, not wait_for: wait_for wraps every poll in a task of its own
-            async with asyncio.timeout(remaining):
+            # not wait_for: it wraps every poll in a task of its own; not asyncio.timeout: on a late
+            # loop it cancels a poll whose reply is already in the socket (collectors/deadline.py)
+            async with deadline(remaining):
                 samples = await collector.poll(target)
             return _capped(PollOutcome(samples, True, attempts=attempt, duration_ms=(time.monotonic() - start) * 1000))
         except PollError as exc:

@@ -30,6 +30,7 @@ import zlib
 from dataclasses import dataclass
 
 from collectors.base import PollError
+from collectors.deadline import deadline
 
 __all__ = ["HttpGetter", "HttpReply", "DEFAULT_MAX_BODY"]
 
@@ -80,7 +81,7 @@ class HttpGetter:
         """
         where = f"{'https' if tls else 'http'}://{_hostport(host, port)}{path}"
         try:
-            async with asyncio.timeout(timeout_s):
+            async with deadline(timeout_s):  # a reply that came in time is taken, however late the loop
                 return await self._request(method, host, port, path, headers, body, tls, where)
         except TimeoutError:
             raise PollError("timeout", f"{where}: no complete reply within {timeout_s:g}s") from None

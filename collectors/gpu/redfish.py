@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from collectors.base import Collector, PollError, Target
+from collectors.deadline import deadline
 from collectors.gpu.httpget import DEFAULT_MAX_BODY, HttpGetter
 from collectors.gpu.redfish_cdu import cdu_walk
 from collectors.gpu.redfish_links import Getter, ResourceMissing, Walk
@@ -283,7 +284,7 @@ class RedfishCollector(Collector):
         # Bound the walk: each request has timeout_s, and the whole walk gets a few of them.
         budget = target.timeout_s * float(target.options.get("walk_timeouts", 4))
         try:
-            async with asyncio.timeout(budget):
+            async with deadline(budget):
                 async with bmc.lock:
                     return await self._poll_locked(bmc, target, tls, where)
         except TimeoutError:

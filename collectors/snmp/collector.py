@@ -1,9 +1,12 @@
 """SnmpCollector: profile detection, fetching through an engine, decoding, error mapping.
 
-One instance serves every SNMP device in a process.  A semaphore caps requests
-in flight (too many and the UDP receive buffer overflows, turning replies into
-timeouts); each device is polled sequentially, devices concurrently, so one
-slow agent holds up nobody but itself.
+One instance serves every SNMP device in a process.  Through an engine that
+shares one socket between devices (pysnmp) a semaphore caps polls in flight (too
+many and the socket's receive buffer overflows, turning replies into timeouts);
+gufo's socket per device needs no such cap, and the scheduler's per-protocol
+bound, waited for outside the poll's deadline, is the only one.  Each device is
+polled sequentially, devices concurrently, so one slow agent holds up nobody
+but itself.
 """
 from __future__ import annotations
 
@@ -230,18 +233,32 @@ class SnmpCollector(Collector):
         else:
             fetched.walks[root] = rows
 
+    async def _fetch(self, engine: Engine, target: Target) -> tuple[Profile, Fetched]:
+        try:
+            prof = await self._resolve_profile(engine, target)
+            return prof, await self.fetch(engine, target, prof)
+        except SnmpEngineError as exc:
+            raise PollError(exc.kind, exc.message) from None
+        except PollError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - never fatal to other devices
+            raise PollError("internal", f"{target.device_id}: {type(exc).__name__}: {exc}") from None
+
     async def poll(self, target: Target) -> list[Sample]:
-        async with self._sem:
-            try:
-                engine = self.engine_for(target)
-                prof = await self._resolve_profile(engine, target)
-                fetched = await self.fetch(engine, target, prof)
-            except SnmpEngineError as exc:
-                raise PollError(exc.kind, exc.message) from None
-            except PollError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - never fatal to other devices
-                raise PollError("internal", f"{target.device_id}: {type(exc).__name__}: {exc}") from None
+        try:
+            engine = self.engine_for(target)
+        except SnmpEngineError as exc:  # an unknown engine name
+            raise PollError(exc.kind, exc.message) from None
+        except Exception as exc:  # noqa: BLE001 - never fatal to other devices
+            raise PollError("internal", f"{target.device_id}: {type(exc).__name__}: {exc}") from None
+        if engine.shared_socket:
+            async with self._sem:
+                prof, fetched = await self._fetch(engine, target)
+        else:
+            # no cap here: waiting for one counts against the device's deadline (a loaded shard's
+            # polls timed out before they were sent); the scheduler bounds polls per protocol
+            # outside the deadline and reports that wait as queue_ms
+            prof, fetched = await self._fetch(engine, target)
         ts = now_ns()
         try:
             samples, problems = decode(prof, fetched, target.tags, ts, device_id=target.device_id,

@@ -168,6 +168,9 @@ class Engine(abc.ABC):
     """get / walk over one shared transport for many devices."""
 
     name: str = ""
+    #: every device's datagrams go through one socket, whose receive buffer a burst of
+    #: replies can overflow: the collector caps this engine's polls in flight
+    shared_socket: bool = True
 
     @abc.abstractmethod
     async def get(self, target: Target, oids: Sequence[str]) -> list[VarBind]:
@@ -411,6 +414,7 @@ class GufoEngine(Engine):
     """
 
     name = "gufo"
+    shared_socket = False  # a socket per device: its replies cannot crowd out another device's
 
     def __init__(self) -> None:
         import gufo.snmp as gs  # noqa: F401

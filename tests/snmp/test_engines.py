@@ -134,3 +134,34 @@ def test_v3_sha2_levels(snmpd, engine, user):
         finally:
             await e.close()
     assert run(go()) == [("1.3.6.1.2.1.1.6.0", b"test-lab")]
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_silent_agent_holds_a_poll_slot_only_where_devices_share_a_socket(snmpsim, engine):
+    """SnmpCollector(max_in_flight=1): a dead device's poll in flight.  gufo (a socket per device)
+    polls the live PDU meanwhile: a cap would make it wait inside its own deadline.  pysnmp (one
+    shared socket) keeps the cap, so the live poll waits for the dead one."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    try:
+        async def go():
+            c = SnmpCollector(engine=engine, max_in_flight=1)
+            try:
+                slow = Target("dead", "snmp", "127.0.0.1", dead.getsockname()[1], profile="apc-rpdu2",
+                              timeout_s=1.5, retries=0, secrets={"community": SecretValue("x")})
+                live = Target("live", "snmp", "127.0.0.1", snmpsim.port, profile="apc-rpdu2", timeout_s=3.0,
+                              retries=0, secrets={"community": SecretValue(RECORDING)})
+                dead_task = asyncio.ensure_future(c.poll(slow))
+                await asyncio.sleep(0)  # the dead poll holds the slot first
+                samples = await c.poll(live)
+                dead_pending = not dead_task.done()
+                with pytest.raises(PollError) as ei:
+                    await dead_task
+                return samples, dead_pending, ei.value
+            finally:
+                await c.close()
+        samples, dead_pending, err = run(go())
+        assert samples and err.kind == "timeout"
+        assert dead_pending is (not ENGINES[engine].shared_socket)
+    finally:
+        dead.close()
