@@ -161,3 +161,26 @@ def test_httpget_takes_a_page_that_came_while_the_loop_was_late():
         assert asyncio.run(asyncio.wait_for(go(), 20)) == b"hello"
     finally:
         server.close()
+
+
+def test_a_swallowed_cancellation_is_sent_again():
+    """A body that swallows the deadline's cancellation (as 3.11's wait_for can) is cancelled again."""
+    async def body(swallowed: list):
+        async with deadline(0.05):
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                swallowed.append(True)  # swallowed: the body runs on to its next wait
+            await asyncio.sleep(5)
+
+    async def go():
+        swallowed: list = []
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await body(swallowed)
+        return swallowed, time.monotonic() - t0, asyncio.current_task().cancelling()
+
+    swallowed, took, cancelling = asyncio.run(go())
+    assert swallowed == [True]
+    assert took < 4.0, "the second wait was cut short, not slept through"
+    assert cancelling == 0, "every cancellation the deadline sent was taken back"
