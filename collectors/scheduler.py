@@ -19,7 +19,8 @@ Design, in the order it matters at 50,000 devices:
   0.1 s (0.25 s sat between; 1-2 s saved nothing more), measured side by side.
 - **One task per device**, so a device that hangs only holds its own task.
 - **A deadline per poll** (``timeout_s * (retries + 1)``, capped below the
-  interval) enforced with cancellation, plus retries with jittered
+  interval) enforced with cancellation (:mod:`collectors.deadline`: a reply
+  already in the socket when a late loop reaches the timer is taken), plus retries with jittered
   exponential backoff for transient errors only (timeout, unreachable,
   protocol); auth, config and device errors are not retried.
 - **A bound on concurrent polls per protocol** (semaphore), so a flood of
