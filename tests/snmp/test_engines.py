@@ -82,6 +82,20 @@ def test_v2c_walk_matches_between_engines(snmpsim, engine):
     assert rows == ref
 
 
+async def _live_beside_dead(dead_call, live_call, error: type[Exception]):
+    """(live result, whether the dead call was still pending then, the dead call's error).
+
+    The dead call goes on the wire first; order, not a stopwatch, says whether the live
+    one had to wait for it."""
+    dead_task = asyncio.ensure_future(dead_call)
+    await asyncio.sleep(0)
+    live_res = await live_call()
+    dead_pending = not dead_task.done()
+    with pytest.raises(error) as ei:
+        await dead_task
+    return live_res, dead_pending, ei.value
+
+
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_silent_agent_times_out_without_stalling_others(snmpd, engine):
     """A port nobody answers on gives 'timeout' while a live agent polled at the same time answers."""
@@ -94,13 +108,8 @@ def test_silent_agent_times_out_without_stalling_others(snmpd, engine):
                 slow = Target("dead", "snmp", "127.0.0.1", dead.getsockname()[1], timeout_s=4.0, retries=0,
                               secrets={"community": SecretValue("x")})
                 live = Target("live", "snmp", "127.0.0.1", snmpd.port, secrets={"community": SecretValue("dcim-ro")})
-                dead_task = asyncio.ensure_future(e.get(slow, ["1.3.6.1.2.1.1.2.0"]))
-                await asyncio.sleep(0)  # the dead request is on the wire first
-                live_res = await e.get(live, ["1.3.6.1.2.1.1.2.0"])
-                dead_pending = not dead_task.done()  # order, not a stopwatch: live answered while dead waited
-                with pytest.raises(SnmpEngineError) as ei:
-                    await dead_task
-                return live_res, dead_pending, ei.value
+                return await _live_beside_dead(e.get(slow, ["1.3.6.1.2.1.1.2.0"]),
+                                               lambda: e.get(live, ["1.3.6.1.2.1.1.2.0"]), SnmpEngineError)
             finally:
                 await e.close()
         live_res, dead_pending, err = run(go())
@@ -151,13 +160,7 @@ def test_a_silent_agent_holds_a_poll_slot_only_where_devices_share_a_socket(snmp
                               timeout_s=1.5, retries=0, secrets={"community": SecretValue("x")})
                 live = Target("live", "snmp", "127.0.0.1", snmpsim.port, profile="apc-rpdu2", timeout_s=3.0,
                               retries=0, secrets={"community": SecretValue(RECORDING)})
-                dead_task = asyncio.ensure_future(c.poll(slow))
-                await asyncio.sleep(0)  # the dead poll holds the slot first
-                samples = await c.poll(live)
-                dead_pending = not dead_task.done()
-                with pytest.raises(PollError) as ei:
-                    await dead_task
-                return samples, dead_pending, ei.value
+                return await _live_beside_dead(c.poll(slow), lambda: c.poll(live), PollError)
             finally:
                 await c.close()
         samples, dead_pending, err = run(go())
