@@ -316,29 +316,40 @@ class Scheduler:
         await self.stop()
 
     def halt(self) -> None:
-        """Start no new poll from now on; polls in flight go on until :meth:`stop` cancels them.
+        """Stop polling now, in this turn of the loop: no poll starts from here on, every device's
+        loop ends (a sleeping one is woken to end by itself, a poll in flight is cancelled).
 
-        What a signal can do at once: on a busy loop the stop itself gets its turn seconds
-        later, and every device that woke meanwhile would have started a poll only to have
-        it cancelled (connections opened for nothing, on the CPU the stop needs)."""
+        What a signal does first, as a plain callback: on a saturated full-site shard one turn of
+        the loop takes a second or more, and the stop coroutine gets its turn only three turns
+        after the signal's (the event, the wait, the task).  Polls left running meanwhile kept
+        the loop busy decoding replies the stop was about to throw away, and each device that
+        woke would have opened a connection for nothing.  :meth:`stop` then only waits.
+        Waking a sleeper costs less than cancelling it (no exception through its frames):
+        17,500 sleeping loops, 0.18 s of CPU against 0.29 s."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        sleeping = self._sleeping
+        for task, job in zip(self._tasks, self.jobs):
+            fut = sleeping.get(job.target.device_id)
+            if fut is not None and not fut.done():
+                fut.set_result(False)  # its loop sees ``stopping`` and ends
+            elif not task.done():
+                task.cancel()
 
     async def stop(self, timeout: float = 3.0) -> list[str]:
-        """Stop polling at once: cancel every device's loop and wait up to ``timeout`` s.
+        """Stop polling at once (:meth:`halt`, if the signal has not already) and wait up to
+        ``timeout`` s for every device's loop to end.
 
         A loop that does not end when cancelled (a client library that swallows the
         cancellation) is left behind rather than holding the shutdown: its device id is
         logged and returned, and the process exits without it.
         """
-        self._stopping.set()
-        for t in self._tasks:
-            t.cancel()
-        for fut in list(self._sleeping.values()):
-            if not fut.done():
-                fut.cancel()
+        self.halt()
         stuck: list[str] = []
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+        running = [t for t in self._tasks if not t.done()]  # asyncio.wait schedules a callback per done task too
+        if running:
+            _, pending = await asyncio.wait(running, timeout=timeout)
             stuck = sorted(t.get_name().removeprefix("poll:") for t in pending)
             if stuck:
                 log.warning("%d device loop(s) did not stop within %.1f s of cancellation, left behind: %s",

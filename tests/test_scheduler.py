@@ -208,34 +208,46 @@ def test_dcgm_devices_sleep_on_the_wheel_one_timer_per_slot():
     assert line["wheel"] == 0 and line["device"] >= 300, line
 
 
-def test_halt_starts_no_new_poll_and_the_loops_end_at_their_next_wake_up():
-    """What SIGTERM does first: from ``halt`` on, a device that wakes ends its loop instead of polling."""
+def test_halt_ends_every_loop_at_once_sleepers_woken_polls_in_flight_cancelled():
+    """What SIGTERM does first, in the signal's own turn of the loop: no poll starts after ``halt``,
+    a sleeping device's loop is woken to end by itself, a poll in flight (a hung device) is
+    cancelled; nothing is left for :meth:`Scheduler.stop` but to wait."""
     calls: list[str] = []
+    in_flight: set[str] = set()
 
     class Counting(LineCollector):
         async def poll(self, target: Target) -> list[Sample]:
             calls.append(target.device_id)
-            return await super().poll(target)
+            in_flight.add(target.device_id)
+            try:
+                return await super().poll(target)
+            finally:
+                in_flight.discard(target.device_id)
 
-    async def main() -> tuple[int, int, bool]:
+    async def main() -> tuple[int, int, dict[str, bool], set[str], bool]:
         server = LineServer()
         srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
         port = srv.sockets[0].getsockname()[1]
         collector = Counting()
-        jobs = [Job(Target(d, "line", "127.0.0.1", port, tags={"device": d}, timeout_s=0.2, retries=0,
-                           interval_s=0.4), collector) for d in ("ok-1", "ok-2", "ok-3", "ok-4")]
+        jobs = [Job(Target(d, "line", "127.0.0.1", port, tags={"device": d}, timeout_s=30.0 if d == "hang-1" else 0.2,
+                           retries=0, interval_s=0.4), collector) for d in ("ok-1", "ok-2", "ok-3", "ok-4", "hang-1")]
         sched = Scheduler(jobs, lambda samples: None)
         sched.start()
         await asyncio.sleep(1.0)
+        polling_at_halt = set(in_flight)
         sched.halt()
         before = len(calls)
-        await asyncio.sleep(1.0)  # 2.5 intervals: every device woke at least twice
-        ended = all(t.done() and not t.cancelled() for t in sched._tasks)
+        done, _ = await asyncio.wait(sched._tasks, timeout=2.0)
+        cancelled = {t.get_name().removeprefix("poll:"): t.cancelled() for t in done}
+        await asyncio.sleep(0.5)  # more than an interval: a loop still alive would poll again
+        all_done = len(done) == len(jobs)
         assert await sched.stop() == []
         srv.close()
-        return before, len(calls), ended
+        return before, len(calls), cancelled, polling_at_halt, all_done
 
-    before, after, ended = asyncio.run(main())
-    assert before >= 8  # it was polling: ≈2.5 polls per device
+    before, after, cancelled, polling_at_halt, all_done = asyncio.run(main())
+    assert before >= 8  # it was polling: ≈2.5 polls per ok device
     assert after == before  # no poll started after halt
-    assert ended  # each loop ended by itself, nothing left to cancel
+    assert all_done  # every loop ended, the hung one too, long before its 30 s deadline
+    assert "hang-1" in polling_at_halt
+    assert {d for d, c in cancelled.items() if c} == polling_at_halt  # only polls in flight were cancelled
