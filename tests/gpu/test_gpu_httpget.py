@@ -90,3 +90,80 @@ def test_chunked_with_extensions_and_trailers():
 def test_garbled_replies_are_protocol_errors(reply, words):
     out, _ = _run([reply], close_after_each=True, max_body=4096)
     assert isinstance(out[0], PollError) and out[0].kind == "protocol" and words in out[0].message, out[0]
+
+
+def _late_replies(script: list[tuple[str, float]]) -> tuple[list, dict]:
+    """Two GETs, 0.2 s deadline each, against a server that answers the n-th request (over all
+    connections) with ``reply n`` as ``script[n]`` says: ``("now", 0)``; ``("late", s)``, the whole
+    reply ``s`` late; ``("split", s)``, the headers at once and the body ``s`` later.  The second
+    GET goes out once the first reply has been sent (or at once if that one is never sent)."""
+    async def go():
+        stats = {"connections": 0, "requests": 0}
+        sent = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            stats["connections"] += 1
+            try:
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    n = stats["requests"] = stats["requests"] + 1
+                    how, wait = script[n - 1]
+                    body = b"reply %d\n" % n
+                    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+                    if how == "late":
+                        await asyncio.sleep(wait)
+                    writer.write(head)
+                    if how == "split":
+                        await writer.drain()
+                        await asyncio.sleep(wait)
+                    writer.write(body)
+                    await writer.drain()
+                    if n == 1:
+                        sent.set()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        http = HttpGetter()
+        out = []
+        try:
+            for i in range(2):
+                try:
+                    out.append(await http.get("127.0.0.1", port, "/metrics", 0.2))
+                except PollError as exc:
+                    out.append(exc)
+                if i == 0 and script[0][1] < 60:
+                    await asyncio.wait_for(sent.wait(), 5)
+                    await asyncio.sleep(0.05)  # the late bytes reach the client's buffer
+        finally:
+            await http.close()
+            server.close()
+        return out, stats
+    return asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def test_a_reply_that_comes_after_the_deadline_is_dropped_and_the_connection_kept():
+    """Timed out before any of the reply came: the connection goes back to the pool owing the reply,
+    and the next GET drops that late reply and reads its own on the same connection."""
+    out, stats = _late_replies([("late", 0.6), ("now", 0)])
+    assert isinstance(out[0], PollError) and out[0].kind == "timeout"
+    assert out[1] == b"reply 2\n"  # its own reply, not the late one
+    assert stats == {"connections": 1, "requests": 2}
+
+
+def test_a_reply_still_owed_at_the_next_request_means_a_new_connection():
+    out, stats = _late_replies([("late", 3600), ("now", 0)])
+    assert isinstance(out[0], PollError) and out[0].kind == "timeout"
+    assert out[1] == b"reply 2\n"
+    assert stats == {"connections": 2, "requests": 2}
+
+
+def test_a_reply_cut_off_by_the_deadline_after_it_began_closes_the_connection():
+    """Part of the reply was read: the rest cannot be told from the next reply, so the connection goes."""
+    out, stats = _late_replies([("split", 0.6), ("now", 0)])
+    assert isinstance(out[0], PollError) and out[0].kind == "timeout"
+    assert out[1] == b"reply 2\n"
+    assert stats == {"connections": 2, "requests": 2}
