@@ -33,6 +33,13 @@ from inventory.walk import walk_devices
 __all__ = ["SiteShape", "FULL_SITE", "generate_site", "dump_site", "iter_devices"]
 
 
+#: the SNMP profiles of the models the plan places (collectors/snmp/profiles/): pinned, not ``auto``, since
+#: the plan knows its models; detection costs an agent three to five more round trips on its first poll,
+#: and on a loaded full-site shard, where those often timed out, it was redone poll after poll (7 % of the
+#: shard's CPU, py-spy).  An AP8886 (Rack PDU 2G) answers PowerNet-MIB rPDU2; a 93PM's Network-M2 card
+#: answers RFC 1628 UPS-MIB.
+_PDU_PROFILE = "apc-rpdu2"
+_UPS_PROFILE = "ups-mib"
 #: the CDU register map for a number of secondary loops (collectors/modbus/profiles/template_cdu*.yaml):
 #: every loop the inventory declares is one the collector reads
 _CDU_TEMPLATE = {1: "template_cdu", 2: "template_cdu_2loop"}
@@ -191,7 +198,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
             uid = f"{hid}-ups-{s}{u // 2 + 1:02d}"
             ups_ids[s].append(uid)
             hall_devices.append({"id": uid, "kind": "ups", "vendor": "eaton", "model": "93PM", "rated_kw": 500,
-                                 "protocol": "snmp", **endpoint("snmp", h, _UPS_NET, u + 1), "fed_by": [side_tx[s]]})
+                                 "protocol": "snmp", "profile": _UPS_PROFILE, **endpoint("snmp", h, _UPS_NET, u + 1), "fed_by": [side_tx[s]]})
         for s in "ab":
             for uid in ups_ids[s]:
                 hall_devices.append({"id": f"{uid}-meter", "kind": "meter", "profile": "schneider_iem3000",
@@ -225,7 +232,7 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
                 rdevs: list[dict[str, Any]] = []
                 for s, ups in (("a", ups_a), ("b", ups_b)):
                     rdevs.append({"id": f"{rid}-pdu-{s}", "kind": "pdu", "vendor": "apc", "model": "AP8886",
-                                  "rated_kw": 17.3 * 8, "rated_a": 200, "protocol": "snmp",
+                                  "rated_kw": 17.3 * 8, "rated_a": 200, "protocol": "snmp", "profile": _PDU_PROFILE,
                                   **endpoint("snmp", h, net, _PDU_SLOT[s]), "fed_by": [ups]})
                 for n in range(1, shape.nodes_per_rack + 1):
                     rdevs.append({"id": f"{rid}-n{n:02d}", "kind": "gpu_node", "gpus": 8, "gpu_model": "H100 SXM5 80GB",

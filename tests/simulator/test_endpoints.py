@@ -16,7 +16,7 @@ import pytest
 from collectors.base import PollError
 from simulator.model import PF, VOLTAGE
 from localservers.process import require_binary
-from testkit.collect import poll_device
+from testkit.collect import poll_device, poll_each
 
 
 def _snmp(tool: str, site, device_id: str, *oids: str) -> str:
@@ -186,3 +186,27 @@ def test_every_state_the_twin_serves_decodes_to_a_vocabulary_word(twin, twin_sit
                     assert s.fields[field] in VOCABULARIES[UPS_OUTPUT]
                 seen_states += 1
     assert seen_states >= 3, picked  # UPS battery+output state, CDU pump and unit states at least
+
+
+def test_the_generated_site_pins_the_profiles_its_pdus_and_upses_are_detected_as(twin, twin_site):
+    """``dcim inventory generate`` writes each PDU's and UPS's profile instead of ``auto`` (one detection
+    less per agent); what it pins must be what detection picks on the agents the twin serves, and a
+    poll with the pinned profile must read what the detected one reads."""
+    from collectors.snmp.collector import SnmpCollector
+    from collectors.targets import build_targets
+    from inventory.generate import generate_site, iter_devices, SiteShape
+
+    generated = {d["kind"]: d.get("profile") for d in iter_devices(generate_site(SiteShape(halls=1, rows_per_hall=1,
+                 racks_per_row=1, nodes_per_rack=1, ups_per_hall=2))) if d["kind"] in ("pdu", "ups")}
+    for kind, device_id in (("pdu", "h1-r02-k01-pdu-b"), ("ups", "ups-1b")):
+        (target,), problems = build_targets(twin_site, [twin_site.device(device_id)])
+        assert not problems and target.profile == "auto"
+        collector = SnmpCollector()
+        auto = poll_each(collector, [target])[0]
+        detected = collector.detected[device_id][1]
+        target.profile = generated[kind]
+        pinned = poll_each(SnmpCollector(), [target])[0]
+        assert detected == generated[kind], kind
+        assert not isinstance(auto, PollError) and not isinstance(pinned, PollError)
+        assert {(s.measurement, tuple(sorted(s.tags.items())), tuple(sorted(s.fields))) for s in pinned} == \
+               {(s.measurement, tuple(sorted(s.tags.items())), tuple(sorted(s.fields))) for s in auto}
