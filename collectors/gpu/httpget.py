@@ -10,10 +10,13 @@ an exporter or BMC is polled by one collector every few seconds, and reusing
 the TCP (and TLS) connection saves a handshake and a socket per poll.
 
 A request the deadline cancels before any of its reply has come keeps its
-connection: it goes back to the pool owing that reply, and the next request
-to the endpoint drops the late reply if it has come in full (it has, an
-interval later, from a server that is only slow) or opens a new connection
-if not.  On a loaded full-site shard most failed polls were such timeouts,
+connection: it goes back to the pool owing that reply.  The poll's retry of
+the same GET waits for that reply as its own instead of asking again (the
+same resource, asked a moment earlier; a slow server is not sent the request
+twice), until two of its timeouts after the request went out.  Any later request
+drops the late reply if it has come in full (it has, an interval later, from
+a server that is only slow) or opens a new connection if not: a reply that
+never comes is waited for once, not by every poll after it.  On a loaded full-site shard most failed polls were such timeouts,
 and closing their connections made every next poll reconnect: opening and
 closing TCP connections was ≈24 % of the shard's CPU (py-spy), on the
 collector and on the device alike, which made more polls late.
@@ -95,24 +98,27 @@ class HttpGetter:
         where = f"{'https' if tls else 'http'}://{_hostport(host, port)}{path}"
         try:
             async with deadline(timeout_s):  # a reply that came in time is taken, however late the loop
-                return await self._request(method, host, port, path, headers, body, tls, where)
+                return await self._request(method, host, port, path, headers, body, tls, where, timeout_s)
         except TimeoutError:
             raise PollError("timeout", f"{where}: no complete reply within {timeout_s:g}s") from None
 
     async def _request(self, method: str, host: str, port: int, path: str, headers: str, body: bytes,
-                       tls: ssl.SSLContext | None, where: str) -> HttpReply:
+                       tls: ssl.SSLContext | None, where: str, timeout_s: float) -> HttpReply:
         key = (host, port, id(tls) if tls else None)
         conn = self._idle.pop(key, None)
-        if conn is not None and conn.owed:
+        loop = asyncio.get_running_loop()
+        # the retry of a GET whose reply is late: that reply is this request's (module docstring)
+        awaited = (conn is not None and conn.owed is not None and conn.owed[:2] == (method, path)
+                   and method in ("GET", "HEAD") and not body and loop.time() - conn.owed[2] < 2 * timeout_s)
+        if conn is not None and conn.owed and not awaited:
             conn = self._settle(conn, where)
-        if conn is not None and conn.eof:
+        if conn is not None and conn.eof and not awaited:  # (an awaited reply may be there before the close)
             conn.close()  # the server closed it while it was idle: we know already
             conn = None
         reused = conn is not None
         head = (f"{method} {path} HTTP/1.1\r\nHost: {_hostport(host, port)}\r\n{headers}"
                 + (f"Content-Length: {len(body)}\r\n" if body or method in ("POST", "PUT", "PATCH") else "")
                 + "Connection: keep-alive\r\n\r\n").encode("latin-1")
-        loop = asyncio.get_running_loop()
         while True:
             if conn is None:
                 try:
@@ -126,7 +132,11 @@ class HttpGetter:
                     raise PollError("unreachable", f"{where}: {exc.strerror or exc}") from None
             got_any = [False]
             try:
-                conn.write(head + body if body else head)
+                if awaited:
+                    sent_at, conn.owed, awaited = conn.owed[2], None, False
+                else:
+                    sent_at = loop.time()
+                    conn.write(head + body if body else head)
                 reply, keep = await self._read_reply(conn, method, where, got_any)
             except (_Truncated, ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
                 conn.close()
@@ -139,8 +149,8 @@ class HttpGetter:
             except asyncio.CancelledError:
                 if not got_any[0] and not conn.eof and key not in self._idle:
                     # the deadline (or the stop) came before any of the reply: the connection
-                    # stays, owing it, for the next request to drop (module docstring)
-                    conn.owed = method
+                    # stays, owing it, for a retry to take or the next request to drop (module docstring)
+                    conn.owed = (method, path, sent_at)
                     self._idle[key] = conn
                 else:
                     conn.close()
@@ -160,7 +170,7 @@ class HttpGetter:
 
         Reads without waiting (the connection's ``nowait``), so the coroutine below runs to
         its end in one step: a reply that has arrived needs no turn of the loop."""
-        method, conn.owed = conn.owed, ""
+        (method, _, _), conn.owed = conn.owed, None
         conn.nowait = True
         coro = self._read_reply(conn, method, where, [False], decode=False)
         try:
@@ -306,8 +316,8 @@ class _Connection(asyncio.Protocol):
         self._exc: BaseException | None = None
         self.transport: asyncio.Transport | None = None
         self.eof = False
-        #: the method of a request sent whose reply has not been read ("" when none is owed)
-        self.owed = ""
+        #: (method, path, when it was sent) of a request whose reply has not been read; None when none is owed
+        self.owed: tuple[str, str, float] | None = None
         #: read only what the buffer holds: waiting for more raises :class:`_Pending`
         self.nowait = False
 

@@ -92,11 +92,13 @@ def test_garbled_replies_are_protocol_errors(reply, words):
     assert isinstance(out[0], PollError) and out[0].kind == "protocol" and words in out[0].message, out[0]
 
 
-def _late_replies(script: list[tuple[str, float]]) -> tuple[list, dict]:
-    """Two GETs, 0.2 s deadline each, against a server that answers the n-th request (over all
+def _late_replies(script: list[tuple[str, float]], paths: tuple[str, ...] = ("/a", "/b"),
+                  timeouts: tuple[float, ...] = (0.2, 0.2), wait_for_late: bool = True) -> tuple[list, dict]:
+    """GETs of ``paths`` with ``timeouts``, against a server that answers the n-th request (over all
     connections) with ``reply n`` as ``script[n]`` says: ``("now", 0)``; ``("late", s)``, the whole
-    reply ``s`` late; ``("split", s)``, the headers at once and the body ``s`` later.  The second
-    GET goes out once the first reply has been sent (or at once if that one is never sent)."""
+    reply ``s`` late; ``("split", s)``, the headers at once and the body ``s`` later.  With
+    ``wait_for_late`` the second GET goes out once the first reply has been sent (at once if that
+    one is never sent, or without it)."""
     async def go():
         stats = {"connections": 0, "requests": 0}
         sent = asyncio.Event()
@@ -130,12 +132,12 @@ def _late_replies(script: list[tuple[str, float]]) -> tuple[list, dict]:
         http = HttpGetter()
         out = []
         try:
-            for i in range(2):
+            for i, (path, timeout) in enumerate(zip(paths, timeouts)):
                 try:
-                    out.append(await http.get("127.0.0.1", port, "/metrics", 0.2))
+                    out.append(await http.get("127.0.0.1", port, path, timeout))
                 except PollError as exc:
                     out.append(exc)
-                if i == 0 and script[0][1] < 60:
+                if i == 0 and wait_for_late and script[0][1] < 60:
                     await asyncio.wait_for(sent.wait(), 5)
                     await asyncio.sleep(0.05)  # the late bytes reach the client's buffer
         finally:
@@ -147,10 +149,20 @@ def _late_replies(script: list[tuple[str, float]]) -> tuple[list, dict]:
 
 def test_a_reply_that_comes_after_the_deadline_is_dropped_and_the_connection_kept():
     """Timed out before any of the reply came: the connection goes back to the pool owing the reply,
-    and the next GET drops that late reply and reads its own on the same connection."""
+    and the next GET (another resource) drops that late reply and reads its own on the same connection."""
     out, stats = _late_replies([("late", 0.6), ("now", 0)])
     assert isinstance(out[0], PollError) and out[0].kind == "timeout"
     assert out[1] == b"reply 2\n"  # its own reply, not the late one
+    assert stats == {"connections": 1, "requests": 2}
+
+
+def test_the_retry_of_a_get_whose_reply_is_late_takes_that_reply_instead_of_asking_again():
+    """A poll's retry right after the timeout: the late reply to the same GET is its answer; the slow
+    server is asked once, on one connection, and the connection serves the next GET as usual."""
+    out, stats = _late_replies([("late", 0.6), ("now", 0)], paths=("/metrics", "/metrics", "/metrics"),
+                               timeouts=(0.2, 2.0, 2.0), wait_for_late=False)
+    assert isinstance(out[0], PollError) and out[0].kind == "timeout"
+    assert out[1:] == [b"reply 1\n", b"reply 2\n"]
     assert stats == {"connections": 1, "requests": 2}
 
 
@@ -163,7 +175,17 @@ def test_a_reply_still_owed_at_the_next_request_means_a_new_connection():
 
 def test_a_reply_cut_off_by_the_deadline_after_it_began_closes_the_connection():
     """Part of the reply was read: the rest cannot be told from the next reply, so the connection goes."""
-    out, stats = _late_replies([("split", 0.6), ("now", 0)])
+    out, stats = _late_replies([("split", 0.6), ("now", 0)], paths=("/metrics", "/metrics"), timeouts=(0.2, 2.0),
+                               wait_for_late=False)
     assert isinstance(out[0], PollError) and out[0].kind == "timeout"
     assert out[1] == b"reply 2\n"
+    assert stats == {"connections": 2, "requests": 2}
+
+
+def test_a_reply_that_never_comes_is_waited_for_by_one_retry_not_by_every_request_after_it():
+    """Three GETs of the same page, each right after the last timed out: the first retry waits for the
+    late reply; the next, two timeouts after the request went out, asks again on a new connection."""
+    out, stats = _late_replies([("late", 3600), ("now", 0)], paths=("/metrics",) * 3, timeouts=(0.2, 0.2, 0.2),
+                               wait_for_late=False)
+    assert [getattr(o, "kind", o) for o in out] == ["timeout", "timeout", b"reply 2\n"]
     assert stats == {"connections": 2, "requests": 2}

@@ -37,6 +37,9 @@ def test_inventory_gpu_node_through_scheduler_poll():
                 if m == "lost_gpu":
                     state.gpus.pop(3)
                 out[m] = await poll_once(collector, target, deadline_s=1.0)
+                # polls more than a timeout apart, as the scheduler's are: a GET right after a
+                # timeout is a retry, and waits for the late reply (collectors/gpu/httpget.py)
+                await asyncio.sleep(target.timeout_s + 0.1)
         finally:
             await collector.close()
             await ep.stop()
