@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from collectors.base import Collector, PollError, Target
-from collectors.deadline import deadline
+from collectors.deadline import RECANCEL_S, deadline
 from collectors.plausibility import screen
 from collectors.targets import tag_outlet_feeds
 from contract import poll as P
@@ -341,15 +341,25 @@ class Scheduler:
         """Stop polling at once (:meth:`halt`, if the signal has not already) and wait up to
         ``timeout`` s for every device's loop to end.
 
-        A loop that does not end when cancelled (a client library that swallows the
-        cancellation) is left behind rather than holding the shutdown: its device id is
-        logged and returned, and the process exits without it.
+        A loop still running is cancelled again every :data:`~collectors.deadline.RECANCEL_S`:
+        Python 3.11's ``asyncio.wait_for`` (gufo-snmp's reply wait) swallows a cancellation that
+        lands as its reply comes, and the poll would go on to its next request; on a loaded
+        full-site shard hundreds of SNMP loops did.  One that still does not end (a client
+        library that never yields) is left behind rather than holding the shutdown: its device
+        id is logged and returned, and the process exits without it.
         """
         self.halt()
         stuck: list[str] = []
-        running = [t for t in self._tasks if not t.done()]  # asyncio.wait schedules a callback per done task too
-        if running:
-            _, pending = await asyncio.wait(running, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        pending = {t for t in self._tasks if not t.done()}  # asyncio.wait schedules a callback per done task too
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=max(0.0, min(RECANCEL_S, end - loop.time())))
+            if not pending or loop.time() >= end:
+                break
+            for t in pending:
+                t.cancel()
+        if pending:
             stuck = sorted(t.get_name().removeprefix("poll:") for t in pending)
             if stuck:
                 log.warning("%d device loop(s) did not stop within %.1f s of cancellation, left behind: %s",

@@ -251,3 +251,30 @@ def test_halt_ends_every_loop_at_once_sleepers_woken_polls_in_flight_cancelled()
     assert all_done  # every loop ended, the hung one too, long before its 30 s deadline
     assert "hang-1" in polling_at_halt
     assert {d for d, c in cancelled.items() if c} == polling_at_halt  # only polls in flight were cancelled
+
+
+def test_stop_cancels_again_a_poll_that_swallowed_the_first_cancellation():
+    """Python 3.11's wait_for (inside gufo-snmp) can swallow a cancellation that lands as its reply
+    comes; the stop sends another rather than leaving the loop behind."""
+    swallowed: list[str] = []
+
+    class Swallowing(Collector):
+        async def poll(self, target: Target) -> list[Sample]:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                swallowed.append(target.device_id)
+                asyncio.current_task().uncancel()
+                await asyncio.sleep(30)  # on to "the next request", as the swallowing library does
+            return []
+
+    async def main() -> list[str]:
+        jobs = [Job(Target("snmp-1", "line", "127.0.0.1", 1, tags={"device": "snmp-1"}, timeout_s=60.0, retries=0,
+                           interval_s=100.0), Swallowing())]
+        sched = Scheduler(jobs, lambda samples: None, spread=False)
+        sched.start()
+        await asyncio.sleep(0.1)  # the poll is in flight
+        return await sched.stop(timeout=2.0)
+
+    assert asyncio.run(main()) == []
+    assert swallowed == ["snmp-1"]
