@@ -194,6 +194,11 @@ class StopSignals:
     bytecodes, notes when the signal came (:attr:`received_at`: the stop's deadlines
     count from it) and exits right there on the second; the stop itself is handed to
     the loop with ``call_soon_threadsafe``, as asyncio's own handler does.
+
+    It also turns the cyclic garbage collector off, there and then (:meth:`restore` turns it
+    back on): ending a full-site shard's ≈17,500 device loops makes garbage enough for
+    collections of the young generations, 0.4 s of wall time each on a loaded machine,
+    in the very turns the stop is waiting for, and the process exits right after.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -205,6 +210,7 @@ class StopSignals:
         self.loop = asyncio.get_running_loop()
         #: ``time.monotonic()`` when the first signal came; None before
         self.received_at: float | None = None
+        self._gc_was_enabled = False
         self._previous = {sig: signal.signal(sig, self._handler) for sig in self.SIGNALS}
 
     def _handler(self, signum: int, frame) -> None:
@@ -213,6 +219,8 @@ class StopSignals:
             os.write(2, f"second {signal.Signals(signum).name}: exiting now\n".encode())
             os._exit(128 + signum)
         self.received_at = time.monotonic()
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             self.loop.call_soon_threadsafe(self._on_loop, signum)
         except RuntimeError:  # the loop has closed: nothing left to stop
@@ -227,9 +235,11 @@ class StopSignals:
         self.stop.set()
 
     def restore(self) -> None:
-        """Put back the handlers there were before (a caller that runs on in-process)."""
+        """Put back the handlers there were before, and the garbage collector (a caller that runs on in-process)."""
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
+        if self._gc_was_enabled:
+            gc.enable()
 
 
 def install_signal_handlers(stop: asyncio.Event, on_signal: list[Callable[[], None]] | None = None) -> StopSignals:

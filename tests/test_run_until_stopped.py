@@ -84,3 +84,28 @@ def test_the_stop_budget_counts_from_when_sigterm_came_not_from_when_the_loop_go
     assert len(budgets) == 1
     assert budgets[0] <= STOP_BUDGET_S - PARTS_STOP_S - busy_s + 0.05, budgets  # 6.0 before: counted from the loop
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_turns_garbage_collection_off_at_once_until_the_handlers_are_restored():
+    """Collections of the young generations in the turns the stop waits for cost a loaded shard
+    seconds; the signal's own handler turns the collector off, before the loop gets to the signal."""
+    import gc
+
+    from dcim.service import install_signal_handlers
+
+    seen: dict[str, bool] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        signals = install_signal_handlers(stop, on_signal=[lambda: seen.setdefault("on the loop", gc.isenabled())])
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            seen["in the handler's wake"] = gc.isenabled()  # the Python handler has run; the loop has not
+            await asyncio.wait_for(stop.wait(), 5)
+        finally:
+            signals.restore()
+        seen["restored"] = gc.isenabled()
+
+    assert gc.isenabled()
+    asyncio.run(main())
+    assert seen == {"in the handler's wake": False, "on the loop": False, "restored": True}
