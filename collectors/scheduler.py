@@ -23,8 +23,9 @@ Design, in the order it matters at 50,000 devices:
   already in the socket when a late loop reaches the timer is taken), plus retries with jittered
   exponential backoff for transient errors only (timeout, unreachable,
   protocol); auth, config and device errors are not retried.
-- **A bound on concurrent polls per protocol** (semaphore), so a flood of
-  timeouts cannot exhaust sockets; waiting for a slot is reported as
+- **A bound on concurrent polls per protocol** (:class:`~collectors.slots.Slots`,
+  not ``asyncio.Semaphore``, whose waiters cost O(n) each to leave the queue), so a
+  flood of timeouts cannot exhaust sockets; waiting for a slot is reported as
   ``queue_ms``, separate from the device's own ``duration_ms``.
 - Every poll emits one ``poll`` sample (ok, duration, attempts, error kind,
   samples produced) so operators see which device is slow.
@@ -46,6 +47,7 @@ from typing import Callable, Iterable
 from collectors.base import Collector, PollError, Target
 from collectors.deadline import RECANCEL_S, deadline
 from collectors.plausibility import screen
+from collectors.slots import Slots
 from collectors.targets import tag_outlet_feeds
 from contract import poll as P
 from contract.protocols import PROTOCOLS
@@ -260,7 +262,7 @@ class Scheduler:
         self.wheel = TimerWheel(min(tick_s, shortest / 4))
         self.emit = emit
         limits = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
-        self._sems = {p: asyncio.Semaphore(limits.get(p, 100)) for p in {j.target.protocol for j in self.jobs}}
+        self._sems = {p: Slots(limits.get(p, 100)) for p in {j.target.protocol for j in self.jobs}}
         self.spread = spread
         self.stats = SchedulerStats()
         self._tasks: list[asyncio.Task] = []
