@@ -38,6 +38,7 @@ class RedfishMockupServer(ThreadedHttpServer):
         self.logouts = 0
         self.gets = 0
         self.delay_s = 0.0  # sleep before answering each GET (a slow BMC)
+        self.logout_delay_s = 0.0  # sleep before answering a logout (DELETE of a session)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,6 +94,8 @@ class RedfishMockupServer(ThreadedHttpServer):
                            {"X-Auth-Token": token, "Location": location})
 
             def do_DELETE(self) -> None:
+                if server.logout_delay_s:
+                    time.sleep(server.logout_delay_s)
                 token = self.headers.get("X-Auth-Token")
                 if self._path().startswith(_SESSIONS + "/") and token in server.tokens:
                     server.tokens.discard(token)

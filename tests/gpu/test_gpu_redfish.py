@@ -184,3 +184,32 @@ def test_sensors_collection_when_a_chassis_has_no_thermal_resource(tmp_path):
     assert temps and fans
     assert {k[2]: v["temp_c"] for k, v in got.items() if k[1] == "sensor"} == temps
     assert {k[2]: v["speed_rpm"] for k, v in got.items() if k[1] == "fan"} == fans
+
+
+def test_a_close_cut_short_by_the_stop_budget_leaves_no_logout_running():
+    """SIGTERM: the service gives each collector's close what is left of the stop's budget; logouts
+    still waiting on slow BMCs are cancelled with it, not left to compete with the writer's flush."""
+    with RedfishMockupServer(MOCKUPS / "cisco_ucsc-c240-m5sn", credentials=("ops", "s3cret-pw")) as server:
+        server.logout_delay_s = 3.0
+
+        async def run() -> tuple[bool, int]:
+            collector = RedfishCollector()
+            await collector.poll(_target(server.port, username="ops", password="s3cret-pw"))
+            before = asyncio.all_tasks()
+            try:
+                await asyncio.wait_for(collector.close(), timeout=0.3)
+            except asyncio.TimeoutError:
+                timed_out = True
+            else:
+                timed_out = False
+            others: list = []
+            for _ in range(50):  # a cancelled logout ends in a turn or two; an uncancelled one waits 3 s
+                others = [t for t in asyncio.all_tasks() - before if not t.done()]
+                if not others:
+                    break
+                await asyncio.sleep(0.01)
+            return timed_out, len(others)
+
+        timed_out, left = asyncio.run(asyncio.wait_for(run(), 30))
+    assert timed_out
+    assert left == 0
