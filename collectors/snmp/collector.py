@@ -10,12 +10,12 @@ but itself.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from collectors.base import Collector, PollError, Target
+from collectors.slots import Slots
 from contract.sample import Sample, now_ns
 from contract.protocols import served_by
 from collectors.snmp.counters import CounterState
@@ -88,7 +88,7 @@ class SnmpCollector(Collector):
         self.known_polls = 0
         self.profiles = profiles if profiles is not None else default_profiles()
         self._engines: dict[str, Engine] = {}
-        self._sem = asyncio.Semaphore(max_in_flight)
+        self._slots = Slots(max_in_flight)
         self.counters = CounterState()
         #: device_id -> (sysObjectID, profile name) for ``--profile auto``
         self.detected: dict[str, tuple[str, str]] = {}
@@ -252,7 +252,7 @@ class SnmpCollector(Collector):
         except Exception as exc:  # noqa: BLE001 - never fatal to other devices
             raise PollError("internal", f"{target.device_id}: {type(exc).__name__}: {exc}") from None
         if engine.shared_socket:
-            async with self._sem:
+            async with self._slots:
                 prof, fetched = await self._fetch(engine, target)
         else:
             # no cap here: waiting for one counts against the device's deadline (a loaded shard's
