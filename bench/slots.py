@@ -64,7 +64,9 @@ def main() -> None:
     args = ap.parse_args()
     if not (1 <= args.slots <= 10_000 and 0 <= args.served <= args.waiters <= 100_000 and 1 <= args.rounds <= 20):
         raise SystemExit("--slots 1..10000, --served ≤ --waiters ≤ 100000, --rounds 1..20")
-    run = lambda make: one_round(make, args.slots, args.waiters, args.served)  # noqa: E731
+    def run(make):
+        return one_round(make, args.slots, args.waiters, args.served)
+
     out = alternate(lambda: run(Slots), lambda: run(asyncio.Semaphore), args.rounds, args.max_seconds,
                     agree=lambda a, b: a[0] >= args.slots + args.served and b[0] >= args.slots + args.served
                     and a[1] == b[1])

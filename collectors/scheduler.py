@@ -262,7 +262,7 @@ class Scheduler:
         self.wheel = TimerWheel(min(tick_s, shortest / 4))
         self.emit = emit
         limits = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
-        self._sems = {p: Slots(limits.get(p, 100)) for p in {j.target.protocol for j in self.jobs}}
+        self._slots = {p: Slots(limits.get(p, 100)) for p in {j.target.protocol for j in self.jobs}}
         self.spread = spread
         self.stats = SchedulerStats()
         self._tasks: list[asyncio.Task] = []
@@ -380,7 +380,7 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         target = job.target
         interval = target.interval_s
-        sem = self._sems[target.protocol]
+        slots = self._slots[target.protocol]
         deadline = self.deadline_for(target)
         next_at = t0 + (phase_offset(target.device_id, interval) if self.spread else 0.0)
         skipped = 0
@@ -402,7 +402,7 @@ class Scheduler:
                     break
             self._again.discard(device_id)
             queued = loop.time()
-            async with sem:
+            async with slots:
                 queue_ms = (loop.time() - queued) * 1000
                 outcome = await poll_once(job.collector, target, deadline)
             t = now_ns()

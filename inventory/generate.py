@@ -198,7 +198,8 @@ def generate_site(shape: SiteShape = FULL_SITE, site_id: str = "tetouan") -> dic
             uid = f"{hid}-ups-{s}{u // 2 + 1:02d}"
             ups_ids[s].append(uid)
             hall_devices.append({"id": uid, "kind": "ups", "vendor": "eaton", "model": "93PM", "rated_kw": 500,
-                                 "protocol": "snmp", "profile": _UPS_PROFILE, **endpoint("snmp", h, _UPS_NET, u + 1), "fed_by": [side_tx[s]]})
+                                 "protocol": "snmp", "profile": _UPS_PROFILE, **endpoint("snmp", h, _UPS_NET, u + 1),
+                                 "fed_by": [side_tx[s]]})
         for s in "ab":
             for uid in ups_ids[s]:
                 hall_devices.append({"id": f"{uid}-meter", "kind": "meter", "profile": "schneider_iem3000",

@@ -16,10 +16,11 @@ same resource, asked a moment earlier; a slow server is not sent the request
 twice), until two of its timeouts after the request went out.  Any later request
 drops the late reply if it has come in full (it has, an interval later, from
 a server that is only slow) or opens a new connection if not: a reply that
-never comes is waited for once, not by every poll after it.  On a loaded full-site shard most failed polls were such timeouts,
-and closing their connections made every next poll reconnect: opening and
-closing TCP connections was ≈24 % of the shard's CPU (py-spy), on the
-collector and on the device alike, which made more polls late.
+never comes is waited for once, not by every poll after it.  On a loaded
+full-site shard most failed polls were such timeouts, and closing their
+connections made every next poll reconnect: opening and closing TCP
+connections was ≈24 % of the shard's CPU (py-spy), on the collector and on
+the device alike, which made more polls late.
 
 The connection is an :class:`asyncio.Protocol` with its own byte buffer
 (:class:`_Connection`), not a ``StreamReader``/``StreamWriter`` pair: a reply
@@ -105,16 +106,8 @@ class HttpGetter:
     async def _request(self, method: str, host: str, port: int, path: str, headers: str, body: bytes,
                        tls: ssl.SSLContext | None, where: str, timeout_s: float) -> HttpReply:
         key = (host, port, id(tls) if tls else None)
-        conn = self._idle.pop(key, None)
         loop = asyncio.get_running_loop()
-        # the retry of a GET whose reply is late: that reply is this request's (module docstring)
-        awaited = (conn is not None and conn.owed is not None and conn.owed[:2] == (method, path)
-                   and method in ("GET", "HEAD") and not body and loop.time() - conn.owed[2] < 2 * timeout_s)
-        if conn is not None and conn.owed and not awaited:
-            conn = self._settle(conn, where)
-        if conn is not None and conn.eof and not awaited:  # (an awaited reply may be there before the close)
-            conn.close()  # the server closed it while it was idle: we know already
-            conn = None
+        conn, awaited = self._pooled(key, method, path, body, loop.time() - 2 * timeout_s, where)
         reused = conn is not None
         head = (f"{method} {path} HTTP/1.1\r\nHost: {_hostport(host, port)}\r\n{headers}"
                 + (f"Content-Length: {len(body)}\r\n" if body or method in ("POST", "PUT", "PATCH") else "")
@@ -163,6 +156,25 @@ class HttpGetter:
             else:
                 conn.close()
             return reply
+
+    def _pooled(self, key: tuple, method: str, path: str, body: bytes, since: float,
+                where: str) -> tuple["_Connection | None", bool]:
+        """The endpoint's idle connection, if it is usable, and whether the reply it owes is this
+        request's: the retry of a GET sent after ``since`` whose reply is late (module docstring).
+        Any other owed reply is dropped (:meth:`_settle`); a connection the server closed is closed."""
+        conn = self._idle.pop(key, None)
+        if conn is None:
+            return None, False
+        owed = conn.owed
+        if owed is not None and owed[:2] == (method, path) and method in ("GET", "HEAD") and not body \
+                and owed[2] > since:
+            return conn, True  # even at eof: the reply may be in the buffer before the close
+        if owed is not None:
+            conn = self._settle(conn, where)
+        if conn is not None and conn.eof:
+            conn.close()  # the server closed it while it was idle: we know already
+            conn = None
+        return conn, False
 
     def _settle(self, conn: "_Connection", where: str) -> "_Connection | None":
         """``conn`` with the reply it owes read and dropped, if that reply is all there; else

@@ -14,6 +14,9 @@ import urllib.request
 import pytest
 
 from collectors.base import PollError
+from collectors.snmp.collector import SnmpCollector
+from collectors.targets import build_targets
+from inventory.generate import SiteShape, generate_site, iter_devices
 from simulator.model import PF, VOLTAGE
 from localservers.process import require_binary
 from testkit.collect import poll_device, poll_each
@@ -192,10 +195,6 @@ def test_the_generated_site_pins_the_profiles_its_pdus_and_upses_are_detected_as
     """``dcim inventory generate`` writes each PDU's and UPS's profile instead of ``auto`` (one detection
     less per agent); what it pins must be what detection picks on the agents the twin serves, and a
     poll with the pinned profile must read what the detected one reads."""
-    from collectors.snmp.collector import SnmpCollector
-    from collectors.targets import build_targets
-    from inventory.generate import generate_site, iter_devices, SiteShape
-
     generated = {d["kind"]: d.get("profile") for d in iter_devices(generate_site(SiteShape(halls=1, rows_per_hall=1,
                  racks_per_row=1, nodes_per_rack=1, ups_per_hall=2))) if d["kind"] in ("pdu", "ups")}
     for kind, device_id in (("pdu", "h1-r02-k01-pdu-b"), ("ups", "ups-1b")):
