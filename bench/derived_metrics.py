@@ -48,14 +48,17 @@ from derived.cooling_loops import loop_samples  # noqa: E402
 from derived.job import DerivedMetrics  # noqa: E402
 from derived.power_chain import ReadingIndex, compute_all, node_input_w  # noqa: E402
 from inventory import load_site  # noqa: E402
+from simulator.jobs import gpu_labels, namespaces_for  # noqa: E402
 from sinks.lineprotocol import samples_to_lines  # noqa: E402
 
 SITE = Path(__file__).resolve().parents[1] / "inventory" / "examples" / "tetouan.yaml"
 
 
 def interval_batch(site, t: int) -> list[Sample]:
-    """One poll interval of samples shaped like the collectors' (see docs/conventions.md)."""
+    """One poll interval of samples shaped like the collectors' (see docs/conventions.md), GPUs with
+    the twin's workload labels."""
     out: list[Sample] = []
+    namespaces = namespaces_for(site)
     for d in site.all_devices():
         tags = {k: v for k, v in site.location_tags(d).items() if k != "kind"}
         if d.kind == "pdu":
@@ -74,7 +77,9 @@ def interval_batch(site, t: int) -> list[Sample]:
             out += [Sample("meter", {**tags, "phase": p}, {"power_w": 28000.0, "current_a": 124.0}, t)
                     for p in ("L1", "L2", "L3")]
         elif d.kind == "gpu_node":
-            out += [Sample("gpu", {**tags, "host": d.id, "gpu": str(i), "uuid": f"GPU-{d.id}-{i}"},
+            # the workload labels the twin's DCGM pages carry (a pod per node and job: one series per GPU and pod)
+            work = gpu_labels(0, d.id, d.rack or "", d.gpus or 0, t / 1e9, namespaces)
+            out += [Sample("gpu", {**tags, "host": d.id, "gpu": str(i), "uuid": f"GPU-{d.id}-{i}", **dict(work[i])},
                            {"power_w": 650.0, "temp_c": 62.0, "util_pct": 90.0, "xid_last": 0.0,
                             "clock_event_reasons": 0}, t)
                     for i in range(d.gpus or 0)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Mapping
 
 __all__ = ["SITE", "HALL", "ROW", "RACK", "DEVICE", "VENDOR", "MODEL", "KIND", "PHASE", "OUTLET", "FEEDS",
-           "GPU", "POD", "NAMESPACE", "JOB", "WORKLOAD_TAGS", "PLACE_TAGS", "LOCATION_TAGS", "series_tags",
+           "GPU", "POD", "NAMESPACE", "JOB", "CONTAINER", "WORKLOAD_TAGS", "PLACE_TAGS", "LOCATION_TAGS", "series_tags",
            "place_tags"]
 
 SITE = "site"
@@ -41,6 +41,8 @@ GPU = "gpu"
 POD = "pod"
 NAMESPACE = "namespace"
 JOB = "job"
+#: the container of the pod that holds the GPU (dcgm-exporter's ``container`` label)
+CONTAINER = "container"
 #: what ran on a GPU: energy attribution reads these (reports/attribution.py)
 WORKLOAD_TAGS: tuple[str, ...] = (NAMESPACE, POD, JOB)
 

@@ -7,11 +7,18 @@ intervals from InfluxDB instead, feeds them to the same
 :class:`~derived.job.DerivedMetrics`, and writes what it computes.
 
 Per input measurement: its field and tag keys (``SHOW FIELD KEYS``/``SHOW TAG KEYS``), then
-one raw ``SELECT <the wanted fields>, <device and component tags> FROM m WHERE time > now() - window``; the
+one raw ``SELECT <the wanted fields>, <device and component tags> FROM m WHERE time > <since>``; the
 newest non-null value of each field of each series is kept here, which is what ``last()`` per
 field would give.  Why not ``SELECT last(/…/) … GROUP BY *``: InfluxDB opens a cursor per
 series and field for it; on a 1-hall slice (14,400 GPU series) that cost influxd 4.8 s of
 CPU per query against 0.3 s for the raw rows, and the full site has 345,600 GPU series.
+
+Each reading keeps its row's own time, so the job's staleness rule (``stale_s``) applies
+as it does in one process, and a refresh after the first reads only the rows newer than
+the previous refresh less :data:`LATE_S` (rows delivered late: a writer's batch under a
+loaded InfluxDB), not the whole staleness window again: at 60 s polls that window is
+three intervals of every series (≈1.6 M rows on the full site), and the job read them
+all every interval.
 """
 from __future__ import annotations
 
@@ -26,7 +33,11 @@ from derived.power_chain import IDENTITY_TAGS
 from sinks.influx_query import InfluxQuery, Series
 from storage.influxql import ident
 
-__all__ = ["wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
+__all__ = ["LATE_S", "wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
+
+#: how late a row may reach InfluxDB after its sample's time and still be read by the next
+#: refresh (the writers send every second; a loaded InfluxDB answered in more than 10 s)
+LATE_S = 30.0
 
 
 #: the fields the power chain reads (every ``*_w``), and beside them those the per-loop cooling
@@ -45,20 +56,23 @@ def wanted_fields(measurement: str, field_keys: list[str]) -> list[str]:
     return [f for f in field_keys if pattern.search(f)]
 
 
-def latest_query(measurement: str, fields: list[str], tags: list[str], window_s: float) -> str:
-    """InfluxQL for the raw rows of the window, the wanted fields and ``tags`` as columns."""
+def latest_query(measurement: str, fields: list[str], tags: list[str], since_ns: int) -> str:
+    """InfluxQL for the raw rows after ``since_ns``, the wanted fields and ``tags`` as columns."""
     cols = ", ".join(ident(c) for c in [*fields, *tags])
-    return f"SELECT {cols} FROM {ident(measurement)} WHERE time > now() - {int(window_s)}s"
+    return f"SELECT {cols} FROM {ident(measurement)} WHERE time > {int(since_ns)}"
 
 
-def samples_from_rows(measurement: str, series: list[Series], fields: list[str], tags: list[str],
-                      time_ns: int) -> list[Sample]:
-    """One Sample per series (tag set) of ``latest_query``'s rows, stamped ``time_ns`` (the window
-    already bounds freshness): each field's newest non-null value, as ``last()`` would give it.
-    Numbers only, and ``state`` as text (a device's vocabulary word)."""
-    newest: dict[tuple, dict] = {}
+def samples_from_rows(measurement: str, series: list[Series], fields: list[str], tags: list[str]) -> list[Sample]:
+    """Each series' (tag set's) newest non-null value of each field, as ``last()`` would give it,
+    stamped with its row's time: one Sample per series, or one per distinct time where its
+    fields' newest values come from different rows.  Numbers only, and ``state`` as text (a
+    device's vocabulary word)."""
+    newest: dict[tuple, dict[str, tuple[object, int]]] = {}
     for s in series:
         col = {c: i for i, c in enumerate(s.columns)}
+        t_i = col.get("time")
+        if t_i is None:
+            continue
         tag_i = [(t, col[t]) for t in tags if t in col]
         field_i = [(f, col[f]) for f in fields if f in col]
         for row in s.values:  # raw rows come in time order: a later row overwrites an earlier one
@@ -66,13 +80,25 @@ def samples_from_rows(measurement: str, series: list[Series], fields: list[str],
             got = newest.get(key)
             if got is None:
                 got = newest[key] = {}
+            t = row[t_i]
             for f, i in field_i:
                 v = row[i]
                 if v is None:
                     continue
                 if (isinstance(v, (int, float)) and not isinstance(v, bool)) or (f == "state" and isinstance(v, str)):
-                    got[f] = v
-    return [Sample(measurement, dict(key), got, time_ns) for key, got in newest.items() if got]
+                    got[f] = (v, t)
+    out: list[Sample] = []
+    for key, got in newest.items():
+        if not got:
+            continue
+        times = {t for _, t in got.values()}
+        tag_dict = dict(key)
+        if len(times) == 1:
+            out.append(Sample(measurement, tag_dict, {f: v for f, (v, _) in got.items()}, times.pop()))
+            continue
+        for t in sorted(times):
+            out.append(Sample(measurement, dict(tag_dict), {f: v for f, (v, ft) in got.items() if ft == t}, t))
+    return out
 
 
 def _keys(client: InfluxQuery, measurement: str) -> tuple[list[str], list[str]]:
@@ -84,16 +110,18 @@ def _keys(client: InfluxQuery, measurement: str) -> tuple[list[str], list[str]]:
             [t for t in (r["tagKey"] for s in tags for r in s.rows()) if t == DEVICE or t not in IDENTITY_TAGS])
 
 
-def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int) -> int:
-    """Feed ``job`` the latest readings; return how many series were read."""
-    window = job.stale_ns / 1e9
+def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, since_ns: int | None = None) -> int:
+    """Feed ``job`` the readings InfluxDB holds from the last ``job.stale_ns`` before ``now_ns``,
+    or only those after ``since_ns`` where that is later (the job keeps what earlier refreshes
+    gave it); return how many samples that made (about one per series)."""
+    since = now_ns - job.stale_ns if since_ns is None else max(since_ns, now_ns - job.stale_ns)
     n = 0
     for m in sorted(INPUT_MEASUREMENTS):
         field_keys, tags = _keys(client, m)
         fields = wanted_fields(m, field_keys)
         if not fields:
             continue
-        samples = samples_from_rows(m, client.query(latest_query(m, fields, tags, window)), fields, tags, now_ns)
+        samples = samples_from_rows(m, client.query(latest_query(m, fields, tags, since)), fields, tags)
         n += len(samples)
         job.consume(samples)
     return n

@@ -112,6 +112,20 @@ class DerivedMetrics:
         return compute_all(self.plan, idx, now_ns) + loop_samples(
             self.loop_plan, self.loop_readings, node_input_w(self.plan, idx), now_ns, oldest, self.loop_thresholds)
 
+    def compute_accounted(self, now_ns: int, **extra: float | int) -> list[Sample]:
+        """:meth:`compute`, and after its samples the job's own cost: a ``dcim_derived`` sample
+        (its CPU, the series it summed, ``extra`` fields such as what the sharded job read), so
+        operators (and bench/site_full.py) see whether derived metrics keep up with the interval."""
+        cpu = time.thread_time()
+        samples = self.compute(now_ns)
+        self.last_compute_cpu_s = time.thread_time() - cpu
+        samples.append(Sample("dcim_derived", {"site": self.plan.site_id},
+                              {"compute_cpu_s": round(self.last_compute_cpu_s, 6), "series": self.series,
+                               "samples": len(samples), **extra}, now_ns))
+        log.debug("derived: %d samples from %d series in %.3f s CPU", len(samples), self.series,
+                  self.last_compute_cpu_s)
+        return samples
+
     def tick(self, interval_s: float, *consumers) -> None:
         """Compute when ``interval_s`` has passed since the last time (call it often) and hand
         the samples to each consumer (the InfluxDB writer's ``write``, the demo's live view)."""
@@ -119,17 +133,7 @@ class DerivedMetrics:
         if now - self._last_tick < interval_s:
             return
         self._last_tick = now
-        cpu = time.thread_time()
-        t = time.time_ns()
-        samples = self.compute(t)
-        self.last_compute_cpu_s = time.thread_time() - cpu
-        # the job's own cost, beside what it computed: operators (and bench/site_full.py) see
-        # whether derived metrics keep up with the interval
-        samples.append(Sample("dcim_derived", {"site": self.plan.site_id},
-                              {"compute_cpu_s": round(self.last_compute_cpu_s, 6), "series": self.series,
-                               "samples": len(samples)}, t))
-        log.debug("derived: %d samples from %d series in %.3f s CPU", len(samples), self.series,
-                  self.last_compute_cpu_s)
+        samples = self.compute_accounted(time.time_ns())
         if samples:
             for consume in consumers:
                 consume(samples)

@@ -65,7 +65,7 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     """Compute every ``interval``; with ``make_runtime(writer)`` the rule engine gets each batch and
     ticks every second (``for_s``, the other engines' roots, Alertmanager resends)."""
     from dcim.service import install_signal_handlers
-    from derived.from_influx import refresh_from_influx
+    from derived.from_influx import LATE_S, refresh_from_influx
     from derived.job import DerivedMetrics
     from sinks.influx_query import InfluxQuery, QueryError
     from sinks.influx_writer import InfluxWriter
@@ -82,11 +82,14 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     install_signal_handlers(stop)
     end = None if duration is None else time.monotonic() + duration
     cycles = 0
+    since: int | None = None  # the first refresh reads the whole staleness window
     while not stop.is_set() and (end is None or time.monotonic() < end):
         now = time.time_ns()
         try:
-            await asyncio.to_thread(refresh_from_influx, job, client, now)
-            samples = job.compute(now)
+            t_read = time.monotonic()
+            read = await asyncio.to_thread(refresh_from_influx, job, client, now, since)
+            since = now - int(LATE_S * 1e9)
+            samples = job.compute_accounted(now, read_samples=read, read_s=round(time.monotonic() - t_read, 3))
             writer.write(samples)
             if runtime is not None:
                 runtime.consume(samples)

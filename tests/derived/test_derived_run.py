@@ -1,0 +1,36 @@
+"""``dcim derived run``, the sharded site's derived job, as a process: it reads back what the
+collectors wrote (the twin of the example site, polled and written by the real writer), writes
+the site's figures, and says what each computation cost and read (``dcim_derived``)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from contract import derived as D
+from localservers.site import EXAMPLE_SITE
+from sinks.influx_query import InfluxQuery
+from tests.derived.conftest import poll_example_site
+
+pytestmark = pytest.mark.usefixtures("demo_secrets")
+
+
+def test_derived_run_writes_the_site_figures_and_its_own_cost_every_interval(influx_server, influx_db, tmp_path):
+    site, now = poll_example_site(influx_server, influx_db, time.time())
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: '{influx_server.url}', database: {influx_db}, api: v1}}\n")
+    proc = subprocess.run([sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg),
+                           "--interval", "1", "--duration", "3.5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    client = InfluxQuery(influx_server.url, influx_db)
+    rows = [r for s in client.query("SELECT * FROM dcim_derived") for r in s.rows()]
+    assert len(rows) >= 2, proc.stderr  # one per computation, one a second for 3.5 s
+    # what the first computation read back: every polled series the sums and loops count
+    assert rows[0]["read_samples"] > 50 and rows[0]["compute_cpu_s"] > 0 and rows[0]["read_s"] >= 0
+    assert all(r["series"] == rows[0]["series"] > 50 and r["samples"] > 10 for r in rows)
+    power = [r for s in client.query(f"SELECT {D.FACILITY_W}, {D.IT_W}, {D.MISSING} FROM {D.SITE_POWER} "
+                                     f"WHERE hall = ''") for r in s.rows()]
+    assert len(power) == len(rows)
+    assert all(r[D.FACILITY_W] > r[D.IT_W] > 10_000 and r[D.MISSING] == 0 for r in power)
