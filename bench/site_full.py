@@ -19,7 +19,8 @@ process's own first batch);
 polls per interval against the devices (from InfluxDB, interval windows aligned on the
 scheduler's start: every device should appear once per window); skipped ticks and failed polls
 (from ``dcim run``'s own stop line); collector CPU per device-poll (the run's CPU over the
-measured windows / polls); derived CPU per interval (the derived job's own ``dcim_derived`` point); RSS of each
+measured windows / polls); the derived computations in the measured intervals and the CPU of each (the
+job's own ``dcim_derived`` points); RSS of each
 process; the CPU of the twin, influxd and the derived job over the same windows (the whole
 machine's budget); and the projection to a 10 s interval (cores, shards at one
 core each).  Collector CPU by protocol comes from ``--by-protocol``: one short extra run per
@@ -260,13 +261,16 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
             polls += int(m.group(1))
             failed += int(m.group(2))
     skipped = count(influx, db, f"SELECT sum(skipped) FROM poll WHERE time >= {int(t_start * 1e9)}")
-    rows = influx.query(f"SELECT compute_cpu_s FROM dcim_derived WHERE time >= {int(t_start * 1e9)}", db=db)
+    # the derived job's own points (one per computation) in the measured intervals: as many as
+    # intervals when it keeps up, none when one computation takes longer than the window
+    rows = influx.query(f"SELECT compute_cpu_s FROM dcim_derived WHERE time >= {int(w0 * 1e9)} "
+                        f"AND time < {int(end * 1e9)}", db=db)
     for series in rows["results"][0].get("series") or []:
         derived_cpu += [float(v[1]) for v in series["values"]]
     measured_polls = sum(w[0] for w in windows)
     first_writes = [(t or float("nan")) - t_start for t in (first_logged(log, FIRST_BATCH) for log in logs)]
     return RunResult(label, shards, t0 - t_start, (first or float("nan")) - t_start, first_writes, windows, measured_polls,
-                     failed, skipped, c1 - c0, derived_cpu[1:], rss, stops, codes,
+                     failed, skipped, c1 - c0, derived_cpu, rss, stops, codes,
                      outcomes_by_protocol(influx, db, w0, end), others_cpu)
 
 
@@ -478,8 +482,10 @@ def report(r: RunResult, devices: int, interval: float, twin_cpu: float) -> None
           + ", ".join(f"{k} {c:.1f} s CPU ({c / span:.2f} cores)" for k, c in r.others_cpu.items())
           + f"; all together with the collectors {(r.cpu_s + sum(r.others_cpu.values())) / span:.2f} of "
           f"{os.cpu_count()} cores", flush=True)
-    if r.derived_cpu:
-        print(f"  derived compute per interval: {', '.join(f'{x:.3f}' for x in r.derived_cpu)} s CPU", flush=True)
+    kept_up = "" if len(r.derived_cpu) >= len(r.windows) else " (derived metrics NOT keeping up)"
+    print(f"  derived: {len(r.derived_cpu)} computation(s) in the {len(r.windows)} measured interval(s){kept_up}"
+          + (f", compute {', '.join(f'{x:.3f}' for x in r.derived_cpu)} s CPU each" if r.derived_cpu else ""),
+          flush=True)
     print(f"  SIGTERM -> exit: {', '.join(f'{s:.1f}' for s in r.stop_s)} s, codes {r.exit_codes}", flush=True)
     print(f"  projection, full site ({full:,} endpoints) at 10 s: {full / 10:,.0f} polls/s x {1000 * per_poll:.3f} ms "
           f"= {cores10:.1f} cores -> {max(1, round(cores10 / 0.7 + 0.499))} shards at 70 % of a core each", flush=True)
