@@ -27,11 +27,11 @@ import re
 from contract import cooling as C
 from contract import gpu as G
 from contract.sample import Sample
-from contract.tags import DEVICE
+from contract.tags import DEVICE, HALL
 from derived.job import INPUT_MEASUREMENTS, DerivedMetrics
 from derived.power_chain import IDENTITY_TAGS
 from sinks.influx_query import InfluxQuery, Series
-from storage.influxql import ident
+from storage.influxql import ident, literal
 
 __all__ = ["LATE_S", "wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
 
@@ -56,10 +56,12 @@ def wanted_fields(measurement: str, field_keys: list[str]) -> list[str]:
     return [f for f in field_keys if pattern.search(f)]
 
 
-def latest_query(measurement: str, fields: list[str], tags: list[str], since_ns: int) -> str:
-    """InfluxQL for the raw rows after ``since_ns``, the wanted fields and ``tags`` as columns."""
+def latest_query(measurement: str, fields: list[str], tags: list[str], since_ns: int, hall: str | None = None) -> str:
+    """InfluxQL for the raw rows after ``since_ns``, the wanted fields and ``tags`` as columns; with
+    ``hall``, only that hall's series (``""``: the series without a hall tag)."""
     cols = ", ".join(ident(c) for c in [*fields, *tags])
-    return f"SELECT {cols} FROM {ident(measurement)} WHERE time > {int(since_ns)}"
+    where = "" if hall is None else f" AND {ident(HALL)} = {literal(hall)}"
+    return f"SELECT {cols} FROM {ident(measurement)} WHERE time > {int(since_ns)}{where}"
 
 
 def samples_from_rows(measurement: str, series: list[Series], fields: list[str], tags: list[str]) -> list[Sample]:
@@ -115,13 +117,19 @@ def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, s
     or only those after ``since_ns`` where that is later (the job keeps what earlier refreshes
     gave it); return how many samples that made (about one per series)."""
     since = now_ns - job.stale_ns if since_ns is None else max(since_ns, now_ns - job.stale_ns)
+    # one query per hall (and one for the devices outside any hall): on the full site the GPU
+    # rows of one interval are 345,600 series, ≈12 s of influxd CPU and 5 s here even on an idle
+    # machine; a query per hall is a 24th of that, of the memory its answer takes, and of the
+    # work lost when one times out on a loaded InfluxDB
+    halls = [h.id for h in job.site.halls] + [""]
     n = 0
     for m in sorted(INPUT_MEASUREMENTS):
         field_keys, tags = _keys(client, m)
         fields = wanted_fields(m, field_keys)
         if not fields:
             continue
-        samples = samples_from_rows(m, client.query(latest_query(m, fields, tags, since)), fields, tags)
-        n += len(samples)
-        job.consume(samples)
+        for hall in halls:
+            samples = samples_from_rows(m, client.query(latest_query(m, fields, tags, since, hall)), fields, tags)
+            n += len(samples)
+            job.consume(samples)
     return n
