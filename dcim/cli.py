@@ -242,6 +242,9 @@ def _run_service(args: argparse.Namespace) -> int:
         shard = parse_shard(args.shard or cfg.shard)
     except ValueError as exc:
         return _fail(str(exc))
+    from dcim.config import own_spool
+
+    influx = own_spool(influx, f"shard-{shard[0]}" if shard[1] > 1 else None)
     logging.getLogger().setLevel(cfg.log_level.upper())
 
     traps = None
@@ -271,10 +274,11 @@ def _run_service(args: argparse.Namespace) -> int:
         os._exit(0)
 
     from collectors.snmp.traps.listener import TrapListenError
+    from sinks.spool import SpoolInUse
 
     try:
         asyncio.run(go())
-    except TrapListenError as exc:
+    except (TrapListenError, SpoolInUse) as exc:
         return _fail(str(exc))
     return 0
 

@@ -6,6 +6,7 @@ come from the inventory alone.  Same error style as the inventory:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,7 +17,7 @@ from inventory.model import Secret
 from sinks.influx_writer import InfluxConfig
 from storage.tiers import StorageConfig
 
-__all__ = ["RunConfig", "AlertmanagerSection", "load_run_config", "parse_shard", "open_service"]
+__all__ = ["RunConfig", "AlertmanagerSection", "load_run_config", "parse_shard", "open_service", "own_spool"]
 
 
 class _Strict(BaseModel):
@@ -52,6 +53,17 @@ class InfluxSection(_Strict):
             spool_policy=self.spool_policy, spill_after_s=self.spill_after_s, max_backoff_s=self.max_backoff_s,
             stats_interval_s=self.stats_interval_s,
         )
+
+
+def own_spool(influx: InfluxConfig, part: str | None) -> InfluxConfig:
+    """``influx`` with this process's own spool: ``spool_dir/<part>`` (``shard-<i>`` for ``dcim run
+    --shard i/N`` with N > 1, ``derived`` for ``dcim derived run``), so processes started from one
+    config on one host never share a spool directory; batches left in ``spool_dir`` itself (a
+    version before this, or a single-shard run) are taken over when no process holds it.
+    ``part`` None: ``spool_dir`` itself."""
+    if part is None or not influx.spool_dir:
+        return influx
+    return replace(influx, spool_dir=str(Path(influx.spool_dir) / part), spool_adopt_dir=influx.spool_dir)
 
 
 class TrapsSection(_Strict):

@@ -76,6 +76,9 @@ class InfluxConfig:
     max_memory_batches: int = 200
     spill_after_s: float = 2.0
     spool_dir: str | None = None
+    #: a directory whose batches the spool takes over at start when no process holds it
+    #: (``sinks.spool.DiskSpool``'s ``adopt_from``: the config's shared ``spool_dir``)
+    spool_adopt_dir: str | None = None
     spool_max_bytes: int = 1 << 30
     spool_policy: str = "drop_oldest"
     reject_retry_s: float = 60.0
@@ -125,10 +128,13 @@ class InfluxWriter:
         self._spool_retry_at = 0.0
         #: ``dropped_by_kind`` as of the last :meth:`status_sample`
         self._reported: dict[str, int] = {}
-        self._spool = (DiskSpool(config.spool_dir, config.spool_max_bytes, config.spool_policy, on_drop=self._drop)
+        self._spool = (DiskSpool(config.spool_dir, config.spool_max_bytes, config.spool_policy, on_drop=self._drop,
+                                 adopt_from=config.spool_adopt_dir)
                        if config.spool_dir else None)
         if self._spool is not None and self._spool.error:
             self._spool_failed(self._spool.error)
+        if self._spool is not None and self._spool.adopted:
+            log.info("took over %d spooled batch(es) left in %s", self._spool.adopted, config.spool_adopt_dir)
         self._wake = asyncio.Event()
         self._sender: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None

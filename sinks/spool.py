@@ -20,9 +20,19 @@ stumble on: the directory may be unusable at start (:attr:`error` says why,
 the spool retries on the next push), and a write that fails removes its
 temporary file and raises :class:`SpoolWriteError` with the reason, so the
 writer can keep the batch in memory and count what it finally cannot keep.
+
+One process per directory: two writers sharing one would give their batches the same
+sequence numbers, overwrite each other's files and send and remove each other's
+batches (three full-site shards started from one config lost batches that way, logged
+as "spool file … unreadable").  The spool holds a POSIX lock on ``.lock`` in its
+directory for the life of the process, and a second process opening it gets
+:class:`SpoolInUse` naming the directory and the holder's pid.  ``adopt_from``: a
+directory whose batches this spool takes over at start when no process holds it (the
+shared directory of a deployment from before each process had its own).
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from dataclasses import dataclass
@@ -30,16 +40,51 @@ from pathlib import Path
 from typing import Callable
 
 from contract.writer import DROP_OTHER, DROP_POLICY
-from sinks.durable import private_dir, write_atomically
+from sinks.durable import fsync_dir, private_dir, write_atomically
 
-__all__ = ["DiskSpool", "SpoolFull", "SpoolWriteError"]
+__all__ = ["DiskSpool", "SpoolFull", "SpoolInUse", "SpoolWriteError"]
 
 _SUFFIX = ".lp.gz"
+_LOCK = ".lock"
 _FIRST_SEQ = 10**12
 
 
 class SpoolFull(Exception):
     pass
+
+
+class SpoolInUse(Exception):
+    """Another process holds the spool directory: starting a second writer there would lose batches."""
+
+    def __init__(self, directory: Path, pid: int | None) -> None:
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"spool directory {directory} is in use by {holder}: each dcim process needs its own "
+                         "(influxdb.spool_dir; dcim run --shard i/N and dcim derived run use their own "
+                         "subdirectory of it)")
+        self.directory = directory
+        self.pid = pid
+
+
+def _try_lock(directory: Path) -> int | None:
+    """The fd holding ``directory``'s lock (this process's pid written in it), or None when another
+    process holds it.  POSIX record locks: held until the process exits (or the fd closes)."""
+    fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _holder(directory: Path) -> int | None:
+    try:
+        text = (directory / _LOCK).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 class SpoolWriteError(Exception):
@@ -65,7 +110,8 @@ class _Entry:
 
 class DiskSpool:
     def __init__(self, directory: str | Path, max_bytes: int = 1 << 30, policy: str = "drop_oldest",
-                 on_drop: Callable[[bytes | None, int, str, str], None] | None = None) -> None:
+                 on_drop: Callable[[bytes | None, int, str, str], None] | None = None,
+                 adopt_from: str | Path | None = None) -> None:
         if policy not in ("drop_oldest", "drop_newest"):
             raise ValueError("spool policy must be drop_oldest or drop_newest")
         self.dir = Path(directory)
@@ -78,6 +124,10 @@ class DiskSpool:
         #: the OS's error number behind :attr:`error` (``errno.ENOSPC``, ``errno.EROFS``), 0 when fine
         self.errno = 0
         self._on_drop = on_drop
+        self._adopt_from = Path(adopt_from) if adopt_from else None
+        #: batches taken over from ``adopt_from`` at start
+        self.adopted = 0
+        self._lock_fd: int | None = None
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._bytes = 0
@@ -86,10 +136,17 @@ class DiskSpool:
         self._open()
 
     def _open(self) -> bool:
-        """Create the 0700 directory and recover what it holds; False (and :attr:`error`) if the disk refuses."""
+        """Create the 0700 directory, lock it and recover what it holds; False (and :attr:`error`) if the
+        disk refuses; :class:`SpoolInUse` if another process holds it."""
         try:
             private_dir(self.dir)
+            if self._lock_fd is None:
+                self._lock_fd = _try_lock(self.dir)
+                if self._lock_fd is None:
+                    raise SpoolInUse(self.dir, _holder(self.dir))
             self._recover()
+            if self._adopt_from is not None:
+                self._adopt(self._adopt_from)
         except OSError as exc:
             self.error, self.errno = _reason(exc), exc.errno or 0
             return False
@@ -111,6 +168,32 @@ class DiskSpool:
         self._bytes = sum(e.size for e in entries)
         # sequence numbers start high so a batch can be put back in front (push_front)
         self._next = entries[-1].seq + 1 if entries else _FIRST_SEQ
+
+    def _adopt(self, other: Path) -> None:
+        """Move ``other``'s batches (oldest first) behind this spool's own, if no process holds it."""
+        if not other.is_dir() or not any(other.glob(f"*{_SUFFIX}")):
+            return
+        fd = _try_lock(other)
+        if fd is None:  # a live process spools there: its batches are its own
+            return
+        try:
+            theirs = []
+            for f in other.glob(f"*{_SUFFIX}"):
+                seq_text, _, points_text = f.name[: -len(_SUFFIX)].partition("-")
+                if seq_text.isdigit() and points_text.isdigit():
+                    theirs.append((int(seq_text), int(points_text), f))
+            for _, points, f in sorted(theirs):
+                entry = _Entry(self._next, points, f.stat().st_size)
+                os.replace(f, self._path(entry))  # the same file system: a rename, whole or not at all
+                self._next += 1
+                self._entries.append(entry)
+                self._bytes += entry.size
+                self.adopted += 1
+            if theirs:
+                fsync_dir(self.dir)
+                fsync_dir(other)
+        finally:
+            os.close(fd)
 
     def _path(self, e: _Entry) -> Path:
         return self.dir / f"{e.seq:016d}-{e.points}{_SUFFIX}"

@@ -76,3 +76,37 @@ def test_a_bad_rule_file_is_refused_with_file_line_and_field_before_the_site_loa
     assert proc.returncode == 1, proc.stderr
     assert f"{rules}:4: rules[0].fiel: unknown field" in proc.stderr
     assert "Traceback" not in proc.stderr and "nowhere.yaml" not in proc.stderr
+
+
+def test_each_process_of_a_sharded_config_has_its_own_spool(tmp_path):
+    from dcim.config import own_spool
+    from sinks.influx_writer import InfluxConfig
+
+    base = InfluxConfig(spool_dir=str(tmp_path / "spool"))
+    shard = own_spool(base, "shard-2")
+    assert shard.spool_dir == str(tmp_path / "spool" / "shard-2") and shard.spool_adopt_dir == base.spool_dir
+    assert own_spool(base, None) is base and own_spool(InfluxConfig(), "derived").spool_dir is None
+
+
+def test_run_refuses_a_spool_another_process_holds(tmp_path):
+    """``dcim run --shard 1/3`` whose spool (``spool_dir/shard-1``) another process holds exits 2 naming
+    the directory and the holder, before polling anything."""
+    import os
+
+    from dcim.demo import DEMO_SECRETS
+    from localservers.site import EXAMPLE_SITE
+    from tests.test_spool import _holder
+
+    holder = _holder(tmp_path / "spool" / "shard-1")
+    try:
+        cfg = tmp_path / "dcim.yaml"
+        cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: 'http://127.0.0.1:9', api: v1, "
+                       f"spool_dir: {tmp_path / 'spool'}}}\n")
+        proc = subprocess.run([sys.executable, "-m", "dcim.cli", "run", "--config", str(cfg), "--shard", "1/3",
+                               "--duration", "30"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **DEMO_SECRETS})
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert f"spool directory {tmp_path / 'spool' / 'shard-1'} is in use by process {holder.pid}" in proc.stderr
+    assert "Traceback" not in proc.stderr and "polling" not in proc.stderr

@@ -100,7 +100,66 @@ def test_a_full_disk_refuses_the_batch_whole_and_leaves_no_temporary(tmp_path):
         with pytest.raises(SpoolWriteError) as err:
             sp.push(big, 1)
         assert err.value.reason == "No space left on device" and sp.error == err.value.reason
-        assert len(sp) == 0 and list((disk.path / "spool").iterdir()) == []
+        assert len(sp) == 0 and [f.name for f in (disk.path / "spool").iterdir()] == [".lock"]
         filler.unlink()
         sp.push(big, 1)
         assert len(sp) == 1 and sp.error == "" and DiskSpool(disk.path / "spool").points == 1
+
+
+_HOLDER = """
+import sys
+sys.path.insert(0, {root!r})
+from sinks.spool import DiskSpool
+sp = DiskSpool({path!r})
+for i in range({batches}):
+    sp.push(("m v=%di %d\\n" % (i, i)).encode(), 1)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _holder(path, batches: int = 0) -> subprocess.Popen:
+    """A process that opens the spool at ``path`` (pushing ``batches``) and holds it until its stdin closes."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER.format(root=os.getcwd(), path=str(path), batches=batches)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_a_spool_held_by_another_process_is_refused_naming_it(tmp_path):
+    """Two writers on one directory would overwrite and remove each other's batches: the second is refused."""
+    import pytest
+
+    from sinks.spool import SpoolInUse
+
+    proc = _holder(tmp_path)
+    try:
+        with pytest.raises(SpoolInUse) as err:
+            DiskSpool(tmp_path)
+        assert err.value.pid == proc.pid and f"in use by process {proc.pid}" in str(err.value)
+        assert str(tmp_path) in str(err.value)
+    finally:
+        proc.communicate("\n", timeout=30)
+    DiskSpool(tmp_path).push(_batch(1), 50)  # the holder exited: its lock went with it
+
+
+def test_batches_left_in_a_shared_directory_are_taken_over_when_no_one_holds_it(tmp_path):
+    """``adopt_from``: a process's own spool takes over, in order, what an older layout left in the
+    config's spool_dir; not while a live process spools there."""
+    base = tmp_path / "spool"
+    _holder(base, batches=3).communicate("\n", timeout=30)   # wrote 3 batches, then exited
+    live = _holder(tmp_path / "busy", batches=2)
+    try:
+        mine = DiskSpool(base / "shard-0", adopt_from=base)
+        busy = DiskSpool(base / "shard-1", adopt_from=tmp_path / "busy")
+        assert mine.adopted == 3 and len(mine) == 3 and not list(base.glob("*.lp.gz"))
+        assert busy.adopted == 0 and len(busy) == 0 and len(list((tmp_path / "busy").glob("*.lp.gz"))) == 2
+    finally:
+        live.communicate("\n", timeout=30)
+    values = []
+    while (got := mine.peek()) is not None:
+        values.append(got[1])
+        mine.remove(got[0])
+    assert values == [b"m v=0i 0\n", b"m v=1i 1\n", b"m v=2i 2\n"]
+    again = DiskSpool(base / "shard-0", adopt_from=base)
+    assert again.adopted == 0 and len(again) == 0  # nothing adopted twice

@@ -48,7 +48,13 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             print("dcim agent: --interval must be 0.5..3600 s", file=sys.stderr)
             return 2
         dev.interval_s = args.interval
-    return asyncio.run(_run(site, dev, influx, args.duration))
+    from sinks.spool import SpoolInUse
+
+    try:
+        return asyncio.run(_run(site, dev, influx, args.duration))
+    except SpoolInUse as exc:
+        print(f"dcim agent: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _run(site, dev, influx, duration: float | None) -> int:

@@ -57,7 +57,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # every device's derived roots are this engine's; the shards' roots come back from the broker
         runtime = lambda writer: build_alert_runtime(args, site, cfg, writer, part="derived", share_roots=True,  # noqa: E731
                                                      local_devices=None, evaluates_derived=True, rules=rules)
-    return asyncio.run(_loop(site, influx, args.interval, args.duration, args.gpu_hot_c, runtime))
+    from dcim.config import own_spool
+    from sinks.spool import SpoolInUse
+
+    try:
+        return asyncio.run(_loop(site, own_spool(influx, "derived"), args.interval, args.duration, args.gpu_hot_c,
+                                 runtime))
+    except SpoolInUse as exc:
+        print(f"dcim derived: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c: float | None = None,
