@@ -23,6 +23,7 @@ all every interval.
 from __future__ import annotations
 
 import re
+import threading
 
 from contract import cooling as C
 from contract import gpu as G
@@ -112,10 +113,15 @@ def _keys(client: InfluxQuery, measurement: str) -> tuple[list[str], list[str]]:
             [t for t in (r["tagKey"] for s in tags for r in s.rows()) if t == DEVICE or t not in IDENTITY_TAGS])
 
 
-def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, since_ns: int | None = None) -> int:
+def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, since_ns: int | None = None,
+                        stop: threading.Event | None = None) -> int:
     """Feed ``job`` the readings InfluxDB holds from the last ``job.stale_ns`` before ``now_ns``,
     or only those after ``since_ns`` where that is later (the job keeps what earlier refreshes
-    gave it); return how many samples that made (about one per series)."""
+    gave it); return how many samples that made (about one per series).
+
+    ``stop`` set: no further query is started (the refresh runs in a thread, which SIGTERM
+    cannot interrupt; on a loaded InfluxDB the whole read took over a minute, and the job's
+    stop waited for it: 22 s)."""
     since = now_ns - job.stale_ns if since_ns is None else max(since_ns, now_ns - job.stale_ns)
     # one query per hall (and one for the devices outside any hall): on the full site the GPU
     # rows of one interval are 345,600 series, ≈12 s of influxd CPU and 5 s here even on an idle
@@ -129,6 +135,8 @@ def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, s
         if not fields:
             continue
         for hall in halls:
+            if stop is not None and stop.is_set():
+                return n
             samples = samples_from_rows(m, client.query(latest_query(m, fields, tags, since, hall)), fields, tags)
             n += len(samples)
             job.consume(samples)

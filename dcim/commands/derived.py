@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,7 +88,8 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     if runtime is not None:
         await runtime.start()
     stop = asyncio.Event()
-    install_signal_handlers(stop)
+    halted = threading.Event()  # the refresh thread's view of the stop
+    install_signal_handlers(stop, on_signal=[halted.set])
     end = None if duration is None else time.monotonic() + duration
     cycles = 0
     since: int | None = None  # the first refresh reads the whole staleness window
@@ -95,7 +97,9 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
         now = time.time_ns()
         try:
             t_read = time.monotonic()
-            read = await asyncio.to_thread(refresh_from_influx, job, client, now, since)
+            read = await asyncio.to_thread(refresh_from_influx, job, client, now, since, halted)
+            if halted.is_set():  # stopped mid-read: what was read stays unused, nothing half-computed is written
+                break
             since = now - int(LATE_S * 1e9)
             samples = job.compute_accounted(now, read_samples=read, read_s=round(time.monotonic() - t_read, 3))
             writer.write(samples)

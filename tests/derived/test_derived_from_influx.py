@@ -120,3 +120,16 @@ def test_a_gpu_whose_pod_changed_is_counted_once(influx_server, influx_db):
     for job in (jobs[0], from_db):
         assert len([k for k in job._groups if k[0] == "gpu"]) == 8
         _assert_same(_by_key(second.compute(now)), _by_key(job.compute(now)))
+
+
+def test_a_stopped_refresh_starts_no_further_query(influx_server, influx_db):
+    """SIGTERM cannot interrupt the refresh's thread: it checks the stop before each query instead."""
+    import threading
+
+    site, now = poll_example_site(influx_server, influx_db, time.time())
+    client = InfluxQuery(influx_server.url, influx_db)
+    stop = threading.Event()
+    stop.set()
+    job = DerivedMetrics(site)
+    assert refresh_from_influx(job, client, now, stop=stop) == 0 and job.series == 0
+    assert refresh_from_influx(job, client, now, stop=threading.Event()) > 50 and job.series > 50

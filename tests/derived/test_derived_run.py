@@ -34,3 +34,29 @@ def test_derived_run_writes_the_site_figures_and_its_own_cost_every_interval(inf
                                      f"WHERE hall = ''") for r in s.rows()]
     assert len(power) == len(rows)
     assert all(r[D.FACILITY_W] > r[D.IT_W] > 10_000 and r[D.MISSING] == 0 for r in power)
+
+
+def test_derived_run_stops_on_sigterm_with_exit_0(influx_server, influx_db, tmp_path):
+    import signal
+
+    poll_example_site(influx_server, influx_db, time.time())
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: '{influx_server.url}', database: {influx_db}, api: v1, "
+                   f"spool_dir: {tmp_path / 'spool'}}}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg),
+                             "--interval", "1"], stderr=subprocess.PIPE, text=True)
+    client = InfluxQuery(influx_server.url, influx_db)
+    try:
+        deadline = time.monotonic() + 60
+        while not client.query("SELECT count(compute_cpu_s) FROM dcim_derived") and time.monotonic() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and took < 10, err
+    assert (tmp_path / "spool" / "derived" / ".lock").exists()  # its own spool, beside the shards'
