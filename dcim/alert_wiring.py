@@ -45,6 +45,30 @@ def check_alert_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
+#: the lock fds of the state directories this process's engine claimed (kept open: closing one
+#: would release the process's lock on that file)
+_CLAIMED: list[int] = []
+
+
+def claim_state_dir(args: argparse.Namespace) -> str | None:
+    """Take the rule engine's lock on ``--state-dir`` now, before the site loads and polling starts
+    (a shard's engine is built later, :class:`DeferredRuntime`): the reason it cannot, or None.
+    Two engines on one directory would overwrite each other's alert snapshot and send and
+    delete each other's outbox messages."""
+    if not args.alerts:
+        return None
+    from alerts.runtime import ENGINE_LOCK, StateDirInUse
+    from sinks.durable import lock_dir, lock_holder, private_dir
+
+    directory = Path(args.state_dir)
+    private_dir(directory)
+    fd = lock_dir(directory, ENGINE_LOCK)
+    if fd is None:
+        return str(StateDirInUse(directory, lock_holder(directory, ENGINE_LOCK)))
+    _CLAIMED.append(fd)
+    return None
+
+
 def load_alert_rules(args: argparse.Namespace) -> RuleSet | int | None:
     """The rule set of ``--alerts`` (None without it), or 1 once its problems (an unreadable file
     included) are printed as ``file:line: field: message`` lines: before the site is loaded, so a

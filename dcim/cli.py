@@ -228,11 +228,13 @@ def _run_service(args: argparse.Namespace) -> int:
 
     if (problem := check_alert_arguments(args)) is not None:
         return _fail(problem)
-    from dcim.alert_wiring import load_alert_rules
+    from dcim.alert_wiring import claim_state_dir, load_alert_rules
 
     rules = load_alert_rules(args)
     if isinstance(rules, int):
         return rules
+    if (problem := claim_state_dir(args)) is not None:
+        return _fail(problem)
     # a shard keeps its share of the site; derived metrics in the same process need all of it
     opened = open_service(args.config, "dcim", shard_view=None if args.derived else (args.shard or ""))
     if isinstance(opened, int):

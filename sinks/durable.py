@@ -9,10 +9,11 @@ itself is durable.  Files are created 0600: they may hold alert context.  A writ
 """
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
-__all__ = ["write_atomically", "fsync_dir", "private_dir", "private_file"]
+__all__ = ["write_atomically", "fsync_dir", "private_dir", "private_file", "lock_dir", "lock_holder"]
 
 
 def private_dir(directory: str | os.PathLike) -> Path:
@@ -31,6 +32,30 @@ def private_file(path: str | os.PathLike) -> Path:
     os.close(os.open(p, os.O_RDWR | os.O_CREAT, 0o600))
     os.chmod(p, 0o600)
     return p
+
+
+def lock_dir(directory: str | os.PathLike, name: str = ".lock") -> int | None:
+    """Take ``directory``'s lock file ``name`` for this process: the fd that holds it (this
+    process's pid written in it), or None when another process holds it.  POSIX record locks:
+    held until the process exits or the fd is closed, and never against the process itself."""
+    fd = os.open(Path(directory) / name, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def lock_holder(directory: str | os.PathLike, name: str = ".lock") -> int | None:
+    """The pid written in ``directory``'s lock file ``name`` (its holder, or the last one), if any."""
+    try:
+        text = (Path(directory) / name).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def fsync_dir(directory: Path) -> None:

@@ -32,7 +32,6 @@ shared directory of a deployment from before each process had its own).
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from dataclasses import dataclass
@@ -40,12 +39,11 @@ from pathlib import Path
 from typing import Callable
 
 from contract.writer import DROP_OTHER, DROP_POLICY
-from sinks.durable import fsync_dir, private_dir, write_atomically
+from sinks.durable import fsync_dir, lock_dir, lock_holder, private_dir, write_atomically
 
 __all__ = ["DiskSpool", "SpoolFull", "SpoolInUse", "SpoolWriteError"]
 
 _SUFFIX = ".lp.gz"
-_LOCK = ".lock"
 _FIRST_SEQ = 10**12
 
 
@@ -63,28 +61,6 @@ class SpoolInUse(Exception):
                          "subdirectory of it)")
         self.directory = directory
         self.pid = pid
-
-
-def _try_lock(directory: Path) -> int | None:
-    """The fd holding ``directory``'s lock (this process's pid written in it), or None when another
-    process holds it.  POSIX record locks: held until the process exits (or the fd closes)."""
-    fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
-
-
-def _holder(directory: Path) -> int | None:
-    try:
-        text = (directory / _LOCK).read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
 
 
 class SpoolWriteError(Exception):
@@ -141,9 +117,9 @@ class DiskSpool:
         try:
             private_dir(self.dir)
             if self._lock_fd is None:
-                self._lock_fd = _try_lock(self.dir)
+                self._lock_fd = lock_dir(self.dir)
                 if self._lock_fd is None:
-                    raise SpoolInUse(self.dir, _holder(self.dir))
+                    raise SpoolInUse(self.dir, lock_holder(self.dir))
             self._recover()
             if self._adopt_from is not None:
                 self._adopt(self._adopt_from)
@@ -173,7 +149,7 @@ class DiskSpool:
         """Move ``other``'s batches (oldest first) behind this spool's own, if no process holds it."""
         if not other.is_dir() or not any(other.glob(f"*{_SUFFIX}")):
             return
-        fd = _try_lock(other)
+        fd = lock_dir(other)
         if fd is None:  # a live process spools there: its batches are its own
             return
         try:

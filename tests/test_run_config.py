@@ -110,3 +110,29 @@ def test_run_refuses_a_spool_another_process_holds(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert f"spool directory {tmp_path / 'spool' / 'shard-1'} is in use by process {holder.pid}" in proc.stderr
     assert "Traceback" not in proc.stderr and "polling" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["run", "--shard", "0/2"], ["derived", "run"]])
+def test_an_alert_state_dir_held_by_another_engine_is_refused(tmp_path, command):
+    """Two engines on one --state-dir would overwrite each other's snapshot and outbox: the second
+    command exits 2 naming the directory and the holder, before the site is even read."""
+    from alerts.runtime import ENGINE_LOCK
+
+    state = tmp_path / "state"
+    state.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from sinks.durable import lock_dir; "
+                               f"fd = lock_dir({str(state)!r}, {ENGINE_LOCK!r}); print('ready', flush=True); "
+                               "sys.stdin.readline()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        cfg = tmp_path / "dcim.yaml"
+        cfg.write_text("site: nowhere.yaml\n")
+        rules = tmp_path / "rules.yaml"
+        rules.write_text("rules: []\n")
+        proc = subprocess.run([sys.executable, "-m", "dcim.cli", *command, "--config", str(cfg), "--alerts", str(rules),
+                               "--state-dir", str(state)], capture_output=True, text=True, timeout=60)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert f"alert state directory {state} is in use by process {holder.pid}" in proc.stderr
+    assert "Traceback" not in proc.stderr and "nowhere.yaml" not in proc.stderr

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dcim.alert_wiring import check_alert_arguments, load_alert_rules
+    from dcim.alert_wiring import check_alert_arguments, claim_state_dir, load_alert_rules
     from dcim.config import open_service
 
     if (problem := check_alert_arguments(args)) is not None:
@@ -41,6 +41,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     rules = load_alert_rules(args)
     if isinstance(rules, int):
         return rules
+    if (problem := claim_state_dir(args)) is not None:
+        print(f"dcim derived: {problem}", file=sys.stderr)
+        return 2
     opened = open_service(args.config, "dcim derived")
     if isinstance(opened, int):
         return opened
