@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 __all__ = ["register"]
 
@@ -100,8 +101,9 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
         now = time.time_ns()
         try:
             t_read = time.monotonic()
-            read = await asyncio.to_thread(refresh_from_influx, job, client, now, since, halted)
-            if halted.is_set():  # stopped mid-read: what was read stays unused, nothing half-computed is written
+            read = await _while_ticking(_in_daemon_thread(refresh_from_influx, job, client, now, since, halted),
+                                        stop, runtime)
+            if read is None or halted.is_set():  # stopped mid-read: nothing half-read is computed or written
                 break
             since = now - int(LATE_S * 1e9)
             samples = job.compute_accounted(now, read_samples=read, read_s=round(time.monotonic() - t_read, 3))
@@ -124,3 +126,51 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     await writer.close()
     log.info("derived metrics stopped after %d computation(s)", cycles)
     return 0
+
+
+def _in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+    """``fn(*args)`` in a daemon thread, its result as a future of the running loop.
+
+    Why not ``asyncio.to_thread``: a read-back on a loaded InfluxDB took over a minute, one
+    per-hall query more than 10 s; SIGTERM must not wait for it, and ``asyncio.run`` joins
+    the default executor's threads before it returns.  A daemon thread is left to the exit."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not fut.done():
+            fut.set_result(value) if ok else fut.set_exception(value)
+
+    def work() -> None:
+        try:
+            result: Any = fn(*args)
+            ok = True
+        except BaseException as exc:  # handed to the awaiting coroutine
+            result, ok = exc, False
+        try:
+            loop.call_soon_threadsafe(settle, ok, result)
+        except RuntimeError:  # the loop has closed: nobody waits any more
+            pass
+
+    threading.Thread(target=work, name="derived-read-back", daemon=True).start()
+    return fut
+
+
+async def _while_ticking(fut: asyncio.Future, stop: asyncio.Event, runtime: Any) -> Any:
+    """Wait for ``fut`` with the rule engine ticking every second (``for_s``, resends: a long read
+    must not hold them back); None as soon as ``stop`` is set."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not fut.done():
+            if stop.is_set():
+                return None
+            if runtime is not None:
+                await runtime.tick()
+            await asyncio.wait({fut, stopped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            if fut.done():
+                fut.exception()  # looked at, whatever it was: the stop wins
+            return None
+        return fut.result()
+    finally:
+        stopped.cancel()

@@ -60,3 +60,36 @@ def test_derived_run_stops_on_sigterm_with_exit_0(influx_server, influx_db, tmp_
             proc.kill()
     assert proc.returncode == 0 and took < 10, err
     assert (tmp_path / "spool" / "derived" / ".lock").exists()  # its own spool, beside the shards'
+
+
+def test_a_read_back_in_progress_neither_holds_the_engine_nor_the_stop():
+    """The read-back runs in a daemon thread: while it is blocked the rule engine still ticks every
+    second, and a stop returns at once without it (SIGTERM must not wait for a slow InfluxDB)."""
+    import asyncio
+    import threading
+
+    from dcim.commands.derived import _in_daemon_thread, _while_ticking
+
+    release = threading.Event()
+
+    class Ticks:
+        n = 0
+
+        async def tick(self):
+            self.n += 1
+
+    async def go():
+        stop, ticks = asyncio.Event(), Ticks()
+        blocked = _in_daemon_thread(release.wait, 60)
+        waiter = asyncio.ensure_future(_while_ticking(blocked, stop, ticks))
+        while ticks.n < 3:  # the engine ticks while the read is blocked
+            await asyncio.sleep(0.05)
+        stop.set()
+        got = await asyncio.wait_for(waiter, 5)
+        assert got is None and not blocked.done()
+        done = await _while_ticking(_in_daemon_thread(sum, [1, 2, 3]), asyncio.Event(), None)
+        assert done == 6
+    try:
+        asyncio.run(go())
+    finally:
+        release.set()
