@@ -232,8 +232,10 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         for h in helpers:
             if h.poll() is None:
                 h.send_signal(signal.SIGTERM)
+        t_helpers = time.time()
         for h in helpers:
-            wait_exit(h)
+            code = wait_exit(h)
+            print(f"  dcim derived run: SIGTERM -> exit {time.time() - t_helpers:.1f} s, code {code}", flush=True)
         stops = []
         for p in procs:
             if p.poll() is None:
