@@ -84,6 +84,17 @@ class _Entry:
     size: int
 
 
+def _batches(directory: Path) -> list[tuple[_Entry, Path]]:
+    """The batch files in ``directory`` (``<seq>-<points>.lp.gz``), oldest first; other names are ignored."""
+    found = []
+    for f in directory.glob(f"*{_SUFFIX}"):
+        seq_text, _, points_text = f.name[: -len(_SUFFIX)].partition("-")
+        if seq_text.isdigit() and points_text.isdigit():
+            found.append((_Entry(int(seq_text), int(points_text), f.stat().st_size), f))
+    found.sort(key=lambda ef: ef[0].seq)
+    return found
+
+
 class DiskSpool:
     def __init__(self, directory: str | Path, max_bytes: int = 1 << 30, policy: str = "drop_oldest",
                  on_drop: Callable[[bytes | None, int, str, str], None] | None = None,
@@ -132,14 +143,7 @@ class DiskSpool:
     def _recover(self) -> None:
         for tmp in self.dir.glob("*.tmp"):
             tmp.unlink(missing_ok=True)  # a write that never completed
-        entries = []
-        for f in self.dir.glob(f"*{_SUFFIX}"):
-            stem = f.name[: -len(_SUFFIX)]
-            seq_text, _, points_text = stem.partition("-")
-            if not seq_text.isdigit() or not points_text.isdigit():
-                continue
-            entries.append(_Entry(int(seq_text), int(points_text), f.stat().st_size))
-        entries.sort(key=lambda e: e.seq)
+        entries = [e for e, _ in _batches(self.dir)]
         self._entries = entries
         self._bytes = sum(e.size for e in entries)
         # sequence numbers start high so a batch can be put back in front (push_front)
@@ -147,27 +151,24 @@ class DiskSpool:
 
     def _adopt(self, other: Path) -> None:
         """Move ``other``'s batches (oldest first) behind this spool's own, if no process holds it."""
-        if not other.is_dir() or not any(other.glob(f"*{_SUFFIX}")):
+        if not other.is_dir():
+            return
+        theirs = _batches(other)
+        if not theirs:
             return
         fd = lock_dir(other)
         if fd is None:  # a live process spools there: its batches are its own
             return
         try:
-            theirs = []
-            for f in other.glob(f"*{_SUFFIX}"):
-                seq_text, _, points_text = f.name[: -len(_SUFFIX)].partition("-")
-                if seq_text.isdigit() and points_text.isdigit():
-                    theirs.append((int(seq_text), int(points_text), f))
-            for _, points, f in sorted(theirs):
-                entry = _Entry(self._next, points, f.stat().st_size)
+            for old, f in theirs:
+                entry = _Entry(self._next, old.points, old.size)
                 os.replace(f, self._path(entry))  # the same file system: a rename, whole or not at all
                 self._next += 1
                 self._entries.append(entry)
                 self._bytes += entry.size
                 self.adopted += 1
-            if theirs:
-                fsync_dir(self.dir)
-                fsync_dir(other)
+            fsync_dir(self.dir)
+            fsync_dir(other)
         finally:
             os.close(fd)
 
