@@ -34,7 +34,7 @@ from alerts.alertmanager_sender import AlertmanagerCluster, AlertmanagerSettings
 from alerts.evaluate import Alert, Engine
 from alerts.mqtt_publisher import MqttPublisher, MqttSettings, active_message, event_messages
 from alerts.outbox import Outbox
-from sinks.durable import lock_dir, lock_holder, private_dir
+from alerts.state_dir import lock_state_dir
 from alerts.rules import RuleSet, load_rules
 from alerts.selectors import parse_selector
 from alerts.silences import SilenceError, Silences, parse_duration
@@ -47,7 +47,7 @@ from contract.tags import PLACE_TAGS
 from contract.sample import Sample
 from inventory.topology import PowerGraph
 
-__all__ = ["AlertRuntime", "StateDirInUse", "ENGINE_LOCK"]
+__all__ = ["AlertRuntime"]
 
 log = logging.getLogger(__name__)
 _NS = 1_000_000_000
@@ -86,21 +86,6 @@ async def _written_by(end: float, write: Callable[[dict[str, Any]], None], data:
     return bool(done)
 
 
-#: the lock file a running engine holds in its state directory
-ENGINE_LOCK = "engine.lock"
-
-
-class StateDirInUse(Exception):
-    """Another process's engine holds the state directory."""
-
-    def __init__(self, directory: Path, pid: int | None) -> None:
-        holder = f"process {pid}" if pid else "another process"
-        super().__init__(f"alert state directory {directory} is in use by {holder}'s rule engine: "
-                         "each engine (each shard, the derived job) needs its own --state-dir")
-        self.directory = directory
-        self.pid = pid
-
-
 class AlertRuntime:
     def __init__(self, site, rules: RuleSet | str | Path, *, state_dir: Path, mqtt: MqttSettings | None,
                  influx_writer=None, clock: Callable[[], int] = time.time_ns, save_interval_s: float = 0.25,
@@ -118,12 +103,7 @@ class AlertRuntime:
         self.site = site
         self.rules = rules if isinstance(rules, RuleSet) else load_rules(rules)
         self.state_dir = Path(state_dir)
-        private_dir(self.state_dir)  # 0700: outbox, engine state, silences are alert events
-        # one engine per state directory: two would overwrite each other's alert snapshot and
-        # send and delete each other's outbox messages (``dcim alerts silence`` may still write here)
-        self._lock_fd = lock_dir(self.state_dir, ENGINE_LOCK)
-        if self._lock_fd is None:
-            raise StateDirInUse(self.state_dir, lock_holder(self.state_dir, ENGINE_LOCK))
+        self._lock_fd = lock_state_dir(self.state_dir)
         self.clock = clock
         self.site_id = site.site.id if site is not None else (mqtt.site if mqtt else "site")
         graph = PowerGraph(site) if site is not None else None

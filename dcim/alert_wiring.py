@@ -52,20 +52,16 @@ _CLAIMED: list[int] = []
 
 def claim_state_dir(args: argparse.Namespace) -> str | None:
     """Take the rule engine's lock on ``--state-dir`` now, before the site loads and polling starts
-    (a shard's engine is built later, :class:`DeferredRuntime`): the reason it cannot, or None.
-    Two engines on one directory would overwrite each other's alert snapshot and send and
-    delete each other's outbox messages."""
+    (a shard's engine is built later, :class:`DeferredRuntime`): the reason it cannot, or None
+    (:func:`alerts.state_dir.lock_state_dir`)."""
     if not args.alerts:
         return None
-    from alerts.runtime import ENGINE_LOCK, StateDirInUse
-    from sinks.durable import lock_dir, lock_holder, private_dir
+    from alerts.state_dir import StateDirInUse, lock_state_dir
 
-    directory = Path(args.state_dir)
-    private_dir(directory)
-    fd = lock_dir(directory, ENGINE_LOCK)
-    if fd is None:
-        return str(StateDirInUse(directory, lock_holder(directory, ENGINE_LOCK)))
-    _CLAIMED.append(fd)
+    try:
+        _CLAIMED.append(lock_state_dir(Path(args.state_dir)))
+    except StateDirInUse as exc:
+        return str(exc)
     return None
 
 

@@ -116,7 +116,7 @@ def test_run_refuses_a_spool_another_process_holds(tmp_path):
 def test_an_alert_state_dir_held_by_another_engine_is_refused(tmp_path, command):
     """Two engines on one --state-dir would overwrite each other's snapshot and outbox: the second
     command exits 2 naming the directory and the holder, before the site is even read."""
-    from alerts.runtime import ENGINE_LOCK
+    from alerts.state_dir import ENGINE_LOCK
 
     state = tmp_path / "state"
     state.mkdir()
