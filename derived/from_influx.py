@@ -92,15 +92,10 @@ def samples_from_rows(measurement: str, series: list[Series], fields: list[str],
                     got[f] = (v, t)
     out: list[Sample] = []
     for key, got in newest.items():
-        if not got:
-            continue
-        times = {t for _, t in got.values()}
-        tag_dict = dict(key)
-        if len(times) == 1:
-            out.append(Sample(measurement, tag_dict, {f: v for f, (v, _) in got.items()}, times.pop()))
-            continue
-        for t in sorted(times):
-            out.append(Sample(measurement, dict(tag_dict), {f: v for f, (v, ft) in got.items() if ft == t}, t))
+        by_time: dict[int, dict[str, object]] = {}
+        for f, (v, t) in got.items():
+            by_time.setdefault(t, {})[f] = v
+        out += [Sample(measurement, dict(key), fields, t) for t, fields in sorted(by_time.items())]
     return out
 
 
