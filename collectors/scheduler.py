@@ -46,6 +46,7 @@ from typing import Callable, Iterable
 
 from collectors.base import Collector, PollError, Target
 from collectors.deadline import RECANCEL_S, deadline
+from collectors.gpu.node_summary import node_summary
 from collectors.plausibility import screen
 from collectors.slots import Slots
 from collectors.targets import tag_outlet_feeds
@@ -183,15 +184,18 @@ def poll_sample(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms:
 
 def finish_poll(target: Target, outcome: PollOutcome, time_ns: int, *, queue_ms: float = 0.0,
                 skipped: int = 0) -> tuple[list[Sample], int]:
-    """What one poll emits: its samples screened and tagged, then its ``poll`` sample; and how many
+    """What one poll emits: its samples screened and tagged, a node's ``gpu_node`` summary where they
+    hold its GPUs (collectors/gpu/node_summary.py), then its ``poll`` sample; and how many
     fields the screen removed.  The scheduler and the demo's backfill both call it, so history
     and live polls go through the same screen."""
     samples = outcome.samples
     implausible = screen(samples)
     if target.outlet_feeds:
         tag_outlet_feeds(samples, target.outlet_feeds)
-    samples.append(poll_sample(target, outcome, time_ns, queue_ms=queue_ms, skipped=skipped,
-                               implausible=implausible))
+    polled = poll_sample(target, outcome, time_ns, queue_ms=queue_ms, skipped=skipped, implausible=implausible)
+    if samples and (summary := node_summary(samples, target.tags)) is not None:  # after the screen: what is written
+        samples.append(summary)
+    samples.append(polled)
     return samples, len(implausible)
 
 

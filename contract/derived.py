@@ -104,11 +104,11 @@ FLOW_LPM_PER_KW = "flow_lpm_per_kw"
 #: secondary supply − primary supply, K: how close the heat exchanger gets to facility water
 APPROACH_C = "approach_c"
 #: GPUs on the loop with a fresh temperature or clock-event reading
-GPUS = "gpus"
+GPUS = G.GPUS
 #: of those, above the hot threshold
 GPUS_HOT = "gpus_hot"
 #: of those, clocks slowed for a thermal reason (SW or HW thermal slowdown)
-GPUS_THROTTLED = "gpus_throttled"
+GPUS_THROTTLED = G.GPUS_THROTTLED
 #: bool: one of :data:`DEGRADED_REASONS` holds
 DEGRADED = "degraded"
 #: the reasons that hold, comma-separated in :data:`DEGRADED_REASONS` order ("" when healthy)

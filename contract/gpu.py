@@ -6,13 +6,16 @@ values are defined here once (NVML ``nvmlClocksEventReason*``, DCGM ``DCGM_CLOCK
 """
 from __future__ import annotations
 
-__all__ = ["GPU", "TEMP_C", "CLOCK_EVENT_REASONS", "SW_POWER_CAP", "SW_THERMAL_SLOWDOWN", "HW_THERMAL_SLOWDOWN",
-           "THERMAL_SLOWDOWN"]
+__all__ = ["GPU", "TEMP_C", "POWER_W", "CLOCK_EVENT_REASONS", "SW_POWER_CAP", "SW_THERMAL_SLOWDOWN",
+           "HW_THERMAL_SLOWDOWN", "THERMAL_SLOWDOWN", "is_thermal_throttle",
+           "GPU_NODE", "GPUS", "TEMP_MAX_C", "GPUS_THROTTLED"]
 
 #: one GPU (DCGM exporter or NVML)
 GPU = "gpu"
 #: the GPU's core temperature (°C)
 TEMP_C = "temp_c"
+#: the GPU's power draw (W)
+POWER_W = "power_w"
 #: the driver's clock-event reasons bitmask (why clocks are below their target)
 CLOCK_EVENT_REASONS = "clock_event_reasons"
 #: NVML ``nvmlClocksEventReasonSwPowerCap``: the power limit holds clocks down
@@ -23,3 +26,22 @@ SW_THERMAL_SLOWDOWN = 0x20
 HW_THERMAL_SLOWDOWN = 0x40
 #: either thermal slowdown bit: the GPU is slowed for heat
 THERMAL_SLOWDOWN = SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN
+
+
+def is_thermal_throttle(reasons: float | int | None) -> bool:
+    """True when a ``clock_event_reasons`` bitmask holds a thermal slowdown bit."""
+    if reasons is None or isinstance(reasons, bool):
+        return False
+    return bool(int(reasons) & THERMAL_SLOWDOWN)
+
+
+#: one GPU node's GPUs as one poll read them, written beside the per-GPU samples by every poll that
+#: yields ``gpu`` samples (collectors/gpu/node_summary.py): the site-level derived job reads these
+#: 43,200 series of the full site instead of its 345,600 per-GPU ones (derived/from_influx.py).
+#: Fields: ``power_w`` (the sum of the GPUs' ``power_w``), ``gpus`` (GPUs with a temperature or
+#: clock-event reading), ``temp_max_c`` (the hottest ``temp_c``), ``clock_event_reasons`` (the OR
+#: of the GPUs' bitmasks), ``gpus_throttled`` (GPUs with a thermal slowdown bit)
+GPU_NODE = "gpu_node"
+GPUS = "gpus"
+TEMP_MAX_C = "temp_max_c"
+GPUS_THROTTLED = "gpus_throttled"

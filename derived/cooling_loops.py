@@ -37,19 +37,13 @@ from typing import Callable, Iterable
 from contract import cooling as C
 from contract import derived as D
 from contract import gpu as G
+from contract.gpu import is_thermal_throttle
 from contract import tags as T
 from contract.sample import Sample
 from inventory.loops import LoopIndex, LoopKey
 from inventory.model import Site
 
-__all__ = ["LoopThresholds", "LoopPlan", "LoopReadings", "loop_samples", "node_gpu_figures", "is_thermal_throttle", "DEFAULT_THRESHOLDS"]
-
-
-def is_thermal_throttle(reasons: float | int | None) -> bool:
-    """True when a ``clock_event_reasons`` bitmask holds a thermal slowdown bit."""
-    if reasons is None or isinstance(reasons, bool):
-        return False
-    return bool(int(reasons) & G.THERMAL_SLOWDOWN)
+__all__ = ["LoopThresholds", "LoopPlan", "LoopReadings", "loop_samples", "node_figures", "hot_nodes", "node_gpu_figures", "is_thermal_throttle", "DEFAULT_THRESHOLDS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +93,8 @@ class LoopPlan:
 
 
 class LoopReadings:
-    """The latest CDU connector/pump/detector readings and GPU temperatures and clock events.
+    """The latest CDU connector/pump/detector readings, GPU temperatures and clock events, and GPU
+    nodes' summaries of them (``gpu_node``).
 
     ``consume`` is on the collectors' hot path: it stores values in dicts and
     nothing else; :func:`loop_samples` reads them once per interval.
@@ -112,6 +107,9 @@ class LoopReadings:
         self.components: dict[str, dict[tuple[str, str, str | None], tuple[str, int]]] = {}
         #: node -> gpu -> [temp, temp time, reasons, reasons time]
         self.gpus: dict[str, dict[str, list]] = {}
+        #: node -> its latest ``gpu_node`` summary (collectors/gpu/node_summary.py):
+        #: (time, GPUs reporting, hottest temperature or None, OR of reasons, GPUs thermally throttled)
+        self.nodes: dict[str, tuple[int, int, float | None, int, int]] = {}
 
     def consume(self, s: Sample) -> None:
         """Keep what a loop figure reads from one sample (``cdu`` or ``gpu``; others are ignored)."""
@@ -133,6 +131,17 @@ class LoopReadings:
                 slot[0], slot[1] = float(temp), t
             if _number(reasons) and t >= slot[3]:
                 slot[2], slot[3] = int(reasons), t
+            return
+        if s.measurement == G.GPU_NODE:
+            f = s.fields
+            n = f.get(G.GPUS)
+            if not _number(n) or not n:
+                return
+            prev = self.nodes.get(dev)
+            if prev is None or prev[0] <= s.time_ns:
+                temp, reasons, throttled = f.get(G.TEMP_MAX_C), f.get(G.CLOCK_EVENT_REASONS), f.get(G.GPUS_THROTTLED)
+                self.nodes[dev] = (s.time_ns, int(n), float(temp) if _number(temp) else None,
+                                   int(reasons) if _number(reasons) else 0, int(throttled) if _number(throttled) else 0)
             return
         if s.measurement != C.CDU:
             return
@@ -175,7 +184,6 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
     def fresh(entry: tuple | None) -> float | None:
         return entry[0] if entry is not None and entry[1] >= oldest_ns else None
 
-    gpus_of = readings.gpus.get
     for lp in plan.loops:
         cdu, loop = lp.key
         connectors = readings.connectors.get(cdu, {})
@@ -206,11 +214,10 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
             tags[T.HALL] = lp.hall
         gpus = hot = throttled = at_risk = 0
         for node in lp.nodes:
-            slots = gpus_of(node)
-            if not slots:
+            figures = node_figures(readings, node, oldest_ns, th.gpu_hot_c)
+            if figures is None:
                 continue
-            n_gpus, n_hot, n_throttled, n_reasons, t_max, n_at_risk = node_gpu_figures(slots.values(), oldest_ns,
-                                                                                       th.gpu_hot_c)
+            n_gpus, n_hot, n_throttled, n_reasons, t_max, n_at_risk = figures
             if n_gpus:
                 gpus, hot, throttled = gpus + n_gpus, hot + n_hot, throttled + n_throttled
                 at_risk += n_at_risk
@@ -234,6 +241,39 @@ def loop_samples(plan: LoopPlan, readings: LoopReadings, node_power: Callable[[s
 
         out.append(Sample(D.COOLING_LOOP, tags, fields, now_ns))
     return out
+
+
+def node_figures(readings: LoopReadings, node: str, oldest_ns: int,
+                 hot_c: float) -> tuple[int, int, int, int, float | None, int] | None:
+    """One node's GPU figures as :func:`node_gpu_figures` gives them, from its fresh ``gpu_node``
+    summary where none of its GPUs is past ``hot_c`` (no GPU hot: ``at_risk`` is the throttled
+    ones), else from its GPUs' own readings; None when it has neither.
+
+    Why the summary first: the sharded site's job reads the per-GPU rows back from InfluxDB only
+    for the nodes whose summary is hot (derived/from_influx.py), and the job fed in process must
+    compute the same.  A hot summary with no fresh GPU readings (they could not be read) counts
+    one hot GPU: the least that is true."""
+    summary = readings.nodes.get(node)
+    fresh = summary is not None and summary[0] >= oldest_ns
+    if fresh and (summary[2] is None or summary[2] <= hot_c):
+        _, n, t_max, reasons, throttled = summary
+        return n, 0, throttled, reasons, t_max, throttled
+    slots = readings.gpus.get(node)
+    if slots:
+        figures = node_gpu_figures(slots.values(), oldest_ns, hot_c)
+        if figures[0]:
+            return figures
+    if fresh:
+        _, n, t_max, reasons, throttled = summary
+        return n, 1, throttled, reasons, t_max, max(throttled, 1)
+    return None
+
+
+def hot_nodes(readings: LoopReadings, oldest_ns: int, hot_c: float) -> list[str]:
+    """The nodes whose fresh ``gpu_node`` summary has a GPU past ``hot_c``: those whose per-GPU
+    readings :func:`node_figures` needs."""
+    return [node for node, (t, _, t_max, _, _) in readings.nodes.items()
+            if t >= oldest_ns and t_max is not None and t_max > hot_c]
 
 
 def node_gpu_figures(slots: Iterable[list], oldest_ns: int, hot_c: float) -> tuple[int, int, int, int, float | None, int]:

@@ -19,6 +19,13 @@ the previous refresh less :data:`LATE_S` (rows delivered late: a writer's batch 
 loaded InfluxDB), not the whole staleness window again: at 60 s polls that window is
 three intervals of every series (≈1.6 M rows on the full site), and the job read them
 all every interval.
+
+A GPU node's GPUs are read as the ``gpu_node`` summary its poll wrote (collectors/gpu/node_summary.py):
+43,200 series of the full site instead of 345,600 per-GPU ones, which cost influxd ≈12.5 s of
+CPU per interval when idle and more than a minute under load.  The per-GPU rows are read
+afterwards only for the nodes whose summary is past the hot threshold (how many GPUs are hot
+depends on the job's ``gpu_hot_c``), over the whole staleness window; where InfluxDB holds no
+summaries at all (readings written before they existed) every GPU's rows are read, per hall.
 """
 from __future__ import annotations
 
@@ -29,12 +36,13 @@ from contract import cooling as C
 from contract import gpu as G
 from contract.sample import Sample
 from contract.tags import DEVICE, HALL
+from derived.cooling_loops import hot_nodes
 from derived.job import INPUT_MEASUREMENTS, DerivedMetrics
 from derived.power_chain import IDENTITY_TAGS
 from sinks.influx_query import InfluxQuery, Series
 from storage.influxql import ident, literal
 
-__all__ = ["LATE_S", "wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
+__all__ = ["LATE_S", "HOT_NODES_PER_QUERY", "wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
 
 #: how late a row may reach InfluxDB after its sample's time and still be read by the next
 #: refresh (the writers send every second; a loaded InfluxDB answered in more than 10 s)
@@ -42,13 +50,16 @@ LATE_S = 30.0
 
 
 #: the fields the power chain reads (every ``*_w``), and beside them those the per-loop cooling
-#: figures read: a CDU's temperatures, flow and states, a GPU's temperature and clock events (a
-#: GPU's is the biggest query: 345,600 series on the full site, so nothing more than that)
+#: figures read: a CDU's temperatures, flow and states, a GPU node's summary of its GPUs, a GPU's
+#: temperature and clock events (the full site's 345,600 GPU series, read only for hot nodes)
 _POWER = re.compile(r"_w$")
 _LOOP_FIELDS = {
     C.CDU: re.compile(r"_w$|_temp_c$|^flow_lpm$|^state$"),
-    G.GPU: re.compile(rf"^(power_w|{G.TEMP_C}|{G.CLOCK_EVENT_REASONS})$"),
+    G.GPU: re.compile(rf"^({G.POWER_W}|{G.TEMP_C}|{G.CLOCK_EVENT_REASONS})$"),
+    G.GPU_NODE: re.compile(rf"^({G.POWER_W}|{G.GPUS}|{G.TEMP_MAX_C}|{G.CLOCK_EVENT_REASONS}|{G.GPUS_THROTTLED})$"),
 }
+#: hot nodes whose per-GPU rows one query asks for (a WHERE of that many ``device = …`` terms)
+HOT_NODES_PER_QUERY = 200
 
 
 def wanted_fields(measurement: str, field_keys: list[str]) -> list[str]:
@@ -57,11 +68,15 @@ def wanted_fields(measurement: str, field_keys: list[str]) -> list[str]:
     return [f for f in field_keys if pattern.search(f)]
 
 
-def latest_query(measurement: str, fields: list[str], tags: list[str], since_ns: int, hall: str | None = None) -> str:
+def latest_query(measurement: str, fields: list[str], tags: list[str], since_ns: int, hall: str | None = None,
+                 devices: list[str] | None = None) -> str:
     """InfluxQL for the raw rows after ``since_ns``, the wanted fields and ``tags`` as columns; with
-    ``hall``, only that hall's series (``""``: the series without a hall tag)."""
+    ``hall``, only that hall's series (``""``: the series without a hall tag); with ``devices``,
+    only theirs."""
     cols = ", ".join(ident(c) for c in [*fields, *tags])
     where = "" if hall is None else f" AND {ident(HALL)} = {literal(hall)}"
+    if devices is not None:
+        where += " AND (" + " OR ".join(f"{ident(DEVICE)} = {literal(d)}" for d in devices) + ")"
     return f"SELECT {cols} FROM {ident(measurement)} WHERE time > {int(since_ns)}{where}"
 
 
@@ -124,15 +139,25 @@ def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, s
     # work lost when one times out on a loaded InfluxDB
     halls = [h.id for h in job.site.halls] + [""]
     n = 0
-    for m in sorted(INPUT_MEASUREMENTS):
+    summaries = False
+    # the per-GPU rows last: which nodes need them follows from their summaries (gpu_node)
+    for m in sorted(INPUT_MEASUREMENTS, key=lambda m: (m == G.GPU, m)):
         field_keys, tags = _keys(client, m)
         fields = wanted_fields(m, field_keys)
         if not fields:
             continue
-        for hall in halls:
+        if m == G.GPU and summaries:
+            hot = hot_nodes(job.loop_readings, now_ns - job.stale_ns, job.loop_thresholds.gpu_hot_c)
+            # the whole staleness window of each: the job fed in process has every GPU's latest reading
+            queries = [latest_query(m, fields, tags, now_ns - job.stale_ns, devices=hot[i:i + HOT_NODES_PER_QUERY])
+                       for i in range(0, len(hot), HOT_NODES_PER_QUERY)]
+        else:
+            queries = [latest_query(m, fields, tags, since, hall) for hall in halls]
+        summaries = summaries or m == G.GPU_NODE
+        for q in queries:
             if stop is not None and stop.is_set():
                 return n
-            samples = samples_from_rows(m, client.query(latest_query(m, fields, tags, since, hall)), fields, tags)
+            samples = samples_from_rows(m, client.query(q), fields, tags)
             n += len(samples)
             job.consume(samples)
     return n

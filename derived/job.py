@@ -28,8 +28,9 @@ __all__ = ["DerivedMetrics", "INPUT_MEASUREMENTS"]
 
 log = logging.getLogger("dcim.derived")
 
-#: the measurements the per-loop cooling figures read (temperatures, flows, states, clock events)
-LOOP_MEASUREMENTS = frozenset({C.CDU, G.GPU})
+#: the measurements the per-loop cooling figures read (temperatures, flows, states, clock events;
+#: a node's GPUs summed by the poll that read them, collectors/gpu/node_summary.py)
+LOOP_MEASUREMENTS = frozenset({C.CDU, G.GPU, G.GPU_NODE})
 #: the measurements derived metrics read; everything else is ignored cheaply
 INPUT_MEASUREMENTS = frozenset({"meter", "pdu", "ups", "chiller", "crah", "crac", "node"}) | LOOP_MEASUREMENTS
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from contract import derived as D
+from contract import gpu as G
+from contract import tags as T
 from contract.sample import Sample
 from contract.tags import CONTAINER, KIND, LOCATION_TAGS, WORKLOAD_TAGS
 from inventory.model import Site
@@ -104,9 +106,11 @@ def selections(measurement: str, comp: tuple[tuple[str, str], ...]) -> tuple[str
             out.append("total")
         if "psu" in keys and not keys & {"gpu", "fan", "sensor"}:
             out.append("psu")
-    elif measurement == "gpu":
-        if "gpu" in keys:
+    elif measurement == G.GPU:
+        if T.GPU in keys:
             out.append("gpus")
+    elif measurement == G.GPU_NODE:  # the same sum, worked out by the poll (collectors/gpu/node_summary.py)
+        out.append("gpus")
     if measurement in _COOLING and not keys & _NOT_WHOLE_DEVICE:
         out.append("whole")
     return tuple(out)
@@ -225,7 +229,8 @@ def _ups_output_w(idx: ReadingIndex) -> Callable[[str], float | None]:
 
 def node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | None]:
     """A node's input power: its own ``node`` series, else its BMC's (a ``server`` whose
-    ``labels.node`` names it), else the sum of its GPUs' power.  A chassis total
+    ``labels.node`` names it), else the sum of its GPUs' power (the ``gpu_node`` sum its poll
+    wrote, else the job's own sum of the ``gpu`` series).  A chassis total
     (no component tag) wins over per-PSU inputs, which win over nothing.
 
     Worked out once per node and index (``idx.memo``): the site's and each hall's IT sums and
@@ -235,7 +240,15 @@ def node_input_w(plan: ChainPlan, idx: ReadingIndex) -> Callable[[str], float | 
     # a chassis total, else per-PSU inputs: only the selections the site's readings have
     # (GPU nodes polled over DCGM alone report neither, and go straight to their GPUs' sum)
     own = [t for t in (idx.table("node", "total"), idx.table("node", "psu")) if t is not _nothing]
-    gpus = idx.table("gpu", "gpus")
+    summed, per_gpu = idx.table(G.GPU_NODE, "gpus"), idx.table(G.GPU, "gpus")
+    if summed is _nothing:
+        gpus = per_gpu
+    elif per_gpu is _nothing:
+        gpus = summed
+    else:
+        def gpus(dev: str) -> float | None:  # the poll's sum where it wrote one, else the job's own
+            v = summed(dev)
+            return per_gpu(dev) if v is None else v
 
     def node_power(dev: str) -> float | None:
         for table in own:

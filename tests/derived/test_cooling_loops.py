@@ -156,6 +156,51 @@ def test_in_process_job_computes_the_same_loop_figures(influx_server, influx_db)
     assert a[("cdu-2", "1")][D.DEGRADED_REASON] == D.LEAK and not a[("cdu-1", "1")][D.DEGRADED]
 
 
+def test_a_hot_node_is_read_gpu_by_gpu_and_both_jobs_agree(influx_server, influx_db):
+    """The sharded job reads the nodes' ``gpu_node`` summaries, and the per-GPU rows only of the
+    nodes whose hottest GPU is past the threshold; it computes what the in-process job computes,
+    which holds every GPU's readings: loop and node figures alike."""
+    jobs: list[DerivedMetrics] = []
+    hot_node = "h1-r01-k02-n3"
+
+    def in_process(site):
+        jobs.append(DerivedMetrics(site))
+        return jobs[-1].consume
+
+    site, now = poll_example_site(influx_server, influx_db, time.time(), consumers=[in_process],
+                                  faults=[("gpu_overtemp", hot_node)], seed=7)
+    [direct] = jobs
+    client = InfluxQuery(influx_server.url, influx_db)
+    # the threshold between the heated node's hottest GPU and every other node's, as InfluxDB holds them
+    temps = _last(client, "gpu", "temp_c")
+    hottest: dict[str, float] = {}
+    for k, v in temps.items():
+        hottest[dict(k)["device"]] = max(v, hottest.get(dict(k)["device"], v))
+    cooler = max(t for n, t in hottest.items() if n != hot_node)
+    assert hottest[hot_node] > cooler + 1
+    threshold = [LoopThresholds(gpu_hot_c=(cooler + hottest[hot_node]) / 2)]
+    direct.loop_thresholds = threshold[0]
+    from_db = DerivedMetrics(site, loop_thresholds=threshold[0])
+    refresh_from_influx(from_db, client, now)
+    assert set(from_db.loop_readings.gpus) == {hot_node}  # the only node whose GPUs were read one by one
+    assert len(from_db.loop_readings.nodes) == len(direct.loop_readings.gpus) > 10
+    a, b = direct.compute(now), from_db.compute(now)
+
+    def loop_figures(samples):
+        return {(s.measurement, tuple(sorted(s.tags.items()))): s.fields for s in samples
+                if s.measurement in (D.COOLING_LOOP, D.COOLING_LOOP_NODE)}
+    fa, fb = loop_figures(a), loop_figures(b)
+    assert fa.keys() == fb.keys() and len(fa) > 10
+    for key in fa:
+        assert fa[key].keys() == fb[key].keys(), key
+        for name, value in fa[key].items():
+            assert fb[key][name] == (pytest.approx(value) if isinstance(value, float) else value), (key, name)
+    [node] = [f for (m, tags), f in fb.items() if m == D.COOLING_LOOP_NODE and ("node", hot_node) in tags]
+    assert node[D.GPUS_HOT] >= 1 and node[D.GPU_TEMP_MAX_C] > threshold[0].gpu_hot_c
+    assert all(f[D.GPUS_HOT] == 0 for (m, tags), f in fb.items() if m == D.COOLING_LOOP_NODE
+               and ("node", hot_node) not in tags)
+
+
 def _figures_gpu_by_gpu(slots, oldest_ns: int, hot_c: float):
     """The per-node figures the plain way, one GPU at a time (what the fast path must equal)."""
     gpus = hot = throttled = reasons_or = at_risk = 0

@@ -95,8 +95,13 @@ def test_a_gpu_whose_pod_changed_is_counted_once(influx_server, influx_db):
     """The twin's jobs change at a slot boundary; polled on both sides of one, every GPU has two
     series (one per pod), both fresh.  A GPU is one reading whatever runs on it: the in-process
     job and the one fed from InfluxDB keep 8 GPU groups (one per index, not one per pod) and
-    count each GPU's newest power only, as a job that saw the second round alone does."""
+    count each GPU's newest power only, as a job that saw the second round alone does.  Every
+    node counts as hot here (``gpu_hot_c`` 20 °C), so the job fed from InfluxDB reads every
+    GPU's rows, not only the nodes' summaries."""
+    from derived.cooling_loops import LoopThresholds
     from simulator.jobs import SLOT_S
+
+    hot = LoopThresholds(gpu_hot_c=20.0)
 
     boundary = (int(time.time()) // SLOT_S) * SLOT_S
     if time.time() < boundary + 3600:
@@ -104,7 +109,7 @@ def test_a_gpu_whose_pod_changed_is_counted_once(influx_server, influx_db):
     jobs: list[DerivedMetrics] = []
 
     def direct(site):
-        jobs.append(DerivedMetrics(site, stale_s=3600))
+        jobs.append(DerivedMetrics(site, stale_s=3600, loop_thresholds=hot))
         return jobs[-1].consume
     site, now = poll_example_site(influx_server, influx_db, boundary + 450, consumers=[direct])
     client = InfluxQuery(influx_server.url, influx_db)
@@ -113,9 +118,9 @@ def test_a_gpu_whose_pod_changed_is_counted_once(influx_server, influx_db):
     for s in pods:
         per_gpu.setdefault((s.tags["device"], s.tags["gpu"]), set()).add(s.tags.get("pod", ""))
     assert sum(len(p) > 1 for p in per_gpu.values()) > 50  # the pods did change between the rounds
-    from_db = DerivedMetrics(site, stale_s=3600)
+    from_db = DerivedMetrics(site, stale_s=3600, loop_thresholds=hot)
     refresh_from_influx(from_db, client, now)
-    second = DerivedMetrics(site, stale_s=3600)
+    second = DerivedMetrics(site, stale_s=3600, loop_thresholds=hot)
     refresh_from_influx(second, client, now, since_ns=now - 450 * 10**9)
     for job in (jobs[0], from_db):
         assert len([k for k in job._groups if k[0] == "gpu"]) == 8
