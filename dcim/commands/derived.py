@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["register"]
+__all__ = ["register", "next_due"]
 
 log = logging.getLogger("dcim.derived")
 
@@ -97,8 +97,10 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     end = None if duration is None else time.monotonic() + duration
     cycles = 0
     since: int | None = None  # the first refresh reads the whole staleness window
+    next_at = time.monotonic()
     while not stop.is_set() and (end is None or time.monotonic() < end):
         now = time.time_ns()
+        next_at = next_due(next_at, interval, time.monotonic())
         try:
             t_read = time.monotonic()
             read = await _while_ticking(_in_daemon_thread(refresh_from_influx, job, client, now, since, halted),
@@ -113,7 +115,6 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
             cycles += 1
         except QueryError as exc:  # InfluxDB down: try again next interval, nothing to lose (inputs are in InfluxDB)
             log.warning("derived metrics: %s", exc)
-        next_at = time.monotonic() + interval
         while not stop.is_set() and time.monotonic() < next_at:
             if runtime is not None:
                 await runtime.tick()
@@ -126,6 +127,17 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     await writer.close()
     log.info("derived metrics stopped after %d computation(s)", cycles)
     return 0
+
+
+def next_due(due: float, interval: float, started: float) -> float:
+    """When the computation after one due at ``due`` and started at ``started`` is due.
+
+    A fixed cadence: an interval after this one was due, not an interval after it ended (a
+    read-back of 10 s made every period 70 s at a 60 s interval, so one interval in seven had
+    no computation).  After one that started more than an interval late, the cadence starts
+    again from ``started``: missed computations are not run back to back."""
+    nxt = due + interval
+    return nxt if nxt > started else started + interval
 
 
 def _in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future:

@@ -93,3 +93,16 @@ def test_a_read_back_in_progress_neither_holds_the_engine_nor_the_stop():
         asyncio.run(go())
     finally:
         release.set()
+
+
+def test_computations_keep_a_fixed_cadence_whatever_a_read_back_takes():
+    from dcim.commands.derived import next_due
+
+    # due at 0, 60, 120 … while each computation takes under an interval, however long
+    due = 0.0
+    for started in (0.0, 60.5, 121.0, 199.0):  # the last one started 19 s late: still due at 240
+        due = next_due(due, 60.0, started)
+    assert due == 240.0
+    # more than an interval late: the cadence starts again from then, no computations back to back
+    assert next_due(240.0, 60.0, 400.0) == 460.0
+    assert next_due(240.0, 60.0, 300.0) == 360.0
