@@ -271,7 +271,8 @@ def node_figures(readings: LoopReadings, node: str, oldest_ns: int,
 
 def hot_nodes(readings: LoopReadings, oldest_ns: int, hot_c: float) -> list[str]:
     """The nodes whose fresh ``gpu_node`` summary has a GPU past ``hot_c``: those whose per-GPU
-    readings :func:`node_figures` needs."""
+    readings :func:`node_figures` needs.  A node with no fresh summary has no fresh GPU readings
+    either (both come from one poll, in one batch)."""
     return [node for node, (t, _, t_max, _, _) in readings.nodes.items()
             if t >= oldest_ns and t_max is not None and t_max > hot_c]
 

@@ -24,8 +24,11 @@ A GPU node's GPUs are read as the ``gpu_node`` summary its poll wrote (collector
 43,200 series of the full site instead of 345,600 per-GPU ones, which cost influxd ≈12.5 s of
 CPU per interval when idle and more than a minute under load.  The per-GPU rows are read
 afterwards only for the nodes whose summary is past the hot threshold (how many GPUs are hot
-depends on the job's ``gpu_hot_c``), over the whole staleness window; where InfluxDB holds no
-summaries at all (readings written before they existed) every GPU's rows are read, per hall.
+depends on the job's ``gpu_hot_c``), over the whole staleness window, 200 nodes a query (a
+node with no fresh summary has no fresh GPU rows either: both come from one poll, in one
+batch; shards of an older version, writing none, leave their nodes out until upgraded);
+where InfluxDB holds no summaries at all (readings written before they existed) every GPU's
+rows are read, per hall.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from derived.power_chain import IDENTITY_TAGS
 from sinks.influx_query import InfluxQuery, Series
 from storage.influxql import ident, literal
 
-__all__ = ["LATE_S", "HOT_NODES_PER_QUERY", "wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
+__all__ = ["LATE_S", "NODES_PER_QUERY", "wanted_fields", "latest_query", "samples_from_rows", "refresh_from_influx"]
 
 #: how late a row may reach InfluxDB after its sample's time and still be read by the next
 #: refresh (the writers send every second; a loaded InfluxDB answered in more than 10 s)
@@ -58,8 +61,8 @@ _LOOP_FIELDS = {
     G.GPU: re.compile(rf"^({G.POWER_W}|{G.TEMP_C}|{G.CLOCK_EVENT_REASONS})$"),
     G.GPU_NODE: re.compile(rf"^({G.POWER_W}|{G.GPUS}|{G.TEMP_MAX_C}|{G.CLOCK_EVENT_REASONS}|{G.GPUS_THROTTLED})$"),
 }
-#: hot nodes whose per-GPU rows one query asks for (a WHERE of that many ``device = …`` terms)
-HOT_NODES_PER_QUERY = 200
+#: nodes whose per-GPU rows one query asks for (a WHERE of that many ``device = …`` terms)
+NODES_PER_QUERY = 200
 
 
 def wanted_fields(measurement: str, field_keys: list[str]) -> list[str]:
@@ -147,10 +150,10 @@ def refresh_from_influx(job: DerivedMetrics, client: InfluxQuery, now_ns: int, s
         if not fields:
             continue
         if m == G.GPU and summaries:
-            hot = hot_nodes(job.loop_readings, now_ns - job.stale_ns, job.loop_thresholds.gpu_hot_c)
+            need = hot_nodes(job.loop_readings, now_ns - job.stale_ns, job.loop_thresholds.gpu_hot_c)
             # the whole staleness window of each: the job fed in process has every GPU's latest reading
-            queries = [latest_query(m, fields, tags, now_ns - job.stale_ns, devices=hot[i:i + HOT_NODES_PER_QUERY])
-                       for i in range(0, len(hot), HOT_NODES_PER_QUERY)]
+            queries = [latest_query(m, fields, tags, now_ns - job.stale_ns, devices=need[i:i + NODES_PER_QUERY])
+                       for i in range(0, len(need), NODES_PER_QUERY)]
         else:
             queries = [latest_query(m, fields, tags, since, hall) for hall in halls]
         summaries = summaries or m == G.GPU_NODE
