@@ -4,7 +4,8 @@ derived metrics polls them all into a real InfluxDB, for a bounded number of int
 What it runs (all on loopback, every process started here and stopped by pid):
 - the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
-- a real influxd and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
+- a real influxd (with docs/storage.md's server settings, ``GOGC=200`` among them: ``GOGC=100`` in
+  the environment runs Go's default to compare) and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
   run as root (``--twin-nice``): it stands in for devices with CPUs of their own, and starved of the
   shared cores it answered late, so the collectors timed out on the twin's load, not their own;
 - ``dcim run --derived --alerts alerts/rules/site.yaml --mqtt …`` for ``--intervals`` intervals,
@@ -52,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import calibrate, proc_cpu_s, stable  # noqa: E402
+from localservers.influx import GOGC  # noqa: E402
 from localservers.process import free_port, wait_for_port  # noqa: E402
 
 RULES = ROOT / "alerts" / "rules" / "site.yaml"
@@ -142,6 +144,43 @@ class RunResult:
     others_cpu: dict[str, float]
 
 
+#: influxd's own counters (``/debug/vars``) the run prints, summed over its shards
+ENGINE_VARS = {"tsm1_cache": ("snapshotCount",), "httpd": ("writeReq", "writeReqDurationNs", "pointsWrittenOK"),
+               "tsm1_engine": ("cacheCompactions", "cacheCompactionDuration", "tsmLevel1Compactions",
+                               "tsmLevel2Compactions", "tsmLevel3Compactions", "tsmFullCompactions",
+                               "tsmLevel1CompactionDuration", "tsmLevel2CompactionDuration",
+                               "tsmLevel3CompactionDuration", "tsmFullCompactionDuration")}
+
+
+def engine_vars(influx) -> dict[str, float]:
+    """influxd's write and compaction counters now (cumulative since it started)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{influx.url}/debug/vars", timeout=30) as resp:
+            stats = json.loads(resp.read())
+    except OSError as exc:  # a stalled influxd is a finding to print, not a reason to lose the run
+        print(f"  influxd did not answer /debug/vars: {exc}", flush=True)
+        return {}
+    out: dict[str, float] = {}
+    for v in stats.values():
+        if isinstance(v, dict) and v.get("name") in ENGINE_VARS:
+            for f in ENGINE_VARS[v["name"]]:
+                out[f] = out.get(f, 0) + float(v.get("values", {}).get(f, 0))
+    return out
+
+
+def engine_line(d: dict[str, float]) -> str:
+    comp = sum(d.get(f"tsmLevel{k}Compactions", 0) for k in (1, 2, 3)) + d.get("tsmFullCompactions", 0)
+    comp_s = sum(d.get(f"tsmLevel{k}CompactionDuration", 0) for k in (1, 2, 3)) + d.get("tsmFullCompactionDuration", 0)
+    writes = d.get("writeReq", 0)
+    return (f"{d.get('pointsWrittenOK', 0):,.0f} points in {writes:,.0f} writes "
+            f"({d.get('writeReqDurationNs', 0) / 1e6 / max(writes, 1):,.0f} ms each on average), "
+            f"{d.get('cacheCompactions', 0):.0f} cache snapshots ({d.get('cacheCompactionDuration', 0) / 1e9:.1f} s), "
+            f"{comp:.0f} TSM compactions ({comp_s / 1e9:.1f} s)")
+
+
 def write_run_config(path: Path, site: Path, influx, db: str, spool: Path) -> Path:
     """The service config every ``dcim run`` here reads: the site, this run's database and spool."""
     path.write_text(f"site: {site}\ninfluxdb: {{url: '{influx.url}', database: {db}, api: v1, "
@@ -223,9 +262,15 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         others = {**(others or {}), **({"dcim derived run": [h.pid for h in helpers]} if helpers else {})}
         c0 = sum(proc_cpu_s(p.pid) for p in procs)
         o0 = {k: sum(proc_cpu_s(pid) for pid in pids) for k, pids in others.items()}
+        e0 = engine_vars(influx)
         while time.time() < end + 2.0:  # polls that end just after the window
             time.sleep(0.5)
         c1 = sum(proc_cpu_s(p.pid) for p in procs)
+        e1 = engine_vars(influx)
+        if e0 and e1:
+            print(f"  influxd over the measured intervals (GOGC={os.environ.get('GOGC', GOGC)}): "
+                  f"{engine_line({k: e1[k] - e0.get(k, 0) for k in e1})}; RSS {rss_mib(influx.process.proc.pid):,.0f} MiB",
+                  flush=True)
         others_cpu = {k: sum(proc_cpu_s(pid) for pid in pids) - o0[k] for k, pids in others.items()}
         rss = [rss_mib(p.pid) for p in procs]
     finally:
@@ -265,10 +310,13 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
     skipped = count(influx, db, f"SELECT sum(skipped) FROM poll WHERE time >= {int(t_start * 1e9)}")
     # the derived job's own points (one per computation) in the measured intervals: as many as
     # intervals when it keeps up, none when one computation takes longer than the window
-    rows = influx.query(f"SELECT compute_cpu_s FROM dcim_derived WHERE time >= {int(w0 * 1e9)} "
+    rows = influx.query(f"SELECT compute_cpu_s, read_s FROM dcim_derived WHERE time >= {int(w0 * 1e9)} "
                         f"AND time < {int(end * 1e9)}", db=db)
     for series in rows["results"][0].get("series") or []:
         derived_cpu += [float(v[1]) for v in series["values"]]
+        reads = [v[2] for v in series["values"] if v[2] is not None]  # from dcim derived run only
+        if reads:
+            print("  derived computations' read-back: " + ", ".join(f"{x:.1f}" for x in reads) + " s", flush=True)
     measured_polls = sum(w[0] for w in windows)
     first_writes = [(t or float("nan")) - t_start for t in (first_logged(log, FIRST_BATCH) for log in logs)]
     return RunResult(label, shards, t0 - t_start, (first or float("nan")) - t_start, first_writes, windows, measured_polls,

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import os
 import threading
 import urllib.parse
 from pathlib import Path
 
 from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary, wait_for_port
 
-__all__ = ["InfluxServer", "V2WriteFront"]
+__all__ = ["InfluxServer", "V2WriteFront", "GOGC"]
+
+#: Go's collector target for influxd (docs/storage.md, "Server settings"): under the full site's
+#: writes influxd spent ≈22 % of its CPU in garbage collection at Go's default of 100 and ≈10 %
+#: at 200 (pprof, bench/site_full.py), which is what let the 2-core run keep up; a ``GOGC`` in
+#: the environment wins (``GOGC=100 python bench/site_full.py`` runs Go's default to compare)
+GOGC = "200"
 
 
 class InfluxServer:
@@ -62,12 +69,9 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 """
 
     def start(self) -> "InfluxServer":
-        binary = require_binary("influxd", "influxdb")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "influxdb.conf"
-        conf.write_text(self.config_text())
-        self.process = ManagedProcess([binary, "-config", str(conf)], self.workdir / "influxd.log")
-        self.process.start(lambda p: self._ready(p))
+        (self.workdir / "influxdb.conf").write_text(self.config_text())
+        self.start_same()
         return self
 
     def _ready(self, p: ManagedProcess) -> None:
@@ -85,7 +89,8 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
     def start_same(self) -> None:
         conf = self.workdir / "influxdb.conf"
-        self.process = ManagedProcess([require_binary("influxd", "influxdb"), "-config", str(conf)], self.workdir / "influxd.log")
+        self.process = ManagedProcess([require_binary("influxd", "influxdb"), "-config", str(conf)],
+                                      self.workdir / "influxd.log", env={"GOGC": GOGC, **os.environ})
         self.process.start(lambda p: self._ready(p))
 
     def stop(self) -> None:
