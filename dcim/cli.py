@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import importlib
 import json
-import os
 import logging
 import sys
 from collections import Counter
@@ -222,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_service(args: argparse.Namespace) -> int:
     from dcim.config import open_service, parse_shard
-    from dcim.service import CollectionService, run_until_stopped
+    from dcim.service import CollectionService, exit_after_stop, run_until_stopped
 
     from dcim.alert_wiring import check_alert_arguments
 
@@ -268,12 +267,7 @@ def _run_service(args: argparse.Namespace) -> int:
             "stopped: %d polls (%d failed), %d points written, %d spooled batches pending",
             service.scheduler.stats.polls, service.scheduler.stats.failed,
             st.points_written if st else 0, len(service.writer.spool) if service.writer and service.writer.spool else 0)
-        # everything polled is written or spooled and the outbox closed: exit now instead of
-        # tearing down a heap of millions of objects (the full site's inventory, readings, rule
-        # state), which on a loaded machine took longer than the 10 s SIGTERM promise
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(0)
+        exit_after_stop(0)
 
     from collectors.snmp.traps.listener import TrapListenError
     from sinks.spool import SpoolInUse

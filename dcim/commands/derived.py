@@ -67,17 +67,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(_loop(site, own_spool(influx, "derived"), args.interval, args.duration, args.gpu_hot_c,
-                                 runtime))
+                                 runtime, exit_when_stopped=True))
     except SpoolInUse as exc:
         print(f"dcim derived: {exc}", file=sys.stderr)
         return 2
 
 
 async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c: float | None = None,
-                make_runtime=None) -> int:
+                make_runtime=None, exit_when_stopped: bool = False) -> int:
     """Compute every ``interval``; with ``make_runtime(writer)`` the rule engine gets each batch and
-    ticks every second (``for_s``, the other engines' roots, Alertmanager resends)."""
-    from dcim.service import install_signal_handlers
+    ticks every second (``for_s``, the other engines' roots, Alertmanager resends).
+    ``exit_when_stopped``: end the process once stopped (:func:`dcim.service.exit_after_stop`),
+    not wait for a read-back or a write still blocked on a stalled InfluxDB."""
+    from dcim.service import PARTS_STOP_S, STOP_BUDGET_S, install_signal_handlers
     from derived.from_influx import LATE_S, refresh_from_influx
     from derived.job import DerivedMetrics
     from sinks.influx_query import InfluxQuery, QueryError
@@ -93,7 +95,7 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
         await runtime.start()
     stop = asyncio.Event()
     halted = threading.Event()  # the refresh thread's view of the stop
-    install_signal_handlers(stop, on_signal=[halted.set])
+    signals = install_signal_handlers(stop, on_signal=[halted.set])
     end = None if duration is None else time.monotonic() + duration
     cycles = 0
     since: int | None = None  # the first refresh reads the whole staleness window
@@ -122,10 +124,22 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(1.0, next_at - time.monotonic())))
             except asyncio.TimeoutError:
                 pass
+    # SIGTERM to exit within 10 s, counted from when the signal came, as for ``dcim run``: the
+    # rule engine (its alert snapshot, MQTT outbox) first, since its alerts go to the writer, then
+    # the writer flushes for what is left and spools the rest (a stalled InfluxDB once held this
+    # stop 11.8 s: the writer's close retried it for its own 10 s)
+    began = signals.received_at if signals.received_at is not None else time.monotonic()
+    end = began + STOP_BUDGET_S
     if runtime is not None:
-        await runtime.stop()
-    await writer.close()
-    log.info("derived metrics stopped after %d computation(s)", cycles)
+        await runtime.stop(timeout=max(0.5, min(PARTS_STOP_S, end - time.monotonic() - 2.0)))
+    await writer.close(max(0.5, end - time.monotonic() - 1.0))
+    signals.restore()
+    log.info("derived metrics stopped after %d computation(s), %d spooled batch(es) pending", cycles,
+             len(writer.spool) if writer.spool is not None else 0)
+    if exit_when_stopped:
+        from dcim.service import exit_after_stop
+
+        exit_after_stop(0)
     return 0
 
 

@@ -62,6 +62,41 @@ def test_derived_run_stops_on_sigterm_with_exit_0(influx_server, influx_db, tmp_
     assert (tmp_path / "spool" / "derived" / ".lock").exists()  # its own spool, beside the shards'
 
 
+def test_derived_run_stops_within_10_s_when_influxdb_stalls(own_influx, tmp_path):
+    """influxd frozen (SIGSTOP: it holds its connections and answers nothing, as one did under the
+    full site's writes): the read-back and any write wait on it, and SIGTERM still ends the job
+    with exit 0 within 10 s, what it had not written in its spool."""
+    import os
+    import signal
+
+    server, db = own_influx
+    poll_example_site(server, db, time.time())
+    cfg = tmp_path / "dcim.yaml"
+    cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: '{server.url}', database: {db}, api: v1, "
+                   f"timeout_s: 60, spool_dir: {tmp_path / 'spool'}}}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg),
+                             "--interval", "0.5"], stderr=subprocess.PIPE, text=True)
+    client = InfluxQuery(server.url, db)
+    influxd = server.process.proc.pid
+    try:
+        deadline = time.monotonic() + 60
+        while not client.query("SELECT count(compute_cpu_s) FROM dcim_derived") and time.monotonic() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.2)
+        os.kill(influxd, signal.SIGSTOP)
+        time.sleep(2.0)  # the next read-back (every 0.5 s) is now waiting on the frozen server
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(influxd, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and took < 10, err
+    assert "derived metrics stopped after" in err and "spooled batch(es) pending" in err
+
+
 def test_a_read_back_in_progress_neither_holds_the_engine_nor_the_stop():
     """The read-back runs in a daemon thread: while it is blocked the rule engine still ticks every
     second, and a stop returns at once without it (SIGTERM must not wait for a slow InfluxDB)."""
