@@ -4,8 +4,9 @@ derived metrics polls them all into a real InfluxDB, for a bounded number of int
 What it runs (all on loopback, every process started here and stopped by pid):
 - the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
-- a real influxd (with docs/storage.md's server settings, ``GOGC=200`` among them: ``GOGC=100`` in
-  the environment runs Go's default to compare) and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
+- a real influxd with docs/storage.md's server settings (the ``tsi1`` index, ``GOGC=200`` and a
+  ``GOMEMLIMIT``: ``--influx-index``, ``--influx-memory-limit``; ``GOGC=100`` in the environment runs
+  Go's default to compare) and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
   run as root (``--twin-nice``): it stands in for devices with CPUs of their own, and starved of the
   shared cores it answered late, so the collectors timed out on the twin's load, not their own;
 - ``dcim run --derived --alerts alerts/rules/site.yaml --mqtt …`` for ``--intervals`` intervals,
@@ -291,6 +292,10 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
             codes.append(wait_exit(p))
             stops.append(time.time() - t_term)
     time.sleep(1.0)
+    if (gone := influx.process.proc.poll()) is not None:  # what the run found, not a traceback
+        print(f"  shards: SIGTERM -> exit {', '.join(f'{x:.1f}' for x in stops)} s, codes {codes}", flush=True)
+        raise SystemExit(f"influxd exited during the run (code {gone}"
+                         f"{': killed, for memory? see dmesg' if gone == -9 else ''}); nothing left to count")
     windows = [polls_in(influx, db, w0 + k * interval, w0 + (k + 1) * interval) for k in range(intervals)]
     polls = failed = skipped = 0
     derived_cpu: list[float] = []
@@ -390,6 +395,12 @@ def main() -> int:
                     help="niceness of the twin processes (default -10 as root, else 0): the twin stands in for "
                          "devices that have CPUs of their own; starved of the shared cores, its answers came "
                          "late and the collectors counted timeouts that were the twin's, not theirs")
+    ap.add_argument("--influx-index", choices=("tsi1", "inmem"), default="tsi1",
+                    help="influxd's series index (default tsi1, docs/storage.md's production setting; "
+                         "inmem: the tests' setting, every series key in influxd's heap)")
+    ap.add_argument("--influx-memory-limit", default="8GiB",
+                    help="influxd's GOMEMLIMIT (default 8GiB: what this 24 GB machine has left beside the "
+                         "shards and the twin; '' for none)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the run's logs (dcim run, twin, derived) in this directory")
     ap.add_argument("--no-single", action="store_true",
@@ -423,7 +434,8 @@ def main() -> int:
         if args.twin_shards < 1:
             files = devices + mix.get("dcgm", 0) + mix.get("redfish", 0)
             args.twin_shards = max(1, -(-files // int(0.85 * hard_files())))  # head room: logs, pipes
-        influx = InfluxServer(work / "influx").start()
+        influx = InfluxServer(work / "influx", index=args.influx_index,
+                              memory_limit=args.influx_memory_limit or None).start()
         mosquitto = MosquittoServer(work / "mqtt").start()
         t = time.time()
         twin_nice = args.twin_nice if args.twin_nice is not None else (-10 if os.geteuid() == 0 else 0)

@@ -27,8 +27,16 @@ GOGC = "200"
 
 
 class InfluxServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, index: str = "inmem", memory_limit: str | None = None) -> None:
+        """``index``: ``inmem`` (what the tests measure) or ``tsi1`` (docs/storage.md's production
+        setting: the series index on disk, not in influxd's heap).  ``memory_limit``: Go's soft
+        heap limit (``GOMEMLIMIT``, e.g. ``8GiB``): with ``GOGC`` at 200 the heap may reach three
+        times the live data, and the full site's influxd did (13.7 GB, killed for memory)."""
+        if index not in ("inmem", "tsi1"):
+            raise ValueError(f"influxd index-version must be inmem or tsi1, not {index!r}")
         self.workdir = Path(workdir)
+        self.index = index
+        self.memory_limit = memory_limit
         self.port = free_port()
         self.rpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -50,6 +58,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   # in one tag, past the default limit of 100,000, and over a million series within a month
   max-values-per-tag = 0
   max-series-per-database = 0
+  index-version = "{self.index}"
 [coordinator]
   write-timeout = "10s"
 [http]
@@ -87,10 +96,15 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         """Start again on the same port and data directory (outage tests)."""
         self.start_same()
 
+    def environment(self) -> dict[str, str]:
+        """influxd's environment: ours, with ``GOGC`` (and ``GOMEMLIMIT``) unless it sets them."""
+        env = {"GOGC": GOGC, **({"GOMEMLIMIT": self.memory_limit} if self.memory_limit else {})}
+        return {**env, **os.environ}
+
     def start_same(self) -> None:
         conf = self.workdir / "influxdb.conf"
         self.process = ManagedProcess([require_binary("influxd", "influxdb"), "-config", str(conf)],
-                                      self.workdir / "influxd.log", env={"GOGC": GOGC, **os.environ})
+                                      self.workdir / "influxd.log", env=self.environment())
         self.process.start(lambda p: self._ready(p))
 
     def stop(self) -> None:
