@@ -36,25 +36,39 @@ def test_derived_run_writes_the_site_figures_and_its_own_cost_every_interval(inf
     assert all(r[D.FACILITY_W] > r[D.IT_W] > 10_000 and r[D.MISSING] == 0 for r in power)
 
 
-def test_derived_run_stops_on_sigterm_with_exit_0(influx_server, influx_db, tmp_path):
-    import signal
-
-    poll_example_site(influx_server, influx_db, time.time())
+def _derived_after_first_computation(url: str, db: str, tmp_path, interval: str, extra: str = "") -> subprocess.Popen:
+    """``dcim derived run`` on the example site (its own spool under ``tmp_path``), once its first
+    computation is in InfluxDB."""
     cfg = tmp_path / "dcim.yaml"
-    cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: '{influx_server.url}', database: {influx_db}, api: v1, "
+    cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: '{url}', database: {db}, api: v1, {extra}"
                    f"spool_dir: {tmp_path / 'spool'}}}\n")
     proc = subprocess.Popen([sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg),
-                             "--interval", "1"], stderr=subprocess.PIPE, text=True)
-    client = InfluxQuery(influx_server.url, influx_db)
+                             "--interval", interval], stderr=subprocess.PIPE, text=True)
+    client = InfluxQuery(url, db)
+    deadline = time.monotonic() + 60
+    while not client.query("SELECT count(compute_cpu_s) FROM dcim_derived"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no computation written: {proc.communicate()[1]}")
+        time.sleep(0.2)
+    return proc
+
+
+def _sigterm(proc: subprocess.Popen) -> tuple[str, float]:
+    """SIGTERM, then (stderr, seconds to exit)."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    return err, time.monotonic() - t0
+
+
+def test_derived_run_stops_on_sigterm_with_exit_0(influx_server, influx_db, tmp_path):
+    poll_example_site(influx_server, influx_db, time.time())
+    proc = _derived_after_first_computation(influx_server.url, influx_db, tmp_path, "1")
     try:
-        deadline = time.monotonic() + 60
-        while not client.query("SELECT count(compute_cpu_s) FROM dcim_derived") and time.monotonic() < deadline:
-            assert proc.poll() is None
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - t0
+        err, took = _sigterm(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -71,24 +85,12 @@ def test_derived_run_stops_within_10_s_when_influxdb_stalls(own_influx, tmp_path
 
     server, db = own_influx
     poll_example_site(server, db, time.time())
-    cfg = tmp_path / "dcim.yaml"
-    cfg.write_text(f"site: {EXAMPLE_SITE}\ninfluxdb: {{url: '{server.url}', database: {db}, api: v1, "
-                   f"timeout_s: 60, spool_dir: {tmp_path / 'spool'}}}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "dcim.cli", "derived", "run", "--config", str(cfg),
-                             "--interval", "0.5"], stderr=subprocess.PIPE, text=True)
-    client = InfluxQuery(server.url, db)
+    proc = _derived_after_first_computation(server.url, db, tmp_path, "0.5", extra="timeout_s: 60, ")
     influxd = server.process.proc.pid
     try:
-        deadline = time.monotonic() + 60
-        while not client.query("SELECT count(compute_cpu_s) FROM dcim_derived") and time.monotonic() < deadline:
-            assert proc.poll() is None
-            time.sleep(0.2)
         os.kill(influxd, signal.SIGSTOP)
         time.sleep(2.0)  # the next read-back (every 0.5 s) is now waiting on the frozen server
-        proc.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - t0
+        err, took = _sigterm(proc)
     finally:
         os.kill(influxd, signal.SIGCONT)
         if proc.poll() is None:

@@ -10,19 +10,7 @@ from collectors.gpu.dcgm import DcgmCollector, samples_from_page
 from collectors.gpu.promtext import parse
 from testkit.collect import poll_each
 from localservers.process import free_port
-from testkit.testdata import shared_testdata
-
-PAGE = shared_testdata() / "gpu" / "nvidia-aicr_h100x8_dcgm-exporter_sample.prom"
-BASE = {"site": "tetouan", "rack": "h1-r01-k01", "device": "h1-r01-k01-n1", "model": "SYS-821GE-TNHR"}
-
-
-def _page_values(metric: str) -> dict[str, float]:
-    """gpu index -> value of ``metric``, read from the file with a plain regex, not our parser."""
-    out = {}
-    for line in PAGE.read_text().splitlines():
-        if line.startswith(metric + "{"):
-            out[re.search(r'[{,]gpu="(\d+)"', line).group(1)] = float(line.rsplit(" ", 1)[1])
-    return out
+from tests.gpu.dcgm_recording import BASE, PAGE, page_values as _page_values
 
 
 def test_real_page_one_sample_per_gpu_with_its_values():

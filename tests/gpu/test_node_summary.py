@@ -1,8 +1,6 @@
 """A poll's ``gpu_node`` summary: what the derived job needs of a node's GPUs, from the poll's samples."""
 from __future__ import annotations
 
-import re
-
 from collectors.base import Target
 from collectors.gpu.dcgm import samples_from_page
 from collectors.gpu.node_summary import node_summary
@@ -10,19 +8,7 @@ from collectors.gpu.promtext import parse
 from collectors.scheduler import PollOutcome, finish_poll
 from contract import gpu as G
 from contract.sample import Sample
-from testkit.testdata import shared_testdata
-
-PAGE = shared_testdata() / "gpu" / "nvidia-aicr_h100x8_dcgm-exporter_sample.prom"
-BASE = {"site": "tetouan", "rack": "h1-r01-k01", "device": "h1-r01-k01-n1", "model": "SYS-821GE-TNHR"}
-
-
-def _page_values(metric: str) -> dict[str, float]:
-    """gpu index -> value of ``metric``, read from the recording with a plain regex, not our parser."""
-    out = {}
-    for line in PAGE.read_text().splitlines():
-        if line.startswith(metric + "{"):
-            out[re.search(r'[{,]gpu="(\d+)"', line).group(1)] = float(line.rsplit(" ", 1)[1])
-    return out
+from tests.gpu.dcgm_recording import BASE, PAGE, page_values as _page_values
 
 
 def test_summary_of_a_real_page_is_its_gpus_sum_max_and_or():
