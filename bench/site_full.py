@@ -54,7 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import calibrate, proc_cpu_s, stable  # noqa: E402
-from localservers.influx import GOGC  # noqa: E402
 from localservers.process import free_port, wait_for_port  # noqa: E402
 
 RULES = ROOT / "alerts" / "rules" / "site.yaml"
@@ -269,7 +268,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         c1 = sum(proc_cpu_s(p.pid) for p in procs)
         e1 = engine_vars(influx)
         if e0 and e1:
-            print(f"  influxd over the measured intervals (GOGC={os.environ.get('GOGC', GOGC)}): "
+            print(f"  influxd over the measured intervals (GOGC={influx.environment()['GOGC']}): "
                   f"{engine_line({k: e1[k] - e0.get(k, 0) for k in e1})}; RSS {rss_mib(influx.process.proc.pid):,.0f} MiB",
                   flush=True)
         others_cpu = {k: sum(proc_cpu_s(pid) for pid in pids) - o0[k] for k, pids in others.items()}

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable
+from typing import Callable, NoReturn
 
 from collectors.base import Collector
 from collectors.fdlimit import raise_open_file_limit
@@ -239,6 +239,12 @@ class StopSignals:
             call()
         self.stop.set()
 
+    def deadline(self) -> float:
+        """When the stop must be done (``time.monotonic()``): :data:`STOP_BUDGET_S` after the signal
+        came, or from now when the stop has another cause (``--duration``)."""
+        began = self.received_at if self.received_at is not None else time.monotonic()
+        return began + STOP_BUDGET_S
+
     def restore(self) -> None:
         """Put back the handlers there were before, and the garbage collector (a caller that runs on in-process)."""
         for sig, previous in self._previous.items():
@@ -259,7 +265,7 @@ STOP_BUDGET_S = 9.0
 PARTS_STOP_S = 3.0
 
 
-def exit_after_stop(code: int = 0) -> None:
+def exit_after_stop(code: int = 0) -> NoReturn:
     """End the process now, once a service has stopped (everything written or spooled, the outbox closed).
 
     Why not return: tearing down a heap of millions of objects (the full site's inventory,
@@ -341,8 +347,7 @@ async def _run_and_stop(service: CollectionService, duration: float | None, sign
     # and the process exits right after; turned on again for a caller that runs on in-process
     gc.disable()
     try:
-        began = signals.received_at if signals.received_at is not None else time.monotonic()
-        end = began + STOP_BUDGET_S
+        end = signals.deadline()
         await service.stop(budget_s=max(1.5, end - PARTS_STOP_S - time.monotonic()))
         if pending_tick is not None:  # the tick SIGTERM interrupted finishes before the parts it ticks stop
             await asyncio.wait((pending_tick,), timeout=max(0.5, end - time.monotonic() - 1.0))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from localservers.process import ManagedProcess, ServerStartError, free_port, require_binary, wait_for_port
 
-__all__ = ["InfluxServer", "V2WriteFront", "GOGC"]
+__all__ = ["InfluxServer", "V2WriteFront"]
 
 #: Go's collector target for influxd (docs/storage.md, "Server settings"): under the full site's
 #: writes influxd spent ≈22 % of its CPU in garbage collection at Go's default of 100 and ≈10 %
@@ -30,8 +30,8 @@ class InfluxServer:
     def __init__(self, workdir: Path, *, index: str = "inmem", memory_limit: str | None = None) -> None:
         """``index``: ``inmem`` (what the tests measure) or ``tsi1`` (docs/storage.md's production
         setting: the series index on disk, not in influxd's heap).  ``memory_limit``: Go's soft
-        heap limit (``GOMEMLIMIT``, e.g. ``8GiB``): with ``GOGC`` at 200 the heap may reach three
-        times the live data, and the full site's influxd did (13.7 GB, killed for memory)."""
+        heap limit (``GOMEMLIMIT``, e.g. ``8GiB``): with ``GOGC`` at 200 and the ``inmem`` index the
+        full site's influxd reached 13.7 GB, six times its live heap, and was killed for memory."""
         if index not in ("inmem", "tsi1"):
             raise ValueError(f"influxd index-version must be inmem or tsi1, not {index!r}")
         self.workdir = Path(workdir)

@@ -63,23 +63,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runtime = lambda writer: build_alert_runtime(args, site, cfg, writer, part="derived", share_roots=True,  # noqa: E731
                                                      local_devices=None, evaluates_derived=True, rules=rules)
     from dcim.config import own_spool
+    from dcim.service import exit_after_stop
     from sinks.spool import SpoolInUse
 
+    async def go() -> None:
+        # exit from inside the loop: asyncio.run would join a read-back or write still waiting
+        # on a stalled InfluxDB (exit_after_stop)
+        exit_after_stop(await _loop(site, own_spool(influx, "derived"), args.interval, args.duration,
+                                    args.gpu_hot_c, runtime))
+
     try:
-        return asyncio.run(_loop(site, own_spool(influx, "derived"), args.interval, args.duration, args.gpu_hot_c,
-                                 runtime, exit_when_stopped=True))
+        asyncio.run(go())
     except SpoolInUse as exc:
         print(f"dcim derived: {exc}", file=sys.stderr)
         return 2
+    return 0  # not reached: go() ends the process
 
 
 async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c: float | None = None,
-                make_runtime=None, exit_when_stopped: bool = False) -> int:
+                make_runtime=None) -> int:
     """Compute every ``interval``; with ``make_runtime(writer)`` the rule engine gets each batch and
-    ticks every second (``for_s``, the other engines' roots, Alertmanager resends).
-    ``exit_when_stopped``: end the process once stopped (:func:`dcim.service.exit_after_stop`),
-    not wait for a read-back or a write still blocked on a stalled InfluxDB."""
-    from dcim.service import PARTS_STOP_S, STOP_BUDGET_S, install_signal_handlers
+    ticks every second (``for_s``, the other engines' roots, Alertmanager resends)."""
+    from dcim.service import PARTS_STOP_S, install_signal_handlers
     from derived.from_influx import LATE_S, refresh_from_influx
     from derived.job import DerivedMetrics
     from sinks.influx_query import InfluxQuery, QueryError
@@ -128,18 +133,13 @@ async def _loop(site, influx, interval: float, duration: float | None, gpu_hot_c
     # rule engine (its alert snapshot, MQTT outbox) first, since its alerts go to the writer, then
     # the writer flushes for what is left and spools the rest (a stalled InfluxDB once held this
     # stop 11.8 s: the writer's close retried it for its own 10 s)
-    began = signals.received_at if signals.received_at is not None else time.monotonic()
-    end = began + STOP_BUDGET_S
+    end = signals.deadline()
     if runtime is not None:
         await runtime.stop(timeout=max(0.5, min(PARTS_STOP_S, end - time.monotonic() - 2.0)))
     await writer.close(max(0.5, end - time.monotonic() - 1.0))
     signals.restore()
     log.info("derived metrics stopped after %d computation(s), %d spooled batch(es) pending", cycles,
              len(writer.spool) if writer.spool is not None else 0)
-    if exit_when_stopped:
-        from dcim.service import exit_after_stop
-
-        exit_after_stop(0)
     return 0
 
 

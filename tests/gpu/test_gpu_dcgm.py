@@ -10,7 +10,7 @@ from collectors.gpu.dcgm import DcgmCollector, samples_from_page
 from collectors.gpu.promtext import parse
 from testkit.collect import poll_each
 from localservers.process import free_port
-from tests.gpu.dcgm_recording import BASE, PAGE, page_values as _page_values
+from tests.gpu.dcgm_recording import BASE, PAGE, page_values
 
 
 def test_real_page_one_sample_per_gpu_with_its_values():
@@ -19,7 +19,7 @@ def test_real_page_one_sample_per_gpu_with_its_values():
     assert sorted(by_gpu) == [str(i) for i in range(8)]
     for metric, field in [("DCGM_FI_DEV_POWER_USAGE", "power_w"), ("DCGM_FI_DEV_GPU_TEMP", "temp_c"),
                           ("DCGM_FI_DEV_GPU_UTIL", "util_pct"), ("DCGM_FI_DEV_MEM_COPY_UTIL", "mem_copy_util_pct")]:
-        want = _page_values(metric)
+        want = page_values(metric)
         assert want, metric
         assert {g: s.fields[field] for g, s in by_gpu.items() if field in s.fields} == want, field
     assert all(s.measurement == "gpu" and s.time_ns == 123 for s in samples)

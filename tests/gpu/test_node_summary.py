@@ -8,13 +8,13 @@ from collectors.gpu.promtext import parse
 from collectors.scheduler import PollOutcome, finish_poll
 from contract import gpu as G
 from contract.sample import Sample
-from tests.gpu.dcgm_recording import BASE, PAGE, page_values as _page_values
+from tests.gpu.dcgm_recording import BASE, PAGE, page_values
 
 
 def test_summary_of_a_real_page_is_its_gpus_sum_max_and_or():
     summary = node_summary(samples_from_page(parse(PAGE.read_bytes()), BASE, 123), BASE)
-    power, temps = _page_values("DCGM_FI_DEV_POWER_USAGE"), _page_values("DCGM_FI_DEV_GPU_TEMP")
-    reasons = _page_values("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS") or _page_values("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
+    power, temps = page_values("DCGM_FI_DEV_POWER_USAGE"), page_values("DCGM_FI_DEV_GPU_TEMP")
+    reasons = page_values("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS") or page_values("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
     assert len(power) == len(temps) == 8
     assert summary.measurement == G.GPU_NODE and summary.tags == BASE and summary.time_ns == 123
     f = summary.fields
