@@ -19,7 +19,8 @@ host: process start → "polling" → its first batch written, then SIGTERM → 
 start-up (every process started at once → all "polling" logged → first write in InfluxDB, and each
 process's own first batch);
 polls per interval against the devices (from InfluxDB, interval windows aligned on the
-scheduler's start: every device should appear once per window); skipped ticks and failed polls
+scheduler's start: every device should be polled for its tick in every window, within half an
+interval of it, ``poll_windows``); skipped ticks and failed polls
 (from ``dcim run``'s own stop line); collector CPU per device-poll (the run's CPU over the
 measured windows / polls); the derived computations in the measured intervals and the CPU of each (the
 job's own ``dcim_derived`` points); RSS of each
@@ -38,6 +39,7 @@ calibration loop is printed before and after, and ratios (N shards vs 1) are the
 from __future__ import annotations
 
 import argparse
+import math
 import dataclasses
 import os
 import re
@@ -101,12 +103,52 @@ def count(influx, db: str, q: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def polls_in(influx, db: str, a: float, b: float, where: str = "") -> tuple[int, int]:
-    """(poll points, distinct devices) with a time in [a, b)."""
-    q = (f"SELECT count(ok) FROM poll WHERE time >= {int(a * 1e9)} AND time < {int(b * 1e9)}{where} "
-         "GROUP BY device")
-    series = influx.query(q, db=db)["results"][0].get("series") or []
-    return sum(int(s["values"][0][1]) for s in series), len(series)
+#: seconds after a window's end that its last polls may take to finish (retries and queueing
+#: included: the site's default deadline is 2 s x 2 attempts); the run is stopped only after
+POLL_MARGIN_S = 10.0
+
+
+def poll_windows(influx, db: str, w0: float, interval: float, intervals: int,
+                 devices: int) -> tuple[list[tuple[int, int]], list[str]]:
+    """Per measured window, (polls that started in it, devices polled for their tick in it); and,
+    for a few devices that missed a tick, their polls around it.
+
+    A ``poll`` point is stamped when the poll ends; its start is that time less ``duration_ms`` and
+    ``queue_ms``.  Each device is polled at a fixed phase of the interval, and the phases spread
+    evenly, so some devices always sit on a window's edge: a poll ±0.3 s from its tick there (the
+    timer wheel's slot, the loop's lag) lands in the window before or after, and counting polls per
+    window showed ≈100–300 devices missing in one window and twice in the next, every one polled on
+    time.  So a device counts for a window when one of its scheduled polls (not a trap-triggered
+    extra) started within half an interval of its tick in that window; the ticks are its first
+    scheduled poll plus whole intervals (the scheduler is fixed-rate).  A skipped tick, or a poll
+    later than half an interval, still counts as missing."""
+    a, b = w0 - interval, w0 + intervals * interval + POLL_MARGIN_S
+    q = (f"SELECT duration_ms, queue_ms, ok, triggered FROM poll WHERE time >= {int(a * 1e9)} "
+         f"AND time < {int(b * 1e9)} GROUP BY device")
+    series = influx.query(q, db=db, method="POST")["results"][0].get("series") or []
+    counts = [[0, 0] for _ in range(intervals)]
+    notes: list[str] = []
+    for s in series:
+        starts = [(t - int(((dur or 0) + (queue or 0)) * 1e6)) / 1e9 for t, dur, queue, _ok, _tr in s["values"]]
+        scheduled = [x for x, row in zip(starts, s["values"]) if not row[4]]
+        missed = []
+        for k in range(intervals):
+            lo = w0 + k * interval
+            counts[k][0] += sum(1 for x in starts if lo <= x < lo + interval)
+            tick = scheduled[0] + math.ceil((lo - scheduled[0]) / interval) * interval if scheduled else None
+            if tick is not None and any(abs(x - tick) < interval / 2 for x in scheduled):
+                counts[k][1] += 1
+            else:
+                missed.append(k + 1)
+        if missed and len(notes) < 5:
+            notes.append(f"{s['tags']['device']} missed its tick in interval(s) {missed}: polls (start, end s from "
+                         "the first window; ok; triggered) " + "; ".join(
+                             f"{x - w0:.1f}, {t / 1e9 - w0:.1f}, {ok}, {bool(tr)}"
+                             for x, (t, _d, _q, ok, tr) in zip(starts, s["values"])))
+    if len(series) < devices:
+        notes.append(f"{devices - len(series):,} device(s) with no poll at all from one interval before the "
+                     "first window to the end")
+    return [(n, d) for n, d in counts], notes
 
 
 def outcomes_by_protocol(influx, db: str, a: float, b: float) -> dict[str, tuple[int, int]]:
@@ -145,7 +187,7 @@ class RunResult:
 
 
 #: influxd's own counters (``/debug/vars``) the run prints, summed over its shards
-ENGINE_VARS = {"tsm1_cache": ("snapshotCount",), "httpd": ("writeReq", "writeReqDurationNs", "pointsWrittenOK"),
+ENGINE_VARS = {"tsm1_cache": ("snapshotCount",), "httpd": ("writeReq", "writeReqDurationNs", "pointsWrittenOK", "serverError"),
                "tsm1_engine": ("cacheCompactions", "cacheCompactionDuration", "tsmLevel1Compactions",
                                "tsmLevel2Compactions", "tsmLevel3Compactions", "tsmFullCompactions",
                                "tsmLevel1CompactionDuration", "tsmLevel2CompactionDuration",
@@ -178,7 +220,8 @@ def engine_line(d: dict[str, float]) -> str:
     return (f"{d.get('pointsWrittenOK', 0):,.0f} points in {writes:,.0f} writes "
             f"({d.get('writeReqDurationNs', 0) / 1e6 / max(writes, 1):,.0f} ms each on average), "
             f"{d.get('cacheCompactions', 0):.0f} cache snapshots ({d.get('cacheCompactionDuration', 0) / 1e9:.1f} s), "
-            f"{comp:.0f} TSM compactions ({comp_s / 1e9:.1f} s)")
+            f"{comp:.0f} TSM compactions ({comp_s / 1e9:.1f} s), "
+            f"{d.get('serverError', 0):.0f} answered 5xx (a full write cache refuses writes)")
 
 
 def write_run_config(path: Path, site: Path, influx, db: str, spool: Path) -> Path:
@@ -273,6 +316,8 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
                   flush=True)
         others_cpu = {k: sum(proc_cpu_s(pid) for pid in pids) - o0[k] for k, pids in others.items()}
         rss = [rss_mib(p.pid) for p in procs]
+        while time.time() < end + POLL_MARGIN_S:  # the window's last polls finish (poll_windows counts by start)
+            time.sleep(0.5)
     finally:
         for h in helpers:
             if h.poll() is None:
@@ -295,7 +340,9 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         print(f"  shards: SIGTERM -> exit {', '.join(f'{x:.1f}' for x in stops)} s, codes {codes}", flush=True)
         raise SystemExit(f"influxd exited during the run (code {gone}"
                          f"{': killed, for memory? see dmesg' if gone == -9 else ''}); nothing left to count")
-    windows = [polls_in(influx, db, w0 + k * interval, w0 + (k + 1) * interval) for k in range(intervals)]
+    windows, notes = poll_windows(influx, db, w0, interval, intervals, devices)
+    for note in notes:
+        print(f"  {note}", flush=True)
     polls = failed = skipped = 0
     derived_cpu: list[float] = []
     for log in logs:
@@ -400,6 +447,8 @@ def main() -> int:
     ap.add_argument("--influx-memory-limit", default="8GiB",
                     help="influxd's GOMEMLIMIT (default 8GiB: what this 24 GB machine has left beside the "
                          "shards and the twin; '' for none)")
+    ap.add_argument("--influx-cache-max", type=float, default=1.0,
+                    help="influxd's cache-max-memory-size, GiB (default 1: influxd's own)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the run's logs (dcim run, twin, derived) in this directory")
     ap.add_argument("--no-single", action="store_true",
@@ -434,7 +483,8 @@ def main() -> int:
             files = devices + mix.get("dcgm", 0) + mix.get("redfish", 0)
             args.twin_shards = max(1, -(-files // int(0.85 * hard_files())))  # head room: logs, pipes
         influx = InfluxServer(work / "influx", index=args.influx_index,
-                              memory_limit=args.influx_memory_limit or None).start()
+                              memory_limit=args.influx_memory_limit or None,
+                              cache_max_bytes=int(args.influx_cache_max * 2**30)).start()
         mosquitto = MosquittoServer(work / "mqtt").start()
         t = time.time()
         twin_nice = args.twin_nice if args.twin_nice is not None else (-10 if os.geteuid() == 0 else 0)
@@ -531,7 +581,7 @@ def report(r: RunResult, devices: int, interval: float, twin_cpu: float) -> None
           f"{', '.join(f'{x:.1f}' for x in r.first_writes)} s); RSS {', '.join(f'{x:.0f}' for x in r.rss)} MiB",
           flush=True)
     for k, (n, devs) in enumerate(r.windows):
-        print(f"  interval {k + 1}: {n:,} polls of {devs:,} distinct devices / {devices:,} "
+        print(f"  interval {k + 1}: {n:,} polls, {devs:,} devices polled for their tick / {devices:,} "
               f"({'every device' if devs == devices else f'{devices - devs:,} missing'})", flush=True)
     span = len(r.windows) * interval
     print(f"  skipped ticks {r.skipped:,}; failed polls {r.failed:,} (whole run); collector CPU {r.cpu_s:.1f} s over "
