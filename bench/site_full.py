@@ -5,7 +5,8 @@ What it runs (all on loopback, every process started here and stopped by pid):
 - the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
 - a real influxd with docs/storage.md's server settings (the ``tsi1`` index, ``GOGC=200`` and a
-  ``GOMEMLIMIT``: ``--influx-index``, ``--influx-memory-limit``; ``GOGC=100`` in the environment runs
+  ``GOMEMLIMIT``, a 3 GiB write cache: ``--influx-index``, ``--influx-memory-limit``,
+  ``--influx-cache-max``; ``GOGC=100`` in the environment runs
   Go's default to compare) and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
   run as root (``--twin-nice``): it stands in for devices with CPUs of their own, and starved of the
   shared cores it answered late, so the collectors timed out on the twin's load, not their own;
@@ -447,8 +448,9 @@ def main() -> int:
     ap.add_argument("--influx-memory-limit", default="8GiB",
                     help="influxd's GOMEMLIMIT (default 8GiB: what this 24 GB machine has left beside the "
                          "shards and the twin; '' for none)")
-    ap.add_argument("--influx-cache-max", type=float, default=1.0,
-                    help="influxd's cache-max-memory-size, GiB (default 1: influxd's own)")
+    ap.add_argument("--influx-cache-max", type=float, default=3.0,
+                    help="influxd's cache-max-memory-size, GiB (default 3, docs/storage.md's setting: at "
+                         "influxd's own 1 GiB a lagging snapshot fills the cache and writes are refused)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the run's logs (dcim run, twin, derived) in this directory")
     ap.add_argument("--no-single", action="store_true",
