@@ -40,8 +40,8 @@ calibration loop is printed before and after, and ratios (N shards vs 1) are the
 from __future__ import annotations
 
 import argparse
-import math
 import dataclasses
+import math
 import os
 import re
 import shutil
@@ -104,9 +104,20 @@ def count(influx, db: str, q: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-#: seconds after a window's end that its last polls may take to finish (retries and queueing
-#: included: the site's default deadline is 2 s x 2 attempts); the run is stopped only after
+#: seconds after the last window's end that the run goes on, so that window's last polls finish
+#: (retries and queueing included: the site's default deadline is 2 s x 2 attempts)
 POLL_MARGIN_S = 10.0
+
+
+def polled_for_tick(scheduled: list[float], lo: float, interval: float) -> bool:
+    """Whether a device whose scheduled polls started at ``scheduled`` (s, oldest first) was polled
+    for its tick in the window ``[lo, lo + interval)``: its ticks are its first scheduled poll plus
+    whole intervals (the scheduler is fixed-rate), and one poll must start within half an interval
+    of the tick that falls in the window."""
+    if not scheduled:
+        return False
+    tick = scheduled[0] + math.ceil((lo - scheduled[0]) / interval) * interval
+    return any(abs(x - tick) < interval / 2 for x in scheduled)
 
 
 def poll_windows(influx, db: str, w0: float, interval: float, intervals: int,
@@ -120,36 +131,35 @@ def poll_windows(influx, db: str, w0: float, interval: float, intervals: int,
     timer wheel's slot, the loop's lag) lands in the window before or after, and counting polls per
     window showed ≈100–300 devices missing in one window and twice in the next, every one polled on
     time.  So a device counts for a window when one of its scheduled polls (not a trap-triggered
-    extra) started within half an interval of its tick in that window; the ticks are its first
-    scheduled poll plus whole intervals (the scheduler is fixed-rate).  A skipped tick, or a poll
-    later than half an interval, still counts as missing."""
+    extra) was for its tick there (:func:`polled_for_tick`); a skipped tick, or a poll later than
+    half an interval, still counts as missing."""
     a, b = w0 - interval, w0 + intervals * interval + POLL_MARGIN_S
     q = (f"SELECT duration_ms, queue_ms, ok, triggered FROM poll WHERE time >= {int(a * 1e9)} "
          f"AND time < {int(b * 1e9)} GROUP BY device")
     series = influx.query(q, db=db, method="POST")["results"][0].get("series") or []
-    counts = [[0, 0] for _ in range(intervals)]
+    polls, polled = [0] * intervals, [0] * intervals
     notes: list[str] = []
     for s in series:
-        starts = [(t - int(((dur or 0) + (queue or 0)) * 1e6)) / 1e9 for t, dur, queue, _ok, _tr in s["values"]]
-        scheduled = [x for x, row in zip(starts, s["values"]) if not row[4]]
+        rows = s["values"]
+        starts = [(t - int(((dur or 0) + (queue or 0)) * 1e6)) / 1e9 for t, dur, queue, _ok, _tr in rows]
+        scheduled = [x for x, (*_, triggered) in zip(starts, rows) if not triggered]
         missed = []
         for k in range(intervals):
             lo = w0 + k * interval
-            counts[k][0] += sum(1 for x in starts if lo <= x < lo + interval)
-            tick = scheduled[0] + math.ceil((lo - scheduled[0]) / interval) * interval if scheduled else None
-            if tick is not None and any(abs(x - tick) < interval / 2 for x in scheduled):
-                counts[k][1] += 1
+            polls[k] += sum(lo <= x < lo + interval for x in starts)
+            if polled_for_tick(scheduled, lo, interval):
+                polled[k] += 1
             else:
                 missed.append(k + 1)
         if missed and len(notes) < 5:
             notes.append(f"{s['tags']['device']} missed its tick in interval(s) {missed}: polls (start, end s from "
                          "the first window; ok; triggered) " + "; ".join(
                              f"{x - w0:.1f}, {t / 1e9 - w0:.1f}, {ok}, {bool(tr)}"
-                             for x, (t, _d, _q, ok, tr) in zip(starts, s["values"])))
+                             for x, (t, _d, _q, ok, tr) in zip(starts, rows)))
     if len(series) < devices:
         notes.append(f"{devices - len(series):,} device(s) with no poll at all from one interval before the "
                      "first window to the end")
-    return [(n, d) for n, d in counts], notes
+    return list(zip(polls, polled)), notes
 
 
 def outcomes_by_protocol(influx, db: str, a: float, b: float) -> dict[str, tuple[int, int]]:
@@ -188,7 +198,8 @@ class RunResult:
 
 
 #: influxd's own counters (``/debug/vars``) the run prints, summed over its shards
-ENGINE_VARS = {"tsm1_cache": ("snapshotCount",), "httpd": ("writeReq", "writeReqDurationNs", "pointsWrittenOK", "serverError"),
+ENGINE_VARS = {"tsm1_cache": ("snapshotCount",),
+               "httpd": ("writeReq", "writeReqDurationNs", "pointsWrittenOK", "serverError"),
                "tsm1_engine": ("cacheCompactions", "cacheCompactionDuration", "tsmLevel1Compactions",
                                "tsmLevel2Compactions", "tsmLevel3Compactions", "tsmFullCompactions",
                                "tsmLevel1CompactionDuration", "tsmLevel2CompactionDuration",
