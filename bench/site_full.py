@@ -5,8 +5,8 @@ What it runs (all on loopback, every process started here and stopped by pid):
 - the site from ``inventory.generate`` (``--halls``, 24 = the full 386 MW site, ≈52,700 endpoints),
   loopback plan (one 127.0.0.0/8 address per device) on free ports, at ``--interval`` (60 s);
 - a real influxd with docs/storage.md's server settings (the ``tsi1`` index, ``GOGC=200`` and a
-  ``GOMEMLIMIT``, a 3 GiB write cache: ``--influx-index``, ``--influx-memory-limit``,
-  ``--influx-cache-max``; ``GOGC=100`` in the environment runs
+  ``GOMEMLIMIT``, a 4 GiB write cache written out at 1.25 GiB: ``--influx-index``,
+  ``--influx-memory-limit``, ``--influx-cache-max``, ``--influx-snapshot``; ``GOGC=100`` in the environment runs
   Go's default to compare) and Mosquitto (localservers), the twin (``dcim simulate --site``), at nice -10 when
   run as root (``--twin-nice``): it stands in for devices with CPUs of their own, and starved of the
   shared cores it answered late, so the collectors timed out on the twin's load, not their own;
@@ -225,7 +225,11 @@ def engine_vars(influx) -> dict[str, float]:
     return out
 
 
-def engine_line(d: dict[str, float]) -> str:
+def engine_line(d: dict[str, float], snapshot_running: float = 0) -> str:
+    """``d``: the counters' growth over the measured intervals; ``snapshot_running``: the cache's
+    ``snapshotCount`` at their end (a snapshot being written: counted in ``cacheCompactions`` only
+    once it is done).  Why say when there was none: with a snapshot threshold of a few intervals'
+    keys (docs/storage.md) a short run can fall between two snapshots and leave their cost out."""
     comp = sum(d.get(f"tsmLevel{k}Compactions", 0) for k in (1, 2, 3)) + d.get("tsmFullCompactions", 0)
     comp_s = sum(d.get(f"tsmLevel{k}CompactionDuration", 0) for k in (1, 2, 3)) + d.get("tsmFullCompactionDuration", 0)
     writes = d.get("writeReq", 0)
@@ -233,7 +237,10 @@ def engine_line(d: dict[str, float]) -> str:
             f"({d.get('writeReqDurationNs', 0) / 1e6 / max(writes, 1):,.0f} ms each on average), "
             f"{d.get('cacheCompactions', 0):.0f} cache snapshots ({d.get('cacheCompactionDuration', 0) / 1e9:.1f} s), "
             f"{comp:.0f} TSM compactions ({comp_s / 1e9:.1f} s), "
-            f"{d.get('serverError', 0):.0f} answered 5xx (a full write cache refuses writes)")
+            f"{d.get('serverError', 0):.0f} answered 5xx (a full write cache, or a write past influxd's write-timeout)"
+            + ("; a snapshot still being written at the end" if snapshot_running else
+               "; NO snapshot in the measured intervals: they leave its cost out (run more --intervals)"
+               if not d.get("cacheCompactions") else ""))
 
 
 def write_run_config(path: Path, site: Path, influx, db: str, spool: Path) -> Path:
@@ -324,7 +331,7 @@ def run_collectors(label: str, site: Path, shards: int, interval: float, interva
         e1 = engine_vars(influx)
         if e0 and e1:
             print(f"  influxd over the measured intervals (GOGC={influx.environment()['GOGC']}): "
-                  f"{engine_line({k: e1[k] - e0.get(k, 0) for k in e1})}; RSS {rss_mib(influx.process.proc.pid):,.0f} MiB",
+                  f"{engine_line({k: e1[k] - e0.get(k, 0) for k in e1}, e1.get('snapshotCount', 0))}; RSS {rss_mib(influx.process.proc.pid):,.0f} MiB",
                   flush=True)
         others_cpu = {k: sum(proc_cpu_s(pid) for pid in pids) - o0[k] for k, pids in others.items()}
         rss = [rss_mib(p.pid) for p in procs]
@@ -456,12 +463,18 @@ def main() -> int:
     ap.add_argument("--influx-index", choices=("tsi1", "inmem"), default="tsi1",
                     help="influxd's series index (default tsi1, docs/storage.md's production setting; "
                          "inmem: the tests' setting, every series key in influxd's heap)")
-    ap.add_argument("--influx-memory-limit", default="8GiB",
-                    help="influxd's GOMEMLIMIT (default 8GiB: what this 24 GB machine has left beside the "
-                         "shards and the twin; '' for none)")
-    ap.add_argument("--influx-cache-max", type=float, default=3.0,
-                    help="influxd's cache-max-memory-size, GiB (default 3, docs/storage.md's setting: at "
-                         "influxd's own 1 GiB a lagging snapshot fills the cache and writes are refused)")
+    ap.add_argument("--influx-memory-limit", default="10GiB",
+                    help="influxd's GOMEMLIMIT (default 10GiB: what this 24 GB machine has left beside the "
+                         "shards and the twin; at 8GiB the snapshot of the whole cache ran with 42 %% of "
+                         "influxd's CPU in Go's collector; '' for none)")
+    ap.add_argument("--influx-cache-max", type=float, default=4.0,
+                    help="influxd's cache-max-memory-size, GiB (default 4, docs/storage.md's setting: room for "
+                         "a snapshot being written and the cache refilling beside it; at influxd's own 1 GiB "
+                         "writes are refused)")
+    ap.add_argument("--influx-snapshot", type=float, default=1.25,
+                    help="influxd's cache-snapshot-memory-size, GiB (default 1.25, docs/storage.md's setting: "
+                         "every series x field key stays in the cache for several intervals; 0: influxd's own "
+                         "25 MiB, a snapshot every few seconds)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the run's logs (dcim run, twin, derived) in this directory")
     ap.add_argument("--no-single", action="store_true",
@@ -497,7 +510,8 @@ def main() -> int:
             args.twin_shards = max(1, -(-files // int(0.85 * hard_files())))  # head room: logs, pipes
         influx = InfluxServer(work / "influx", index=args.influx_index,
                               memory_limit=args.influx_memory_limit or None,
-                              cache_max_bytes=int(args.influx_cache_max * 2**30)).start()
+                              cache_max_bytes=int(args.influx_cache_max * 2**30),
+                              snapshot_bytes=int(args.influx_snapshot * 2**30) if args.influx_snapshot else None).start()
         mosquitto = MosquittoServer(work / "mqtt").start()
         t = time.time()
         twin_nice = args.twin_nice if args.twin_nice is not None else (-10 if os.geteuid() == 0 else 0)
@@ -571,7 +585,7 @@ def main() -> int:
             influx.stop()
             if args.keep is not None:
                 args.keep.mkdir(parents=True, exist_ok=True)
-                for log in work.glob("*.log"):
+                for log in [*work.glob("*.log"), *(work / "influx").glob("*.log")]:  # influxd's own too
                     shutil.copy2(log, args.keep / log.name)
                 print(f"logs kept in {args.keep}", flush=True)
     cal1 = calibrate()

@@ -28,19 +28,22 @@ GOGC = "200"
 
 class InfluxServer:
     def __init__(self, workdir: Path, *, index: str = "inmem", memory_limit: str | None = None,
-                 cache_max_bytes: int | None = None) -> None:
+                 cache_max_bytes: int | None = None, snapshot_bytes: int | None = None) -> None:
         """``index``: ``inmem`` (what the tests measure) or ``tsi1`` (docs/storage.md's production
         setting: the series index on disk, not in influxd's heap).  ``memory_limit``: Go's soft
         heap limit (``GOMEMLIMIT``, e.g. ``8GiB``): with ``GOGC`` at 200 and the ``inmem`` index the
         full site's influxd reached 13.7 GB, six times its live heap, and was killed for memory.
         ``cache_max_bytes``: ``cache-max-memory-size`` (influxd's default 1 GiB: writes are
-        refused with a 500 while the write cache holds more, as when snapshots lag)."""
+        refused with a 500 while the write cache holds more, as when snapshots lag).
+        ``snapshot_bytes``: ``cache-snapshot-memory-size`` (influxd's default 25 MiB: the cache is
+        written out to a TSM file, and emptied, once it holds that much)."""
         if index not in ("inmem", "tsi1"):
             raise ValueError(f"influxd index-version must be inmem or tsi1, not {index!r}")
         self.workdir = Path(workdir)
         self.index = index
         self.memory_limit = memory_limit
         self.cache_max_bytes = cache_max_bytes
+        self.snapshot_bytes = snapshot_bytes
         self.port = free_port()
         self.rpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,6 +52,8 @@ class InfluxServer:
     def config_text(self) -> str:
         d = self.workdir
         cache = f"\n  cache-max-memory-size = {self.cache_max_bytes}" if self.cache_max_bytes else ""
+        if self.snapshot_bytes:
+            cache += f"\n  cache-snapshot-memory-size = {self.snapshot_bytes}"
         return f"""
 reporting-disabled = true
 bind-address = "127.0.0.1:{self.rpc_port}"
