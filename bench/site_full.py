@@ -208,21 +208,11 @@ ENGINE_VARS = {"tsm1_cache": ("snapshotCount",),
 
 def engine_vars(influx) -> dict[str, float]:
     """influxd's write and compaction counters now (cumulative since it started)."""
-    import json
-    import urllib.request
-
     try:
-        with urllib.request.urlopen(f"{influx.url}/debug/vars", timeout=30) as resp:
-            stats = json.loads(resp.read())
+        return influx.counters(ENGINE_VARS)
     except OSError as exc:  # a stalled influxd is a finding to print, not a reason to lose the run
         print(f"  influxd did not answer /debug/vars: {exc}", flush=True)
         return {}
-    out: dict[str, float] = {}
-    for v in stats.values():
-        if isinstance(v, dict) and v.get("name") in ENGINE_VARS:
-            for f in ENGINE_VARS[v["name"]]:
-                out[f] = out.get(f, 0) + float(v.get("values", {}).get(f, 0))
-    return out
 
 
 def engine_line(d: dict[str, float], snapshot_running: float = 0) -> str:
@@ -238,9 +228,16 @@ def engine_line(d: dict[str, float], snapshot_running: float = 0) -> str:
             f"{d.get('cacheCompactions', 0):.0f} cache snapshots ({d.get('cacheCompactionDuration', 0) / 1e9:.1f} s), "
             f"{comp:.0f} TSM compactions ({comp_s / 1e9:.1f} s), "
             f"{d.get('serverError', 0):.0f} answered 5xx (a full write cache, or a write past influxd's write-timeout)"
-            + ("; a snapshot still being written at the end" if snapshot_running else
-               "; NO snapshot in the measured intervals: they leave its cost out (run more --intervals)"
-               if not d.get("cacheCompactions") else ""))
+            + snapshot_note(d.get("cacheCompactions", 0), snapshot_running))
+
+
+def snapshot_note(done: float, running: float) -> str:
+    """What the influxd line adds about snapshots: one still running at the end, or none at all."""
+    if running:
+        return "; a snapshot still being written at the end"
+    if not done:
+        return "; NO snapshot in the measured intervals: they leave its cost out (run more --intervals)"
+    return ""
 
 
 def write_run_config(path: Path, site: Path, influx, db: str, spool: Path) -> Path:

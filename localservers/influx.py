@@ -51,9 +51,9 @@ class InfluxServer:
 
     def config_text(self) -> str:
         d = self.workdir
-        cache = f"\n  cache-max-memory-size = {self.cache_max_bytes}" if self.cache_max_bytes else ""
-        if self.snapshot_bytes:
-            cache += f"\n  cache-snapshot-memory-size = {self.snapshot_bytes}"
+        cache = "".join(f"\n  {key} = {value}" for key, value in (("cache-max-memory-size", self.cache_max_bytes),
+                                                                   ("cache-snapshot-memory-size", self.snapshot_bytes))
+                        if value)
         return f"""
 reporting-disabled = true
 bind-address = "127.0.0.1:{self.rpc_port}"
@@ -123,6 +123,25 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
     def create_database(self, name: str) -> None:
         self.query(f'CREATE DATABASE "{name}"', method="POST")
+
+    def counters(self, wanted: dict[str, tuple[str, ...]], timeout: float = 30.0) -> dict[str, float]:
+        """influxd's own counters (``/debug/vars``): for each statistic name in ``wanted`` (e.g.
+        ``tsm1_engine``), the named values summed over every instance of it (one per shard).
+        Raises ``OSError`` when influxd does not answer."""
+        import json
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", "/debug/vars")
+            stats = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        out: dict[str, float] = {}
+        for v in stats.values():
+            if isinstance(v, dict) and v.get("name") in wanted:
+                for f in wanted[v["name"]]:
+                    out[f] = out.get(f, 0) + float(v.get("values", {}).get(f, 0))
+        return out
 
     def query(self, q: str, db: str | None = None, method: str = "GET") -> dict:
         import json
